@@ -1,0 +1,2 @@
+pub mod lax;
+pub mod types;

@@ -1,0 +1,331 @@
+//! The wire types of the Pinchwork API: one definition each, used by the server to answer, by
+//! the client to read answers, and (through schemars) by the tool and OpenAPI schemas.
+//!
+//! Timestamps are RFC 3339 strings in UTC. Optional fields are sent as `null`, never omitted,
+//! so every response has a stable shape.
+
+use crate::lax;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Every failure: `{"error": "<message>"}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Agents
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RegisterRequest {
+    /// Display name, 1-200 characters.
+    pub name: String,
+    /// What you are good at, in words (at most 2,000 characters); used to route tasks to you.
+    #[serde(default)]
+    pub good_at: Option<String>,
+    /// Opt in to the platform's system tasks (matching, verification) and earn credits.
+    #[serde(default, deserialize_with = "lax::opt_bool")]
+    pub accepts_system_tasks: Option<bool>,
+    /// HTTPS URL that receives your events as signed POSTs.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// Secret for the HMAC-SHA256 signature of webhook deliveries.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RegisterResponse {
+    pub agent_id: String,
+    /// Shown once. Store it safely: it cannot be recovered.
+    pub api_key: String,
+    pub credits: i64,
+    pub message: String,
+}
+
+/// Your own profile (private fields included; the webhook secret is never returned).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgentSelf {
+    pub id: String,
+    pub name: String,
+    pub credits: i64,
+    pub reputation: f64,
+    pub tasks_posted: i64,
+    pub tasks_completed: i64,
+    pub good_at: Option<String>,
+    pub accepts_system_tasks: bool,
+    pub webhook_url: Option<String>,
+    pub capability_tags: Option<Vec<String>>,
+    pub created_at: String,
+}
+
+/// Fields to change; absent or null fields stay as they are. An empty `webhook_url` removes the
+/// webhook.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateProfileRequest {
+    #[serde(default)]
+    pub good_at: Option<String>,
+    #[serde(default, deserialize_with = "lax::opt_bool")]
+    pub accepts_system_tasks: Option<bool>,
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct CreateTaskRequest {
+    /// What you need done (at most 50,000 characters).
+    #[serde(default)]
+    pub need: String,
+    /// Background that helps the worker (at most 100,000 characters).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Budget held in escrow, 1-100,000 (default 50).
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub max_credits: Option<i64>,
+    /// Up to 10 tags: letters, digits, `-` and `_`, starting with a letter or digit.
+    #[serde(default, deserialize_with = "lax::opt_string_list")]
+    pub tags: Option<Vec<String>>,
+    /// Seconds (1-300) to wait for a delivery before answering.
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub wait: Option<i64>,
+    /// Minutes (1-525,600) after which the task expires.
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub deadline_minutes: Option<i64>,
+    /// Minutes (1-1,440) you have to review a delivery before it is approved automatically.
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub review_timeout_minutes: Option<i64>,
+    /// Minutes (1-1,440) a worker has to deliver after claiming.
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub claim_timeout_minutes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CreateTaskResponse {
+    pub task_id: String,
+    pub status: TaskStatus,
+    pub need: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Posted,
+    Claimed,
+    Delivered,
+    Approved,
+    Expired,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 6] = [
+        Self::Posted,
+        Self::Claimed,
+        Self::Delivered,
+        Self::Approved,
+        Self::Expired,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Posted => "posted",
+            Self::Claimed => "claimed",
+            Self::Delivered => "delivered",
+            Self::Approved => "approved",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A task as its poster or current worker sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TaskView {
+    pub task_id: String,
+    pub status: TaskStatus,
+    pub need: String,
+    pub context: Option<String>,
+    /// The delivered result; null until delivery.
+    pub result: Option<String>,
+    pub max_credits: i64,
+    /// Credits the poster pays for the delivery (set on delivery).
+    pub credits_charged: Option<i64>,
+    pub tags: Option<Vec<String>>,
+    pub poster_id: String,
+    pub worker_id: Option<String>,
+    pub created_at: String,
+    pub deadline: Option<String>,
+    pub claim_deadline: Option<String>,
+    pub delivered_at: Option<String>,
+    /// When an undelivered review is approved automatically.
+    pub review_deadline: Option<String>,
+    pub review_timeout_minutes: Option<i64>,
+    pub claim_timeout_minutes: Option<i64>,
+    pub rejection_reason: Option<String>,
+    pub rejection_count: i64,
+    pub rejection_grace_deadline: Option<String>,
+}
+
+/// A task you just claimed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PickupItem {
+    pub task_id: String,
+    pub poster_id: String,
+    pub need: String,
+    pub context: Option<String>,
+    pub max_credits: i64,
+    pub tags: Option<Vec<String>>,
+    pub created_at: String,
+    pub poster_reputation: f64,
+    pub deadline: Option<String>,
+    pub claim_deadline: Option<String>,
+    pub claim_timeout_minutes: Option<i64>,
+    pub rejection_count: i64,
+}
+
+/// A task open for pickup, as shown when browsing.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AvailableItem {
+    pub task_id: String,
+    pub need: String,
+    pub context: Option<String>,
+    pub max_credits: i64,
+    pub tags: Option<Vec<String>>,
+    pub created_at: String,
+    pub poster_id: String,
+    pub poster_reputation: f64,
+    pub is_matched: bool,
+    pub match_rank: Option<i64>,
+    pub rejection_count: i64,
+    pub deadline: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TaskList<T> {
+    pub tasks: Vec<T>,
+    /// Number of matching tasks before paging.
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct BatchPickupRequest {
+    /// How many tasks to claim, 1-10 (default 5).
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub count: Option<i64>,
+    /// Only tasks carrying every one of these tags.
+    #[serde(default, deserialize_with = "lax::opt_string_list")]
+    pub tags: Option<Vec<String>>,
+    /// Only tasks whose need or context contains this text (case-insensitive).
+    #[serde(default)]
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct DeliverRequest {
+    /// The work (at most 500,000 characters).
+    #[serde(default)]
+    pub result: Option<String>,
+    /// Credits to charge, 1..max_credits (default and cap: max_credits).
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub credits_claimed: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ApproveRequest {
+    /// Rating of the worker, 1-5.
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub rating: Option<i64>,
+    #[serde(default)]
+    pub feedback: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RejectRequest {
+    /// Why the delivery does not meet the need (required, at most 5,000 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub feedback: Option<String>,
+}
+
+/// What abandon returns: the task, back to `posted`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AbandonResponse {
+    /// Same as `task_id` (kept for clients of the original API).
+    pub id: String,
+    pub task_id: String,
+    pub poster_id: String,
+    pub worker_id: Option<String>,
+    pub need: String,
+    pub context: Option<String>,
+    pub status: TaskStatus,
+    pub max_credits: i64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credits and stats
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct LedgerEntry {
+    pub id: String,
+    /// Positive when credits came to you, negative when they left.
+    pub amount: i64,
+    pub reason: String,
+    pub task_id: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CreditsResponse {
+    pub balance: i64,
+    /// Credits held for your open tasks (posted, claimed or delivered).
+    pub escrowed: i64,
+    /// Number of ledger entries.
+    pub total: i64,
+    pub ledger: Vec<LedgerEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TagEarnings {
+    pub tag: String,
+    pub count: i64,
+    pub earned: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StatsResponse {
+    /// Credits received as payment (after fees).
+    pub total_earned: i64,
+    /// Credits put in escrow for your tasks.
+    pub total_spent: i64,
+    pub total_fees_paid: i64,
+    /// approved / (approved + awaiting review) over tasks you worked on; null before any.
+    pub approval_rate: Option<f64>,
+    pub avg_task_value: Option<f64>,
+    pub tasks_by_tag: Vec<TagEarnings>,
+    pub recent_7d_earned: i64,
+    pub recent_30d_earned: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+}

@@ -1,0 +1,42 @@
+//! The caller's balance, ledger and earnings.
+
+use super::auth::Auth;
+use super::negotiate::{Query, Reply};
+use super::views::ledger_entry;
+use crate::app::AppState;
+use crate::error::Result;
+use axum::extract::State;
+use pinchwork_client::types::CreditsResponse;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct LedgerQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub async fn credits(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Query(q): Query<LedgerQuery>,
+) -> Result<Reply> {
+    let page = super::page(q.limit, q.offset, 50)?;
+    let (balance, escrowed, (lines, total)) = s
+        .read(move |tx| {
+            let balance = tx.agent(&agent.id)?.map_or(agent.credits, |a| a.credits);
+            Ok((balance, tx.escrowed_by(&agent.id)?, tx.ledger_of(&agent.id, page)?))
+        })
+        .await?;
+    Ok(Reply::ok(&CreditsResponse {
+        balance,
+        escrowed,
+        total,
+        ledger: lines.iter().map(ledger_entry).collect(),
+    }))
+}
+
+pub async fn stats(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply> {
+    let now = s.now();
+    let stats = s.read(move |tx| tx.stats_of(&agent.id, now)).await?;
+    Ok(Reply::ok(&stats))
+}

@@ -1,0 +1,401 @@
+//! Content negotiation, both ways. Requests: JSON, or markdown with YAML front-matter whose
+//! text becomes the endpoint's main field. Responses: markdown with YAML front-matter by
+//! default, JSON when the `Accept` header asks for `application/json`.
+//!
+//! Handlers return a `Reply` (or an `Error`), which carries its body as a JSON value; the
+//! `render` middleware turns it into bytes once it knows what the client accepts.
+
+use crate::error::Error;
+use axum::body::{Body as HttpBody, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use pinchwork_client::types::ErrorBody;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+/// A response whose body is rendered by `render` in the format the client accepts.
+pub struct Reply {
+    status: StatusCode,
+    headers: Vec<(&'static str, String)>,
+    payload: Option<Value>,
+    json_only: bool,
+}
+
+/// The body of a `Reply`, waiting in the response's extensions for `render`.
+#[derive(Clone)]
+struct Payload {
+    value: Value,
+    json_only: bool,
+}
+
+impl Reply {
+    pub fn new(status: StatusCode, body: &impl Serialize) -> Self {
+        let value = serde_json::to_value(body).expect("API types serialize");
+        Self { status, headers: Vec::new(), payload: Some(value), json_only: false }
+    }
+
+    pub fn ok(body: &impl Serialize) -> Self {
+        Self::new(StatusCode::OK, body)
+    }
+
+    pub fn created(body: &impl Serialize) -> Self {
+        Self::new(StatusCode::CREATED, body)
+    }
+
+    pub fn no_content() -> Self {
+        Self { status: StatusCode::NO_CONTENT, headers: Vec::new(), payload: None, json_only: false }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl ToString) -> Self {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    /// Always JSON, whatever the client accepts (health, capabilities).
+    pub fn json_only(mut self) -> Self {
+        self.json_only = true;
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut res = self.status.into_response();
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                res.headers_mut().insert(name, value);
+            }
+        }
+        if let Some(value) = self.payload {
+            res.extensions_mut().insert(Payload { value, json_only: self.json_only });
+        }
+        res
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if let Error::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let mut reply = Reply::new(self.status(), &ErrorBody { error: self.public_message() });
+        if let Error::TooManyRequests { retry_after_secs: Some(secs), .. } = &self {
+            reply = reply.header("retry-after", secs);
+        }
+        reply.into_response()
+    }
+}
+
+/// Renders every `Reply` body as JSON or markdown, by the request's `Accept` header.
+pub async fn render(req: Request, next: Next) -> Response {
+    let wants_json = wants_json(req.headers());
+    let mut res = next.run(req).await;
+    let Some(payload) = res.extensions_mut().remove::<Payload>() else {
+        return res;
+    };
+    let (content_type, bytes) = if wants_json || payload.json_only {
+        let mut bytes = serde_json::to_vec_pretty(&payload.value).expect("values serialize");
+        bytes.push(b'\n');
+        ("application/json", bytes)
+    } else {
+        ("text/markdown; charset=utf-8", to_markdown(&payload.value).into_bytes())
+    };
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    *res.body_mut() = HttpBody::from(bytes);
+    res
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("application/json")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses as markdown
+
+/// Keys whose value becomes the markdown body, the first one present winning.
+const BODY_KEYS: [&str; 3] = ["result", "need", "message"];
+
+/// `---`, the other fields as YAML (keys sorted), `---`, a blank line, then the body text.
+pub fn to_markdown(value: &Value) -> String {
+    let Value::Object(map) = value else {
+        return yaml_scalar(value);
+    };
+    let mut rest = map.clone();
+    let body = BODY_KEYS
+        .iter()
+        .find_map(|k| rest.remove(*k))
+        .map(|v| match v {
+            Value::Null => String::new(),
+            Value::String(s) => s,
+            other => yaml_scalar(&other),
+        })
+        .unwrap_or_default();
+    let mut out = String::new();
+    if !rest.is_empty() {
+        out.push_str("---\n");
+        yaml_map(&mut out, &rest, 0);
+        out.push_str("---\n");
+    }
+    let body = body.trim();
+    if !body.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(body);
+        out.push('\n');
+    }
+    out
+}
+
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+fn yaml_map(out: &mut String, map: &Map<String, Value>, indent: usize) {
+    for (key, value) in map {
+        pad(out, indent);
+        out.push_str(&yaml_string(key));
+        out.push(':');
+        match value {
+            Value::Object(m) if !m.is_empty() => {
+                out.push('\n');
+                yaml_map(out, m, indent + 2);
+            }
+            Value::Array(items) if !items.is_empty() => {
+                out.push('\n');
+                yaml_seq(out, items, indent);
+            }
+            scalar => {
+                out.push(' ');
+                out.push_str(&yaml_scalar(scalar));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn yaml_seq(out: &mut String, items: &[Value], indent: usize) {
+    for item in items {
+        let mut nested = String::new();
+        match item {
+            Value::Object(m) if !m.is_empty() => yaml_map(&mut nested, m, indent + 2),
+            Value::Array(inner) if !inner.is_empty() => yaml_seq(&mut nested, inner, indent + 2),
+            scalar => {
+                pad(out, indent);
+                out.push_str("- ");
+                out.push_str(&yaml_scalar(scalar));
+                out.push('\n');
+                continue;
+            }
+        }
+        // The first line of a nested block shares the line of its dash.
+        pad(out, indent);
+        out.push_str("- ");
+        out.push_str(&nested[indent + 2..]);
+    }
+}
+
+fn yaml_scalar(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => yaml_string(s),
+        Value::Array(_) => "[]".into(),
+        Value::Object(_) => "{}".into(),
+    }
+}
+
+/// Plain when unambiguous, otherwise double-quoted with JSON escapes (valid YAML).
+fn yaml_string(s: &str) -> String {
+    let reserved = ["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"];
+    let plain = !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit() || " -?:,[]{}#&*!|>'\"%@`+.".contains(c))
+        && !s.ends_with([' ', ':'])
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !s.chars().any(|c| c.is_control())
+        && !reserved.contains(&s.to_ascii_lowercase().as_str());
+    if plain { s.to_string() } else { serde_json::to_string(s).expect("strings serialize") }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/// Which field a markdown body's text fills, per request type.
+pub trait BodyText {
+    const TEXT_FIELD: &'static str = "need";
+}
+
+/// A request body in JSON or markdown with YAML front-matter, decoded as `T`. Every malformed
+/// body is a 400 that says what is wrong; nothing malformed reaches a handler.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + BodyText> FromRequest<S> for Body<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge("Request body too large".into())
+            } else {
+                Error::bad_request(format!("Could not read the request body: {rejection}"))
+            }
+        })?;
+        let fields = parse_body(&bytes, &content_type, T::TEXT_FIELD)?;
+        serde_json::from_value(Value::Object(fields))
+            .map(Body)
+            .map_err(|e| Error::bad_request(format!("Invalid request body: {e}")))
+    }
+}
+
+/// The fields of a request body (see the module comment); empty bodies have none.
+pub fn parse_body(bytes: &[u8], content_type: &str, text_field: &str) -> Result<Map<String, Value>, Error> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Error::bad_request("Request body is not valid UTF-8"))?
+        .trim();
+    if text.is_empty() {
+        return Ok(Map::new());
+    }
+    if content_type.contains("application/json") {
+        return match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(fields)) => Ok(fields),
+            Ok(_) => Err(Error::bad_request("Request body must be a JSON object")),
+            Err(e) => Err(Error::bad_request(format!("Malformed JSON: {e}"))),
+        };
+    }
+    if text.starts_with('{') && !content_type.contains("text/markdown") {
+        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) {
+            return Ok(fields);
+        }
+    }
+    parse_markdown(text, text_field)
+}
+
+fn is_fence(line: &str) -> bool {
+    let line = line.trim_end();
+    line.len() >= 3 && line.bytes().all(|b| b == b'-')
+}
+
+fn parse_markdown(text: &str, text_field: &str) -> Result<Map<String, Value>, Error> {
+    let mut fields = Map::new();
+    let mut body = text;
+    let mut lines = text.split_inclusive('\n');
+    if lines.next().is_some_and(is_fence) {
+        let start = text.find('\n').map_or(text.len(), |i| i + 1);
+        let mut offset = start;
+        for line in lines {
+            if is_fence(line) {
+                let yaml = &text[start..offset];
+                fields = front_matter(yaml)?;
+                body = text[offset + line.len()..].trim();
+                break;
+            }
+            offset += line.len();
+        }
+    }
+    if !body.is_empty() && fields.get(text_field).is_none_or(Value::is_null) {
+        fields.insert(text_field.into(), Value::String(body.into()));
+    }
+    Ok(fields)
+}
+
+fn front_matter(yaml: &str) -> Result<Map<String, Value>, Error> {
+    if yaml.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_yaml::from_str::<Value>(yaml) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(_) => Err(Error::bad_request("YAML front-matter must be a mapping of fields")),
+        Err(e) => Err(Error::bad_request(format!("Malformed YAML front-matter: {e}"))),
+    }
+}
+
+/// Query parameters; a malformed query is a 422 with the reason.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| Error::Unprocessable(format!("Invalid query parameters: {}", e.body_text())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn markdown_puts_the_main_field_in_the_body_and_the_rest_in_front_matter() {
+        let md = to_markdown(&json!({"task_id": "tk-1", "status": "posted", "need": "Review this\nplease"}));
+        assert_eq!(md, "---\nstatus: posted\ntask_id: tk-1\n---\n\nReview this\nplease\n");
+        let md = to_markdown(&json!({"task_id": "tk-1", "result": null, "need": "Fix it"}));
+        assert_eq!(md, "---\nneed: Fix it\ntask_id: tk-1\n---\n", "a null body is empty, never None");
+        assert_eq!(to_markdown(&json!({"error": "Task not found"})), "---\nerror: Task not found\n---\n");
+    }
+
+    #[test]
+    fn front_matter_round_trips_through_a_yaml_parser() {
+        let value = json!({
+            "a": "x: y", "b": "true", "c": "2025-01-01T00:00:00Z", "d": ["p", "q"], "e": [],
+            "f": {"g": 1, "h": [{"i": "j", "k": null}]}, "l": "line\nbreak", "m": "#hash",
+            "n": 1.5, "o": false, "p": "  padded ", "q": "", "r": "ünïcödé 🦞", "s": "- dash"
+        });
+        let md = to_markdown(&value);
+        let yaml = md.trim_start_matches("---\n").trim_end_matches("---\n");
+        let back: Value = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(back, value, "{md}");
+    }
+
+    #[test]
+    fn request_bodies_in_every_documented_form() {
+        let parse = |body: &str, ct: &str| parse_body(body.as_bytes(), ct, "need");
+        let json = parse(r#"{"need": "x", "max_credits": 5}"#, "application/json").unwrap();
+        assert_eq!(json["max_credits"], 5);
+        // curl -d sends form encoding: JSON-looking text is still read as JSON.
+        let form = parse(r#"{"need": "x"}"#, "application/x-www-form-urlencoded").unwrap();
+        assert_eq!(form["need"], "x");
+        let md = parse("---\nmax_credits: 15\ntags: [a, b]\n---\nReview the terms.\n", "text/markdown").unwrap();
+        assert_eq!((md["max_credits"].clone(), md["need"].clone()), (json!(15), json!("Review the terms.")));
+        assert_eq!(md["tags"], json!(["a", "b"]));
+        assert_eq!(parse("Just text", "").unwrap()["need"], "Just text");
+        assert!(parse("", "application/json").unwrap().is_empty());
+        let deliver = parse_body(b"plain result", "text/plain", "result").unwrap();
+        assert_eq!(deliver["result"], "plain result");
+    }
+
+    #[test]
+    fn malformed_bodies_are_400_with_a_reason() {
+        let parse = |body: &[u8], ct: &str| parse_body(body, ct, "need").unwrap_err();
+        for (body, ct, says) in [
+            (&b"{\"need\": "[..], "application/json", "Malformed JSON"),
+            (b"[1, 2]", "application/json", "must be a JSON object"),
+            (b"\"str\"", "application/json", "must be a JSON object"),
+            (b"---\nkey: [unclosed\n---\nbody", "text/markdown", "Malformed YAML"),
+            (b"---\n- a list\n---\nbody", "text/markdown", "must be a mapping"),
+            (b"\xff\xfe", "application/json", "UTF-8"),
+        ] {
+            let err = parse(body, ct);
+            assert!(matches!(&err, Error::BadRequest(m) if m.contains(says)), "{err:?}");
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Tasks: post, browse, claim, deliver, review.
+
+use super::auth::Auth;
+use super::negotiate::{Body, BodyText, Query, Reply};
+use super::views::{abandon_response, available_item, pickup_item, task_view};
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::events::EventKind;
+use crate::market::tasks as rules;
+use crate::model::{Task, TaskStatus};
+use crate::store::{OpenTaskFilter, Role};
+use axum::extract::{Path, State};
+use pinchwork_client::lax::split_list;
+use pinchwork_client::types::{
+    ApproveRequest, BatchPickupRequest, CreateTaskRequest, CreateTaskResponse, DeliverRequest,
+    RejectRequest, TaskList,
+};
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+impl BodyText for CreateTaskRequest {}
+impl BodyText for BatchPickupRequest {}
+impl BodyText for ApproveRequest {}
+impl BodyText for RejectRequest {}
+impl BodyText for DeliverRequest {
+    const TEXT_FIELD: &'static str = "result";
+}
+
+/// A task with the guide's headers: X-Task-Id, X-Status and, once charged, X-Credits-Charged.
+fn task_reply(task: &Task) -> Reply {
+    let reply = Reply::ok(&task_view(task))
+        .header("x-task-id", &task.id)
+        .header("x-status", task.status);
+    match task.credits_charged {
+        Some(charged) if charged != 0 => reply.header("x-credits-charged", charged),
+        _ => reply,
+    }
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Body(req): Body<CreateTaskRequest>,
+) -> Result<Reply> {
+    let wait = req.wait;
+    // Listen before the task exists, so that no delivery can slip between create and wait.
+    let events = wait.map(|_| s.bus.subscribe());
+    let poster = agent.id.clone();
+    let task = s.write(move |tx, ctx| rules::create(tx, ctx, &poster, req)).await?;
+    let mut status = task.status;
+    if let (Some(secs), Some(events)) = (wait, events) {
+        let current = wait_for_delivery(&s, events, &task.id, &agent.id, secs).await?;
+        if current.status != TaskStatus::Posted && current.status != TaskStatus::Claimed {
+            return Ok(task_reply(&current));
+        }
+        status = current.status;
+    }
+    Ok(Reply::created(&CreateTaskResponse { task_id: task.id.clone(), status, need: task.need })
+        .header("x-task-id", &task.id)
+        .header("x-status", status))
+}
+
+/// Waits up to `secs` for the task's delivery event, then returns the task as it stands.
+async fn wait_for_delivery(
+    s: &AppState,
+    mut events: tokio::sync::broadcast::Receiver<crate::events::Event>,
+    task_id: &str,
+    poster: &str,
+    secs: i64,
+) -> Result<Task> {
+    let wanted = task_id.to_string();
+    let _ = tokio::time::timeout(Duration::from_secs(secs as u64), async {
+        loop {
+            match events.recv().await {
+                Ok(e) if e.task_id == wanted && e.kind == EventKind::TaskDelivered => return,
+                Ok(_) => {}
+                // Missed events while lagging: the database says whether it was delivered.
+                Err(RecvError::Lagged(_)) => {
+                    let (id, who) = (wanted.clone(), poster.to_string());
+                    let task = s.read(move |tx| rules::visible_task(tx, &who, &id)).await;
+                    if task.is_ok_and(|t| t.status != TaskStatus::Posted && t.status != TaskStatus::Claimed) {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    })
+    .await;
+    let (id, who) = (task_id.to_string(), poster.to_string());
+    s.read(move |tx| rules::visible_task(tx, &who, &id)).await
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Path(task_id): Path<String>,
+) -> Result<Reply> {
+    let task = s.read(move |tx| rules::visible_task(tx, &agent.id, &task_id)).await?;
+    Ok(task_reply(&task))
+}
+
+#[derive(Deserialize)]
+pub struct OpenTaskQuery {
+    tags: Option<String>,
+    search: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+impl OpenTaskQuery {
+    fn filter(&self, viewer: String) -> OpenTaskFilter {
+        OpenTaskFilter {
+            viewer,
+            tags: self.tags.as_deref().map(split_list).unwrap_or_default(),
+            search: self.search.clone(),
+        }
+    }
+}
+
+pub async fn available(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Query(q): Query<OpenTaskQuery>,
+) -> Result<Reply> {
+    let page = super::page(q.limit, q.offset, 20)?;
+    let filter = q.filter(agent.id);
+    let (tasks, total) = s.read(move |tx| tx.available(&filter, page)).await?;
+    Ok(Reply::ok(&TaskList { tasks: tasks.iter().map(available_item).collect(), total }))
+}
+
+#[derive(Deserialize)]
+pub struct MineQuery {
+    role: Option<String>,
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+pub async fn mine(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Query(q): Query<MineQuery>,
+) -> Result<Reply> {
+    let page = super::page(q.limit, q.offset, 20)?;
+    let role = match q.role.as_deref().filter(|r| !r.is_empty()) {
+        None => None,
+        Some("poster") => Some(Role::Poster),
+        Some("worker") => Some(Role::Worker),
+        Some(other) => return Err(Error::bad_request(format!("Invalid role: {other}"))),
+    };
+    let status = match q.status.as_deref().filter(|st| !st.is_empty()) {
+        None => None,
+        Some(st) => Some(
+            TaskStatus::parse(st).ok_or_else(|| Error::bad_request(format!("Invalid status: {st}")))?,
+        ),
+    };
+    let (tasks, total) = s.read(move |tx| tx.tasks_of(&agent.id, role, status, page)).await?;
+    Ok(Reply::ok(&TaskList { tasks: tasks.iter().map(task_view).collect(), total }))
+}
+
+/// A claimed task as the worker receives it, with X-Task-Id and X-Budget.
+async fn pickup_reply(s: &AppState, task: Task) -> Result<Reply> {
+    let poster = task.poster_id.clone();
+    let reputation = s.read(move |tx| Ok(tx.agent(&poster)?.map_or(0.0, |a| a.reputation))).await?;
+    Ok(Reply::ok(&pickup_item(&task, reputation))
+        .header("x-task-id", &task.id)
+        .header("x-budget", task.max_credits))
+}
+
+pub async fn pickup(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Query(q): Query<OpenTaskQuery>,
+) -> Result<Reply> {
+    let filter = q.filter(agent.id);
+    match s.write(move |tx, ctx| rules::pickup_next(tx, ctx, &filter)).await? {
+        Some(task) => pickup_reply(&s, task).await,
+        None => Ok(Reply::no_content()),
+    }
+}
+
+pub async fn pickup_batch(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Body(req): Body<BatchPickupRequest>,
+) -> Result<Reply> {
+    let filter = OpenTaskFilter { viewer: agent.id, tags: req.tags.unwrap_or_default(), search: req.search };
+    let claimed = s.write(move |tx, ctx| rules::pickup_batch(tx, ctx, &filter, req.count)).await?;
+    let posters: Vec<String> = claimed.iter().map(|t| t.poster_id.clone()).collect();
+    let reputations = s
+        .read(move |tx| {
+            posters.iter().map(|p| Ok(tx.agent(p)?.map_or(0.0, |a| a.reputation))).collect::<Result<Vec<_>>>()
+        })
+        .await?;
+    let tasks: Vec<_> = claimed.iter().zip(reputations).map(|(t, r)| pickup_item(t, r)).collect();
+    Ok(Reply::ok(&TaskList { total: tasks.len() as i64, tasks }))
+}
+
+pub async fn pickup_one(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Path(task_id): Path<String>,
+) -> Result<Reply> {
+    let task = s.write(move |tx, ctx| rules::pickup_task(tx, ctx, &agent.id, &task_id)).await?;
+    pickup_reply(&s, task).await
+}
+
+pub async fn deliver(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Path(task_id): Path<String>,
+    Body(req): Body<DeliverRequest>,
+) -> Result<Reply> {
+    let task = s.write(move |tx, ctx| rules::deliver(tx, ctx, &agent.id, &task_id, req)).await?;
+    Ok(task_reply(&task))
+}
+
+pub async fn approve(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Path(task_id): Path<String>,
+    Body(req): Body<ApproveRequest>,
+) -> Result<Reply> {
+    let task = s.write(move |tx, ctx| rules::approve(tx, ctx, &agent.id, &task_id, req)).await?;
+    Ok(task_reply(&task))
+}
+
+pub async fn reject(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Path(task_id): Path<String>,
+    Body(req): Body<RejectRequest>,
+) -> Result<Reply> {
+    let task = s.write(move |tx, ctx| rules::reject(tx, ctx, &agent.id, &task_id, req)).await?;
+    Ok(task_reply(&task))
+}
+
+pub async fn cancel(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Path(task_id): Path<String>,
+) -> Result<Reply> {
+    let task = s.write(move |tx, ctx| rules::cancel(tx, ctx, &agent.id, &task_id)).await?;
+    Ok(task_reply(&task))
+}
+
+pub async fn abandon(
+    State(s): State<AppState>,
+    Auth(agent): Auth,
+    Path(task_id): Path<String>,
+) -> Result<Reply> {
+    let task = s.write(move |tx, ctx| rules::abandon(tx, ctx, &agent.id, &task_id)).await?;
+    Ok(Reply::ok(&abandon_response(&task)))
+}

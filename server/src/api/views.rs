@@ -1,0 +1,107 @@
+//! Domain records → wire types.
+
+use crate::model::{Agent, LedgerLine, Task};
+use crate::store::OpenTask;
+use crate::time::{rfc3339, rfc3339_opt};
+use pinchwork_client::types::{
+    AbandonResponse, AgentSelf, AvailableItem, LedgerEntry, PickupItem, TaskView,
+};
+
+pub fn task_view(t: &Task) -> TaskView {
+    TaskView {
+        task_id: t.id.clone(),
+        status: t.status,
+        need: t.need.clone(),
+        context: t.context.clone(),
+        result: t.result.clone(),
+        max_credits: t.max_credits,
+        credits_charged: t.credits_charged,
+        tags: t.tags.clone(),
+        poster_id: t.poster_id.clone(),
+        worker_id: t.worker_id.clone(),
+        created_at: rfc3339(t.created_at),
+        deadline: rfc3339_opt(t.deadline),
+        claim_deadline: rfc3339_opt(t.claim_deadline),
+        delivered_at: rfc3339_opt(t.delivered_at),
+        review_deadline: rfc3339_opt(t.review_deadline),
+        review_timeout_minutes: t.review_timeout_minutes,
+        claim_timeout_minutes: t.claim_timeout_minutes,
+        rejection_reason: t.rejection_reason.clone(),
+        rejection_count: t.rejection_count,
+        rejection_grace_deadline: rfc3339_opt(t.rejection_grace_deadline),
+    }
+}
+
+pub fn pickup_item(t: &Task, poster_reputation: f64) -> PickupItem {
+    PickupItem {
+        task_id: t.id.clone(),
+        poster_id: t.poster_id.clone(),
+        need: t.need.clone(),
+        context: t.context.clone(),
+        max_credits: t.max_credits,
+        tags: t.tags.clone(),
+        created_at: rfc3339(t.created_at),
+        poster_reputation,
+        deadline: rfc3339_opt(t.deadline),
+        claim_deadline: rfc3339_opt(t.claim_deadline),
+        claim_timeout_minutes: t.claim_timeout_minutes,
+        rejection_count: t.rejection_count,
+    }
+}
+
+pub fn available_item(o: &OpenTask) -> AvailableItem {
+    let t = &o.task;
+    AvailableItem {
+        task_id: t.id.clone(),
+        need: t.need.clone(),
+        context: t.context.clone(),
+        max_credits: t.max_credits,
+        tags: t.tags.clone(),
+        created_at: rfc3339(t.created_at),
+        poster_id: t.poster_id.clone(),
+        poster_reputation: o.poster_reputation,
+        is_matched: false,
+        match_rank: None,
+        rejection_count: t.rejection_count,
+        deadline: rfc3339_opt(t.deadline),
+    }
+}
+
+pub fn abandon_response(t: &Task) -> AbandonResponse {
+    AbandonResponse {
+        id: t.id.clone(),
+        task_id: t.id.clone(),
+        poster_id: t.poster_id.clone(),
+        worker_id: t.worker_id.clone(),
+        need: t.need.clone(),
+        context: t.context.clone(),
+        status: t.status,
+        max_credits: t.max_credits,
+    }
+}
+
+pub fn agent_self(a: &Agent) -> AgentSelf {
+    AgentSelf {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        credits: a.credits,
+        reputation: a.reputation,
+        tasks_posted: a.tasks_posted,
+        tasks_completed: a.tasks_completed,
+        good_at: a.good_at.clone(),
+        accepts_system_tasks: a.accepts_system_tasks,
+        webhook_url: a.webhook_url.clone(),
+        capability_tags: a.capability_tags.clone(),
+        created_at: rfc3339(a.created_at),
+    }
+}
+
+pub fn ledger_entry(l: &LedgerLine) -> LedgerEntry {
+    LedgerEntry {
+        id: l.id.clone(),
+        amount: l.amount,
+        reason: l.reason.clone(),
+        task_id: l.task_id.clone(),
+        created_at: rfc3339(l.created_at),
+    }
+}

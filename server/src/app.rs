@@ -1,0 +1,152 @@
+//! The shared state of a running server, and serving it.
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::events::Bus;
+use crate::market::{self, Ctx};
+use crate::model::Millis;
+use crate::store::{Store, Tx};
+use crate::time::{Clock, SystemClock};
+use crate::{api, scheduler};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub bus: Bus,
+}
+
+impl AppState {
+    /// Opens the database (creating and migrating it as needed) and the platform account.
+    pub async fn open(cfg: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        let store = Store::open(&cfg.database_url, cfg.sqlite_readers)?;
+        let state = Self { cfg: Arc::new(cfg), store, clock, bus: Bus::default() };
+        state.write(|tx, ctx| market::agents::ensure_platform(tx, ctx)).await?;
+        Ok(state)
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+
+    /// Runs a workflow in one write transaction, then publishes the events it recorded (only
+    /// once the transaction has committed).
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut dyn Tx, &mut Ctx) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let mut ctx = Ctx::new(self.cfg.clone(), self.now());
+        let (value, events) = self
+            .store
+            .write(move |tx| {
+                let value = work(tx, &mut ctx)?;
+                Ok((value, ctx.events))
+            })
+            .await?;
+        self.bus.publish(events);
+        Ok(value)
+    }
+
+    /// Runs `work` on a consistent read-only snapshot.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.store.read(work).await
+    }
+}
+
+/// A server listening on a socket, with its timer loop; stops when `shutdown` flips to true.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    handle: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Server {
+    pub async fn start(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = watch::channel(false);
+        let timers = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
+        let app = api::router(state.clone());
+        let grace = Duration::from_secs(state.cfg.shutdown_timeout_seconds);
+        let handle = tokio::spawn(async move {
+            let mut until_stop = stopped.clone();
+            let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = until_stop.wait_for(|s| *s).await;
+                });
+            let mut after_stop = stopped;
+            tokio::select! {
+                result = serve => if let Err(e) = result { tracing::error!(error = %e, "server stopped") },
+                // Open requests get `grace` to finish once shutdown starts, then are dropped.
+                _ = async { let _ = after_stop.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
+                    tracing::warn!("shutdown grace period over, closing open connections");
+                }
+            }
+            timers.abort();
+        });
+        Ok(Self { addr, state, handle, stop })
+    }
+
+    /// Stops accepting, lets open requests finish (bounded), and stops the timers.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.handle.await;
+    }
+
+    pub async fn wait(self) {
+        let _ = self.handle.await;
+    }
+
+    pub fn trigger_shutdown(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub async fn run(cfg: Config) -> anyhow_like::Result<()> {
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let state = AppState::open(cfg, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(&addr).await.map_err(|e| format!("binding {addr}: {e}"))?;
+    let server = Server::start(state, listener).await.map_err(|e| e.to_string())?;
+    tracing::info!(addr = %server.addr, "pinchwork listening");
+    let stop = server.trigger_shutdown();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    server.wait().await;
+    Ok(())
+}
+
+/// Errors of `run` are reported as text by `main`.
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

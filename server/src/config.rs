@@ -1,0 +1,69 @@
+//! Settings: every one is a `PINCHWORK_*` environment variable and a command-line flag.
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pinchwork-server", version, about = "Pinchwork: the marketplace where AI agents hire each other")]
+pub struct Config {
+    /// `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://…`.
+    #[arg(long, env = "PINCHWORK_DATABASE_URL", default_value = "sqlite://data/pinchwork.db")]
+    pub database_url: String,
+    #[arg(long, env = "PINCHWORK_HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    #[arg(long, env = "PINCHWORK_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// Enables the admin API when set.
+    #[arg(long, env = "PINCHWORK_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    #[arg(long, env = "PINCHWORK_INITIAL_CREDITS", default_value_t = 100)]
+    pub initial_credits: i64,
+    /// Lifetime of a posted task.
+    #[arg(long, env = "PINCHWORK_TASK_EXPIRE_HOURS", default_value_t = 72)]
+    pub task_expire_hours: i64,
+    /// Fee taken from the worker's payout, in percent (two decimals at most).
+    #[arg(long, env = "PINCHWORK_PLATFORM_FEE_PERCENT", default_value_t = 10.0)]
+    pub platform_fee_percent: f64,
+    /// Turns off the automatic approval of deliveries the poster has not reviewed in time.
+    #[arg(long, env = "PINCHWORK_DISABLE_AUTO_APPROVE", default_value_t = false)]
+    pub disable_auto_approve: bool,
+    #[arg(long, env = "PINCHWORK_DEFAULT_REVIEW_TIMEOUT_MINUTES", default_value_t = 30)]
+    pub default_review_timeout_minutes: i64,
+    #[arg(long, env = "PINCHWORK_DEFAULT_CLAIM_TIMEOUT_MINUTES", default_value_t = 10)]
+    pub default_claim_timeout_minutes: i64,
+    #[arg(long, env = "PINCHWORK_REJECTION_GRACE_MINUTES", default_value_t = 5)]
+    pub rejection_grace_minutes: i64,
+    /// Rejections after which the worker is released and the task reopens.
+    #[arg(long, env = "PINCHWORK_MAX_REJECTIONS", default_value_t = 3)]
+    pub max_rejections: i64,
+    #[arg(long, env = "PINCHWORK_MAX_ABANDONS_BEFORE_COOLDOWN", default_value_t = 5)]
+    pub max_abandons_before_cooldown: i64,
+    #[arg(long, env = "PINCHWORK_ABANDON_COOLDOWN_MINUTES", default_value_t = 30)]
+    pub abandon_cooldown_minutes: i64,
+    /// Allows plain-http and loopback webhook URLs: for local testing only.
+    #[arg(long, env = "PINCHWORK_WEBHOOK_ALLOW_INSECURE", default_value_t = false)]
+    pub webhook_allow_insecure: bool,
+    /// Largest request body accepted, in bytes (413 past it).
+    #[arg(long, env = "PINCHWORK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// How often the timer loop looks for due timers, in milliseconds.
+    #[arg(long, env = "PINCHWORK_TIMER_TICK_MS", default_value_t = 250)]
+    pub timer_tick_ms: u64,
+    /// Reader connections for SQLite (reads run beside the single writer).
+    #[arg(long, env = "PINCHWORK_SQLITE_READERS", default_value_t = 4)]
+    pub sqlite_readers: usize,
+    /// Longest time a graceful shutdown waits for open requests, in seconds.
+    #[arg(long, env = "PINCHWORK_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl Config {
+    /// Defaults, as with no flags and no environment (used by tests and the benchmark).
+    pub fn defaults() -> Self {
+        Self::parse_from(["pinchwork-server"])
+    }
+
+    /// The fee in hundredths of a percent, so that fee arithmetic stays in integers.
+    pub fn fee_basis_points(&self) -> i64 {
+        (self.platform_fee_percent * 100.0).round() as i64
+    }
+}

@@ -1,0 +1,13 @@
+//! Pinchwork server: the marketplace where AI agents hire each other.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod market;
+pub mod model;
+pub mod scheduler;
+pub mod store;
+pub mod time;

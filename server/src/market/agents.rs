@@ -1,0 +1,123 @@
+//! Agents: registration, authentication and profile changes.
+
+use super::{Ctx, credits, validate};
+use crate::error::{Error, Result};
+use crate::ids::{key_digest, new_api_key, new_id};
+use crate::model::{Agent, MINT_ACCOUNT, PLATFORM_AGENT_ID};
+use crate::store::Tx;
+use pinchwork_client::types::{RegisterRequest, UpdateProfileRequest};
+
+/// Credits the platform account holds to pay for system work.
+pub const PLATFORM_RESERVE: i64 = 999_999_999;
+
+fn blank_agent(id: String, name: String, now: i64) -> Agent {
+    Agent {
+        id,
+        name,
+        key_digest: Vec::new(),
+        credits: 0,
+        reputation: 0.0,
+        rating_count: 0,
+        tasks_posted: 0,
+        tasks_completed: 0,
+        accepts_system_tasks: false,
+        good_at: None,
+        capability_tags: None,
+        suspended: false,
+        abandon_count: 0,
+        last_abandon_at: None,
+        webhook_url: None,
+        webhook_secret: None,
+        created_at: now,
+    }
+}
+
+/// Creates the platform account on first start (it has no key, so it can never log in).
+pub fn ensure_platform(tx: &mut dyn Tx, ctx: &Ctx) -> Result<()> {
+    if tx.agent(PLATFORM_AGENT_ID)?.is_some() {
+        return Ok(());
+    }
+    tx.insert_agent(&blank_agent(PLATFORM_AGENT_ID.into(), "platform".into(), ctx.now))?;
+    credits::transfer(
+        tx,
+        ctx,
+        MINT_ACCOUNT,
+        PLATFORM_AGENT_ID,
+        PLATFORM_RESERVE,
+        credits::reason::PLATFORM_RESERVE,
+        None,
+    )
+}
+
+/// A new agent with its sign-up credits; returns it with its API key (shown only this once).
+pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Agent, String)> {
+    let name = validate::required_text("name", Some(&req.name), validate::MAX_NAME)?;
+    validate::optional_text("good_at", req.good_at.as_deref(), validate::MAX_GOOD_AT)?;
+    validate::optional_text(
+        "webhook_secret",
+        req.webhook_secret.as_deref(),
+        validate::MAX_WEBHOOK_SECRET,
+    )?;
+    let webhook_url = req.webhook_url.filter(|u| !u.is_empty());
+    if let Some(url) = &webhook_url {
+        validate::webhook_url(url, ctx.cfg.webhook_allow_insecure)?;
+    }
+    let key = new_api_key();
+    let mut agent = blank_agent(new_id("ag"), name, ctx.now);
+    agent.key_digest = key_digest(&key);
+    agent.good_at = req.good_at;
+    agent.accepts_system_tasks = req.accepts_system_tasks.unwrap_or(false);
+    agent.webhook_url = webhook_url;
+    agent.webhook_secret = req.webhook_secret.filter(|s| !s.is_empty());
+    tx.insert_agent(&agent)?;
+    let bonus = ctx.cfg.initial_credits;
+    credits::transfer(tx, ctx, MINT_ACCOUNT, &agent.id, bonus, credits::reason::SIGNUP_BONUS, None)?;
+    agent.credits = bonus.max(0);
+    Ok((agent, key))
+}
+
+/// The agent an API key belongs to: 401 for a missing or unknown key, 403 when suspended.
+pub fn authenticate(tx: &mut dyn Tx, key: &str) -> Result<Agent> {
+    let agent = tx
+        .agent_by_key_digest(&key_digest(key))?
+        .ok_or_else(|| Error::Unauthorized("Invalid API key".into()))?;
+    if agent.suspended {
+        return Err(Error::forbidden("Agent suspended"));
+    }
+    Ok(agent)
+}
+
+/// Applies the given profile fields; an empty `webhook_url` removes the webhook.
+pub fn update_profile(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    agent_id: &str,
+    req: UpdateProfileRequest,
+) -> Result<Agent> {
+    validate::optional_text("good_at", req.good_at.as_deref(), validate::MAX_GOOD_AT)?;
+    validate::optional_text(
+        "webhook_secret",
+        req.webhook_secret.as_deref(),
+        validate::MAX_WEBHOOK_SECRET,
+    )?;
+    let mut agent = tx.agent(agent_id)?.ok_or_else(|| Error::not_found("Agent not found"))?;
+    if let Some(url) = req.webhook_url {
+        if url.is_empty() {
+            agent.webhook_url = None;
+        } else {
+            validate::webhook_url(&url, ctx.cfg.webhook_allow_insecure)?;
+            agent.webhook_url = Some(url);
+        }
+    }
+    if let Some(secret) = req.webhook_secret {
+        agent.webhook_secret = Some(secret).filter(|s| !s.is_empty());
+    }
+    if let Some(good_at) = req.good_at {
+        agent.good_at = Some(good_at);
+    }
+    if let Some(accepts) = req.accepts_system_tasks {
+        agent.accepts_system_tasks = accepts;
+    }
+    tx.save_agent_profile(&agent)?;
+    Ok(agent)
+}

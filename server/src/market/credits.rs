@@ -1,0 +1,126 @@
+//! Credits move only through `transfer`, so every movement is a ledger entry with a source and
+//! a destination, and balances plus escrow always add up to what was minted.
+
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::ids::new_id;
+use crate::model::{ESCROW_ACCOUNT, MINT_ACCOUNT, PLATFORM_AGENT_ID, Task, Transfer};
+use crate::store::Tx;
+
+/// Why credits moved, as shown in ledgers.
+pub mod reason {
+    pub const SIGNUP_BONUS: &str = "signup_bonus";
+    pub const PLATFORM_RESERVE: &str = "platform_reserve";
+    pub const ESCROW: &str = "escrow";
+    pub const PAYMENT: &str = "payment";
+    pub const PLATFORM_FEE: &str = "platform_fee";
+    pub const REFUND: &str = "refund";
+    pub const ADMIN_GRANT: &str = "admin_grant";
+}
+
+fn is_agent(account: &str) -> bool {
+    account != MINT_ACCOUNT && account != ESCROW_ACCOUNT
+}
+
+/// Moves `amount` (> 0) credits from one account to another and records it. Taking from an
+/// agent fails with 402, changing nothing, when the balance does not cover it.
+pub fn transfer(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    from: &str,
+    to: &str,
+    amount: i64,
+    reason: &str,
+    task_id: Option<&str>,
+) -> Result<()> {
+    if amount <= 0 {
+        return Ok(());
+    }
+    if is_agent(from) && !tx.take_credits(from, amount)? {
+        let have = tx.agent(from)?.map_or(0, |a| a.credits);
+        return Err(Error::PaymentRequired(format!(
+            "Insufficient credits. Have {have}, need {amount}"
+        )));
+    }
+    if is_agent(to) {
+        tx.add_credits(to, amount)?;
+    }
+    tx.insert_transfer(&Transfer {
+        id: new_id("le"),
+        from: from.into(),
+        to: to.into(),
+        amount,
+        reason: reason.into(),
+        task_id: task_id.map(Into::into),
+        created_at: ctx.now,
+    })
+}
+
+/// The platform's cut of `charged` credits at `basis_points` (hundredths of a percent),
+/// rounded down.
+pub fn fee(charged: i64, basis_points: i64) -> i64 {
+    charged * basis_points / 10_000
+}
+
+/// How an approved task's escrow is paid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub to_worker: i64,
+    pub fee: i64,
+    pub refund: i64,
+}
+
+/// The worker gets the charged credits less the fee; the poster gets back what was not charged.
+pub fn settlement(max_credits: i64, charged: i64, basis_points: i64) -> Settlement {
+    let fee = fee(charged, basis_points);
+    Settlement { to_worker: charged - fee, fee, refund: max_credits - charged }
+}
+
+/// Pays out an approved task's escrow.
+pub fn settle(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<Settlement> {
+    let worker = task.worker_id.as_deref().expect("an approved task has a worker");
+    let charged = task.credits_charged.unwrap_or(task.max_credits);
+    let s = settlement(task.max_credits, charged, ctx.cfg.fee_basis_points());
+    let id = Some(task.id.as_str());
+    transfer(tx, ctx, ESCROW_ACCOUNT, worker, s.to_worker, reason::PAYMENT, id)?;
+    transfer(tx, ctx, ESCROW_ACCOUNT, PLATFORM_AGENT_ID, s.fee, reason::PLATFORM_FEE, id)?;
+    transfer(tx, ctx, ESCROW_ACCOUNT, &task.poster_id, s.refund, reason::REFUND, id)?;
+    Ok(s)
+}
+
+/// Returns a task's whole escrow to its poster (cancel, expiry).
+pub fn refund(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<()> {
+    let id = Some(task.id.as_str());
+    transfer(tx, ctx, ESCROW_ACCOUNT, &task.poster_id, task.max_credits, reason::REFUND, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fee_is_ten_percent_rounded_down_and_paid_by_the_worker() {
+        for (charged, expected_fee) in [(5, 0), (9, 0), (10, 1), (12, 1), (15, 1), (50, 5), (99, 9)] {
+            assert_eq!(fee(charged, 1000), expected_fee, "fee of {charged}");
+        }
+        assert_eq!(
+            settlement(15, 12, 1000),
+            Settlement { to_worker: 11, fee: 1, refund: 3 }
+        );
+        assert_eq!(settlement(50, 50, 0), Settlement { to_worker: 50, fee: 0, refund: 0 });
+        assert_eq!(fee(100, 250), 2, "2.5 % of 100");
+    }
+
+    #[test]
+    fn settlement_never_creates_or_loses_credits() {
+        for max in 1..60 {
+            for charged in 1..=max {
+                for bps in [0, 1, 999, 1000, 2550, 10_000] {
+                    let s = settlement(max, charged, bps);
+                    assert_eq!(s.to_worker + s.fee + s.refund, max);
+                    assert!(s.to_worker >= 0 && s.fee >= 0 && s.refund >= 0);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The business rules, with no HTTP in them. Workflows take a `Tx` and a `Ctx` and do one
+//! whole operation inside one transaction.
+
+pub mod agents;
+pub mod credits;
+pub mod lifecycle;
+pub mod tasks;
+pub mod validate;
+
+use crate::config::Config;
+use crate::events::Event;
+use crate::model::Millis;
+use std::sync::Arc;
+
+/// What a workflow knows besides the database: the settings, the time of the operation, and
+/// the events it has to announce once its transaction commits.
+pub struct Ctx {
+    pub cfg: Arc<Config>,
+    pub now: Millis,
+    pub events: Vec<Event>,
+}
+
+impl Ctx {
+    pub fn new(cfg: Arc<Config>, now: Millis) -> Self {
+        Self { cfg, now, events: Vec::new() }
+    }
+
+    pub fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+}

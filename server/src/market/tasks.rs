@@ -1,0 +1,365 @@
+//! Task workflows: each function is one whole operation in one transaction, checked in the
+//! order the API documents (404, then 403, then 409), and ends in a compare-and-set on the
+//! task's prior state, so no two operations can both act on the same state.
+
+use super::lifecycle::{Action, Timer};
+use super::{Ctx, credits, validate};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind};
+use crate::ids::new_id;
+use crate::model::{ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus};
+use crate::store::{Counter, OpenTaskFilter, Tx};
+use crate::time::rfc3339;
+use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
+
+/// How many open tasks a pickup considers per attempt; more than one so that a claim lost to
+/// another node (PostgreSQL) falls through to the next task.
+const PICKUP_CANDIDATES: i64 = 8;
+
+/// Posts a task, holding `max_credits` of the poster's balance in escrow (402 when short).
+pub fn create(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, req: CreateTaskRequest) -> Result<Task> {
+    if req.need.trim().is_empty() {
+        return Err(Error::bad_request("Missing 'need' field"));
+    }
+    validate::max_chars("need", &req.need, validate::MAX_NEED)?;
+    validate::optional_text("context", req.context.as_deref(), validate::MAX_CONTEXT)?;
+    let tags = validate::tags(req.tags)?;
+    let max_credits = validate::in_range("max_credits", req.max_credits, 1, validate::MAX_CREDITS)?
+        .unwrap_or(validate::DEFAULT_MAX_CREDITS);
+    validate::in_range("wait", req.wait, 1, validate::MAX_WAIT_SECONDS)?;
+    let deadline_minutes =
+        validate::in_range("deadline_minutes", req.deadline_minutes, 1, validate::MAX_DEADLINE_MINUTES)?;
+    let review_timeout_minutes = validate::in_range(
+        "review_timeout_minutes",
+        req.review_timeout_minutes,
+        1,
+        validate::MAX_TIMEOUT_MINUTES,
+    )?;
+    let claim_timeout_minutes = validate::in_range(
+        "claim_timeout_minutes",
+        req.claim_timeout_minutes,
+        1,
+        validate::MAX_TIMEOUT_MINUTES,
+    )?;
+    let now = ctx.now;
+    let task = Task {
+        id: new_id("tk"),
+        poster_id: poster.into(),
+        worker_id: None,
+        need: req.need,
+        context: req.context,
+        result: None,
+        status: TaskStatus::Posted,
+        max_credits,
+        credits_charged: None,
+        tags,
+        is_system: false,
+        match_status: MatchStatus::Broadcast,
+        match_deadline: None,
+        rejection_reason: None,
+        rejection_count: 0,
+        rejection_grace_deadline: None,
+        review_timeout_minutes,
+        claim_timeout_minutes,
+        claim_deadline: None,
+        review_deadline: None,
+        deadline: deadline_minutes.map(|m| now + m * MINUTE),
+        created_at: now,
+        claimed_at: None,
+        delivered_at: None,
+        expires_at: now + ctx.cfg.task_expire_hours * HOUR,
+    };
+    tx.insert_task(&task)?;
+    credits::transfer(
+        tx,
+        ctx,
+        poster,
+        ESCROW_ACCOUNT,
+        max_credits,
+        credits::reason::ESCROW,
+        Some(&task.id),
+    )?;
+    tx.bump(poster, Counter::TasksPosted)?;
+    Ok(task)
+}
+
+/// The task as its poster or current worker sees it; 404 for anyone else, as for a task that
+/// does not exist.
+pub fn visible_task(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Task> {
+    let task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
+    if task.poster_id != viewer && task.worker_id.as_deref() != Some(viewer) {
+        return Err(Error::task_not_found());
+    }
+    Ok(task)
+}
+
+/// Loads a task for an action that only `party` (its poster or its worker) may take:
+/// 404 for strangers, 403 for the other party.
+fn task_for(tx: &mut dyn Tx, caller: &str, task_id: &str, party: Party) -> Result<Task> {
+    let task = visible_task(tx, caller, task_id)?;
+    let is_party = match party {
+        Party::Poster => task.poster_id == caller,
+        Party::Worker => task.worker_id.as_deref() == Some(caller),
+    };
+    if !is_party {
+        return Err(Error::not_your_task());
+    }
+    Ok(task)
+}
+
+#[derive(Clone, Copy)]
+enum Party {
+    Poster,
+    Worker,
+}
+
+/// Saves a transition of `task` from the state it had when loaded.
+fn commit(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
+    if tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
+        Ok(())
+    } else {
+        Err(Error::conflict("Task changed status, try again"))
+    }
+}
+
+/// 429 while the agent serves an abandon cooldown.
+fn check_cooldown(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<()> {
+    let Some(agent) = tx.agent(agent_id)? else {
+        return Ok(());
+    };
+    let until = agent.last_abandon_at.unwrap_or(0) + ctx.cfg.abandon_cooldown_minutes * MINUTE;
+    if agent.abandon_count >= ctx.cfg.max_abandons_before_cooldown && ctx.now < until {
+        return Err(Error::TooManyRequests {
+            message: format!("Too many abandons. Cooldown until {}", rfc3339(until)),
+            retry_after_secs: Some(((until - ctx.now) as u64).div_ceil(1000)),
+        });
+    }
+    Ok(())
+}
+
+/// Claims `task` for `worker` if it is still posted; false when someone else got it first.
+fn try_claim(tx: &mut dyn Tx, ctx: &mut Ctx, task: &mut Task, worker: &str) -> Result<bool> {
+    let prior = task.clone();
+    task.claim(worker, ctx.now, &ctx.cfg);
+    if !tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
+        return Ok(false);
+    }
+    ctx.emit(Event::new(EventKind::TaskClaimed, &task.id, &task.poster_id).with("worker_id", worker));
+    Ok(true)
+}
+
+fn claim_next(tx: &mut dyn Tx, ctx: &mut Ctx, filter: &OpenTaskFilter) -> Result<Option<Task>> {
+    for mut task in tx.claimable(filter, PICKUP_CANDIDATES)? {
+        if try_claim(tx, ctx, &mut task, &filter.viewer)? {
+            return Ok(Some(task));
+        }
+    }
+    Ok(None)
+}
+
+/// Claims the next task open to the worker, if there is one.
+pub fn pickup_next(tx: &mut dyn Tx, ctx: &mut Ctx, filter: &OpenTaskFilter) -> Result<Option<Task>> {
+    check_cooldown(tx, ctx, &filter.viewer)?;
+    claim_next(tx, ctx, filter)
+}
+
+/// Claims up to `count` (1-10) tasks, stopping when none is left.
+pub fn pickup_batch(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    filter: &OpenTaskFilter,
+    count: Option<i64>,
+) -> Result<Vec<Task>> {
+    let count = validate::in_range("count", count, 1, 10)?.unwrap_or(5);
+    check_cooldown(tx, ctx, &filter.viewer)?;
+    let mut claimed = Vec::new();
+    while (claimed.len() as i64) < count {
+        match claim_next(tx, ctx, filter)? {
+            Some(task) => claimed.push(task),
+            None => break,
+        }
+    }
+    Ok(claimed)
+}
+
+/// Claims one named task.
+pub fn pickup_task(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) -> Result<Task> {
+    let mut task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
+    let involved = task.poster_id == worker || task.worker_id.as_deref() == Some(worker);
+    if task.status != TaskStatus::Posted && !involved {
+        // Strangers learn no more than browsing shows: not which state the task is in.
+        return Err(Error::conflict("Task is not available for pickup"));
+    }
+    Action::Claim.check(task.status)?;
+    if task.poster_id == worker {
+        return Err(Error::conflict("Cannot pick up your own task"));
+    }
+    if task.is_system {
+        return Err(Error::conflict("Cannot directly pick up system tasks"));
+    }
+    check_cooldown(tx, ctx, worker)?;
+    if !try_claim(tx, ctx, &mut task, worker)? {
+        return Err(Error::conflict("Task already claimed"));
+    }
+    Ok(task)
+}
+
+/// The worker hands in a result, charging `credits_claimed` (1..max_credits, default and cap
+/// max_credits).
+pub fn deliver(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    worker: &str,
+    task_id: &str,
+    req: DeliverRequest,
+) -> Result<Task> {
+    let result = req.result.filter(|r| !r.trim().is_empty()).ok_or_else(|| Error::bad_request("Missing result"))?;
+    validate::max_chars("result", &result, validate::MAX_RESULT)?;
+    if req.credits_claimed.is_some_and(|c| c < 1) {
+        return Err(Error::bad_request("credits_claimed must be at least 1"));
+    }
+    let mut task = task_for(tx, worker, task_id, Party::Worker)?;
+    Action::Deliver.check(task.status)?;
+    let prior = task.clone();
+    let charged = req.credits_claimed.map_or(task.max_credits, |c| c.min(task.max_credits));
+    task.deliver(result, charged, ctx.now, &ctx.cfg);
+    commit(tx, &task, &prior)?;
+    ctx.emit(Event::new(EventKind::TaskDelivered, &task.id, &task.poster_id));
+    Ok(task)
+}
+
+/// The poster accepts the delivery: the worker is paid, the poster refunded the rest, and the
+/// optional rating (1-5) recorded.
+pub fn approve(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    poster: &str,
+    task_id: &str,
+    req: ApproveRequest,
+) -> Result<Task> {
+    let rating = validate::in_range("rating", req.rating, 1, 5)?;
+    validate::optional_text("feedback", req.feedback.as_deref(), validate::MAX_REASON)?;
+    let mut task = task_for(tx, poster, task_id, Party::Poster)?;
+    Action::Approve.check(task.status)?;
+    let prior = task.clone();
+    task.approve();
+    commit(tx, &task, &prior)?;
+    pay_out(tx, ctx, &task)?;
+    if let (Some(score), Some(worker)) = (rating, task.worker_id.as_deref()) {
+        tx.insert_rating(&task.id, poster, worker, score, ctx.now)?;
+        tx.refresh_reputation(worker)?;
+    }
+    Ok(task)
+}
+
+/// What every approval does, by the poster or by the review timer.
+fn pay_out(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task) -> Result<()> {
+    credits::settle(tx, ctx, task)?;
+    let worker = task.worker_id.as_deref().expect("approved tasks have a worker");
+    tx.bump(worker, Counter::TasksCompleted)?;
+    ctx.emit(Event::new(EventKind::TaskApproved, &task.id, worker));
+    Ok(())
+}
+
+/// The poster turns the delivery down: the worker may re-deliver within the grace window,
+/// or is released at the last allowed rejection.
+pub fn reject(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    poster: &str,
+    task_id: &str,
+    req: RejectRequest,
+) -> Result<Task> {
+    let reason = validate::required_text("reason", req.reason.as_deref(), validate::MAX_REASON)?;
+    validate::optional_text("feedback", req.feedback.as_deref(), validate::MAX_REASON)?;
+    let mut task = task_for(tx, poster, task_id, Party::Poster)?;
+    Action::Reject.check(task.status)?;
+    let prior = task.clone();
+    let released = task.reject(reason.clone(), ctx.now, &ctx.cfg);
+    commit(tx, &task, &prior)?;
+    let worker = prior.worker_id.as_deref().expect("delivered tasks have a worker");
+    let event = Event::new(EventKind::TaskRejected, &task.id, worker).with("reason", reason);
+    ctx.emit(match task.rejection_grace_deadline {
+        Some(grace) if !released => event.with("grace_deadline", rfc3339(grace)),
+        _ => event.with("max_rejections_reached", true),
+    });
+    Ok(task)
+}
+
+/// The poster withdraws a task nobody has claimed; the escrow comes back.
+pub fn cancel(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, task_id: &str) -> Result<Task> {
+    let mut task = task_for(tx, poster, task_id, Party::Poster)?;
+    Action::Cancel.check(task.status)?;
+    let prior = task.clone();
+    task.close(TaskStatus::Cancelled);
+    commit(tx, &task, &prior)?;
+    credits::refund(tx, ctx, &task)?;
+    Ok(task)
+}
+
+/// The worker gives the task back. Each abandon counts toward a pickup cooldown; once a
+/// cooldown has been served the count starts again.
+pub fn abandon(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) -> Result<Task> {
+    let mut task = task_for(tx, worker, task_id, Party::Worker)?;
+    Action::Abandon.check(task.status)?;
+    let prior = task.clone();
+    task.release(ctx.now, &ctx.cfg);
+    commit(tx, &task, &prior)?;
+    if let Some(mut agent) = tx.agent(worker)? {
+        let cooldown_over = agent.last_abandon_at.unwrap_or(0)
+            + ctx.cfg.abandon_cooldown_minutes * MINUTE
+            <= ctx.now;
+        if agent.abandon_count >= ctx.cfg.max_abandons_before_cooldown && cooldown_over {
+            agent.abandon_count = 0;
+        }
+        agent.abandon_count += 1;
+        agent.last_abandon_at = Some(ctx.now);
+        tx.save_agent_profile(&agent)?;
+    }
+    Ok(task)
+}
+
+/// Fires whatever timers of the task are due at `ctx.now`. Each firing re-reads the task and
+/// saves with a compare-and-set, so a timer of an earlier claim never touches a later one.
+pub fn fire_due_timers(tx: &mut dyn Tx, ctx: &mut Ctx, task_id: &str) -> Result<()> {
+    while let Some(mut task) = tx.task(task_id)? {
+        let Some(timer) = task.due_timer(ctx.now) else {
+            return Ok(());
+        };
+        let prior = task.clone();
+        let worker = prior.worker_id.clone().unwrap_or_default();
+        let release = |task: &mut Task, ctx: &mut Ctx, kind: EventKind| {
+            task.release(ctx.now, &ctx.cfg);
+            ctx.emit(Event::new(kind, &task.id, &worker));
+        };
+        match timer {
+            Timer::DeadlinePosted | Timer::Expiry => {
+                task.close(TaskStatus::Expired);
+                ctx.emit(Event::new(EventKind::TaskExpired, &task.id, &task.poster_id));
+            }
+            Timer::DeadlineClaimed => {
+                release(&mut task, ctx, EventKind::DeadlineExpired);
+                task.deadline = None;
+            }
+            Timer::RejectionGrace => release(&mut task, ctx, EventKind::RejectionGraceExpired),
+            Timer::ClaimTimeout => release(&mut task, ctx, EventKind::ClaimTimeoutExpired),
+            Timer::ReviewTimeout => task.approve(),
+            Timer::MatchWindow => {
+                task.match_status = MatchStatus::Broadcast;
+                task.match_deadline = None;
+            }
+        }
+        commit(tx, &task, &prior)?;
+        match timer {
+            Timer::DeadlinePosted | Timer::Expiry => credits::refund(tx, ctx, &task)?,
+            Timer::ReviewTimeout => pay_out(tx, ctx, &task)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Ids of tasks with a timer due now (read side of the timer loop).
+pub fn due_tasks(tx: &mut dyn Tx, now: Millis) -> Result<Vec<String>> {
+    tx.due_task_ids(now, 500)
+}

@@ -1,0 +1,214 @@
+//! Input limits of the API guide. Each check names the field and the rule it broke.
+
+use crate::error::{Error, Result};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const MAX_NAME: usize = 200;
+pub const MAX_GOOD_AT: usize = 2_000;
+pub const MAX_NEED: usize = 50_000;
+pub const MAX_CONTEXT: usize = 100_000;
+pub const MAX_RESULT: usize = 500_000;
+pub const MAX_TAGS: usize = 10;
+pub const MAX_TAG: usize = 50;
+pub const MAX_REASON: usize = 5_000;
+pub const MAX_WEBHOOK_URL: usize = 2_000;
+pub const MAX_WEBHOOK_SECRET: usize = 500;
+pub const MAX_CREDITS: i64 = 100_000;
+pub const DEFAULT_MAX_CREDITS: i64 = 50;
+pub const MAX_WAIT_SECONDS: i64 = 300;
+pub const MAX_DEADLINE_MINUTES: i64 = 525_600;
+pub const MAX_TIMEOUT_MINUTES: i64 = 1_440;
+
+/// At most `max` characters (not bytes).
+pub fn max_chars(field: &str, value: &str, max: usize) -> Result<()> {
+    if value.chars().count() > max {
+        return Err(Error::bad_request(format!("{field} must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+/// Present, not blank, and at most `max` characters.
+pub fn required_text(field: &str, value: Option<&str>, max: usize) -> Result<String> {
+    match value {
+        Some(v) if !v.trim().is_empty() => {
+            max_chars(field, v, max)?;
+            Ok(v.to_string())
+        }
+        _ => Err(Error::bad_request(format!("Missing required field: {field}"))),
+    }
+}
+
+pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<()> {
+    value.map_or(Ok(()), |v| max_chars(field, v, max))
+}
+
+/// Within `min..=max` when given.
+pub fn in_range(field: &str, value: Option<i64>, min: i64, max: i64) -> Result<Option<i64>> {
+    match value {
+        Some(v) if !(min..=max).contains(&v) => Err(Error::bad_request(format!(
+            "{field} must be between {min} and {max}"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// Up to 10 tags of letters, digits, `-` and `_`, each starting with a letter or digit. An
+/// empty list is no tags.
+pub fn tags(tags: Option<Vec<String>>) -> Result<Option<Vec<String>>> {
+    let Some(tags) = tags.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if tags.len() > MAX_TAGS {
+        return Err(Error::bad_request(format!("At most {MAX_TAGS} tags are allowed")));
+    }
+    for tag in &tags {
+        let well_formed = tag.len() <= MAX_TAG
+            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !well_formed {
+            return Err(Error::bad_request(format!(
+                "Invalid tag {tag:?}: tags are at most {MAX_TAG} letters, digits, '-' or '_', \
+                 starting with a letter or digit"
+            )));
+        }
+    }
+    Ok(Some(tags))
+}
+
+/// A webhook URL: HTTPS (plain HTTP only when `allow_insecure`), with a host that is not a
+/// private, loopback, link-local or metadata address when written literally. Names are
+/// resolved and checked again at every delivery.
+pub fn webhook_url(url: &str, allow_insecure: bool) -> Result<()> {
+    max_chars("webhook_url", url, MAX_WEBHOOK_URL)?;
+    let bad = |why: &str| Err(Error::bad_request(format!("Invalid webhook_url: {why}")));
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://").filter(|_| allow_insecure) {
+        rest
+    } else {
+        return bad("must be an https:// URL");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return bad("credentials in the URL are not allowed");
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("a host name is required");
+    }
+    if allow_insecure {
+        return Ok(());
+    }
+    if host == "localhost" || host.ends_with(".localhost") || host == "metadata.google.internal" {
+        return bad("local and metadata hosts are not allowed");
+    }
+    match host.parse::<IpAddr>() {
+        Ok(ip) if !is_public(ip) => bad("private, loopback and link-local addresses are not allowed"),
+        Ok(_) => Ok(()),
+        // Numeric spellings other than dotted quads (2130706433, 0x7f.1, 017700000001) are
+        // addresses to some resolvers: refuse them rather than guess.
+        Err(_) if host.split('.').all(|p| p.chars().all(|c| c.is_ascii_hexdigit() || c == 'x')) => {
+            bad("numeric hosts must be written as a dotted IPv4 address")
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// Whether an address is reachable on the public internet (not private, loopback, link-local,
+/// shared, documentation, multicast or otherwise reserved).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0)
+        || (a == 198 && (18..20).contains(&b)))
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+        || first == 0x2001 && ip.segments()[1] == 0x0db8
+        || ip.to_ipv4().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_the_guide() {
+        assert_eq!(tags(Some(vec![])).unwrap(), None);
+        assert!(tags(Some(vec!["python".into(), "code-review".into(), "a_1".into()])).is_ok());
+        for bad in ["-lead", "has space", "ünï", "", &"x".repeat(51)] {
+            assert!(tags(Some(vec![bad.into()])).is_err(), "{bad:?}");
+        }
+        assert!(tags(Some((0..11).map(|i| format!("t{i}")).collect())).is_err());
+    }
+
+    #[test]
+    fn text_limits_count_characters() {
+        assert!(max_chars("need", &"é".repeat(10), 10).is_ok());
+        assert!(max_chars("need", &"é".repeat(11), 10).is_err());
+        assert!(required_text("reason", Some("  "), 10).is_err());
+        assert!(required_text("reason", None, 10).is_err());
+        assert_eq!(in_range("wait", Some(0), 1, 300).unwrap_err(), Error::bad_request("wait must be between 1 and 300"));
+    }
+
+    #[test]
+    fn webhook_urls_must_be_public_https() {
+        for ok in ["https://hooks.example.com/pinchwork", "https://93.184.216.34:8443/x", "https://[2606:4700::1]/"] {
+            assert!(webhook_url(ok, false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://hooks.example.com/",
+            "ftp://x",
+            "https://",
+            "https://localhost/",
+            "https://api.localhost/",
+            "https://127.0.0.1/",
+            "https://10.1.2.3/",
+            "https://192.168.0.1/",
+            "https://172.16.0.1/",
+            "https://169.254.169.254/latest",
+            "https://metadata.google.internal/",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://0.0.0.0/",
+            "https://2130706433/",
+            "https://0x7f000001/",
+            "https://user:pw@example.com/",
+            "https://100.64.0.1/",
+        ] {
+            assert!(webhook_url(bad, false).is_err(), "{bad}");
+        }
+        assert!(webhook_url("http://127.0.0.1:9000/hook", true).is_ok());
+    }
+}

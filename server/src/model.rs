@@ -1,0 +1,113 @@
+//! Domain records as the market rules see them. Times are milliseconds since the Unix epoch (UTC).
+
+pub use pinchwork_client::types::TaskStatus;
+
+pub type Millis = i64;
+
+pub const MINUTE: Millis = 60_000;
+pub const HOUR: Millis = 60 * MINUTE;
+pub const DAY: Millis = 24 * HOUR;
+
+/// The house account: receives fees and pays for system work. It can never authenticate.
+pub const PLATFORM_AGENT_ID: &str = "ag-platform";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub key_digest: Vec<u8>,
+    pub credits: i64,
+    pub reputation: f64,
+    pub rating_count: i64,
+    pub tasks_posted: i64,
+    pub tasks_completed: i64,
+    pub accepts_system_tasks: bool,
+    pub good_at: Option<String>,
+    pub capability_tags: Option<Vec<String>>,
+    pub suspended: bool,
+    pub abandon_count: i64,
+    pub last_abandon_at: Option<Millis>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub created_at: Millis,
+}
+
+/// Whether a task is routed to matched agents first or open to everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchStatus {
+    Pending,
+    Matched,
+    Broadcast,
+}
+
+impl MatchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Matched => "matched",
+            Self::Broadcast => "broadcast",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Matched, Self::Broadcast]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: String,
+    pub poster_id: String,
+    pub worker_id: Option<String>,
+    pub need: String,
+    pub context: Option<String>,
+    pub result: Option<String>,
+    pub status: TaskStatus,
+    pub max_credits: i64,
+    pub credits_charged: Option<i64>,
+    pub tags: Option<Vec<String>>,
+    pub is_system: bool,
+    pub match_status: MatchStatus,
+    pub match_deadline: Option<Millis>,
+    pub rejection_reason: Option<String>,
+    pub rejection_count: i64,
+    pub rejection_grace_deadline: Option<Millis>,
+    pub review_timeout_minutes: Option<i64>,
+    pub claim_timeout_minutes: Option<i64>,
+    pub claim_deadline: Option<Millis>,
+    pub review_deadline: Option<Millis>,
+    pub deadline: Option<Millis>,
+    pub created_at: Millis,
+    pub claimed_at: Option<Millis>,
+    pub delivered_at: Option<Millis>,
+    pub expires_at: Millis,
+}
+
+/// One movement of credits from one account to another. Agents' ledgers show each entry
+/// signed from their side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfer {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub amount: i64,
+    pub reason: String,
+    pub task_id: Option<String>,
+    pub created_at: Millis,
+}
+
+/// Ledger accounts that are not agents.
+pub const MINT_ACCOUNT: &str = "mint";
+pub const ESCROW_ACCOUNT: &str = "escrow";
+
+/// A ledger entry seen from one agent's side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerLine {
+    pub id: String,
+    pub amount: i64,
+    pub reason: String,
+    pub task_id: Option<String>,
+    pub created_at: Millis,
+}

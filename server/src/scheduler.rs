@@ -1,0 +1,36 @@
+//! The timer loop. Every due time is indexed (`next_due_at`), so each tick is one cheap
+//! query; each due task is then fired in its own transaction with a compare-and-set. Timers
+//! that fell due while the server was down are simply due at the first tick after start.
+
+use crate::app::AppState;
+use crate::error::Result;
+use crate::market::tasks as rules;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let tick = Duration::from_millis(state.cfg.timer_tick_ms.max(10));
+    loop {
+        if let Err(e) = fire_due(&state).await {
+            tracing::error!(error = %e, "timer pass failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Fires every timer due now; returns how many tasks it touched.
+pub async fn fire_due(state: &AppState) -> Result<usize> {
+    let now = state.now();
+    let due = state.read(move |tx| rules::due_tasks(tx, now)).await?;
+    for id in &due {
+        let id = id.clone();
+        // One task's failure must not hold back the others.
+        if let Err(e) = state.write(move |tx, ctx| rules::fire_due_timers(tx, ctx, &id)).await {
+            tracing::error!(error = %e, "firing a timer failed");
+        }
+    }
+    Ok(due.len())
+}

@@ -1,0 +1,186 @@
+//! Storage. All SQL lives below this module. The market rules run against the `Tx` trait, one
+//! transaction at a time, so the same rules serve every backend; `Store` runs such
+//! transactions for async callers.
+
+mod sqlite;
+
+use crate::error::{Error, Result};
+use crate::model::{Agent, LedgerLine, Millis, Task, TaskStatus, Transfer};
+use pinchwork_client::types::StatsResponse;
+use std::sync::Arc;
+
+/// Which tasks a worker may claim or browse (shared filters of pickup and browse).
+#[derive(Debug, Clone, Default)]
+pub struct OpenTaskFilter {
+    /// The agent looking: their own tasks are never offered.
+    pub viewer: String,
+    /// Every tag must be on the task (case-insensitive).
+    pub tags: Vec<String>,
+    /// Case-insensitive substring of need or context.
+    pub search: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Poster,
+    Worker,
+}
+
+/// An open task with what browsing shows of its poster.
+#[derive(Debug, Clone)]
+pub struct OpenTask {
+    pub task: Task,
+    pub poster_reputation: f64,
+}
+
+/// The agent counters that rules bump.
+#[derive(Debug, Clone, Copy)]
+pub enum Counter {
+    TasksPosted,
+    TasksCompleted,
+}
+
+/// One transaction's view of the database. Every method is a single statement or a small,
+/// fixed group of them; the caller decides what is atomic by what it does in one transaction.
+pub trait Tx {
+    // Agents
+    fn insert_agent(&mut self, agent: &Agent) -> Result<()>;
+    fn agent(&mut self, id: &str) -> Result<Option<Agent>>;
+    fn agent_by_key_digest(&mut self, digest: &[u8]) -> Result<Option<Agent>>;
+    /// Writes the profile fields and abandon counters (never credits, see `add_credits`).
+    fn save_agent_profile(&mut self, agent: &Agent) -> Result<()>;
+    fn bump(&mut self, agent_id: &str, counter: Counter) -> Result<()>;
+    fn add_credits(&mut self, agent_id: &str, delta: i64) -> Result<()>;
+    /// Takes `amount` only if the balance covers it; false (and nothing taken) otherwise.
+    fn take_credits(&mut self, agent_id: &str, amount: i64) -> Result<bool>;
+
+    // Ledger
+    fn insert_transfer(&mut self, t: &Transfer) -> Result<()>;
+    /// Newest first, signed from the agent's side, with the total count.
+    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<(Vec<LedgerLine>, i64)>;
+    fn escrowed_by(&mut self, agent_id: &str) -> Result<i64>;
+    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatsResponse>;
+
+    // Tasks
+    fn insert_task(&mut self, task: &Task) -> Result<()>;
+    fn task(&mut self, id: &str) -> Result<Option<Task>>;
+    /// Saves `task` only if the stored row still has `prior_status` and `prior_worker`;
+    /// returns whether it did (the compare-and-set every transition goes through).
+    fn save_task(
+        &mut self,
+        task: &Task,
+        prior_status: TaskStatus,
+        prior_worker: Option<&str>,
+    ) -> Result<bool>;
+    /// Broadcast tasks the viewer may claim, oldest first.
+    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<Task>>;
+    /// Tasks open for pickup as browsing shows them, with the total before paging.
+    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)>;
+    /// The agent's tasks (not system tasks), newest first, with the total before paging.
+    fn tasks_of(
+        &mut self,
+        agent_id: &str,
+        role: Option<Role>,
+        status: Option<TaskStatus>,
+        page: Page,
+    ) -> Result<(Vec<Task>, i64)>;
+    /// Ids of tasks with a timer due at `now`, soonest first.
+    fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>>;
+
+    // Ratings
+    /// Records a rating; false when the rater already rated this task.
+    fn insert_rating(
+        &mut self,
+        task_id: &str,
+        rater: &str,
+        rated: &str,
+        score: i64,
+        now: Millis,
+    ) -> Result<bool>;
+    /// Recomputes the agent's reputation (mean of ratings received) and rating count.
+    fn refresh_reputation(&mut self, agent_id: &str) -> Result<()>;
+
+    // Audits (tests and operators)
+    /// (sum of agent balances, credits held in escrow by open tasks, credits ever minted).
+    fn books(&mut self) -> Result<(i64, i64, i64)>;
+    /// Agents whose balance differs from the sum of their ledger lines.
+    fn unexplained_balances(&mut self) -> Result<Vec<String>>;
+}
+
+/// A unit of work run inside one transaction.
+pub type Job<T> = Box<dyn FnOnce(&mut dyn Tx) -> Result<T> + Send>;
+
+/// Runs transactions on a backend for async code.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+/// What a backend provides: somewhere to run a transaction, read-write or read-only.
+trait Backend: Send + Sync {
+    fn run(&self, write: bool, job: Job<Box<dyn std::any::Any + Send>>, done: Done);
+}
+
+type Done = tokio::sync::oneshot::Sender<Result<Box<dyn std::any::Any + Send>>>;
+
+impl Store {
+    /// Opens the database named by `url` and brings its schema up to date.
+    pub fn open(url: &str, readers: usize) -> Result<Self> {
+        let backend: Arc<dyn Backend> = if let Some(rest) = url.strip_prefix("sqlite:") {
+            Arc::new(sqlite::Sqlite::open(rest, readers)?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(Error::Internal(
+                "the PostgreSQL backend is not available in this build".into(),
+            ));
+        } else {
+            return Err(Error::Internal(format!(
+                "unsupported database URL {url:?}: use sqlite://path or sqlite::memory:"
+            )));
+        };
+        Ok(Self { backend })
+    }
+
+    /// Runs `job` in one read-write transaction: committed if it returns Ok, rolled back if not.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.run(true, job).await
+    }
+
+    /// Runs `job` in one read-only transaction (a consistent snapshot).
+    pub async fn read<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.run(false, job).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        write: bool,
+        job: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let erased: Job<Box<dyn std::any::Any + Send>> =
+            Box::new(move |tx| job(tx).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
+        self.backend.run(write, erased, done);
+        let value = answer
+            .await
+            .map_err(|_| Error::Internal("database worker stopped".into()))??;
+        Ok(*value.downcast::<T>().expect("job returns its own type"))
+    }
+}
+
+/// The lower-cased `,tag,tag,` form of a tag list that tag filters search.
+pub fn tags_key(tags: &Option<Vec<String>>) -> Option<String> {
+    tags.as_ref()
+        .map(|t| format!(",{},", t.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>().join(",")))
+}

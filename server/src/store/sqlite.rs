@@ -1,0 +1,714 @@
+//! SQLite backend: one writer thread owns the only read-write connection, so write
+//! transactions never wait on each other's locks and a read-check-write inside one of them is
+//! atomic; a few reader threads serve snapshots from WAL beside it.
+
+use super::{
+    Backend, Counter, Done, Job, OpenTask, OpenTaskFilter, Page, Role, Tx, tags_key,
+};
+use crate::error::{Error, Result};
+use crate::model::{
+    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Millis, Task, TaskStatus, Transfer,
+};
+use pinchwork_client::types::{StatsResponse, TagEarnings};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, mpsc};
+
+/// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_core.sql")];
+
+struct Command {
+    job: Job<Box<dyn std::any::Any + Send>>,
+    done: Done,
+}
+
+pub struct Sqlite {
+    writer: mpsc::Sender<Command>,
+    /// None when reads share the writer (in-memory databases).
+    readers: Option<mpsc::Sender<Command>>,
+}
+
+impl Sqlite {
+    /// `target` is what follows `sqlite:` in the URL: `//relative/path`, `///absolute/path`
+    /// or `:memory:`.
+    pub fn open(target: &str, readers: usize) -> Result<Self> {
+        let in_memory = target == ":memory:" || target == "//:memory:";
+        let path = target.strip_prefix("//").unwrap_or(target).to_string();
+        if !in_memory {
+            if let Some(dir) = std::path::Path::new(&path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::Internal(format!("creating {dir:?}: {e}")))?;
+                }
+            }
+        }
+        let conn = if in_memory {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(&path)?
+        };
+        configure(&conn, true)?;
+        migrate(&conn)?;
+
+        let writer = spawn_writer(conn)?;
+        let readers = if in_memory || readers == 0 {
+            None
+        } else {
+            let (tx, rx) = mpsc::channel::<Command>();
+            let rx = Arc::new(Mutex::new(rx));
+            for i in 0..readers {
+                let conn = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&conn, false)?;
+                spawn_reader(format!("sqlite-reader-{i}"), rx.clone(), conn)?;
+            }
+            Some(tx)
+        };
+        Ok(Self { writer, readers })
+    }
+}
+
+impl Backend for Sqlite {
+    fn run(&self, write: bool, job: Job<Box<dyn std::any::Any + Send>>, done: Done) {
+        let queue = match (&self.readers, write) {
+            (Some(readers), false) => readers,
+            _ => &self.writer,
+        };
+        if let Err(mpsc::SendError(cmd)) = queue.send(Command { job, done }) {
+            let _ = cmd.done.send(Err(Error::Internal("database worker stopped".into())));
+        }
+    }
+}
+
+fn configure(conn: &Connection, writer: bool) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.set_prepared_statement_cache_capacity(256);
+    if writer {
+        // WAL lets readers run beside the writer; NORMAL sync is durable across process
+        // crashes (only an OS crash can lose the last commits).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    Ok(())
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let done: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
+
+/// The writer: one thread, one connection, every job in a `BEGIN IMMEDIATE` transaction.
+fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Command>> {
+    let (tx, rx) = mpsc::channel::<Command>();
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            while let Ok(cmd) = rx.recv() {
+                run_in_transaction(&conn, "BEGIN IMMEDIATE", cmd);
+            }
+        })
+        .map_err(|e| Error::Internal(format!("spawning the SQLite writer: {e}")))?;
+    Ok(tx)
+}
+
+/// A reader: takes the next read job from the shared queue, runs it in a snapshot.
+fn spawn_reader(
+    name: String,
+    queue: Arc<Mutex<mpsc::Receiver<Command>>>,
+    conn: Connection,
+) -> Result<()> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            loop {
+                let next = queue.lock().unwrap().recv();
+                let Ok(cmd) = next else { return };
+                run_in_transaction(&conn, "BEGIN", cmd);
+            }
+        })
+        .map_err(|e| Error::Internal(format!("spawning a SQLite reader: {e}")))?;
+    Ok(())
+}
+
+fn run_in_transaction(conn: &Connection, begin: &str, cmd: Command) {
+    let outcome = conn.execute_batch(begin).map_err(Error::from).and_then(|()| {
+        let mut tx = SqliteTx { conn };
+        catch_unwind(AssertUnwindSafe(|| (cmd.job)(&mut tx)))
+            .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
+    });
+    let outcome = match outcome {
+        Ok(value) => conn.execute_batch("COMMIT").map(|()| value).map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            Error::from(e)
+        }),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    };
+    let _ = cmd.done.send(outcome);
+}
+
+struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+const AGENT_COLS: &str = "id, name, key_digest, credits, reputation, rating_count, tasks_posted, \
+    tasks_completed, accepts_system_tasks, good_at, capability_tags, suspended, abandon_count, \
+    last_abandon_at, webhook_url, webhook_secret, created_at";
+
+const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, status, max_credits, \
+    credits_charged, tags, is_system, match_status, match_deadline, rejection_reason, \
+    rejection_count, rejection_grace_deadline, review_timeout_minutes, claim_timeout_minutes, \
+    claim_deadline, review_deadline, deadline, created_at, claimed_at, delivered_at, expires_at";
+
+fn json_list(text: Option<String>) -> Option<Vec<String>> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn list_json(list: &Option<Vec<String>>) -> Option<String> {
+    list.as_ref().map(|l| serde_json::to_string(l).expect("strings serialize"))
+}
+
+fn agent_from_row(r: &Row) -> rusqlite::Result<Agent> {
+    Ok(Agent {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        key_digest: r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default(),
+        credits: r.get(3)?,
+        reputation: r.get(4)?,
+        rating_count: r.get(5)?,
+        tasks_posted: r.get(6)?,
+        tasks_completed: r.get(7)?,
+        accepts_system_tasks: r.get(8)?,
+        good_at: r.get(9)?,
+        capability_tags: json_list(r.get(10)?),
+        suspended: r.get(11)?,
+        abandon_count: r.get(12)?,
+        last_abandon_at: r.get(13)?,
+        webhook_url: r.get(14)?,
+        webhook_secret: r.get(15)?,
+        created_at: r.get(16)?,
+    })
+}
+
+fn task_from_row(r: &Row) -> rusqlite::Result<Task> {
+    let status: String = r.get(6)?;
+    let match_status: String = r.get(11)?;
+    Ok(Task {
+        id: r.get(0)?,
+        poster_id: r.get(1)?,
+        worker_id: r.get(2)?,
+        need: r.get(3)?,
+        context: r.get(4)?,
+        result: r.get(5)?,
+        status: TaskStatus::parse(&status).unwrap_or(TaskStatus::Cancelled),
+        max_credits: r.get(7)?,
+        credits_charged: r.get(8)?,
+        tags: json_list(r.get(9)?),
+        is_system: r.get(10)?,
+        match_status: MatchStatus::parse(&match_status).unwrap_or(MatchStatus::Broadcast),
+        match_deadline: r.get(12)?,
+        rejection_reason: r.get(13)?,
+        rejection_count: r.get(14)?,
+        rejection_grace_deadline: r.get(15)?,
+        review_timeout_minutes: r.get(16)?,
+        claim_timeout_minutes: r.get(17)?,
+        claim_deadline: r.get(18)?,
+        review_deadline: r.get(19)?,
+        deadline: r.get(20)?,
+        created_at: r.get(21)?,
+        claimed_at: r.get(22)?,
+        delivered_at: r.get(23)?,
+        expires_at: r.get(24)?,
+    })
+}
+
+/// WHERE clauses (and their parameters) for the open-task filter, after `?1` = viewer.
+/// `t` prefixes the task columns (for joined queries).
+fn open_task_conditions(filter: &OpenTaskFilter, t: &str) -> (String, Vec<String>) {
+    let mut sql = format!(
+        "{t}status = 'posted' AND {t}is_system = 0 AND {t}poster_id != ?1 \
+         AND {t}match_status IN ('broadcast', 'pending')"
+    );
+    let mut args = vec![filter.viewer.clone()];
+    for tag in &filter.tags {
+        args.push(format!(",{},", tag.to_lowercase()));
+        sql.push_str(&format!(" AND instr({t}tags_key, ?{}) > 0", args.len()));
+    }
+    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
+        args.push(search.to_lowercase());
+        let n = args.len();
+        sql.push_str(&format!(
+            " AND (instr(lower({t}need), ?{n}) > 0 \
+             OR instr(lower(coalesce({t}context, '')), ?{n}) > 0)"
+        ));
+    }
+    (sql, args)
+}
+
+impl Tx for SqliteTx<'_> {
+    fn insert_agent(&mut self, a: &Agent) -> Result<()> {
+        let digest = (!a.key_digest.is_empty()).then_some(&a.key_digest);
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO agents ({AGENT_COLS}) VALUES \
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
+            ))?
+            .execute(params![
+                a.id,
+                a.name,
+                digest,
+                a.credits,
+                a.reputation,
+                a.rating_count,
+                a.tasks_posted,
+                a.tasks_completed,
+                a.accepts_system_tasks,
+                a.good_at,
+                list_json(&a.capability_tags),
+                a.suspended,
+                a.abandon_count,
+                a.last_abandon_at,
+                a.webhook_url,
+                a.webhook_secret,
+                a.created_at
+            ])?;
+        Ok(())
+    }
+
+    fn agent(&mut self, id: &str) -> Result<Option<Agent>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {AGENT_COLS} FROM agents WHERE id = ?1"))?
+            .query_row([id], agent_from_row)
+            .optional()?)
+    }
+
+    fn agent_by_key_digest(&mut self, digest: &[u8]) -> Result<Option<Agent>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {AGENT_COLS} FROM agents WHERE key_digest = ?1"))?
+            .query_row([digest], agent_from_row)
+            .optional()?)
+    }
+
+    fn save_agent_profile(&mut self, a: &Agent) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE agents SET name = ?2, accepts_system_tasks = ?3, good_at = ?4, \
+                 capability_tags = ?5, suspended = ?6, abandon_count = ?7, last_abandon_at = ?8, \
+                 webhook_url = ?9, webhook_secret = ?10 WHERE id = ?1",
+            )?
+            .execute(params![
+                a.id,
+                a.name,
+                a.accepts_system_tasks,
+                a.good_at,
+                list_json(&a.capability_tags),
+                a.suspended,
+                a.abandon_count,
+                a.last_abandon_at,
+                a.webhook_url,
+                a.webhook_secret
+            ])?;
+        Ok(())
+    }
+
+    fn bump(&mut self, agent_id: &str, counter: Counter) -> Result<()> {
+        let sql = match counter {
+            Counter::TasksPosted => "UPDATE agents SET tasks_posted = tasks_posted + 1 WHERE id = ?1",
+            Counter::TasksCompleted => {
+                "UPDATE agents SET tasks_completed = tasks_completed + 1 WHERE id = ?1"
+            }
+        };
+        self.conn.prepare_cached(sql)?.execute([agent_id])?;
+        Ok(())
+    }
+
+    fn add_credits(&mut self, agent_id: &str, delta: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE agents SET credits = credits + ?2 WHERE id = ?1")?
+            .execute(params![agent_id, delta])?;
+        Ok(())
+    }
+
+    fn take_credits(&mut self, agent_id: &str, amount: i64) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE agents SET credits = credits - ?2 WHERE id = ?1 AND credits >= ?2",
+            )?
+            .execute(params![agent_id, amount])?;
+        Ok(n == 1)
+    }
+
+    fn insert_transfer(&mut self, t: &Transfer) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                t.id,
+                t.from,
+                t.to,
+                t.amount,
+                t.reason,
+                t.task_id,
+                t.created_at
+            ])?;
+        Ok(())
+    }
+
+    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<(Vec<LedgerLine>, i64)> {
+        let total: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM ledger WHERE src = ?1) \
+                 + (SELECT count(*) FROM ledger WHERE dst = ?1)",
+            )?
+            .query_row([agent_id], |r| r.get(0))?;
+        let lines = self
+            .conn
+            .prepare_cached(
+                "SELECT id, CASE WHEN dst = ?1 THEN amount ELSE -amount END, reason, task_id, \
+                 created_at FROM ledger WHERE src = ?1 OR dst = ?1 \
+                 ORDER BY seq DESC LIMIT ?2 OFFSET ?3",
+            )?
+            .query_map(params![agent_id, page.limit, page.offset], |r| {
+                Ok(LedgerLine {
+                    id: r.get(0)?,
+                    amount: r.get(1)?,
+                    reason: r.get(2)?,
+                    task_id: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((lines, total))
+    }
+
+    fn escrowed_by(&mut self, agent_id: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE poster_id = ?1 \
+                 AND is_system = 0 AND status IN ('posted', 'claimed', 'delivered')",
+            )?
+            .query_row([agent_id], |r| r.get(0))?)
+    }
+
+    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatsResponse> {
+        let c = self.conn;
+        let sum = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<i64> {
+            Ok(c.prepare_cached(sql)?.query_row(args, |r| r.get(0))?)
+        };
+        let earned_since = |since: Millis| {
+            sum(
+                "SELECT coalesce(sum(amount), 0) FROM ledger \
+                 WHERE dst = ?1 AND reason = 'payment' AND created_at >= ?2",
+                &[&agent_id, &since],
+            )
+        };
+        let total_earned = earned_since(i64::MIN)?;
+        let total_spent = sum(
+            "SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = ?1 AND reason = 'escrow'",
+            &[&agent_id],
+        )?;
+        let total_fees_paid = sum(
+            "SELECT coalesce(sum(l.amount), 0) FROM ledger l JOIN tasks t ON t.id = l.task_id \
+             WHERE l.reason = 'platform_fee' AND t.worker_id = ?1 AND t.status = 'approved'",
+            &[&agent_id],
+        )?;
+        let (approved, delivered, avg_value): (i64, i64, Option<f64>) = c
+            .prepare_cached(
+                "SELECT count(*) FILTER (WHERE status = 'approved'), \
+                 count(*) FILTER (WHERE status = 'delivered'), \
+                 avg(credits_charged) FILTER (WHERE status = 'approved') \
+                 FROM tasks WHERE worker_id = ?1",
+            )?
+            .query_row([agent_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let mut by_tag: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        let mut rows = c
+            .prepare_cached(
+                "SELECT tags, coalesce(credits_charged, 0) FROM tasks \
+                 WHERE worker_id = ?1 AND status = 'approved' AND tags IS NOT NULL",
+            )?;
+        let rows = rows.query_map([agent_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (tags, charged) = row?;
+            for tag in json_list(Some(tags)).unwrap_or_default() {
+                let entry = by_tag.entry(tag).or_default();
+                entry.0 += 1;
+                entry.1 += charged;
+            }
+        }
+        let mut tasks_by_tag: Vec<TagEarnings> = by_tag
+            .into_iter()
+            .map(|(tag, (count, earned))| TagEarnings { tag, count, earned })
+            .collect();
+        tasks_by_tag.sort_by(|a, b| b.earned.cmp(&a.earned).then(a.tag.cmp(&b.tag)));
+        let round2 = |x: f64| (x * 100.0).round() / 100.0;
+        Ok(StatsResponse {
+            total_earned,
+            total_spent,
+            total_fees_paid,
+            approval_rate: (approved + delivered > 0)
+                .then(|| round2(approved as f64 / (approved + delivered) as f64)),
+            avg_task_value: avg_value.map(round2),
+            tasks_by_tag,
+            recent_7d_earned: earned_since(now - 7 * DAY)?,
+            recent_30d_earned: earned_since(now - 30 * DAY)?,
+        })
+    }
+
+    fn insert_task(&mut self, t: &Task) -> Result<()> {
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO tasks ({TASK_COLS}, tags_key, next_due_at) VALUES \
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,\
+                 ?22,?23,?24,?25,?26,?27)"
+            ))?
+            .execute(params![
+                t.id,
+                t.poster_id,
+                t.worker_id,
+                t.need,
+                t.context,
+                t.result,
+                t.status.as_str(),
+                t.max_credits,
+                t.credits_charged,
+                list_json(&t.tags),
+                t.is_system,
+                t.match_status.as_str(),
+                t.match_deadline,
+                t.rejection_reason,
+                t.rejection_count,
+                t.rejection_grace_deadline,
+                t.review_timeout_minutes,
+                t.claim_timeout_minutes,
+                t.claim_deadline,
+                t.review_deadline,
+                t.deadline,
+                t.created_at,
+                t.claimed_at,
+                t.delivered_at,
+                t.expires_at,
+                tags_key(&t.tags),
+                t.next_due()
+            ])?;
+        Ok(())
+    }
+
+    fn task(&mut self, id: &str) -> Result<Option<Task>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {TASK_COLS} FROM tasks WHERE id = ?1"))?
+            .query_row([id], task_from_row)
+            .optional()?)
+    }
+
+    fn save_task(
+        &mut self,
+        t: &Task,
+        prior_status: TaskStatus,
+        prior_worker: Option<&str>,
+    ) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE tasks SET worker_id = ?3, result = ?4, status = ?5, credits_charged = ?6, \
+                 match_status = ?7, match_deadline = ?8, rejection_reason = ?9, \
+                 rejection_count = ?10, rejection_grace_deadline = ?11, claim_deadline = ?12, \
+                 review_deadline = ?13, deadline = ?14, claimed_at = ?15, delivered_at = ?16, \
+                 expires_at = ?17, next_due_at = ?18 \
+                 WHERE id = ?1 AND status = ?2 AND worker_id IS ?19",
+            )?
+            .execute(params![
+                t.id,
+                prior_status.as_str(),
+                t.worker_id,
+                t.result,
+                t.status.as_str(),
+                t.credits_charged,
+                t.match_status.as_str(),
+                t.match_deadline,
+                t.rejection_reason,
+                t.rejection_count,
+                t.rejection_grace_deadline,
+                t.claim_deadline,
+                t.review_deadline,
+                t.deadline,
+                t.claimed_at,
+                t.delivered_at,
+                t.expires_at,
+                t.next_due(),
+                prior_worker
+            ])?;
+        Ok(n == 1)
+    }
+
+    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<Task>> {
+        let (cond, mut args) = open_task_conditions(filter, "");
+        args.push(limit.to_string());
+        let sql = format!(
+            "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq LIMIT CAST(?{} AS INTEGER)",
+            args.len()
+        );
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(&args), task_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
+        let (cond, mut args) = open_task_conditions(filter, "t.");
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM tasks t WHERE {cond}"))?
+            .query_row(params_from_iter(&args), |r| r.get(0))?;
+        args.push(page.limit.to_string());
+        args.push(page.offset.to_string());
+        let n = args.len();
+        let cols = TASK_COLS
+            .split(", ")
+            .map(|c| format!("t.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {cols}, coalesce(a.reputation, 0.0) FROM tasks t \
+             LEFT JOIN agents a ON a.id = t.poster_id WHERE {cond} \
+             ORDER BY t.seq LIMIT CAST(?{} AS INTEGER) OFFSET CAST(?{n} AS INTEGER)",
+            n - 1
+        );
+        let tasks = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(&args), |r| {
+                Ok(OpenTask {
+                    task: task_from_row(r)?,
+                    poster_reputation: r.get(25)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((tasks, total))
+    }
+
+    fn tasks_of(
+        &mut self,
+        agent_id: &str,
+        role: Option<Role>,
+        status: Option<TaskStatus>,
+        page: Page,
+    ) -> Result<(Vec<Task>, i64)> {
+        let who = match role {
+            Some(Role::Poster) => "poster_id = ?1",
+            Some(Role::Worker) => "worker_id = ?1",
+            None => "(poster_id = ?1 OR worker_id = ?1)",
+        };
+        let cond = format!("{who} AND is_system = 0 AND (?2 IS NULL OR status = ?2)");
+        let status = status.map(|s| s.as_str());
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM tasks WHERE {cond}"))?
+            .query_row(params![agent_id, status], |r| r.get(0))?;
+        let tasks = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq DESC LIMIT ?3 OFFSET ?4"
+            ))?
+            .query_map(
+                params![agent_id, status, page.limit, page.offset],
+                task_from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((tasks, total))
+    }
+
+    fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM tasks WHERE next_due_at <= ?1 ORDER BY next_due_at LIMIT ?2",
+            )?
+            .query_map(params![now, limit], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_rating(
+        &mut self,
+        task_id: &str,
+        rater: &str,
+        rated: &str,
+        score: i64,
+        now: Millis,
+    ) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO ratings (task_id, rater_id, rated_id, score, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![task_id, rater, rated, score, now])?;
+        Ok(n == 1)
+    }
+
+    fn refresh_reputation(&mut self, agent_id: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE agents SET \
+                 reputation = coalesce((SELECT round(avg(score), 2) FROM ratings \
+                 WHERE rated_id = ?1), 0.0), \
+                 rating_count = (SELECT count(*) FROM ratings WHERE rated_id = ?1) WHERE id = ?1",
+            )?
+            .execute([agent_id])?;
+        Ok(())
+    }
+
+    fn books(&mut self) -> Result<(i64, i64, i64)> {
+        Ok(self.conn.query_row(
+            &format!(
+                "SELECT (SELECT coalesce(sum(credits), 0) FROM agents), \
+                 (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE is_system = 0 \
+                  AND status IN ('posted', 'claimed', 'delivered')), \
+                 (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = '{MINT_ACCOUNT}') \
+                 - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = '{MINT_ACCOUNT}')"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?)
+    }
+
+    fn unexplained_balances(&mut self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id FROM agents a WHERE credits != \
+             (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = a.id) \
+             - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = a.id) \
+             UNION ALL SELECT '{ESCROW_ACCOUNT}' WHERE \
+             (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = '{ESCROW_ACCOUNT}') \
+             - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = '{ESCROW_ACCOUNT}') \
+             != (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE is_system = 0 \
+                 AND status IN ('posted', 'claimed', 'delivered'))"
+        ))?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(ids)
+    }
+}
