@@ -8,7 +8,9 @@ use serde_json::Value;
 pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => int_of(&v).map(Some).ok_or_else(|| D::Error::custom("expected an integer")),
+        Some(v) => int_of(&v)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom("expected an integer")),
     }
 }
 

@@ -26,8 +26,15 @@ impl AppState {
     /// Opens the database (creating and migrating it as needed) and the platform account.
     pub async fn open(cfg: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         let store = Store::open(&cfg.database_url, cfg.sqlite_readers)?;
-        let state = Self { cfg: Arc::new(cfg), store, clock, bus: Bus::default() };
-        state.write(|tx, ctx| market::agents::ensure_platform(tx, ctx)).await?;
+        let state = Self {
+            cfg: Arc::new(cfg),
+            store,
+            clock,
+            bus: Bus::default(),
+        };
+        state
+            .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
+            .await?;
         Ok(state)
     }
 
@@ -79,10 +86,13 @@ impl Server {
         let grace = Duration::from_secs(state.cfg.shutdown_timeout_seconds);
         let handle = tokio::spawn(async move {
             let mut until_stop = stopped.clone();
-            let serve = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = until_stop.wait_for(|s| *s).await;
-                });
+            let serve = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = until_stop.wait_for(|s| *s).await;
+            });
             let mut after_stop = stopped;
             tokio::select! {
                 result = serve => if let Err(e) = result { tracing::error!(error = %e, "server stopped") },
@@ -93,7 +103,12 @@ impl Server {
             }
             timers.abort();
         });
-        Ok(Self { addr, state, handle, stop })
+        Ok(Self {
+            addr,
+            state,
+            handle,
+            stop,
+        })
     }
 
     /// Stops accepting, lets open requests finish (bounded), and stops the timers.
@@ -114,9 +129,15 @@ impl Server {
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> anyhow_like::Result<()> {
     let addr = format!("{}:{}", cfg.host, cfg.port);
-    let state = AppState::open(cfg, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
-    let listener = TcpListener::bind(&addr).await.map_err(|e| format!("binding {addr}: {e}"))?;
-    let server = Server::start(state, listener).await.map_err(|e| e.to_string())?;
+    let state = AppState::open(cfg, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("binding {addr}: {e}"))?;
+    let server = Server::start(state, listener)
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(addr = %server.addr, "pinchwork listening");
     let stop = server.trigger_shutdown();
     tokio::spawn(async move {

@@ -3,10 +3,18 @@
 use clap::Parser;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "pinchwork-server", version, about = "Pinchwork: the marketplace where AI agents hire each other")]
+#[command(
+    name = "pinchwork-server",
+    version,
+    about = "Pinchwork: the marketplace where AI agents hire each other"
+)]
 pub struct Config {
     /// `sqlite://path` (created if missing), `sqlite::memory:`, or `postgres://…`.
-    #[arg(long, env = "PINCHWORK_DATABASE_URL", default_value = "sqlite://data/pinchwork.db")]
+    #[arg(
+        long,
+        env = "PINCHWORK_DATABASE_URL",
+        default_value = "sqlite://data/pinchwork.db"
+    )]
     pub database_url: String,
     #[arg(long, env = "PINCHWORK_HOST", default_value = "0.0.0.0")]
     pub host: String,
@@ -26,21 +34,37 @@ pub struct Config {
     /// Turns off the automatic approval of deliveries the poster has not reviewed in time.
     #[arg(long, env = "PINCHWORK_DISABLE_AUTO_APPROVE", default_value_t = false)]
     pub disable_auto_approve: bool,
-    #[arg(long, env = "PINCHWORK_DEFAULT_REVIEW_TIMEOUT_MINUTES", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "PINCHWORK_DEFAULT_REVIEW_TIMEOUT_MINUTES",
+        default_value_t = 30
+    )]
     pub default_review_timeout_minutes: i64,
-    #[arg(long, env = "PINCHWORK_DEFAULT_CLAIM_TIMEOUT_MINUTES", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "PINCHWORK_DEFAULT_CLAIM_TIMEOUT_MINUTES",
+        default_value_t = 10
+    )]
     pub default_claim_timeout_minutes: i64,
     #[arg(long, env = "PINCHWORK_REJECTION_GRACE_MINUTES", default_value_t = 5)]
     pub rejection_grace_minutes: i64,
     /// Rejections after which the worker is released and the task reopens.
     #[arg(long, env = "PINCHWORK_MAX_REJECTIONS", default_value_t = 3)]
     pub max_rejections: i64,
-    #[arg(long, env = "PINCHWORK_MAX_ABANDONS_BEFORE_COOLDOWN", default_value_t = 5)]
+    #[arg(
+        long,
+        env = "PINCHWORK_MAX_ABANDONS_BEFORE_COOLDOWN",
+        default_value_t = 5
+    )]
     pub max_abandons_before_cooldown: i64,
     #[arg(long, env = "PINCHWORK_ABANDON_COOLDOWN_MINUTES", default_value_t = 30)]
     pub abandon_cooldown_minutes: i64,
     /// Allows plain-http and loopback webhook URLs: for local testing only.
-    #[arg(long, env = "PINCHWORK_WEBHOOK_ALLOW_INSECURE", default_value_t = false)]
+    #[arg(
+        long,
+        env = "PINCHWORK_WEBHOOK_ALLOW_INSECURE",
+        default_value_t = false
+    )]
     pub webhook_allow_insecure: bool,
     /// Largest request body accepted, in bytes (413 past it).
     #[arg(long, env = "PINCHWORK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]

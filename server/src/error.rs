@@ -24,7 +24,10 @@ pub enum Error {
     #[error("{0}")]
     Unprocessable(String),
     #[error("{message}")]
-    TooManyRequests { message: String, retry_after_secs: Option<u64> },
+    TooManyRequests {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
     #[error("{0}")]
     NotImplemented(String),
     /// The message is for the log; clients see a generic text.

@@ -43,7 +43,12 @@ pub struct Event {
 
 impl Event {
     pub fn new(kind: EventKind, task_id: &str, recipient: &str) -> Self {
-        Self { kind, task_id: task_id.into(), recipient: recipient.into(), data: Map::new() }
+        Self {
+            kind,
+            task_id: task_id.into(),
+            recipient: recipient.into(),
+            data: Map::new(),
+        }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -60,7 +65,9 @@ pub struct Bus {
 
 impl Default for Bus {
     fn default() -> Self {
-        Self { sender: broadcast::channel(4096).0 }
+        Self {
+            sender: broadcast::channel(4096).0,
+        }
     }
 }
 

@@ -6,7 +6,11 @@ use sha2::{Digest, Sha256};
 
 /// `<prefix>-` followed by 12 random letters and digits, e.g. `tk-Zx81bQ0aLm2P`.
 pub fn new_id(prefix: &str) -> String {
-    let tail: String = rand::rng().sample_iter(&Alphanumeric).take(12).map(char::from).collect();
+    let tail: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(12)
+        .map(char::from)
+        .collect();
     format!("{prefix}-{tail}")
 }
 
@@ -15,7 +19,9 @@ const URL_SAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 /// A new API key: `pwk-` and 43 URL-safe characters (258 random bits).
 pub fn new_api_key() -> String {
     let mut rng = rand::rng();
-    let tail: String = (0..43).map(|_| URL_SAFE[rng.random_range(0..64)] as char).collect();
+    let tail: String = (0..43)
+        .map(|_| URL_SAFE[rng.random_range(0..64)] as char)
+        .collect();
     format!("pwk-{tail}")
 }
 

@@ -28,7 +28,10 @@ pub async fn fire_due(state: &AppState) -> Result<usize> {
     for id in &due {
         let id = id.clone();
         // One task's failure must not hold back the others.
-        if let Err(e) = state.write(move |tx, ctx| rules::fire_due_timers(tx, ctx, &id)).await {
+        if let Err(e) = state
+            .write(move |tx, ctx| rules::fire_due_timers(tx, ctx, &id))
+            .await
+        {
             tracing::error!(error = %e, "firing a timer failed");
         }
     }

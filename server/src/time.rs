@@ -52,6 +52,9 @@ impl Clock for ManualClock {
 mod tests {
     #[test]
     fn formats_utc() {
-        assert_eq!(super::rfc3339(1_736_937_000_123), "2025-01-15T10:30:00.123Z");
+        assert_eq!(
+            super::rfc3339(1_736_937_000_123),
+            "2025-01-15T10:30:00.123Z"
+        );
     }
 }

@@ -16,8 +16,13 @@ const WELCOME: &str = "Welcome to Pinchwork. SAVE YOUR API KEY — it cannot be 
     Send it as 'Authorization: Bearer <key>'. Read /skill.md for the full API: post tasks with \
     POST /v1/tasks, earn credits with POST /v1/tasks/pickup.";
 
-pub async fn register(State(s): State<AppState>, Body(req): Body<RegisterRequest>) -> Result<Reply> {
-    let (agent, api_key) = s.write(move |tx, ctx| market::agents::register(tx, ctx, req)).await?;
+pub async fn register(
+    State(s): State<AppState>,
+    Body(req): Body<RegisterRequest>,
+) -> Result<Reply> {
+    let (agent, api_key) = s
+        .write(move |tx, ctx| market::agents::register(tx, ctx, req))
+        .await?;
     Ok(Reply::created(&RegisterResponse {
         agent_id: agent.id,
         api_key,

@@ -22,6 +22,9 @@ impl FromRequestParts<AppState> for Auth {
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty())
             .ok_or_else(|| Error::Unauthorized("Missing or invalid Authorization header".into()))?;
-        state.read(move |tx| market::agents::authenticate(tx, &key)).await.map(Auth)
+        state
+            .read(move |tx| market::agents::authenticate(tx, &key))
+            .await
+            .map(Auth)
     }
 }

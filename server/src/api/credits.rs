@@ -24,7 +24,11 @@ pub async fn credits(
     let (balance, escrowed, (lines, total)) = s
         .read(move |tx| {
             let balance = tx.agent(&agent.id)?.map_or(agent.credits, |a| a.credits);
-            Ok((balance, tx.escrowed_by(&agent.id)?, tx.ledger_of(&agent.id, page)?))
+            Ok((
+                balance,
+                tx.escrowed_by(&agent.id)?,
+                tx.ledger_of(&agent.id, page)?,
+            ))
         })
         .await?;
     Ok(Reply::ok(&CreditsResponse {

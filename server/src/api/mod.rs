@@ -44,7 +44,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn health() -> Reply {
-    Reply::ok(&Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() }).json_only()
+    Reply::ok(&Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+    .json_only()
 }
 
 /// Validates `limit` (1-100) and `offset` (>= 0) query parameters: 422 when out of range.
@@ -52,7 +56,9 @@ pub fn page(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> Resu
     let limit = limit.unwrap_or(default_limit);
     let offset = offset.unwrap_or(0);
     if !(1..=100).contains(&limit) {
-        return Err(Error::Unprocessable("limit must be between 1 and 100".into()));
+        return Err(Error::Unprocessable(
+            "limit must be between 1 and 100".into(),
+        ));
     }
     if offset < 0 {
         return Err(Error::Unprocessable("offset must be 0 or more".into()));

@@ -34,7 +34,12 @@ struct Payload {
 impl Reply {
     pub fn new(status: StatusCode, body: &impl Serialize) -> Self {
         let value = serde_json::to_value(body).expect("API types serialize");
-        Self { status, headers: Vec::new(), payload: Some(value), json_only: false }
+        Self {
+            status,
+            headers: Vec::new(),
+            payload: Some(value),
+            json_only: false,
+        }
     }
 
     pub fn ok(body: &impl Serialize) -> Self {
@@ -46,7 +51,12 @@ impl Reply {
     }
 
     pub fn no_content() -> Self {
-        Self { status: StatusCode::NO_CONTENT, headers: Vec::new(), payload: None, json_only: false }
+        Self {
+            status: StatusCode::NO_CONTENT,
+            headers: Vec::new(),
+            payload: None,
+            json_only: false,
+        }
     }
 
     pub fn header(mut self, name: &'static str, value: impl ToString) -> Self {
@@ -70,7 +80,10 @@ impl IntoResponse for Reply {
             }
         }
         if let Some(value) = self.payload {
-            res.extensions_mut().insert(Payload { value, json_only: self.json_only });
+            res.extensions_mut().insert(Payload {
+                value,
+                json_only: self.json_only,
+            });
         }
         res
     }
@@ -81,8 +94,17 @@ impl IntoResponse for Error {
         if let Error::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
         }
-        let mut reply = Reply::new(self.status(), &ErrorBody { error: self.public_message() });
-        if let Error::TooManyRequests { retry_after_secs: Some(secs), .. } = &self {
+        let mut reply = Reply::new(
+            self.status(),
+            &ErrorBody {
+                error: self.public_message(),
+            },
+        );
+        if let Error::TooManyRequests {
+            retry_after_secs: Some(secs),
+            ..
+        } = &self
+        {
             reply = reply.header("retry-after", secs);
         }
         reply.into_response()
@@ -101,9 +123,13 @@ pub async fn render(req: Request, next: Next) -> Response {
         bytes.push(b'\n');
         ("application/json", bytes)
     } else {
-        ("text/markdown; charset=utf-8", to_markdown(&payload.value).into_bytes())
+        (
+            "text/markdown; charset=utf-8",
+            to_markdown(&payload.value).into_bytes(),
+        )
     };
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res.headers_mut().remove(header::CONTENT_LENGTH);
     *res.body_mut() = HttpBody::from(bytes);
     res
@@ -215,7 +241,9 @@ fn yaml_scalar(value: &Value) -> String {
 
 /// Plain when unambiguous, otherwise double-quoted with JSON escapes (valid YAML).
 fn yaml_string(s: &str) -> String {
-    let reserved = ["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"];
+    let reserved = [
+        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~",
+    ];
     let plain = !s.is_empty()
         && !s.starts_with(|c: char| c.is_ascii_digit() || " -?:,[]{}#&*!|>'\"%@`+.".contains(c))
         && !s.ends_with([' ', ':'])
@@ -223,7 +251,11 @@ fn yaml_string(s: &str) -> String {
         && !s.contains(" #")
         && !s.chars().any(|c| c.is_control())
         && !reserved.contains(&s.to_ascii_lowercase().as_str());
-    if plain { s.to_string() } else { serde_json::to_string(s).expect("strings serialize") }
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::to_string(s).expect("strings serialize")
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,7 +295,11 @@ impl<S: Send + Sync, T: DeserializeOwned + BodyText> FromRequest<S> for Body<T> 
 }
 
 /// The fields of a request body (see the module comment); empty bodies have none.
-pub fn parse_body(bytes: &[u8], content_type: &str, text_field: &str) -> Result<Map<String, Value>, Error> {
+pub fn parse_body(
+    bytes: &[u8],
+    content_type: &str,
+    text_field: &str,
+) -> Result<Map<String, Value>, Error> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::bad_request("Request body is not valid UTF-8"))?
         .trim();
@@ -277,10 +313,11 @@ pub fn parse_body(bytes: &[u8], content_type: &str, text_field: &str) -> Result<
             Err(e) => Err(Error::bad_request(format!("Malformed JSON: {e}"))),
         };
     }
-    if text.starts_with('{') && !content_type.contains("text/markdown") {
-        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) {
-            return Ok(fields);
-        }
+    if text.starts_with('{')
+        && !content_type.contains("text/markdown")
+        && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text)
+    {
+        return Ok(fields);
     }
     parse_markdown(text, text_field)
 }
@@ -320,8 +357,12 @@ fn front_matter(yaml: &str) -> Result<Map<String, Value>, Error> {
     match serde_yaml::from_str::<Value>(yaml) {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(Value::Null) => Ok(Map::new()),
-        Ok(_) => Err(Error::bad_request("YAML front-matter must be a mapping of fields")),
-        Err(e) => Err(Error::bad_request(format!("Malformed YAML front-matter: {e}"))),
+        Ok(_) => Err(Error::bad_request(
+            "YAML front-matter must be a mapping of fields",
+        )),
+        Err(e) => Err(Error::bad_request(format!(
+            "Malformed YAML front-matter: {e}"
+        ))),
     }
 }
 
@@ -335,7 +376,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
-            .map_err(|e| Error::Unprocessable(format!("Invalid query parameters: {}", e.body_text())))
+            .map_err(|e| {
+                Error::Unprocessable(format!("Invalid query parameters: {}", e.body_text()))
+            })
     }
 }
 
@@ -346,11 +389,22 @@ mod tests {
 
     #[test]
     fn markdown_puts_the_main_field_in_the_body_and_the_rest_in_front_matter() {
-        let md = to_markdown(&json!({"task_id": "tk-1", "status": "posted", "need": "Review this\nplease"}));
-        assert_eq!(md, "---\nstatus: posted\ntask_id: tk-1\n---\n\nReview this\nplease\n");
+        let md = to_markdown(
+            &json!({"task_id": "tk-1", "status": "posted", "need": "Review this\nplease"}),
+        );
+        assert_eq!(
+            md,
+            "---\nstatus: posted\ntask_id: tk-1\n---\n\nReview this\nplease\n"
+        );
         let md = to_markdown(&json!({"task_id": "tk-1", "result": null, "need": "Fix it"}));
-        assert_eq!(md, "---\nneed: Fix it\ntask_id: tk-1\n---\n", "a null body is empty, never None");
-        assert_eq!(to_markdown(&json!({"error": "Task not found"})), "---\nerror: Task not found\n---\n");
+        assert_eq!(
+            md, "---\nneed: Fix it\ntask_id: tk-1\n---\n",
+            "a null body is empty, never None"
+        );
+        assert_eq!(
+            to_markdown(&json!({"error": "Task not found"})),
+            "---\nerror: Task not found\n---\n"
+        );
     }
 
     #[test]
@@ -374,8 +428,15 @@ mod tests {
         // curl -d sends form encoding: JSON-looking text is still read as JSON.
         let form = parse(r#"{"need": "x"}"#, "application/x-www-form-urlencoded").unwrap();
         assert_eq!(form["need"], "x");
-        let md = parse("---\nmax_credits: 15\ntags: [a, b]\n---\nReview the terms.\n", "text/markdown").unwrap();
-        assert_eq!((md["max_credits"].clone(), md["need"].clone()), (json!(15), json!("Review the terms.")));
+        let md = parse(
+            "---\nmax_credits: 15\ntags: [a, b]\n---\nReview the terms.\n",
+            "text/markdown",
+        )
+        .unwrap();
+        assert_eq!(
+            (md["max_credits"].clone(), md["need"].clone()),
+            (json!(15), json!("Review the terms."))
+        );
         assert_eq!(md["tags"], json!(["a", "b"]));
         assert_eq!(parse("Just text", "").unwrap()["need"], "Just text");
         assert!(parse("", "application/json").unwrap().is_empty());
@@ -390,12 +451,23 @@ mod tests {
             (&b"{\"need\": "[..], "application/json", "Malformed JSON"),
             (b"[1, 2]", "application/json", "must be a JSON object"),
             (b"\"str\"", "application/json", "must be a JSON object"),
-            (b"---\nkey: [unclosed\n---\nbody", "text/markdown", "Malformed YAML"),
-            (b"---\n- a list\n---\nbody", "text/markdown", "must be a mapping"),
+            (
+                b"---\nkey: [unclosed\n---\nbody",
+                "text/markdown",
+                "Malformed YAML",
+            ),
+            (
+                b"---\n- a list\n---\nbody",
+                "text/markdown",
+                "must be a mapping",
+            ),
             (b"\xff\xfe", "application/json", "UTF-8"),
         ] {
             let err = parse(body, ct);
-            assert!(matches!(&err, Error::BadRequest(m) if m.contains(says)), "{err:?}");
+            assert!(
+                matches!(&err, Error::BadRequest(m) if m.contains(says)),
+                "{err:?}"
+            );
         }
     }
 }

@@ -47,7 +47,9 @@ pub async fn create(
     // Listen before the task exists, so that no delivery can slip between create and wait.
     let events = wait.map(|_| s.bus.subscribe());
     let poster = agent.id.clone();
-    let task = s.write(move |tx, ctx| rules::create(tx, ctx, &poster, req)).await?;
+    let task = s
+        .write(move |tx, ctx| rules::create(tx, ctx, &poster, req))
+        .await?;
     let mut status = task.status;
     if let (Some(secs), Some(events)) = (wait, events) {
         let current = wait_for_delivery(&s, events, &task.id, &agent.id, secs).await?;
@@ -56,9 +58,13 @@ pub async fn create(
         }
         status = current.status;
     }
-    Ok(Reply::created(&CreateTaskResponse { task_id: task.id.clone(), status, need: task.need })
-        .header("x-task-id", &task.id)
-        .header("x-status", status))
+    Ok(Reply::created(&CreateTaskResponse {
+        task_id: task.id.clone(),
+        status,
+        need: task.need,
+    })
+    .header("x-task-id", &task.id)
+    .header("x-status", status))
 }
 
 /// Waits up to `secs` for the task's delivery event, then returns the task as it stands.
@@ -79,7 +85,9 @@ async fn wait_for_delivery(
                 Err(RecvError::Lagged(_)) => {
                     let (id, who) = (wanted.clone(), poster.to_string());
                     let task = s.read(move |tx| rules::visible_task(tx, &who, &id)).await;
-                    if task.is_ok_and(|t| t.status != TaskStatus::Posted && t.status != TaskStatus::Claimed) {
+                    if task.is_ok_and(|t| {
+                        t.status != TaskStatus::Posted && t.status != TaskStatus::Claimed
+                    }) {
                         return;
                     }
                 }
@@ -97,7 +105,9 @@ pub async fn get(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
-    let task = s.read(move |tx| rules::visible_task(tx, &agent.id, &task_id)).await?;
+    let task = s
+        .read(move |tx| rules::visible_task(tx, &agent.id, &task_id))
+        .await?;
     Ok(task_reply(&task))
 }
 
@@ -127,7 +137,10 @@ pub async fn available(
     let page = super::page(q.limit, q.offset, 20)?;
     let filter = q.filter(agent.id);
     let (tasks, total) = s.read(move |tx| tx.available(&filter, page)).await?;
-    Ok(Reply::ok(&TaskList { tasks: tasks.iter().map(available_item).collect(), total }))
+    Ok(Reply::ok(&TaskList {
+        tasks: tasks.iter().map(available_item).collect(),
+        total,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -153,17 +166,25 @@ pub async fn mine(
     let status = match q.status.as_deref().filter(|st| !st.is_empty()) {
         None => None,
         Some(st) => Some(
-            TaskStatus::parse(st).ok_or_else(|| Error::bad_request(format!("Invalid status: {st}")))?,
+            TaskStatus::parse(st)
+                .ok_or_else(|| Error::bad_request(format!("Invalid status: {st}")))?,
         ),
     };
-    let (tasks, total) = s.read(move |tx| tx.tasks_of(&agent.id, role, status, page)).await?;
-    Ok(Reply::ok(&TaskList { tasks: tasks.iter().map(task_view).collect(), total }))
+    let (tasks, total) = s
+        .read(move |tx| tx.tasks_of(&agent.id, role, status, page))
+        .await?;
+    Ok(Reply::ok(&TaskList {
+        tasks: tasks.iter().map(task_view).collect(),
+        total,
+    }))
 }
 
 /// A claimed task as the worker receives it, with X-Task-Id and X-Budget.
 async fn pickup_reply(s: &AppState, task: Task) -> Result<Reply> {
     let poster = task.poster_id.clone();
-    let reputation = s.read(move |tx| Ok(tx.agent(&poster)?.map_or(0.0, |a| a.reputation))).await?;
+    let reputation = s
+        .read(move |tx| Ok(tx.agent(&poster)?.map_or(0.0, |a| a.reputation)))
+        .await?;
     Ok(Reply::ok(&pickup_item(&task, reputation))
         .header("x-task-id", &task.id)
         .header("x-budget", task.max_credits))
@@ -175,7 +196,10 @@ pub async fn pickup(
     Query(q): Query<OpenTaskQuery>,
 ) -> Result<Reply> {
     let filter = q.filter(agent.id);
-    match s.write(move |tx, ctx| rules::pickup_next(tx, ctx, &filter)).await? {
+    match s
+        .write(move |tx, ctx| rules::pickup_next(tx, ctx, &filter))
+        .await?
+    {
         Some(task) => pickup_reply(&s, task).await,
         None => Ok(Reply::no_content()),
     }
@@ -186,16 +210,32 @@ pub async fn pickup_batch(
     Auth(agent): Auth,
     Body(req): Body<BatchPickupRequest>,
 ) -> Result<Reply> {
-    let filter = OpenTaskFilter { viewer: agent.id, tags: req.tags.unwrap_or_default(), search: req.search };
-    let claimed = s.write(move |tx, ctx| rules::pickup_batch(tx, ctx, &filter, req.count)).await?;
+    let filter = OpenTaskFilter {
+        viewer: agent.id,
+        tags: req.tags.unwrap_or_default(),
+        search: req.search,
+    };
+    let claimed = s
+        .write(move |tx, ctx| rules::pickup_batch(tx, ctx, &filter, req.count))
+        .await?;
     let posters: Vec<String> = claimed.iter().map(|t| t.poster_id.clone()).collect();
     let reputations = s
         .read(move |tx| {
-            posters.iter().map(|p| Ok(tx.agent(p)?.map_or(0.0, |a| a.reputation))).collect::<Result<Vec<_>>>()
+            posters
+                .iter()
+                .map(|p| Ok(tx.agent(p)?.map_or(0.0, |a| a.reputation)))
+                .collect::<Result<Vec<_>>>()
         })
         .await?;
-    let tasks: Vec<_> = claimed.iter().zip(reputations).map(|(t, r)| pickup_item(t, r)).collect();
-    Ok(Reply::ok(&TaskList { total: tasks.len() as i64, tasks }))
+    let tasks: Vec<_> = claimed
+        .iter()
+        .zip(reputations)
+        .map(|(t, r)| pickup_item(t, r))
+        .collect();
+    Ok(Reply::ok(&TaskList {
+        total: tasks.len() as i64,
+        tasks,
+    }))
 }
 
 pub async fn pickup_one(
@@ -203,7 +243,9 @@ pub async fn pickup_one(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
-    let task = s.write(move |tx, ctx| rules::pickup_task(tx, ctx, &agent.id, &task_id)).await?;
+    let task = s
+        .write(move |tx, ctx| rules::pickup_task(tx, ctx, &agent.id, &task_id))
+        .await?;
     pickup_reply(&s, task).await
 }
 
@@ -213,7 +255,9 @@ pub async fn deliver(
     Path(task_id): Path<String>,
     Body(req): Body<DeliverRequest>,
 ) -> Result<Reply> {
-    let task = s.write(move |tx, ctx| rules::deliver(tx, ctx, &agent.id, &task_id, req)).await?;
+    let task = s
+        .write(move |tx, ctx| rules::deliver(tx, ctx, &agent.id, &task_id, req))
+        .await?;
     Ok(task_reply(&task))
 }
 
@@ -223,7 +267,9 @@ pub async fn approve(
     Path(task_id): Path<String>,
     Body(req): Body<ApproveRequest>,
 ) -> Result<Reply> {
-    let task = s.write(move |tx, ctx| rules::approve(tx, ctx, &agent.id, &task_id, req)).await?;
+    let task = s
+        .write(move |tx, ctx| rules::approve(tx, ctx, &agent.id, &task_id, req))
+        .await?;
     Ok(task_reply(&task))
 }
 
@@ -233,7 +279,9 @@ pub async fn reject(
     Path(task_id): Path<String>,
     Body(req): Body<RejectRequest>,
 ) -> Result<Reply> {
-    let task = s.write(move |tx, ctx| rules::reject(tx, ctx, &agent.id, &task_id, req)).await?;
+    let task = s
+        .write(move |tx, ctx| rules::reject(tx, ctx, &agent.id, &task_id, req))
+        .await?;
     Ok(task_reply(&task))
 }
 
@@ -242,7 +290,9 @@ pub async fn cancel(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
-    let task = s.write(move |tx, ctx| rules::cancel(tx, ctx, &agent.id, &task_id)).await?;
+    let task = s
+        .write(move |tx, ctx| rules::cancel(tx, ctx, &agent.id, &task_id))
+        .await?;
     Ok(task_reply(&task))
 }
 
@@ -251,6 +301,8 @@ pub async fn abandon(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
-    let task = s.write(move |tx, ctx| rules::abandon(tx, ctx, &agent.id, &task_id)).await?;
+    let task = s
+        .write(move |tx, ctx| rules::abandon(tx, ctx, &agent.id, &task_id))
+        .await?;
     Ok(Reply::ok(&abandon_response(&task)))
 }

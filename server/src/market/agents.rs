@@ -37,7 +37,11 @@ pub fn ensure_platform(tx: &mut dyn Tx, ctx: &Ctx) -> Result<()> {
     if tx.agent(PLATFORM_AGENT_ID)?.is_some() {
         return Ok(());
     }
-    tx.insert_agent(&blank_agent(PLATFORM_AGENT_ID.into(), "platform".into(), ctx.now))?;
+    tx.insert_agent(&blank_agent(
+        PLATFORM_AGENT_ID.into(),
+        "platform".into(),
+        ctx.now,
+    ))?;
     credits::transfer(
         tx,
         ctx,
@@ -71,7 +75,15 @@ pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Age
     agent.webhook_secret = req.webhook_secret.filter(|s| !s.is_empty());
     tx.insert_agent(&agent)?;
     let bonus = ctx.cfg.initial_credits;
-    credits::transfer(tx, ctx, MINT_ACCOUNT, &agent.id, bonus, credits::reason::SIGNUP_BONUS, None)?;
+    credits::transfer(
+        tx,
+        ctx,
+        MINT_ACCOUNT,
+        &agent.id,
+        bonus,
+        credits::reason::SIGNUP_BONUS,
+        None,
+    )?;
     agent.credits = bonus.max(0);
     Ok((agent, key))
 }
@@ -100,7 +112,9 @@ pub fn update_profile(
         req.webhook_secret.as_deref(),
         validate::MAX_WEBHOOK_SECRET,
     )?;
-    let mut agent = tx.agent(agent_id)?.ok_or_else(|| Error::not_found("Agent not found"))?;
+    let mut agent = tx
+        .agent(agent_id)?
+        .ok_or_else(|| Error::not_found("Agent not found"))?;
     if let Some(url) = req.webhook_url {
         if url.is_empty() {
             agent.webhook_url = None;

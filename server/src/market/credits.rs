@@ -73,25 +73,64 @@ pub struct Settlement {
 /// The worker gets the charged credits less the fee; the poster gets back what was not charged.
 pub fn settlement(max_credits: i64, charged: i64, basis_points: i64) -> Settlement {
     let fee = fee(charged, basis_points);
-    Settlement { to_worker: charged - fee, fee, refund: max_credits - charged }
+    Settlement {
+        to_worker: charged - fee,
+        fee,
+        refund: max_credits - charged,
+    }
 }
 
 /// Pays out an approved task's escrow.
 pub fn settle(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<Settlement> {
-    let worker = task.worker_id.as_deref().expect("an approved task has a worker");
+    let worker = task
+        .worker_id
+        .as_deref()
+        .expect("an approved task has a worker");
     let charged = task.credits_charged.unwrap_or(task.max_credits);
     let s = settlement(task.max_credits, charged, ctx.cfg.fee_basis_points());
     let id = Some(task.id.as_str());
-    transfer(tx, ctx, ESCROW_ACCOUNT, worker, s.to_worker, reason::PAYMENT, id)?;
-    transfer(tx, ctx, ESCROW_ACCOUNT, PLATFORM_AGENT_ID, s.fee, reason::PLATFORM_FEE, id)?;
-    transfer(tx, ctx, ESCROW_ACCOUNT, &task.poster_id, s.refund, reason::REFUND, id)?;
+    transfer(
+        tx,
+        ctx,
+        ESCROW_ACCOUNT,
+        worker,
+        s.to_worker,
+        reason::PAYMENT,
+        id,
+    )?;
+    transfer(
+        tx,
+        ctx,
+        ESCROW_ACCOUNT,
+        PLATFORM_AGENT_ID,
+        s.fee,
+        reason::PLATFORM_FEE,
+        id,
+    )?;
+    transfer(
+        tx,
+        ctx,
+        ESCROW_ACCOUNT,
+        &task.poster_id,
+        s.refund,
+        reason::REFUND,
+        id,
+    )?;
     Ok(s)
 }
 
 /// Returns a task's whole escrow to its poster (cancel, expiry).
 pub fn refund(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<()> {
     let id = Some(task.id.as_str());
-    transfer(tx, ctx, ESCROW_ACCOUNT, &task.poster_id, task.max_credits, reason::REFUND, id)
+    transfer(
+        tx,
+        ctx,
+        ESCROW_ACCOUNT,
+        &task.poster_id,
+        task.max_credits,
+        reason::REFUND,
+        id,
+    )
 }
 
 #[cfg(test)]
@@ -100,14 +139,26 @@ mod tests {
 
     #[test]
     fn fee_is_ten_percent_rounded_down_and_paid_by_the_worker() {
-        for (charged, expected_fee) in [(5, 0), (9, 0), (10, 1), (12, 1), (15, 1), (50, 5), (99, 9)] {
+        for (charged, expected_fee) in [(5, 0), (9, 0), (10, 1), (12, 1), (15, 1), (50, 5), (99, 9)]
+        {
             assert_eq!(fee(charged, 1000), expected_fee, "fee of {charged}");
         }
         assert_eq!(
             settlement(15, 12, 1000),
-            Settlement { to_worker: 11, fee: 1, refund: 3 }
+            Settlement {
+                to_worker: 11,
+                fee: 1,
+                refund: 3
+            }
         );
-        assert_eq!(settlement(50, 50, 0), Settlement { to_worker: 50, fee: 0, refund: 0 });
+        assert_eq!(
+            settlement(50, 50, 0),
+            Settlement {
+                to_worker: 50,
+                fee: 0,
+                refund: 0
+            }
+        );
         assert_eq!(fee(100, 250), 2, "2.5 % of 100");
     }
 

@@ -192,7 +192,10 @@ impl Task {
 
     /// posted → cancelled or expired.
     pub fn close(&mut self, status: TaskStatus) {
-        debug_assert!(matches!(status, TaskStatus::Cancelled | TaskStatus::Expired));
+        debug_assert!(matches!(
+            status,
+            TaskStatus::Cancelled | TaskStatus::Expired
+        ));
         self.status = status;
         self.match_deadline = None;
     }
@@ -262,7 +265,9 @@ mod tests {
         }
         assert_eq!(
             Cancel.check(Claimed),
-            Err(Error::conflict("Task is claimed, can only cancel posted tasks"))
+            Err(Error::conflict(
+                "Task is claimed, can only cancel posted tasks"
+            ))
         );
         assert_eq!(
             Deliver.check(Posted),
@@ -280,7 +285,10 @@ mod tests {
         assert_eq!(t.next_due(), Some(1_000 + 10 * MINUTE));
 
         t.deliver("done".into(), 7, 2_000, &cfg);
-        assert_eq!((t.status, t.credits_charged), (TaskStatus::Delivered, Some(7)));
+        assert_eq!(
+            (t.status, t.credits_charged),
+            (TaskStatus::Delivered, Some(7))
+        );
         assert_eq!(t.review_deadline, Some(2_000 + 30 * MINUTE));
         assert_eq!(t.claim_deadline, None);
 
@@ -314,7 +322,11 @@ mod tests {
         t.rejection_grace_deadline = Some(100);
         t.claim("ag-next", 50, &cfg);
         assert_eq!(t.rejection_grace_deadline, None);
-        assert_eq!(t.due_timer(200), None, "the stale grace must not evict the new worker");
+        assert_eq!(
+            t.due_timer(200),
+            None,
+            "the stale grace must not evict the new worker"
+        );
     }
 
     #[test]

@@ -22,7 +22,11 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(cfg: Arc<Config>, now: Millis) -> Self {
-        Self { cfg, now, events: Vec::new() }
+        Self {
+            cfg,
+            now,
+            events: Vec::new(),
+        }
     }
 
     pub fn emit(&mut self, event: Event) {

@@ -17,7 +17,12 @@ use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest,
 const PICKUP_CANDIDATES: i64 = 8;
 
 /// Posts a task, holding `max_credits` of the poster's balance in escrow (402 when short).
-pub fn create(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, req: CreateTaskRequest) -> Result<Task> {
+pub fn create(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    poster: &str,
+    req: CreateTaskRequest,
+) -> Result<Task> {
     if req.need.trim().is_empty() {
         return Err(Error::bad_request("Missing 'need' field"));
     }
@@ -27,8 +32,12 @@ pub fn create(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, req: CreateTaskReque
     let max_credits = validate::in_range("max_credits", req.max_credits, 1, validate::MAX_CREDITS)?
         .unwrap_or(validate::DEFAULT_MAX_CREDITS);
     validate::in_range("wait", req.wait, 1, validate::MAX_WAIT_SECONDS)?;
-    let deadline_minutes =
-        validate::in_range("deadline_minutes", req.deadline_minutes, 1, validate::MAX_DEADLINE_MINUTES)?;
+    let deadline_minutes = validate::in_range(
+        "deadline_minutes",
+        req.deadline_minutes,
+        1,
+        validate::MAX_DEADLINE_MINUTES,
+    )?;
     let review_timeout_minutes = validate::in_range(
         "review_timeout_minutes",
         req.review_timeout_minutes,
@@ -144,7 +153,9 @@ fn try_claim(tx: &mut dyn Tx, ctx: &mut Ctx, task: &mut Task, worker: &str) -> R
     if !tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
         return Ok(false);
     }
-    ctx.emit(Event::new(EventKind::TaskClaimed, &task.id, &task.poster_id).with("worker_id", worker));
+    ctx.emit(
+        Event::new(EventKind::TaskClaimed, &task.id, &task.poster_id).with("worker_id", worker),
+    );
     Ok(true)
 }
 
@@ -158,7 +169,11 @@ fn claim_next(tx: &mut dyn Tx, ctx: &mut Ctx, filter: &OpenTaskFilter) -> Result
 }
 
 /// Claims the next task open to the worker, if there is one.
-pub fn pickup_next(tx: &mut dyn Tx, ctx: &mut Ctx, filter: &OpenTaskFilter) -> Result<Option<Task>> {
+pub fn pickup_next(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    filter: &OpenTaskFilter,
+) -> Result<Option<Task>> {
     check_cooldown(tx, ctx, &filter.viewer)?;
     claim_next(tx, ctx, filter)
 }
@@ -213,7 +228,10 @@ pub fn deliver(
     task_id: &str,
     req: DeliverRequest,
 ) -> Result<Task> {
-    let result = req.result.filter(|r| !r.trim().is_empty()).ok_or_else(|| Error::bad_request("Missing result"))?;
+    let result = req
+        .result
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| Error::bad_request("Missing result"))?;
     validate::max_chars("result", &result, validate::MAX_RESULT)?;
     if req.credits_claimed.is_some_and(|c| c < 1) {
         return Err(Error::bad_request("credits_claimed must be at least 1"));
@@ -221,10 +239,16 @@ pub fn deliver(
     let mut task = task_for(tx, worker, task_id, Party::Worker)?;
     Action::Deliver.check(task.status)?;
     let prior = task.clone();
-    let charged = req.credits_claimed.map_or(task.max_credits, |c| c.min(task.max_credits));
+    let charged = req
+        .credits_claimed
+        .map_or(task.max_credits, |c| c.min(task.max_credits));
     task.deliver(result, charged, ctx.now, &ctx.cfg);
     commit(tx, &task, &prior)?;
-    ctx.emit(Event::new(EventKind::TaskDelivered, &task.id, &task.poster_id));
+    ctx.emit(Event::new(
+        EventKind::TaskDelivered,
+        &task.id,
+        &task.poster_id,
+    ));
     Ok(task)
 }
 
@@ -255,7 +279,10 @@ pub fn approve(
 /// What every approval does, by the poster or by the review timer.
 fn pay_out(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task) -> Result<()> {
     credits::settle(tx, ctx, task)?;
-    let worker = task.worker_id.as_deref().expect("approved tasks have a worker");
+    let worker = task
+        .worker_id
+        .as_deref()
+        .expect("approved tasks have a worker");
     tx.bump(worker, Counter::TasksCompleted)?;
     ctx.emit(Event::new(EventKind::TaskApproved, &task.id, worker));
     Ok(())
@@ -277,7 +304,10 @@ pub fn reject(
     let prior = task.clone();
     let released = task.reject(reason.clone(), ctx.now, &ctx.cfg);
     commit(tx, &task, &prior)?;
-    let worker = prior.worker_id.as_deref().expect("delivered tasks have a worker");
+    let worker = prior
+        .worker_id
+        .as_deref()
+        .expect("delivered tasks have a worker");
     let event = Event::new(EventKind::TaskRejected, &task.id, worker).with("reason", reason);
     ctx.emit(match task.rejection_grace_deadline {
         Some(grace) if !released => event.with("grace_deadline", rfc3339(grace)),
@@ -335,7 +365,11 @@ pub fn fire_due_timers(tx: &mut dyn Tx, ctx: &mut Ctx, task_id: &str) -> Result<
         match timer {
             Timer::DeadlinePosted | Timer::Expiry => {
                 task.close(TaskStatus::Expired);
-                ctx.emit(Event::new(EventKind::TaskExpired, &task.id, &task.poster_id));
+                ctx.emit(Event::new(
+                    EventKind::TaskExpired,
+                    &task.id,
+                    &task.poster_id,
+                ));
             }
             Timer::DeadlineClaimed => {
                 release(&mut task, ctx, EventKind::DeadlineExpired);

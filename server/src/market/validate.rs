@@ -22,7 +22,9 @@ pub const MAX_TIMEOUT_MINUTES: i64 = 1_440;
 /// At most `max` characters (not bytes).
 pub fn max_chars(field: &str, value: &str, max: usize) -> Result<()> {
     if value.chars().count() > max {
-        return Err(Error::bad_request(format!("{field} must be at most {max} characters")));
+        return Err(Error::bad_request(format!(
+            "{field} must be at most {max} characters"
+        )));
     }
     Ok(())
 }
@@ -34,7 +36,9 @@ pub fn required_text(field: &str, value: Option<&str>, max: usize) -> Result<Str
             max_chars(field, v, max)?;
             Ok(v.to_string())
         }
-        _ => Err(Error::bad_request(format!("Missing required field: {field}"))),
+        _ => Err(Error::bad_request(format!(
+            "Missing required field: {field}"
+        ))),
     }
 }
 
@@ -59,12 +63,19 @@ pub fn tags(tags: Option<Vec<String>>) -> Result<Option<Vec<String>>> {
         return Ok(None);
     };
     if tags.len() > MAX_TAGS {
-        return Err(Error::bad_request(format!("At most {MAX_TAGS} tags are allowed")));
+        return Err(Error::bad_request(format!(
+            "At most {MAX_TAGS} tags are allowed"
+        )));
     }
     for tag in &tags {
         let well_formed = tag.len() <= MAX_TAG
-            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && tag
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !well_formed {
             return Err(Error::bad_request(format!(
                 "Invalid tag {tag:?}: tags are at most {MAX_TAG} letters, digits, '-' or '_', \
@@ -107,11 +118,17 @@ pub fn webhook_url(url: &str, allow_insecure: bool) -> Result<()> {
         return bad("local and metadata hosts are not allowed");
     }
     match host.parse::<IpAddr>() {
-        Ok(ip) if !is_public(ip) => bad("private, loopback and link-local addresses are not allowed"),
+        Ok(ip) if !is_public(ip) => {
+            bad("private, loopback and link-local addresses are not allowed")
+        }
         Ok(_) => Ok(()),
         // Numeric spellings other than dotted quads (2130706433, 0x7f.1, 017700000001) are
         // addresses to some resolvers: refuse them rather than guess.
-        Err(_) if host.split('.').all(|p| p.chars().all(|c| c.is_ascii_hexdigit() || c == 'x')) => {
+        Err(_)
+            if host
+                .split('.')
+                .all(|p| p.chars().all(|c| c.is_ascii_hexdigit() || c == 'x')) =>
+        {
             bad("numeric hosts must be written as a dotted IPv4 address")
         }
         Err(_) => Ok(()),
@@ -164,7 +181,14 @@ mod tests {
     #[test]
     fn tags_follow_the_guide() {
         assert_eq!(tags(Some(vec![])).unwrap(), None);
-        assert!(tags(Some(vec!["python".into(), "code-review".into(), "a_1".into()])).is_ok());
+        assert!(
+            tags(Some(vec![
+                "python".into(),
+                "code-review".into(),
+                "a_1".into()
+            ]))
+            .is_ok()
+        );
         for bad in ["-lead", "has space", "ünï", "", &"x".repeat(51)] {
             assert!(tags(Some(vec![bad.into()])).is_err(), "{bad:?}");
         }
@@ -177,12 +201,19 @@ mod tests {
         assert!(max_chars("need", &"é".repeat(11), 10).is_err());
         assert!(required_text("reason", Some("  "), 10).is_err());
         assert!(required_text("reason", None, 10).is_err());
-        assert_eq!(in_range("wait", Some(0), 1, 300).unwrap_err(), Error::bad_request("wait must be between 1 and 300"));
+        assert_eq!(
+            in_range("wait", Some(0), 1, 300).unwrap_err(),
+            Error::bad_request("wait must be between 1 and 300")
+        );
     }
 
     #[test]
     fn webhook_urls_must_be_public_https() {
-        for ok in ["https://hooks.example.com/pinchwork", "https://93.184.216.34:8443/x", "https://[2606:4700::1]/"] {
+        for ok in [
+            "https://hooks.example.com/pinchwork",
+            "https://93.184.216.34:8443/x",
+            "https://[2606:4700::1]/",
+        ] {
             assert!(webhook_url(ok, false).is_ok(), "{ok}");
         }
         for bad in [

@@ -181,6 +181,13 @@ impl Store {
 
 /// The lower-cased `,tag,tag,` form of a tag list that tag filters search.
 pub fn tags_key(tags: &Option<Vec<String>>) -> Option<String> {
-    tags.as_ref()
-        .map(|t| format!(",{},", t.iter().map(|s| s.to_lowercase()).collect::<Vec<_>>().join(",")))
+    tags.as_ref().map(|t| {
+        format!(
+            ",{},",
+            t.iter()
+                .map(|s| s.to_lowercase())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    })
 }

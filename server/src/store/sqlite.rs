@@ -2,12 +2,11 @@
 //! transactions never wait on each other's locks and a read-check-write inside one of them is
 //! atomic; a few reader threads serve snapshots from WAL beside it.
 
-use super::{
-    Backend, Counter, Done, Job, OpenTask, OpenTaskFilter, Page, Role, Tx, tags_key,
-};
+use super::{Backend, Counter, Done, Job, OpenTask, OpenTaskFilter, Page, Role, Tx, tags_key};
 use crate::error::{Error, Result};
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Millis, Task, TaskStatus, Transfer,
+    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Millis, Task, TaskStatus,
+    Transfer,
 };
 use pinchwork_client::types::{StatsResponse, TagEarnings};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
@@ -35,13 +34,12 @@ impl Sqlite {
     pub fn open(target: &str, readers: usize) -> Result<Self> {
         let in_memory = target == ":memory:" || target == "//:memory:";
         let path = target.strip_prefix("//").unwrap_or(target).to_string();
-        if !in_memory {
-            if let Some(dir) = std::path::Path::new(&path).parent() {
-                if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| Error::Internal(format!("creating {dir:?}: {e}")))?;
-                }
-            }
+        let dir = std::path::Path::new(&path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty());
+        if let (false, Some(dir)) = (in_memory, dir) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Internal(format!("creating {dir:?}: {e}")))?;
         }
         let conn = if in_memory {
             Connection::open_in_memory()?
@@ -78,7 +76,9 @@ impl Backend for Sqlite {
             _ => &self.writer,
         };
         if let Err(mpsc::SendError(cmd)) = queue.send(Command { job, done }) {
-            let _ = cmd.done.send(Err(Error::Internal("database worker stopped".into())));
+            let _ = cmd
+                .done
+                .send(Err(Error::Internal("database worker stopped".into())));
         }
     }
 }
@@ -142,11 +142,14 @@ fn spawn_reader(
 }
 
 fn run_in_transaction(conn: &Connection, begin: &str, cmd: Command) {
-    let outcome = conn.execute_batch(begin).map_err(Error::from).and_then(|()| {
-        let mut tx = SqliteTx { conn };
-        catch_unwind(AssertUnwindSafe(|| (cmd.job)(&mut tx)))
-            .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
-    });
+    let outcome = conn
+        .execute_batch(begin)
+        .map_err(Error::from)
+        .and_then(|()| {
+            let mut tx = SqliteTx { conn };
+            catch_unwind(AssertUnwindSafe(|| (cmd.job)(&mut tx)))
+                .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
+        });
     let outcome = match outcome {
         Ok(value) => conn.execute_batch("COMMIT").map(|()| value).map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
@@ -180,7 +183,8 @@ fn json_list(text: Option<String>) -> Option<Vec<String>> {
 }
 
 fn list_json(list: &Option<Vec<String>>) -> Option<String> {
-    list.as_ref().map(|l| serde_json::to_string(l).expect("strings serialize"))
+    list.as_ref()
+        .map(|l| serde_json::to_string(l).expect("strings serialize"))
 }
 
 fn agent_from_row(r: &Row) -> rusqlite::Result<Agent> {
@@ -301,7 +305,9 @@ impl Tx for SqliteTx<'_> {
     fn agent_by_key_digest(&mut self, digest: &[u8]) -> Result<Option<Agent>> {
         Ok(self
             .conn
-            .prepare_cached(&format!("SELECT {AGENT_COLS} FROM agents WHERE key_digest = ?1"))?
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLS} FROM agents WHERE key_digest = ?1"
+            ))?
             .query_row([digest], agent_from_row)
             .optional()?)
     }
@@ -330,7 +336,9 @@ impl Tx for SqliteTx<'_> {
 
     fn bump(&mut self, agent_id: &str, counter: Counter) -> Result<()> {
         let sql = match counter {
-            Counter::TasksPosted => "UPDATE agents SET tasks_posted = tasks_posted + 1 WHERE id = ?1",
+            Counter::TasksPosted => {
+                "UPDATE agents SET tasks_posted = tasks_posted + 1 WHERE id = ?1"
+            }
             Counter::TasksCompleted => {
                 "UPDATE agents SET tasks_completed = tasks_completed + 1 WHERE id = ?1"
             }
@@ -443,12 +451,13 @@ impl Tx for SqliteTx<'_> {
             )?
             .query_row([agent_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let mut by_tag: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        let mut rows = c
-            .prepare_cached(
-                "SELECT tags, coalesce(credits_charged, 0) FROM tasks \
+        let mut rows = c.prepare_cached(
+            "SELECT tags, coalesce(credits_charged, 0) FROM tasks \
                  WHERE worker_id = ?1 AND status = 'approved' AND tags IS NOT NULL",
-            )?;
-        let rows = rows.query_map([agent_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        )?;
+        let rows = rows.query_map([agent_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
         for row in rows {
             let (tags, charged) = row?;
             for tag in json_list(Some(tags)).unwrap_or_default() {

@@ -1,0 +1,201 @@
+//! Test harness: a fresh server on its own database per test, driven through the real router
+//! (or over real HTTP on loopback), with a manual clock for timers.
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use pinchwork_server::app::{AppState, Server};
+use pinchwork_server::config::Config;
+use pinchwork_server::scheduler;
+use pinchwork_server::time::ManualClock;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+/// 2026-01-01T00:00:00Z: tests start at a fixed instant and move time by hand.
+pub const T0: i64 = 1_767_225_600_000;
+
+pub struct TestApp {
+    pub state: AppState,
+    pub router: Router,
+    pub clock: ManualClock,
+    pub cfg: Config,
+    pub dir: Arc<TempDir>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// The `error` message of a failure.
+    pub fn error(&self) -> &str {
+        self.json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error in {}", self.text))
+    }
+}
+
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut cfg = Config::defaults();
+    cfg.database_url = format!("sqlite://{}", dir.path().join("pinchwork.db").display());
+    cfg
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(change: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(TempDir::new().unwrap());
+        let mut cfg = test_config(&dir);
+        change(&mut cfg);
+        Self::open(cfg, dir, ManualClock::new(T0)).await
+    }
+
+    /// Opens a server on `cfg` (possibly an existing database) with the given clock.
+    pub async fn open(cfg: Config, dir: Arc<TempDir>, clock: ManualClock) -> Self {
+        let state = AppState::open(cfg.clone(), Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let router = pinchwork_server::api::router(state.clone());
+        Self {
+            state,
+            router,
+            clock,
+            cfg,
+            dir,
+        }
+    }
+
+    /// Sends a request through the router. `body`: a JSON value, sent as application/json.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .header(header::ACCEPT, "application/json");
+        if let Some(key) = key {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let req = match body {
+            Some(body) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.unwrap()).await
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Resp {
+        self.call("GET", path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.call("POST", path, Some(key), Some(body)).await
+    }
+
+    /// Registers an agent; returns (agent_id, api_key).
+    pub async fn register(&self, name: &str) -> (String, String) {
+        let r = self
+            .call("POST", "/v1/register", None, Some(json!({"name": name})))
+            .await
+            .expect(201);
+        (
+            r.json["agent_id"].as_str().unwrap().into(),
+            r.json["api_key"].as_str().unwrap().into(),
+        )
+    }
+
+    /// Posts a task for `max_credits`; returns its id.
+    pub async fn post_task(&self, key: &str, need: &str, max_credits: i64) -> String {
+        let r = self
+            .post(
+                "/v1/tasks",
+                key,
+                json!({"need": need, "max_credits": max_credits}),
+            )
+            .await
+            .expect(201);
+        r.json["task_id"].as_str().unwrap().into()
+    }
+
+    pub async fn credits(&self, key: &str) -> i64 {
+        self.get("/v1/me/credits", key).await.expect(200).json["balance"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Moves the clock and fires whatever fell due, as the timer loop would.
+    pub async fn advance(&self, ms: i64) {
+        self.clock.advance(ms);
+        scheduler::fire_due(&self.state).await.unwrap();
+    }
+
+    /// Asserts the books balance: balances + escrow = minted, and every balance is explained
+    /// by the ledger.
+    pub async fn assert_books_balance(&self) {
+        let ((balances, escrow, minted), unexplained) = self
+            .state
+            .read(|tx| Ok((tx.books()?, tx.unexplained_balances()?)))
+            .await
+            .unwrap();
+        assert_eq!(
+            balances + escrow,
+            minted,
+            "balances {balances} + escrow {escrow} != minted {minted}"
+        );
+        assert!(
+            unexplained.is_empty(),
+            "balances not explained by the ledger: {unexplained:?}"
+        );
+    }
+
+    /// Serves this app's state over real HTTP on 127.0.0.1 (port chosen by the OS).
+    pub async fn serve(&self) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Server::start(self.state.clone(), listener).await.unwrap()
+    }
+}
