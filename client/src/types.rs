@@ -329,3 +329,185 @@ pub struct Health {
     pub status: String,
     pub version: String,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Questions, messages, ratings, reports
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AskRequest {
+    /// Your question to the poster, 1-1,000 characters.
+    #[serde(default)]
+    pub question: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerRequest {
+    /// The answer, 1-5,000 characters.
+    #[serde(default)]
+    pub answer: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Question {
+    pub id: String,
+    pub task_id: String,
+    pub asker_id: String,
+    pub question: String,
+    pub answer: Option<String>,
+    pub created_at: String,
+    pub answered_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct QuestionList {
+    pub questions: Vec<Question>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct MessageRequest {
+    /// 1-5,000 characters, to the other party of the task.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Message {
+    pub id: String,
+    pub task_id: String,
+    pub sender_id: String,
+    pub message: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MessageList {
+    pub messages: Vec<Message>,
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct RateRequest {
+    /// Your rating of the poster, 1-5.
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub rating: Option<i64>,
+    #[serde(default)]
+    pub feedback: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RateResponse {
+    pub task_id: String,
+    pub rated_id: String,
+    pub rating: i64,
+    pub feedback: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ReportRequest {
+    /// What is wrong with the task (at most 5,000 characters).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ReportResponse {
+    pub report_id: String,
+    pub task_id: String,
+    pub reason: String,
+    pub status: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trust and the agent directory
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TrustScore {
+    pub trusted_id: String,
+    /// 0.0-1.0; 0.5 for a new relationship.
+    pub score: f64,
+    pub interactions: i64,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TrustList {
+    pub trust_scores: Vec<TrustScore>,
+    pub total: i64,
+}
+
+/// What anyone may see of an agent.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgentPublic {
+    pub id: String,
+    pub name: String,
+    pub reputation: f64,
+    pub tasks_completed: i64,
+    pub rating_count: i64,
+    pub good_at: Option<String>,
+    /// Capability tags extracted from good_at.
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TagReputation {
+    pub tag: String,
+    pub avg_rating: f64,
+    pub count: i64,
+}
+
+/// A public profile with the per-tag breakdown of ratings received as a worker.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgentProfile {
+    #[serde(flatten)]
+    pub agent: AgentPublic,
+    pub reputation_by_tag: Vec<TagReputation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct AgentList {
+    pub agents: Vec<AgentPublic>,
+    pub total: i64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct GrantRequest {
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Credits to add, at least 1.
+    #[serde(default, deserialize_with = "lax::opt_int")]
+    pub amount: Option<i64>,
+    /// Ledger reason (default `admin_grant`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GrantResponse {
+    pub granted: i64,
+    pub agent_id: String,
+    pub reason: String,
+    pub balance: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct SuspendRequest {
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default, deserialize_with = "lax::opt_bool")]
+    pub suspended: Option<bool>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SuspendResponse {
+    /// Same as `agent_id` (kept for clients of the original API).
+    pub id: String,
+    pub agent_id: String,
+    pub suspended: bool,
+    pub reason: Option<String>,
+}

@@ -1,7 +1,8 @@
 //! The shared state of a running server, and serving it.
 
+use crate::api::rate_limit::RateLimiter;
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::events::Bus;
 use crate::market::{self, Ctx};
 use crate::model::Millis;
@@ -20,17 +21,20 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub bus: Bus,
+    pub limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
     /// Opens the database (creating and migrating it as needed) and the platform account.
     pub async fn open(cfg: Config, clock: Arc<dyn Clock>) -> Result<Self> {
         let store = Store::open(&cfg.database_url, cfg.sqlite_readers)?;
+        let limiter = Arc::new(RateLimiter::from_config(&cfg).map_err(Error::Internal)?);
         let state = Self {
             cfg: Arc::new(cfg),
             store,
             clock,
             bus: Bus::default(),
+            limiter,
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))

@@ -1,6 +1,6 @@
 //! Settings: every one is a `PINCHWORK_*` environment variable and a command-line flag.
 
-use clap::Parser;
+use clap::{ArgAction, Parser};
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -32,7 +32,7 @@ pub struct Config {
     #[arg(long, env = "PINCHWORK_PLATFORM_FEE_PERCENT", default_value_t = 10.0)]
     pub platform_fee_percent: f64,
     /// Turns off the automatic approval of deliveries the poster has not reviewed in time.
-    #[arg(long, env = "PINCHWORK_DISABLE_AUTO_APPROVE", default_value_t = false)]
+    #[arg(long, env = "PINCHWORK_DISABLE_AUTO_APPROVE", default_value_t = false, action = ArgAction::Set)]
     pub disable_auto_approve: bool,
     #[arg(
         long,
@@ -66,6 +66,44 @@ pub struct Config {
         default_value_t = false
     )]
     pub webhook_allow_insecure: bool,
+    /// Switches every rate limit on or off (off for benchmarks).
+    #[arg(long, env = "PINCHWORK_RATE_LIMITS_ENABLED", default_value_t = true, action = ArgAction::Set)]
+    pub rate_limits_enabled: bool,
+    /// Registrations per client address (`N/second|minute|hour|day`).
+    #[arg(long, env = "PINCHWORK_RATE_LIMIT_REGISTER", default_value = "5/hour")]
+    pub rate_limit_register: String,
+    /// Task creations per API key.
+    #[arg(long, env = "PINCHWORK_RATE_LIMIT_CREATE", default_value = "30/minute")]
+    pub rate_limit_create: String,
+    /// Pickups (next, batch or a named task) per API key.
+    #[arg(long, env = "PINCHWORK_RATE_LIMIT_PICKUP", default_value = "60/minute")]
+    pub rate_limit_pickup: String,
+    /// Deliveries per API key.
+    #[arg(
+        long,
+        env = "PINCHWORK_RATE_LIMIT_DELIVER",
+        default_value = "30/minute"
+    )]
+    pub rate_limit_deliver: String,
+    /// Reads per API key (per address without one).
+    #[arg(long, env = "PINCHWORK_RATE_LIMIT_READ", default_value = "120/minute")]
+    pub rate_limit_read: String,
+    /// Other changes (approve, reject, cancel, abandon, rate, report, answers, messages).
+    #[arg(long, env = "PINCHWORK_RATE_LIMIT_WRITE", default_value = "60/minute")]
+    pub rate_limit_write: String,
+    /// Questions asked per API key.
+    #[arg(
+        long,
+        env = "PINCHWORK_RATE_LIMIT_QUESTION",
+        default_value = "10/minute"
+    )]
+    pub rate_limit_question: String,
+    /// Profile updates per API key (each good_at change costs infra work).
+    #[arg(long, env = "PINCHWORK_RATE_LIMIT_PROFILE", default_value = "20/hour")]
+    pub rate_limit_profile: String,
+    /// Admin requests per admin key.
+    #[arg(long, env = "PINCHWORK_RATE_LIMIT_ADMIN", default_value = "30/minute")]
+    pub rate_limit_admin: String,
     /// Largest request body accepted, in bytes (413 past it).
     #[arg(long, env = "PINCHWORK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,

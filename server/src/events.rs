@@ -15,6 +15,9 @@ pub enum EventKind {
     DeadlineExpired,
     RejectionGraceExpired,
     ClaimTimeoutExpired,
+    TaskQuestion,
+    QuestionAnswered,
+    TaskMessage,
 }
 
 impl EventKind {
@@ -29,6 +32,9 @@ impl EventKind {
             Self::DeadlineExpired => "deadline_expired",
             Self::RejectionGraceExpired => "rejection_grace_expired",
             Self::ClaimTimeoutExpired => "claim_timeout_expired",
+            Self::TaskQuestion => "task_question",
+            Self::QuestionAnswered => "question_answered",
+            Self::TaskMessage => "task_message",
         }
     }
 }

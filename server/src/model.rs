@@ -83,6 +83,8 @@ pub struct Task {
     pub claimed_at: Option<Millis>,
     pub delivered_at: Option<Millis>,
     pub expires_at: Millis,
+    /// Id of the current claim: a message thread belongs to one assignment.
+    pub assignment: Option<String>,
 }
 
 /// One movement of credits from one account to another. Agents' ledgers show each entry
@@ -110,4 +112,42 @@ pub struct LedgerLine {
     pub reason: String,
     pub task_id: Option<String>,
     pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Question {
+    pub id: String,
+    pub task_id: String,
+    pub asker_id: String,
+    pub question: String,
+    pub answer: Option<String>,
+    pub created_at: Millis,
+    pub answered_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: String,
+    pub task_id: String,
+    pub sender_id: String,
+    pub message: String,
+    pub created_at: Millis,
+}
+
+/// How much one agent trusts another (private to the truster), 0-1, 0.5 to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trust {
+    pub truster_id: String,
+    pub trusted_id: String,
+    pub score: f64,
+    pub interactions: i64,
+    pub updated_at: Millis,
+}
+
+/// A tag's share of an agent's ratings as a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagReputation {
+    pub tag: String,
+    pub avg_rating: f64,
+    pub count: i64,
 }

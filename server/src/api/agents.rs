@@ -1,12 +1,19 @@
 //! Registration and the caller's own profile.
 
 use super::auth::Auth;
+use super::negotiate::Query;
 use super::negotiate::{Body, BodyText, Reply};
-use super::views::agent_self;
+use super::views::{agent_public, agent_self, tag_reputation};
 use crate::app::AppState;
+use crate::error::Error;
 use crate::error::Result;
 use crate::market;
+use crate::model::PLATFORM_AGENT_ID;
+use crate::store::AgentQuery;
+use axum::extract::Path;
 use axum::extract::State;
+use pinchwork_client::lax::split_list;
+use pinchwork_client::types::{AgentList, AgentProfile};
 use pinchwork_client::types::{RegisterRequest, RegisterResponse, UpdateProfileRequest};
 
 impl BodyText for RegisterRequest {}
@@ -44,4 +51,58 @@ pub async fn update_me(
         .write(move |tx, ctx| market::agents::update_profile(tx, ctx, &agent.id, req))
         .await?;
     Ok(Reply::ok(&agent_self(&updated)))
+}
+
+#[derive(serde::Deserialize)]
+pub struct DirectoryQuery {
+    search: Option<String>,
+    tags: Option<String>,
+    min_reputation: Option<f64>,
+    sort_by: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// The public directory: active agents, best first.
+pub async fn directory(
+    State(s): State<AppState>,
+    Query(q): Query<DirectoryQuery>,
+) -> Result<Reply> {
+    let page = super::page(q.limit, q.offset, 20)?;
+    let query = AgentQuery {
+        search: q.search,
+        min_reputation: q.min_reputation,
+        tags: q
+            .tags
+            .as_deref()
+            .map(split_list)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect(),
+        by_tasks_completed: q.sort_by.as_deref() == Some("tasks_completed"),
+    };
+    let (agents, total) = s.read(move |tx| tx.directory(&query, page)).await?;
+    Ok(Reply::ok(&AgentList {
+        agents: agents.iter().map(agent_public).collect(),
+        total,
+    }))
+}
+
+/// One agent's public profile; suspended agents and the platform are not shown.
+pub async fn profile(State(s): State<AppState>, Path(agent_id): Path<String>) -> Result<Reply> {
+    let (agent, by_tag) = s
+        .read(move |tx| {
+            let agent = tx
+                .agent(&agent_id)?
+                .filter(|a| !a.suspended && a.id != PLATFORM_AGENT_ID)
+                .ok_or_else(|| Error::not_found("Agent not found"))?;
+            let by_tag = tx.reputation_by_tag(&agent.id)?;
+            Ok((agent, by_tag))
+        })
+        .await?;
+    Ok(Reply::ok(&AgentProfile {
+        agent: agent_public(&agent),
+        reputation_by_tag: by_tag.iter().map(tag_reputation).collect(),
+    }))
 }

@@ -1,10 +1,11 @@
 //! Domain records → wire types.
 
-use crate::model::{Agent, LedgerLine, Task};
+use crate::model::{self, Agent, LedgerLine, Task};
 use crate::store::OpenTask;
 use crate::time::{rfc3339, rfc3339_opt};
 use pinchwork_client::types::{
-    AbandonResponse, AgentSelf, AvailableItem, LedgerEntry, PickupItem, TaskView,
+    AbandonResponse, AgentPublic, AgentSelf, AvailableItem, LedgerEntry, Message, PickupItem,
+    Question, TagReputation, TaskView, TrustScore,
 };
 
 pub fn task_view(t: &Task) -> TaskView {
@@ -103,5 +104,56 @@ pub fn ledger_entry(l: &LedgerLine) -> LedgerEntry {
         reason: l.reason.clone(),
         task_id: l.task_id.clone(),
         created_at: rfc3339(l.created_at),
+    }
+}
+
+pub fn agent_public(a: &Agent) -> AgentPublic {
+    AgentPublic {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        reputation: a.reputation,
+        tasks_completed: a.tasks_completed,
+        rating_count: a.rating_count,
+        good_at: a.good_at.clone(),
+        tags: a.capability_tags.clone(),
+    }
+}
+
+pub fn tag_reputation(t: &model::TagReputation) -> TagReputation {
+    TagReputation {
+        tag: t.tag.clone(),
+        avg_rating: t.avg_rating,
+        count: t.count,
+    }
+}
+
+pub fn question(q: &model::Question) -> Question {
+    Question {
+        id: q.id.clone(),
+        task_id: q.task_id.clone(),
+        asker_id: q.asker_id.clone(),
+        question: q.question.clone(),
+        answer: q.answer.clone(),
+        created_at: rfc3339(q.created_at),
+        answered_at: rfc3339_opt(q.answered_at),
+    }
+}
+
+pub fn message(m: &model::Message) -> Message {
+    Message {
+        id: m.id.clone(),
+        task_id: m.task_id.clone(),
+        sender_id: m.sender_id.clone(),
+        message: m.message.clone(),
+        created_at: rfc3339(m.created_at),
+    }
+}
+
+pub fn trust_score(t: &model::Trust) -> TrustScore {
+    TrustScore {
+        trusted_id: t.trusted_id.clone(),
+        score: t.score,
+        interactions: t.interactions,
+        updated_at: rfc3339(t.updated_at),
     }
 }

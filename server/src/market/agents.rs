@@ -5,7 +5,9 @@ use crate::error::{Error, Result};
 use crate::ids::{key_digest, new_api_key, new_id};
 use crate::model::{Agent, MINT_ACCOUNT, PLATFORM_AGENT_ID};
 use crate::store::Tx;
-use pinchwork_client::types::{RegisterRequest, UpdateProfileRequest};
+use pinchwork_client::types::{
+    GrantRequest, RegisterRequest, SuspendRequest, UpdateProfileRequest,
+};
 
 /// Credits the platform account holds to pay for system work.
 pub const PLATFORM_RESERVE: i64 = 999_999_999;
@@ -132,6 +134,46 @@ pub fn update_profile(
     if let Some(accepts) = req.accepts_system_tasks {
         agent.accepts_system_tasks = accepts;
     }
+    tx.save_agent_profile(&agent)?;
+    Ok(agent)
+}
+
+/// Admin: adds credits to an agent, minted and recorded under `reason`.
+pub fn grant(tx: &mut dyn Tx, ctx: &Ctx, req: GrantRequest) -> Result<(Agent, i64, String)> {
+    let agent_id = req
+        .agent_id
+        .ok_or_else(|| Error::bad_request("Missing required field: agent_id"))?;
+    let Some(amount) = validate::in_range("amount", req.amount, 1, 1_000_000_000)? else {
+        return Err(Error::bad_request("Missing required field: amount"));
+    };
+    let reason = req
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or(credits::reason::ADMIN_GRANT.into());
+    validate::max_chars("reason", &reason, validate::MAX_REASON)?;
+    let agent = tx.agent(&agent_id)?.filter(|a| a.id != PLATFORM_AGENT_ID);
+    let agent = agent.ok_or_else(|| Error::not_found("Agent not found"))?;
+    credits::transfer(tx, ctx, MINT_ACCOUNT, &agent.id, amount, &reason, None)?;
+    let agent = tx.agent(&agent_id)?.expect("the agent was just credited");
+    Ok((agent, amount, reason))
+}
+
+/// Admin: suspends or reinstates an agent. A suspended agent gets 403 on every
+/// authenticated request and disappears from the directory; its tasks are untouched.
+pub fn suspend(tx: &mut dyn Tx, req: &SuspendRequest) -> Result<Agent> {
+    let agent_id = req
+        .agent_id
+        .as_deref()
+        .ok_or_else(|| Error::bad_request("Missing required field: agent_id"))?;
+    let suspended = req
+        .suspended
+        .ok_or_else(|| Error::bad_request("Missing required field: suspended"))?;
+    validate::optional_text("reason", req.reason.as_deref(), validate::MAX_REASON)?;
+    let mut agent = tx
+        .agent(agent_id)?
+        .filter(|a| a.id != PLATFORM_AGENT_ID)
+        .ok_or_else(|| Error::not_found("Agent not found"))?;
+    agent.suspended = suspended;
     tx.save_agent_profile(&agent)?;
     Ok(agent)
 }

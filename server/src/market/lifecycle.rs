@@ -125,6 +125,7 @@ impl Task {
         self.status = TaskStatus::Claimed;
         self.worker_id = Some(worker.to_string());
         self.claimed_at = Some(now);
+        self.assignment = Some(crate::ids::new_id("as"));
         // A grace window belongs to the claim it was granted on, never to the next one.
         self.rejection_grace_deadline = None;
         self.claim_deadline = (!self.is_system).then(|| {
@@ -183,6 +184,7 @@ impl Task {
         self.status = TaskStatus::Posted;
         self.worker_id = None;
         self.claimed_at = None;
+        self.assignment = None;
         self.claim_deadline = None;
         self.rejection_grace_deadline = None;
         self.expires_at = now + cfg.task_expire_hours * HOUR;
@@ -233,6 +235,7 @@ mod tests {
             claimed_at: None,
             delivered_at: None,
             expires_at: 72 * HOUR,
+            assignment: None,
         }
     }
 

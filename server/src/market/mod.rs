@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod credits;
 pub mod lifecycle;
+pub mod social;
 pub mod tasks;
 pub mod validate;
 

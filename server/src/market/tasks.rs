@@ -3,7 +3,7 @@
 //! task's prior state, so no two operations can both act on the same state.
 
 use super::lifecycle::{Action, Timer};
-use super::{Ctx, credits, validate};
+use super::{Ctx, credits, social, validate};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::ids::new_id;
@@ -77,6 +77,7 @@ pub fn create(
         claimed_at: None,
         delivered_at: None,
         expires_at: now + ctx.cfg.task_expire_hours * HOUR,
+        assignment: None,
     };
     tx.insert_task(&task)?;
     credits::transfer(
@@ -284,6 +285,9 @@ fn pay_out(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task) -> Result<()> {
         .as_deref()
         .expect("approved tasks have a worker");
     tx.bump(worker, Counter::TasksCompleted)?;
+    // A completed task raises the trust of both sides in each other.
+    social::adjust_trust(tx, ctx, &task.poster_id, worker, true)?;
+    social::adjust_trust(tx, ctx, worker, &task.poster_id, true)?;
     ctx.emit(Event::new(EventKind::TaskApproved, &task.id, worker));
     Ok(())
 }
@@ -308,6 +312,7 @@ pub fn reject(
         .worker_id
         .as_deref()
         .expect("delivered tasks have a worker");
+    social::adjust_trust(tx, ctx, poster, worker, false)?;
     let event = Event::new(EventKind::TaskRejected, &task.id, worker).with("reason", reason);
     ctx.emit(match task.rejection_grace_deadline {
         Some(grace) if !released => event.with("grace_deadline", rfc3339(grace)),

@@ -5,7 +5,9 @@
 mod sqlite;
 
 use crate::error::{Error, Result};
-use crate::model::{Agent, LedgerLine, Millis, Task, TaskStatus, Transfer};
+use crate::model::{
+    Agent, LedgerLine, Message, Millis, Question, TagReputation, Task, TaskStatus, Transfer, Trust,
+};
 use pinchwork_client::types::StatsResponse;
 use std::sync::Arc;
 
@@ -38,6 +40,18 @@ pub enum Role {
 pub struct OpenTask {
     pub task: Task,
     pub poster_reputation: f64,
+}
+
+/// The public agent directory's filters.
+#[derive(Debug, Clone, Default)]
+pub struct AgentQuery {
+    /// Case-insensitive substring of good_at.
+    pub search: Option<String>,
+    pub min_reputation: Option<f64>,
+    /// Every one must be among the agent's capability tags (case-insensitive).
+    pub tags: Vec<String>,
+    /// Sort by tasks completed instead of reputation.
+    pub by_tasks_completed: bool,
 }
 
 /// The agent counters that rules bump.
@@ -106,6 +120,36 @@ pub trait Tx {
     ) -> Result<bool>;
     /// Recomputes the agent's reputation (mean of ratings received) and rating count.
     fn refresh_reputation(&mut self, agent_id: &str) -> Result<()>;
+
+    // Questions, messages, reports
+    fn insert_question(&mut self, q: &Question) -> Result<()>;
+    fn question(&mut self, id: &str) -> Result<Option<Question>>;
+    /// Records the answer only if the question is still unanswered; returns whether it did.
+    fn answer_question(&mut self, id: &str, answer: &str, now: Millis) -> Result<bool>;
+    fn questions_of(&mut self, task_id: &str) -> Result<Vec<Question>>;
+    fn unanswered_questions(&mut self, task_id: &str) -> Result<i64>;
+    fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()>;
+    fn messages_of(&mut self, task_id: &str, assignment: &str) -> Result<Vec<Message>>;
+    fn insert_report(
+        &mut self,
+        id: &str,
+        task_id: &str,
+        reporter: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()>;
+
+    // Trust and reputation
+    fn trust(&mut self, truster: &str, trusted: &str) -> Result<Option<Trust>>;
+    fn save_trust(&mut self, trust: &Trust) -> Result<()>;
+    /// The truster's scores, highest first.
+    fn trust_of(&mut self, truster: &str) -> Result<Vec<Trust>>;
+    /// Ratings the agent received as a worker, per tag of the rated tasks, best first.
+    fn reputation_by_tag(&mut self, agent_id: &str) -> Result<Vec<TagReputation>>;
+
+    // Directory
+    /// Active agents (not suspended, not the platform), best first, with the total.
+    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)>;
 
     // Audits (tests and operators)
     /// (sum of agent balances, credits held in escrow by open tasks, credits ever minted).

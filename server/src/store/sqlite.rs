@@ -2,11 +2,13 @@
 //! transactions never wait on each other's locks and a read-check-write inside one of them is
 //! atomic; a few reader threads serve snapshots from WAL beside it.
 
-use super::{Backend, Counter, Done, Job, OpenTask, OpenTaskFilter, Page, Role, Tx, tags_key};
+use super::{
+    AgentQuery, Backend, Counter, Done, Job, OpenTask, OpenTaskFilter, Page, Role, Tx, tags_key,
+};
 use crate::error::{Error, Result};
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Millis, Task, TaskStatus,
-    Transfer,
+    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Message, Millis,
+    PLATFORM_AGENT_ID, Question, TagReputation, Task, TaskStatus, Transfer, Trust,
 };
 use pinchwork_client::types::{StatsResponse, TagEarnings};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
@@ -15,7 +17,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_core.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("sqlite/0001_core.sql"),
+    include_str!("sqlite/0002_social.sql"),
+];
 
 struct Command {
     job: Job<Box<dyn std::any::Any + Send>>,
@@ -176,7 +181,17 @@ const AGENT_COLS: &str = "id, name, key_digest, credits, reputation, rating_coun
 const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, status, max_credits, \
     credits_charged, tags, is_system, match_status, match_deadline, rejection_reason, \
     rejection_count, rejection_grace_deadline, review_timeout_minutes, claim_timeout_minutes, \
-    claim_deadline, review_deadline, deadline, created_at, claimed_at, delivered_at, expires_at";
+    claim_deadline, review_deadline, deadline, created_at, claimed_at, delivered_at, expires_at, \
+    assignment";
+
+/// The task columns, each prefixed (for joined queries).
+fn task_cols(prefix: &str) -> String {
+    TASK_COLS
+        .split(',')
+        .map(|c| format!("{prefix}{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn json_list(text: Option<String>) -> Option<Vec<String>> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -185,6 +200,32 @@ fn json_list(text: Option<String>) -> Option<Vec<String>> {
 fn list_json(list: &Option<Vec<String>>) -> Option<String> {
     list.as_ref()
         .map(|l| serde_json::to_string(l).expect("strings serialize"))
+}
+
+const QUESTION_COLS: &str = "id, task_id, asker_id, question, answer, created_at, answered_at";
+
+fn question_from_row(r: &Row) -> rusqlite::Result<Question> {
+    Ok(Question {
+        id: r.get(0)?,
+        task_id: r.get(1)?,
+        asker_id: r.get(2)?,
+        question: r.get(3)?,
+        answer: r.get(4)?,
+        created_at: r.get(5)?,
+        answered_at: r.get(6)?,
+    })
+}
+
+const TRUST_COLS: &str = "truster_id, trusted_id, score, interactions, updated_at";
+
+fn trust_from_row(r: &Row) -> rusqlite::Result<Trust> {
+    Ok(Trust {
+        truster_id: r.get(0)?,
+        trusted_id: r.get(1)?,
+        score: r.get(2)?,
+        interactions: r.get(3)?,
+        updated_at: r.get(4)?,
+    })
 }
 
 fn agent_from_row(r: &Row) -> rusqlite::Result<Agent> {
@@ -238,6 +279,7 @@ fn task_from_row(r: &Row) -> rusqlite::Result<Task> {
         claimed_at: r.get(22)?,
         delivered_at: r.get(23)?,
         expires_at: r.get(24)?,
+        assignment: r.get(25)?,
     })
 }
 
@@ -490,7 +532,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&format!(
                 "INSERT INTO tasks ({TASK_COLS}, tags_key, next_due_at) VALUES \
                  (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,\
-                 ?22,?23,?24,?25,?26,?27)"
+                 ?22,?23,?24,?25,?26,?27,?28)"
             ))?
             .execute(params![
                 t.id,
@@ -518,6 +560,7 @@ impl Tx for SqliteTx<'_> {
                 t.claimed_at,
                 t.delivered_at,
                 t.expires_at,
+                t.assignment,
                 tags_key(&t.tags),
                 t.next_due()
             ])?;
@@ -545,7 +588,7 @@ impl Tx for SqliteTx<'_> {
                  match_status = ?7, match_deadline = ?8, rejection_reason = ?9, \
                  rejection_count = ?10, rejection_grace_deadline = ?11, claim_deadline = ?12, \
                  review_deadline = ?13, deadline = ?14, claimed_at = ?15, delivered_at = ?16, \
-                 expires_at = ?17, next_due_at = ?18 \
+                 expires_at = ?17, next_due_at = ?18, assignment = ?20 \
                  WHERE id = ?1 AND status = ?2 AND worker_id IS ?19",
             )?
             .execute(params![
@@ -567,16 +610,22 @@ impl Tx for SqliteTx<'_> {
                 t.delivered_at,
                 t.expires_at,
                 t.next_due(),
-                prior_worker
+                prior_worker,
+                t.assignment
             ])?;
         Ok(n == 1)
     }
 
     fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<Task>> {
-        let (cond, mut args) = open_task_conditions(filter, "");
+        let (cond, mut args) = open_task_conditions(filter, "t.");
         args.push(limit.to_string());
+        // Best posters first, then those who trust the viewer most, then the oldest.
         let sql = format!(
-            "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq LIMIT CAST(?{} AS INTEGER)",
+            "SELECT {} FROM tasks t LEFT JOIN agents a ON a.id = t.poster_id \
+             LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = ?1 \
+             WHERE {cond} ORDER BY coalesce(a.reputation, 0.0) DESC, \
+             coalesce(tr.score, 0.5) DESC, t.seq LIMIT CAST(?{} AS INTEGER)",
+            task_cols("t."),
             args.len()
         );
         Ok(self
@@ -595,11 +644,7 @@ impl Tx for SqliteTx<'_> {
         args.push(page.limit.to_string());
         args.push(page.offset.to_string());
         let n = args.len();
-        let cols = TASK_COLS
-            .split(", ")
-            .map(|c| format!("t.{}", c.trim()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let cols = task_cols("t.");
         let sql = format!(
             "SELECT {cols}, coalesce(a.reputation, 0.0) FROM tasks t \
              LEFT JOIN agents a ON a.id = t.poster_id WHERE {cond} \
@@ -612,7 +657,7 @@ impl Tx for SqliteTx<'_> {
             .query_map(params_from_iter(&args), |r| {
                 Ok(OpenTask {
                     task: task_from_row(r)?,
-                    poster_reputation: r.get(25)?,
+                    poster_reputation: r.get(26)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -688,6 +733,234 @@ impl Tx for SqliteTx<'_> {
             )?
             .execute([agent_id])?;
         Ok(())
+    }
+
+    fn insert_question(&mut self, q: &Question) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO questions (id, task_id, asker_id, question, answer, created_at, \
+                 answered_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                q.id,
+                q.task_id,
+                q.asker_id,
+                q.question,
+                q.answer,
+                q.created_at,
+                q.answered_at
+            ])?;
+        Ok(())
+    }
+
+    fn question(&mut self, id: &str) -> Result<Option<Question>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {QUESTION_COLS} FROM questions WHERE id = ?1"
+            ))?
+            .query_row([id], question_from_row)
+            .optional()?)
+    }
+
+    fn answer_question(&mut self, id: &str, answer: &str, now: Millis) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE questions SET answer = ?2, answered_at = ?3 \
+                 WHERE id = ?1 AND answer IS NULL",
+            )?
+            .execute(params![id, answer, now])?;
+        Ok(n == 1)
+    }
+
+    fn questions_of(&mut self, task_id: &str) -> Result<Vec<Question>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {QUESTION_COLS} FROM questions WHERE task_id = ?1 ORDER BY seq"
+            ))?
+            .query_map([task_id], question_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn unanswered_questions(&mut self, task_id: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT count(*) FROM questions WHERE task_id = ?1 AND answer IS NULL")?
+            .query_row([task_id], |r| r.get(0))?)
+    }
+
+    fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (id, task_id, assignment, sender_id, message, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                m.id,
+                m.task_id,
+                assignment,
+                m.sender_id,
+                m.message,
+                m.created_at
+            ])?;
+        Ok(())
+    }
+
+    fn messages_of(&mut self, task_id: &str, assignment: &str) -> Result<Vec<Message>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT id, task_id, sender_id, message, created_at FROM messages \
+                 WHERE task_id = ?1 AND assignment = ?2 ORDER BY seq",
+            )?
+            .query_map(params![task_id, assignment], |r| {
+                Ok(Message {
+                    id: r.get(0)?,
+                    task_id: r.get(1)?,
+                    sender_id: r.get(2)?,
+                    message: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_report(
+        &mut self,
+        id: &str,
+        task_id: &str,
+        reporter: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO reports (id, task_id, reporter_id, reason, status, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, 'open', ?5)",
+            )?
+            .execute(params![id, task_id, reporter, reason, now])?;
+        Ok(())
+    }
+
+    fn trust(&mut self, truster: &str, trusted: &str) -> Result<Option<Trust>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {TRUST_COLS} FROM trust WHERE truster_id = ?1 AND trusted_id = ?2"
+            ))?
+            .query_row([truster, trusted], trust_from_row)
+            .optional()?)
+    }
+
+    fn save_trust(&mut self, t: &Trust) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO trust (truster_id, trusted_id, score, interactions, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (truster_id, trusted_id) DO UPDATE \
+                 SET score = excluded.score, interactions = excluded.interactions, \
+                 updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                t.truster_id,
+                t.trusted_id,
+                t.score,
+                t.interactions,
+                t.updated_at
+            ])?;
+        Ok(())
+    }
+
+    fn trust_of(&mut self, truster: &str) -> Result<Vec<Trust>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {TRUST_COLS} FROM trust WHERE truster_id = ?1 \
+                 ORDER BY score DESC, trusted_id"
+            ))?
+            .query_map([truster], trust_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn reputation_by_tag(&mut self, agent_id: &str) -> Result<Vec<TagReputation>> {
+        let mut per_tag: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT t.tags, r.score FROM ratings r JOIN tasks t ON t.id = r.task_id \
+             WHERE r.rated_id = ?1 AND t.worker_id = ?1 AND t.status = 'approved' \
+             AND t.tags IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([agent_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (tags, score) = row?;
+            for tag in json_list(Some(tags)).unwrap_or_default() {
+                let entry = per_tag.entry(tag).or_default();
+                entry.0 += score;
+                entry.1 += 1;
+            }
+        }
+        let mut out: Vec<TagReputation> = per_tag
+            .into_iter()
+            .map(|(tag, (sum, count))| TagReputation {
+                tag,
+                avg_rating: (sum as f64 / count as f64 * 100.0).round() / 100.0,
+                count,
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.avg_rating
+                .total_cmp(&a.avg_rating)
+                .then(b.count.cmp(&a.count))
+        });
+        Ok(out)
+    }
+
+    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)> {
+        let mut cond = format!("suspended = 0 AND id != '{PLATFORM_AGENT_ID}'");
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
+            args.push(Box::new(search.to_lowercase()));
+            cond.push_str(&format!(
+                " AND instr(lower(coalesce(good_at, '')), ?{}) > 0",
+                args.len()
+            ));
+        }
+        if let Some(min) = q.min_reputation {
+            args.push(Box::new(min));
+            cond.push_str(&format!(" AND reputation >= ?{}", args.len()));
+        }
+        for tag in &q.tags {
+            args.push(Box::new(format!("\"{}\"", tag.to_lowercase())));
+            cond.push_str(&format!(
+                " AND instr(lower(coalesce(capability_tags, '')), ?{}) > 0",
+                args.len()
+            ));
+        }
+        let total: i64 = self
+            .conn
+            .prepare_cached(&format!("SELECT count(*) FROM agents WHERE {cond}"))?
+            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+        let order = if q.by_tasks_completed {
+            "tasks_completed"
+        } else {
+            "reputation"
+        };
+        let n = args.len();
+        args.push(Box::new(page.limit));
+        args.push(Box::new(page.offset));
+        let agents = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLS} FROM agents WHERE {cond} ORDER BY {order} DESC, seq \
+                 LIMIT ?{} OFFSET ?{}",
+                n + 1,
+                n + 2
+            ))?
+            .query_map(params_from_iter(args.iter()), agent_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((agents, total))
     }
 
     fn books(&mut self) -> Result<(i64, i64, i64)> {

@@ -1,0 +1,74 @@
+//! Operator endpoints, behind the admin key (`PINCHWORK_ADMIN_KEY`).
+
+use super::negotiate::{Body, BodyText, Reply};
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::market::agents as rules;
+use axum::extract::{FromRequestParts, State};
+use axum::http::{header, request::Parts};
+use pinchwork_client::types::{GrantRequest, GrantResponse, SuspendRequest, SuspendResponse};
+use sha2::{Digest, Sha256};
+
+impl BodyText for GrantRequest {}
+impl BodyText for SuspendRequest {}
+
+/// The admin key was presented: 501 when none is configured, 401 without a bearer header,
+/// 403 for a wrong key (compared in constant time, as digests).
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let expected = state
+            .cfg
+            .admin_key
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| Error::NotImplemented("Admin API not configured".into()))?;
+        let given = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Error::Unauthorized("Missing Authorization header".into()))?;
+        let (a, b) = (Sha256::digest(given.trim()), Sha256::digest(expected));
+        let differ = a
+            .iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+        if differ != 0 {
+            return Err(Error::forbidden("Invalid admin key"));
+        }
+        Ok(Admin)
+    }
+}
+
+pub async fn grant(
+    State(s): State<AppState>,
+    _: Admin,
+    Body(req): Body<GrantRequest>,
+) -> Result<Reply> {
+    let (agent, granted, reason) = s.write(move |tx, ctx| rules::grant(tx, ctx, req)).await?;
+    Ok(Reply::ok(&GrantResponse {
+        granted,
+        agent_id: agent.id,
+        reason,
+        balance: agent.credits,
+    }))
+}
+
+pub async fn suspend(
+    State(s): State<AppState>,
+    _: Admin,
+    Body(req): Body<SuspendRequest>,
+) -> Result<Reply> {
+    let reason = req.reason.clone().filter(|_| req.suspended == Some(true));
+    let agent = s.write(move |tx, _| rules::suspend(tx, &req)).await?;
+    Ok(Reply::ok(&SuspendResponse {
+        id: agent.id.clone(),
+        agent_id: agent.id,
+        suspended: agent.suspended,
+        reason,
+    }))
+}

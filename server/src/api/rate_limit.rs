@@ -1,0 +1,225 @@
+//! Rate limits per API key (per client address where there is none), one fixed window per
+//! bucket. Counted on the service clock, so windows follow the same time as everything else.
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::Millis;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// A family of endpoints sharing one limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    Register,
+    Create,
+    Pickup,
+    Deliver,
+    Read,
+    Write,
+    Question,
+    Profile,
+    Admin,
+}
+
+/// `max` requests per `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub window_ms: Millis,
+}
+
+impl std::str::FromStr for Limit {
+    type Err = String;
+
+    /// `5/hour`, `30/minute`, `10/second`, `100/day` (also `5 per hour`).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (n, unit) = s
+            .split_once('/')
+            .or_else(|| s.split_once(" per "))
+            .ok_or_else(|| format!("rate limit {s:?} is not N/unit"))?;
+        let max = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("rate limit {s:?}: bad count"))?;
+        let window_ms = match unit.trim().trim_end_matches('s') {
+            "second" | "sec" => 1_000,
+            "minute" | "min" => 60_000,
+            "hour" => 3_600_000,
+            "day" => 86_400_000,
+            other => return Err(format!("rate limit {s:?}: unknown unit {other:?}")),
+        };
+        Ok(Self { max, window_ms })
+    }
+}
+
+pub struct RateLimiter {
+    enabled: bool,
+    limits: HashMap<Bucket, Limit>,
+    /// (bucket, subject) → (window start, hits in it).
+    windows: Mutex<HashMap<(Bucket, String), (Millis, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn from_config(cfg: &Config) -> std::result::Result<Self, String> {
+        let limits = [
+            (Bucket::Register, &cfg.rate_limit_register),
+            (Bucket::Create, &cfg.rate_limit_create),
+            (Bucket::Pickup, &cfg.rate_limit_pickup),
+            (Bucket::Deliver, &cfg.rate_limit_deliver),
+            (Bucket::Read, &cfg.rate_limit_read),
+            (Bucket::Write, &cfg.rate_limit_write),
+            (Bucket::Question, &cfg.rate_limit_question),
+            (Bucket::Profile, &cfg.rate_limit_profile),
+            (Bucket::Admin, &cfg.rate_limit_admin),
+        ]
+        .into_iter()
+        .map(|(bucket, spec)| Ok((bucket, spec.parse()?)))
+        .collect::<std::result::Result<_, String>>()?;
+        Ok(Self {
+            enabled: cfg.rate_limits_enabled,
+            limits,
+            windows: Mutex::default(),
+        })
+    }
+
+    /// Counts one request; 429 with Retry-After once the window's allowance is spent.
+    pub fn hit(&self, bucket: Bucket, subject: &str, now: Millis) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let limit = self.limits[&bucket];
+        let mut windows = self.windows.lock().unwrap();
+        if windows.len() > 100_000 {
+            // Forget windows that have ended, so idle keys cost nothing.
+            windows.retain(|(b, _), (start, _)| now < *start + self.limits[b].window_ms);
+        }
+        let (start, hits) = windows
+            .entry((bucket, subject.to_string()))
+            .or_insert((now, 0));
+        if now >= *start + limit.window_ms {
+            (*start, *hits) = (now, 0);
+        }
+        if *hits >= limit.max {
+            let retry_after_secs = ((*start + limit.window_ms - now) as u64)
+                .div_ceil(1000)
+                .max(1);
+            return Err(Error::TooManyRequests {
+                message: format!(
+                    "Rate limit exceeded: {} per {}s",
+                    limit.max,
+                    limit.window_ms / 1000
+                ),
+                retry_after_secs: Some(retry_after_secs),
+            });
+        }
+        *hits += 1;
+        Ok(())
+    }
+}
+
+/// Which bucket each route counts against: (method, path template) → bucket.
+pub type BucketTable = Arc<HashMap<(Method, &'static str), Bucket>>;
+
+/// Middleware: counts the request against its route's bucket before the handler runs.
+pub async fn enforce(
+    State((state, table)): State<(AppState, BucketTable)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+    else {
+        return next.run(req).await;
+    };
+    let Some(&bucket) = table.get(&(req.method().clone(), path.as_str())) else {
+        return next.run(req).await;
+    };
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let subject = match (bucket, bearer) {
+        (Bucket::Register, _) | (_, None) => {
+            let addr = req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip());
+            format!("ip:{}", addr.map_or("unknown".into(), |ip| ip.to_string()))
+        }
+        // The key's digest, so that keys are never held in memory longer than a request.
+        (_, Some(key)) => format!(
+            "key:{}",
+            hex::encode(&Sha256::digest(key.trim().as_bytes())[..16])
+        ),
+    };
+    match state.limiter.hit(bucket, &subject, state.now()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_like_the_reference() {
+        assert_eq!(
+            "5/hour".parse(),
+            Ok(Limit {
+                max: 5,
+                window_ms: 3_600_000
+            })
+        );
+        assert_eq!(
+            "30/minute".parse(),
+            Ok(Limit {
+                max: 30,
+                window_ms: 60_000
+            })
+        );
+        assert_eq!(
+            "5 per hours".parse(),
+            Ok(Limit {
+                max: 5,
+                window_ms: 3_600_000
+            })
+        );
+        assert!("five/hour".parse::<Limit>().is_err());
+        assert!("5/fortnight".parse::<Limit>().is_err());
+    }
+
+    #[test]
+    fn a_window_allows_max_then_refuses_until_it_ends() {
+        let mut cfg = Config::defaults();
+        cfg.rate_limit_create = "2/minute".into();
+        let limiter = RateLimiter::from_config(&cfg).unwrap();
+        assert!(limiter.hit(Bucket::Create, "a", 0).is_ok());
+        assert!(limiter.hit(Bucket::Create, "a", 10).is_ok());
+        let Err(Error::TooManyRequests {
+            retry_after_secs, ..
+        }) = limiter.hit(Bucket::Create, "a", 30_000)
+        else {
+            panic!("third hit in the window must be refused")
+        };
+        assert_eq!(retry_after_secs, Some(30));
+        assert!(
+            limiter.hit(Bucket::Create, "b", 30_000).is_ok(),
+            "other keys have their own window"
+        );
+        assert!(
+            limiter.hit(Bucket::Create, "a", 60_000).is_ok(),
+            "a new window starts"
+        );
+    }
+}

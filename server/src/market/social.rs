@@ -1,0 +1,263 @@
+//! Everything around a task that helps agents choose each other: questions before pickup,
+//! messages during the work, ratings and trust after it, and reports.
+
+use super::{Ctx, validate};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind};
+use crate::ids::new_id;
+use crate::model::{Message, Question, Task, TaskStatus, Trust};
+use crate::store::Tx;
+use pinchwork_client::types::{
+    AnswerRequest, AskRequest, MessageRequest, RateRequest, ReportRequest,
+};
+
+/// Unanswered questions a task may have at once (from all askers together).
+pub const MAX_UNANSWERED: i64 = 5;
+pub const MAX_QUESTION: usize = 1_000;
+pub const MAX_ANSWER: usize = 5_000;
+pub const MAX_MESSAGE: usize = 5_000;
+
+/// A task as seen by someone who may discuss it: its parties, or anyone while it is open
+/// (`also` covers other earned access, such as having asked a question). Everyone else gets
+/// the 404 of a task that does not exist.
+fn discussable(tx: &mut dyn Tx, viewer: &str, task_id: &str, also: bool) -> Result<Task> {
+    let task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
+    let party = task.poster_id == viewer || task.worker_id.as_deref() == Some(viewer);
+    let open = task.status == TaskStatus::Posted && !task.is_system;
+    if party || open || also {
+        Ok(task)
+    } else {
+        Err(Error::task_not_found())
+    }
+}
+
+/// Any agent but the poster asks about an open task.
+pub fn ask(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    asker: &str,
+    task_id: &str,
+    req: AskRequest,
+) -> Result<Question> {
+    let text = validate::required_text("question", req.question.as_deref(), MAX_QUESTION)?;
+    let task = discussable(tx, asker, task_id, false)?;
+    if task.poster_id == asker {
+        return Err(Error::conflict("Cannot ask questions on your own task"));
+    }
+    if task.status != TaskStatus::Posted || task.is_system {
+        return Err(Error::conflict("Can only ask questions on posted tasks"));
+    }
+    if tx.unanswered_questions(task_id)? >= MAX_UNANSWERED {
+        return Err(Error::TooManyRequests {
+            message: format!("Max {MAX_UNANSWERED} unanswered questions per task"),
+            retry_after_secs: None,
+        });
+    }
+    let question = Question {
+        id: new_id("qa"),
+        task_id: task.id.clone(),
+        asker_id: asker.into(),
+        question: text,
+        answer: None,
+        created_at: ctx.now,
+        answered_at: None,
+    };
+    tx.insert_question(&question)?;
+    ctx.emit(
+        Event::new(EventKind::TaskQuestion, &task.id, &task.poster_id)
+            .with("question_id", question.id.clone()),
+    );
+    Ok(question)
+}
+
+/// The poster answers a question, once.
+pub fn answer(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    poster: &str,
+    task_id: &str,
+    question_id: &str,
+    req: AnswerRequest,
+) -> Result<Question> {
+    let text = validate::required_text("answer", req.answer.as_deref(), MAX_ANSWER)?;
+    let task = discussable(tx, poster, task_id, false)?;
+    if task.poster_id != poster {
+        return Err(Error::forbidden("Only the poster can answer questions"));
+    }
+    let question = tx
+        .question(question_id)?
+        .filter(|q| q.task_id == task.id)
+        .ok_or_else(|| Error::not_found("Question not found"))?;
+    if !tx.answer_question(question_id, &text, ctx.now)? {
+        return Err(Error::conflict("Question already answered"));
+    }
+    ctx.emit(
+        Event::new(EventKind::QuestionAnswered, &task.id, &question.asker_id)
+            .with("question_id", question.id.clone()),
+    );
+    Ok(Question {
+        answer: Some(text),
+        answered_at: Some(ctx.now),
+        ..question
+    })
+}
+
+/// The questions on a task, for its parties, for anyone while it is open, and for askers.
+pub fn questions(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Vec<Question>> {
+    let questions = tx.questions_of(task_id)?;
+    let asked = questions.iter().any(|q| q.asker_id == viewer);
+    discussable(tx, viewer, task_id, asked)?;
+    Ok(questions)
+}
+
+/// The poster and the current worker write to each other while the task is claimed or
+/// delivered. The thread belongs to the current assignment.
+pub fn send_message(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    sender: &str,
+    task_id: &str,
+    req: MessageRequest,
+) -> Result<Message> {
+    let text = validate::required_text("message", req.message.as_deref(), MAX_MESSAGE)?;
+    let task = super::tasks::visible_task(tx, sender, task_id)?;
+    let (TaskStatus::Claimed | TaskStatus::Delivered, Some(assignment), Some(worker)) = (
+        task.status,
+        task.assignment.as_deref(),
+        task.worker_id.as_deref(),
+    ) else {
+        return Err(Error::conflict(format!(
+            "Task is {}, messages only allowed on claimed/delivered tasks",
+            task.status
+        )));
+    };
+    let message = Message {
+        id: new_id("msg"),
+        task_id: task.id.clone(),
+        sender_id: sender.into(),
+        message: text,
+        created_at: ctx.now,
+    };
+    tx.insert_message(&message, assignment)?;
+    let other = if sender == task.poster_id {
+        worker
+    } else {
+        task.poster_id.as_str()
+    };
+    ctx.emit(
+        Event::new(EventKind::TaskMessage, &task.id, other).with("message_id", message.id.clone()),
+    );
+    Ok(message)
+}
+
+/// The current assignment's thread, for the poster and the current worker only.
+pub fn messages(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Vec<Message>> {
+    let task = super::tasks::visible_task(tx, viewer, task_id)?;
+    match task.assignment.as_deref() {
+        Some(assignment) => tx.messages_of(&task.id, assignment),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The worker rates the poster after approval, once.
+pub fn rate(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    worker: &str,
+    task_id: &str,
+    req: &RateRequest,
+) -> Result<Task> {
+    let Some(rating) = validate::in_range("rating", req.rating, 1, 5)? else {
+        return Err(Error::bad_request("Missing required field: rating"));
+    };
+    validate::optional_text("feedback", req.feedback.as_deref(), validate::MAX_REASON)?;
+    let task = super::tasks::visible_task(tx, worker, task_id)?;
+    if task.status != TaskStatus::Approved {
+        return Err(Error::conflict(format!(
+            "Task is {}, not approved",
+            task.status
+        )));
+    }
+    if task.worker_id.as_deref() != Some(worker) {
+        return Err(Error::not_your_task());
+    }
+    if !tx.insert_rating(&task.id, worker, &task.poster_id, rating, ctx.now)? {
+        return Err(Error::conflict("Already rated"));
+    }
+    tx.refresh_reputation(&task.poster_id)?;
+    adjust_trust(tx, ctx, worker, &task.poster_id, rating >= 3)?;
+    Ok(task)
+}
+
+/// Anyone who can see a task may report it.
+pub fn report(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    reporter: &str,
+    task_id: &str,
+    req: &ReportRequest,
+) -> Result<String> {
+    let reason = req
+        .reason
+        .as_deref()
+        .ok_or_else(|| Error::bad_request("Missing reason"))?;
+    validate::max_chars("reason", reason, validate::MAX_REASON)?;
+    let task = discussable(tx, reporter, task_id, false)?;
+    let id = new_id("rp");
+    tx.insert_report(&id, &task.id, reporter, reason, ctx.now)?;
+    Ok(id)
+}
+
+/// The next trust score after a good (`s + 0.1·(1 − s)`) or bad (`0.9·s`) outcome.
+pub fn next_trust(score: f64, good: bool) -> f64 {
+    let next = if good {
+        score + 0.1 * (1.0 - score)
+    } else {
+        score * 0.9
+    };
+    ((next * 1e6).round() / 1e6).clamp(0.0, 1.0)
+}
+
+/// Moves `truster`'s private trust in `trusted` after an outcome between them.
+pub fn adjust_trust(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    truster: &str,
+    trusted: &str,
+    good: bool,
+) -> Result<()> {
+    let current = tx.trust(truster, trusted)?.unwrap_or(Trust {
+        truster_id: truster.into(),
+        trusted_id: trusted.into(),
+        score: 0.5,
+        interactions: 0,
+        updated_at: ctx.now,
+    });
+    tx.save_trust(&Trust {
+        score: next_trust(current.score, good),
+        interactions: current.interactions + 1,
+        updated_at: ctx.now,
+        ..current
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_trust;
+
+    #[test]
+    fn trust_moves_by_the_documented_amounts() {
+        assert_eq!(next_trust(0.5, true), 0.55);
+        assert_eq!(next_trust(0.5, false), 0.45);
+        assert_eq!(next_trust(0.55, true), 0.595);
+        let mut s = 0.5;
+        for _ in 0..500 {
+            s = next_trust(s, true);
+        }
+        assert!(s <= 1.0 && s > 0.99);
+        for _ in 0..500 {
+            s = next_trust(s, false);
+        }
+        assert!((0.0..0.01).contains(&s));
+    }
+}
