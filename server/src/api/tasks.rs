@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::events::EventKind;
 use crate::market::tasks as rules;
 use crate::model::{Task, TaskStatus};
-use crate::store::{OpenTaskFilter, Role};
+use crate::store::{OpenTask, OpenTaskFilter, Role};
 use axum::extract::{Path, State};
 use pinchwork_client::lax::split_list;
 use pinchwork_client::types::{
@@ -123,10 +123,19 @@ impl OpenTaskQuery {
     fn filter(&self, viewer: String) -> OpenTaskFilter {
         OpenTaskFilter {
             viewer,
-            tags: self.tags.as_deref().map(split_list).unwrap_or_default(),
+            tags: tag_filter(self.tags.as_deref().map(split_list)),
             search: self.search.clone(),
         }
     }
+}
+
+/// The tags a browse or pickup filters on. Empty items (`tags=`, `tags=a,`) are no filter,
+/// not a tag nothing carries.
+fn tag_filter(tags: Option<Vec<String>>) -> Vec<String> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 pub async fn available(
@@ -180,14 +189,10 @@ pub async fn mine(
 }
 
 /// A claimed task as the worker receives it, with X-Task-Id and X-Budget.
-async fn pickup_reply(s: &AppState, task: Task) -> Result<Reply> {
-    let poster = task.poster_id.clone();
-    let reputation = s
-        .read(move |tx| Ok(tx.agent(&poster)?.map_or(0.0, |a| a.reputation)))
-        .await?;
-    Ok(Reply::ok(&pickup_item(&task, reputation))
-        .header("x-task-id", &task.id)
-        .header("x-budget", task.max_credits))
+fn pickup_reply(open: &OpenTask) -> Reply {
+    Reply::ok(&pickup_item(&open.task, open.poster_reputation))
+        .header("x-task-id", &open.task.id)
+        .header("x-budget", open.task.max_credits)
 }
 
 pub async fn pickup(
@@ -200,7 +205,7 @@ pub async fn pickup(
         .write(move |tx, ctx| rules::pickup_next(tx, ctx, &filter))
         .await?
     {
-        Some(task) => pickup_reply(&s, task).await,
+        Some(open) => Ok(pickup_reply(&open)),
         None => Ok(Reply::no_content()),
     }
 }
@@ -212,25 +217,15 @@ pub async fn pickup_batch(
 ) -> Result<Reply> {
     let filter = OpenTaskFilter {
         viewer: agent.id,
-        tags: req.tags.unwrap_or_default(),
+        tags: tag_filter(req.tags),
         search: req.search,
     };
     let claimed = s
         .write(move |tx, ctx| rules::pickup_batch(tx, ctx, &filter, req.count))
         .await?;
-    let posters: Vec<String> = claimed.iter().map(|t| t.poster_id.clone()).collect();
-    let reputations = s
-        .read(move |tx| {
-            posters
-                .iter()
-                .map(|p| Ok(tx.agent(p)?.map_or(0.0, |a| a.reputation)))
-                .collect::<Result<Vec<_>>>()
-        })
-        .await?;
     let tasks: Vec<_> = claimed
         .iter()
-        .zip(reputations)
-        .map(|(t, r)| pickup_item(t, r))
+        .map(|o| pickup_item(&o.task, o.poster_reputation))
         .collect();
     Ok(Reply::ok(&TaskList {
         total: tasks.len() as i64,
@@ -243,10 +238,10 @@ pub async fn pickup_one(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
-    let task = s
+    let open = s
         .write(move |tx, ctx| rules::pickup_task(tx, ctx, &agent.id, &task_id))
         .await?;
-    pickup_reply(&s, task).await
+    Ok(pickup_reply(&open))
 }
 
 pub async fn deliver(

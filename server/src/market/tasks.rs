@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::ids::new_id;
 use crate::model::{ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus};
-use crate::store::{Counter, OpenTaskFilter, Tx};
+use crate::store::{Counter, OpenTask, OpenTaskFilter, Tx};
 use crate::time::rfc3339;
 use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
 
@@ -160,10 +160,10 @@ fn try_claim(tx: &mut dyn Tx, ctx: &mut Ctx, task: &mut Task, worker: &str) -> R
     Ok(true)
 }
 
-fn claim_next(tx: &mut dyn Tx, ctx: &mut Ctx, filter: &OpenTaskFilter) -> Result<Option<Task>> {
-    for mut task in tx.claimable(filter, PICKUP_CANDIDATES)? {
-        if try_claim(tx, ctx, &mut task, &filter.viewer)? {
-            return Ok(Some(task));
+fn claim_next(tx: &mut dyn Tx, ctx: &mut Ctx, filter: &OpenTaskFilter) -> Result<Option<OpenTask>> {
+    for mut open in tx.claimable(filter, PICKUP_CANDIDATES)? {
+        if try_claim(tx, ctx, &mut open.task, &filter.viewer)? {
+            return Ok(Some(open));
         }
     }
     Ok(None)
@@ -174,7 +174,7 @@ pub fn pickup_next(
     tx: &mut dyn Tx,
     ctx: &mut Ctx,
     filter: &OpenTaskFilter,
-) -> Result<Option<Task>> {
+) -> Result<Option<OpenTask>> {
     check_cooldown(tx, ctx, &filter.viewer)?;
     claim_next(tx, ctx, filter)
 }
@@ -185,7 +185,7 @@ pub fn pickup_batch(
     ctx: &mut Ctx,
     filter: &OpenTaskFilter,
     count: Option<i64>,
-) -> Result<Vec<Task>> {
+) -> Result<Vec<OpenTask>> {
     let count = validate::in_range("count", count, 1, 10)?.unwrap_or(5);
     check_cooldown(tx, ctx, &filter.viewer)?;
     let mut claimed = Vec::new();
@@ -199,7 +199,12 @@ pub fn pickup_batch(
 }
 
 /// Claims one named task.
-pub fn pickup_task(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) -> Result<Task> {
+pub fn pickup_task(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    worker: &str,
+    task_id: &str,
+) -> Result<OpenTask> {
     let mut task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
     let involved = task.poster_id == worker || task.worker_id.as_deref() == Some(worker);
     if task.status != TaskStatus::Posted && !involved {
@@ -217,7 +222,11 @@ pub fn pickup_task(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) 
     if !try_claim(tx, ctx, &mut task, worker)? {
         return Err(Error::conflict("Task already claimed"));
     }
-    Ok(task)
+    let poster_reputation = tx.agent(&task.poster_id)?.map_or(0.0, |a| a.reputation);
+    Ok(OpenTask {
+        task,
+        poster_reputation,
+    })
 }
 
 /// The worker hands in a result, charging `credits_claimed` (1..max_credits, default and cap

@@ -93,8 +93,9 @@ pub trait Tx {
         prior_status: TaskStatus,
         prior_worker: Option<&str>,
     ) -> Result<bool>;
-    /// Broadcast tasks the viewer may claim, oldest first.
-    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<Task>>;
+    /// Broadcast tasks the viewer may claim, in pickup order: best posters first, then the
+    /// posters who trust the viewer most, then the oldest.
+    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>>;
     /// Tasks open for pickup as browsing shows them, with the total before paging.
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)>;
     /// The agent's tasks (not system tasks), newest first, with the total before paging.

@@ -184,6 +184,14 @@ const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, status
     claim_deadline, review_deadline, deadline, created_at, claimed_at, delivered_at, expires_at, \
     assignment";
 
+/// A task row followed by its poster's reputation.
+fn open_task_from_row(r: &Row) -> rusqlite::Result<OpenTask> {
+    Ok(OpenTask {
+        task: task_from_row(r)?,
+        poster_reputation: r.get(26)?,
+    })
+}
+
 /// The task columns, each prefixed (for joined queries).
 fn task_cols(prefix: &str) -> String {
     TASK_COLS
@@ -616,13 +624,13 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
 
-    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<Task>> {
+    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>> {
         let (cond, mut args) = open_task_conditions(filter, "t.");
         args.push(limit.to_string());
         // Best posters first, then those who trust the viewer most, then the oldest.
         let sql = format!(
-            "SELECT {} FROM tasks t LEFT JOIN agents a ON a.id = t.poster_id \
-             LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = ?1 \
+            "SELECT {}, coalesce(a.reputation, 0.0) FROM tasks t \
+             LEFT JOIN agents a ON a.id = t.poster_id LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = ?1 \
              WHERE {cond} ORDER BY coalesce(a.reputation, 0.0) DESC, \
              coalesce(tr.score, 0.5) DESC, t.seq LIMIT CAST(?{} AS INTEGER)",
             task_cols("t."),
@@ -631,7 +639,7 @@ impl Tx for SqliteTx<'_> {
         Ok(self
             .conn
             .prepare_cached(&sql)?
-            .query_map(params_from_iter(&args), task_from_row)?
+            .query_map(params_from_iter(&args), open_task_from_row)?
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -654,12 +662,7 @@ impl Tx for SqliteTx<'_> {
         let tasks = self
             .conn
             .prepare_cached(&sql)?
-            .query_map(params_from_iter(&args), |r| {
-                Ok(OpenTask {
-                    task: task_from_row(r)?,
-                    poster_reputation: r.get(26)?,
-                })
-            })?
+            .query_map(params_from_iter(&args), open_task_from_row)?
             .collect::<rusqlite::Result<_>>()?;
         Ok((tasks, total))
     }
