@@ -612,6 +612,13 @@ async fn available_filters_by_search_and_tags() {
         ids(&get("tags=devops&search=review").await),
         vec![ctx.clone()]
     );
+    // Empty tag items are no filter.
+    assert_eq!(ids(&get("tags=").await).len(), 3);
+    assert_eq!(
+        ids(&get("tags=devops,").await),
+        vec![k8s.clone(), ctx.clone()]
+    );
+    assert_eq!(ids(&get("tags=,k8s,%20").await), vec![k8s.clone()]);
     let r = get("tags=python&search=kubernetes").await;
     assert_eq!(r.json["total"], 0);
     assert_eq!(r.json["tasks"], json!([]));
@@ -914,7 +921,10 @@ async fn pickup_filters_by_search_and_tags_in_the_query() {
         k8s.as_str()
     );
     pick("tags=devops").await.expect(204);
-    assert_eq!(pick("").await.expect(200).json["task_id"], plain.as_str());
+    assert_eq!(
+        pick("tags=").await.expect(200).json["task_id"],
+        plain.as_str()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1005,6 +1015,24 @@ async fn batch_pickup_filters_and_validates() {
         avail.json["total"], 2,
         "the refused batches claimed nothing"
     );
+    // Empty tag items are no filter.
+    let r = w
+        .app
+        .post(
+            "/v1/tasks/pickup/batch",
+            &w.worker,
+            json!({"count": 1, "tags": ["", "python"]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.json["tasks"][0]["need"], "other");
+    let r = w
+        .app
+        .post("/v1/tasks/pickup/batch", &w.worker, json!({"tags": ""}))
+        .await
+        .expect(200);
+    assert_eq!(r.json["total"], 1);
+    assert_eq!(r.json["tasks"][0]["need"], "data viz");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2031,4 +2059,49 @@ async fn an_unclaimed_task_expires_after_72_hours() {
         1
     );
     w.app.assert_books_balance().await;
+}
+
+#[tokio::test]
+async fn browse_and_pickup_show_the_posters_reputation() {
+    let w = world().await;
+    // The worker earns a 4-star rating, then posts a task of their own.
+    let id = w.delivered(10, 10).await;
+    w.act(&w.poster, &id, "approve", json!({"rating": 4}))
+        .await
+        .expect(200);
+    let own = w.app.post_task(&w.worker, "from a rated poster", 5).await;
+    let avail = w.app.get("/v1/tasks/available", &w.stranger).await.json;
+    assert_eq!(avail["tasks"][0]["task_id"], own.as_str());
+    assert_eq!(avail["tasks"][0]["poster_reputation"], 4.0);
+    let r = w
+        .act(&w.stranger, &own, "pickup", json!({}))
+        .await
+        .expect(200);
+    assert_eq!(r.json["poster_reputation"], 4.0);
+}
+
+#[tokio::test]
+async fn search_folds_ascii_case_next_to_other_letters() {
+    let w = world().await;
+    let id = w
+        .new_task(json!({"need": "Übersetzung ins Deutsche", "max_credits": 1}))
+        .await;
+    for q in ["search=DEUTSCHE", "search=ins%20deutsche"] {
+        let r = w
+            .app
+            .get(&format!("/v1/tasks/available?{q}"), &w.worker)
+            .await
+            .expect(200);
+        assert_eq!(r.json["total"], 1, "{q}");
+        assert_eq!(r.json["tasks"][0]["task_id"], id.as_str());
+    }
+    // Wildcards of SQL are plain characters.
+    for q in ["search=%25", "search=_", "search=Deu%25"] {
+        let r = w
+            .app
+            .get(&format!("/v1/tasks/available?{q}"), &w.worker)
+            .await
+            .expect(200);
+        assert_eq!(r.json["total"], 0, "{q}");
+    }
 }
