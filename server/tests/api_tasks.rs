@@ -2081,12 +2081,17 @@ async fn browse_and_pickup_show_the_posters_reputation() {
 }
 
 #[tokio::test]
-async fn search_folds_ascii_case_next_to_other_letters() {
+async fn search_folds_ascii_case_and_finds_other_letters_as_written() {
     let w = world().await;
     let id = w
         .new_task(json!({"need": "Übersetzung ins Deutsche", "max_credits": 1}))
         .await;
-    for q in ["search=DEUTSCHE", "search=ins%20deutsche"] {
+    for q in [
+        "search=DEUTSCHE",
+        "search=ins%20deutsche",
+        "search=%C3%9Cbersetzung",
+        "search=%C3%9CBERSETZUNG%20INS",
+    ] {
         let r = w
             .app
             .get(&format!("/v1/tasks/available?{q}"), &w.worker)

@@ -304,7 +304,9 @@ fn open_task_conditions(filter: &OpenTaskFilter, t: &str) -> (String, Vec<String
         sql.push_str(&format!(" AND instr({t}tags_key, ?{}) > 0", args.len()));
     }
     if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
-        args.push(search.to_lowercase());
+        // SQLite's lower() folds ASCII only: fold the search the same way, or a search for
+        // "Über" would never find "Über".
+        args.push(search.to_ascii_lowercase());
         let n = args.len();
         sql.push_str(&format!(
             " AND (instr(lower({t}need), ?{n}) > 0 \
