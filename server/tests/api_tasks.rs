@@ -442,6 +442,47 @@ async fn create_with_wait_returns_the_delivery() {
     assert_eq!(r.header("x-status"), Some("delivered"));
 }
 
+#[tokio::test]
+async fn create_with_wait_reports_the_current_state_when_claimed_but_undelivered() {
+    let w = Arc::new(world().await);
+    let worker = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            for _ in 0..500 {
+                let r = w
+                    .app
+                    .call("POST", "/v1/tasks/pickup", Some(&w.worker), None)
+                    .await;
+                if r.status == 200 {
+                    return id_of(&r);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("nothing to pick up");
+        })
+    };
+    let r = w
+        .create(json!({"need": "slow", "max_credits": 6, "wait": 2}))
+        .await
+        .expect(201);
+    let id = worker.await.unwrap();
+    assert_eq!(r.json["task_id"], id.as_str());
+    assert_eq!(
+        r.json["status"], "claimed",
+        "the task as it stands, not 'posted'"
+    );
+    assert_eq!(r.header("x-status"), Some("claimed"));
+    // The claim goes on: the worker may still deliver.
+    w.act(
+        &w.worker,
+        &id,
+        "deliver",
+        json!({"result": "late but fine"}),
+    )
+    .await
+    .expect(200);
+}
+
 // ---------------------------------------------------------------------------------------------
 // GET /v1/tasks/{id}
 
