@@ -926,7 +926,7 @@ impl Tx for SqliteTx<'_> {
         let mut cond = format!("suspended = 0 AND id != '{PLATFORM_AGENT_ID}'");
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
         if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
-            args.push(Box::new(search.to_lowercase()));
+            args.push(Box::new(search.to_ascii_lowercase()));
             cond.push_str(&format!(
                 " AND instr(lower(coalesce(good_at, '')), ?{}) > 0",
                 args.len()
@@ -937,7 +937,7 @@ impl Tx for SqliteTx<'_> {
             cond.push_str(&format!(" AND reputation >= ?{}", args.len()));
         }
         for tag in &q.tags {
-            args.push(Box::new(format!("\"{}\"", tag.to_lowercase())));
+            args.push(Box::new(format!("\"{}\"", tag.to_ascii_lowercase())));
             cond.push_str(&format!(
                 " AND instr(lower(coalesce(capability_tags, '')), ?{}) > 0",
                 args.len()
