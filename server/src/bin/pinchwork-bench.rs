@@ -1,0 +1,709 @@
+//! Load benchmark: starts a real `pinchwork-server` (the release binary next to this one) on a
+//! fresh SQLite database in a temporary directory, drives whole task lifecycles through it over
+//! HTTP (create → pickup → deliver → approve), and prints throughput, per-endpoint latency,
+//! status counts, the server's memory and CPU, and a credit-conservation check.
+//!
+//! ```sh
+//! cargo build --release -p pinchwork-server
+//! cargo run --release -p pinchwork-server --bin pinchwork-bench -- --workers 32 --seconds 10
+//! ```
+//!
+//! Posters and workers are separate agents. Each poster keeps at most `--window` tasks open;
+//! it has a creating loop and an approving loop, so it creates while it waits for deliveries.
+//! A worker that delivers hands the task id to its poster through an in-process channel (the
+//! bench is one process), so posters learn of deliveries without polling the server.
+
+use axum::body::Bytes;
+use clap::Parser;
+use pinchwork_client::types::{CreateTaskResponse, CreditsResponse, PickupItem, RegisterResponse};
+use reqwest::{Client, RequestBuilder, StatusCode};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "pinchwork-bench",
+    about = "Drives task lifecycles through a real pinchwork-server and reports throughput"
+)]
+struct Args {
+    /// Concurrent workers (each: pickup, then deliver).
+    #[arg(long, default_value_t = 32)]
+    workers: usize,
+    /// Concurrent posters (each: create tasks, approve deliveries).
+    #[arg(long, default_value_t = 16)]
+    posters: usize,
+    /// Open (unapproved) tasks each poster keeps at most.
+    #[arg(long, default_value_t = 4)]
+    window: usize,
+    /// Measured duration, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Unmeasured run before the measurement, in seconds.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// How long a worker waits after an empty pickup (204), in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    idle_backoff_ms: u64,
+    /// Credits each task offers (the platform fee is 10 % of it).
+    #[arg(long, default_value_t = 10)]
+    max_credits: i64,
+    /// The server binary (default: `pinchwork-server` next to this executable).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Keeps the temporary directory (database and server log) instead of deleting it.
+    #[arg(long)]
+    keep: bool,
+}
+
+const INITIAL_CREDITS: i64 = 1_000_000_000;
+const FEE_PERCENT: i64 = 10;
+/// Clock ticks per second of /proc's CPU times (100 on every usual Linux).
+const CLK_TCK: f64 = 100.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ep {
+    Create,
+    PickupHit,
+    PickupEmpty,
+    Deliver,
+    Approve,
+}
+
+impl Ep {
+    const ALL: [Ep; 5] = [
+        Ep::Create,
+        Ep::PickupHit,
+        Ep::PickupEmpty,
+        Ep::Deliver,
+        Ep::Approve,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            Ep::Create => "create",
+            Ep::PickupHit => "pickup (200)",
+            Ep::PickupEmpty => "pickup (204)",
+            Ep::Deliver => "deliver",
+            Ep::Approve => "approve",
+        }
+    }
+}
+
+/// What one actor saw; merged at the end.
+#[derive(Default)]
+struct Stats {
+    /// Latencies in microseconds of requests that finished inside the measured window.
+    lat: BTreeMap<Ep, Vec<u32>>,
+    /// Responses inside the window by endpoint and status (0 = transport error).
+    status: BTreeMap<(&'static str, u16), u64>,
+    /// Lifecycles whose approval finished inside the window.
+    lifecycles: u64,
+    /// All approvals and the platform fees they paid, measured or not.
+    approvals: u64,
+    fees: i64,
+    /// Approvals whose outcome is unknown (transport error): the fee check cannot be exact.
+    unknown_approvals: u64,
+}
+
+impl Stats {
+    fn merge(&mut self, other: Stats) {
+        for (ep, v) in other.lat {
+            self.lat.entry(ep).or_default().extend(v);
+        }
+        for (k, n) in other.status {
+            *self.status.entry(k).or_default() += n;
+        }
+        self.lifecycles += other.lifecycles;
+        self.approvals += other.approvals;
+        self.fees += other.fees;
+        self.unknown_approvals += other.unknown_approvals;
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+impl Window {
+    fn contains(&self, t: Instant) -> bool {
+        t >= self.start && t < self.end
+    }
+    fn over(&self) -> bool {
+        Instant::now() >= self.end
+    }
+}
+
+/// Sends one request, reads the whole body, and records status and latency.
+async fn call(
+    stats: &mut Stats,
+    window: Window,
+    name: &'static str,
+    req: RequestBuilder,
+) -> Option<(StatusCode, Bytes)> {
+    let t0 = Instant::now();
+    let outcome = match req.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            resp.bytes().await.ok().map(|b| (status, b))
+        }
+        Err(_) => None,
+    };
+    let t1 = Instant::now();
+    if window.contains(t1) {
+        let code = outcome.as_ref().map_or(0, |(s, _)| s.as_u16());
+        *stats.status.entry((name, code)).or_default() += 1;
+        let ep = match (name, code) {
+            ("create", _) => Some(Ep::Create),
+            ("pickup", 204) => Some(Ep::PickupEmpty),
+            ("pickup", _) => Some(Ep::PickupHit),
+            ("deliver", _) => Some(Ep::Deliver),
+            ("approve", _) => Some(Ep::Approve),
+            _ => None,
+        };
+        if let Some(ep) = ep {
+            let micros = (t1 - t0).as_micros().min(u32::MAX as u128) as u32;
+            stats.lat.entry(ep).or_default().push(micros);
+        }
+    }
+    outcome
+}
+
+struct Agent {
+    id: String,
+    key: String,
+}
+
+fn auth(req: RequestBuilder, key: &str) -> RequestBuilder {
+    req.bearer_auth(key)
+        .header(reqwest::header::ACCEPT, "application/json")
+}
+
+async fn poster_create_loop(
+    client: Client,
+    base: String,
+    key: String,
+    window: Window,
+    open: Arc<Semaphore>,
+    max_credits: i64,
+) -> Stats {
+    let mut stats = Stats::default();
+    let mut n = 0u64;
+    while !window.over() {
+        let Ok(Ok(permit)) = tokio::time::timeout(Duration::from_millis(50), open.acquire()).await
+        else {
+            continue;
+        };
+        permit.forget();
+        n += 1;
+        let req = auth(client.post(format!("{base}/v1/tasks")), &key).json(&json!({
+            "need": format!("bench task {n}: summarise this paragraph"),
+            "max_credits": max_credits,
+        }));
+        match call(&mut stats, window, "create", req).await {
+            Some((StatusCode::CREATED, body)) => {
+                if serde_json::from_slice::<CreateTaskResponse>(&body).is_err() {
+                    open.add_permits(1);
+                }
+            }
+            _ => open.add_permits(1),
+        }
+    }
+    stats
+}
+
+async fn poster_approve_loop(
+    client: Client,
+    base: String,
+    key: String,
+    window: Window,
+    open: Arc<Semaphore>,
+    mut delivered: mpsc::UnboundedReceiver<String>,
+) -> Stats {
+    let mut stats = Stats::default();
+    while !window.over() {
+        let Ok(Some(task_id)) =
+            tokio::time::timeout(Duration::from_millis(50), delivered.recv()).await
+        else {
+            continue;
+        };
+        let req = auth(
+            client.post(format!("{base}/v1/tasks/{task_id}/approve")),
+            &key,
+        )
+        .json(&json!({}));
+        match call(&mut stats, window, "approve", req).await {
+            Some((StatusCode::OK, body)) => {
+                stats.approvals += 1;
+                if window.contains(Instant::now()) {
+                    stats.lifecycles += 1;
+                }
+                let view: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let charged = view["credits_charged"].as_i64().unwrap_or(0);
+                stats.fees += charged * FEE_PERCENT * 100 / 10_000;
+            }
+            Some(_) => {}
+            None => stats.unknown_approvals += 1,
+        }
+        open.add_permits(1);
+    }
+    stats
+}
+
+async fn worker_loop(
+    client: Client,
+    base: String,
+    key: String,
+    window: Window,
+    posters: Arc<HashMap<String, mpsc::UnboundedSender<String>>>,
+    backoff: Duration,
+) -> Stats {
+    let mut stats = Stats::default();
+    while !window.over() {
+        let req = auth(client.post(format!("{base}/v1/tasks/pickup")), &key);
+        let item = match call(&mut stats, window, "pickup", req).await {
+            Some((StatusCode::OK, body)) => serde_json::from_slice::<PickupItem>(&body).ok(),
+            Some((StatusCode::NO_CONTENT, _)) => {
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+            _ => {
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let Some(item) = item else { continue };
+        let req = auth(
+            client.post(format!("{base}/v1/tasks/{}/deliver", item.task_id)),
+            &key,
+        )
+        .json(&json!({"result": "Summary: the paragraph says what it says."}));
+        if let Some((StatusCode::OK, _)) = call(&mut stats, window, "deliver", req).await
+            && let Some(poster) = posters.get(&item.poster_id)
+        {
+            let _ = poster.send(item.task_id);
+        }
+    }
+    stats
+}
+
+/// The server as a child process, killed when dropped.
+struct ServerProcess {
+    child: Child,
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self.keep {
+            eprintln!("kept {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn find_server(args: &Args) -> Result<PathBuf, String> {
+    let path = match &args.server_bin {
+        Some(p) => p.clone(),
+        None => {
+            let me = std::env::current_exe().map_err(|e| format!("locating myself: {e}"))?;
+            me.with_file_name(format!("pinchwork-server{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "the server binary {} is missing: build it first with\n\n    \
+             cargo build --release -p pinchwork-server\n\n(with the same CARGO_TARGET_DIR as \
+             this bench), or name it with --server-bin",
+            path.display()
+        ))
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn start_server(bin: &Path, keep: bool) -> Result<(ServerProcess, u16), String> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("pinchwork-bench-{}-{stamp}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
+    let port = free_port()?;
+    let child = Command::new(bin)
+        .env(
+            "PINCHWORK_DATABASE_URL",
+            format!("sqlite://{}", dir.join("bench.db").display()),
+        )
+        .env("PINCHWORK_HOST", "127.0.0.1")
+        .env("PINCHWORK_PORT", port.to_string())
+        .env("PINCHWORK_INITIAL_CREDITS", INITIAL_CREDITS.to_string())
+        .env("PINCHWORK_PLATFORM_FEE_PERCENT", FEE_PERCENT.to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    Ok((ServerProcess { child, dir, keep }, port))
+}
+
+async fn wait_healthy(
+    client: &Client,
+    base: &str,
+    server: &mut ServerProcess,
+) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            let log = std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default();
+            return Err(format!("the server exited ({status}):\n{log}"));
+        }
+        if let Ok(r) = client.get(format!("{base}/health")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err("the server did not answer /health within 15 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn register(client: &Client, base: &str, name: String) -> Result<Agent, String> {
+    let resp = client
+        .post(format!("{base}/v1/register"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .map_err(|e| format!("register: {e}"))?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    if status != StatusCode::CREATED {
+        return Err(format!(
+            "register: {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    let r: RegisterResponse = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    Ok(Agent {
+        id: r.agent_id,
+        key: r.api_key,
+    })
+}
+
+/// A `key: value kB` line of /proc/<pid>/status, in kB.
+fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// (name, utime + stime in ticks) from a /proc …/stat file.
+fn stat_cpu(path: &str) -> Option<(String, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text[open + 1..close].to_string();
+    let rest: Vec<&str> = text[close + 2..].split_whitespace().collect();
+    // Fields 14 and 15 of stat (1-based) are utime and stime; `rest` starts at field 3.
+    let ticks = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+    Some((name, ticks))
+}
+
+/// CPU ticks of each thread group of a process, by thread name with trailing digits dropped.
+fn thread_cpu(pid: u32) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let path = format!("{}/stat", entry.path().display());
+        if let Some((name, ticks)) = stat_cpu(&path) {
+            let group = name
+                .trim_end_matches(|c: char| c.is_ascii_digit())
+                .to_string();
+            *out.entry(group).or_default() += ticks;
+        }
+    }
+    out
+}
+
+/// (busy, total) CPU ticks of the whole machine, from the first line of /proc/stat.
+fn machine_cpu() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    // idle and iowait are fields 4 and 5.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn ms(micros: u32) -> String {
+    format!("{:.2}", micros as f64 / 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("pinchwork-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    if args.workers == 0 || args.posters == 0 || args.window == 0 || args.seconds == 0 {
+        return Err("--workers, --posters, --window and --seconds must be at least 1".into());
+    }
+    let bin = find_server(&args)?;
+    let (mut server, port) = start_server(&bin, args.keep)?;
+    let pid = server.child.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = Client::builder()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(usize::MAX)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    wait_healthy(&client, &base, &mut server).await?;
+
+    let mut posters = Vec::new();
+    for i in 0..args.posters {
+        posters.push(register(&client, &base, format!("bench-poster-{i}")).await?);
+    }
+    let mut workers = Vec::new();
+    for i in 0..args.workers {
+        workers.push(register(&client, &base, format!("bench-worker-{i}")).await?);
+    }
+
+    println!(
+        "pinchwork-bench: server {} (pid {pid}) on {base}; {} posters (window {}), {} workers, \
+         {} s warm-up + {} s measured",
+        bin.display(),
+        args.posters,
+        args.window,
+        args.workers,
+        args.warmup,
+        args.seconds
+    );
+
+    let start = Instant::now() + Duration::from_secs(args.warmup);
+    let window = Window {
+        start,
+        end: start + Duration::from_secs(args.seconds),
+    };
+    let mut channels = HashMap::new();
+    let mut handles = Vec::new();
+    for p in &posters {
+        let (tx, rx) = mpsc::unbounded_channel();
+        channels.insert(p.id.clone(), tx);
+        let open = Arc::new(Semaphore::new(args.window));
+        handles.push(tokio::spawn(poster_create_loop(
+            client.clone(),
+            base.clone(),
+            p.key.clone(),
+            window,
+            open.clone(),
+            args.max_credits,
+        )));
+        handles.push(tokio::spawn(poster_approve_loop(
+            client.clone(),
+            base.clone(),
+            p.key.clone(),
+            window,
+            open,
+            rx,
+        )));
+    }
+    let channels = Arc::new(channels);
+    for w in &workers {
+        handles.push(tokio::spawn(worker_loop(
+            client.clone(),
+            base.clone(),
+            w.key.clone(),
+            window,
+            channels.clone(),
+            Duration::from_millis(args.idle_backoff_ms),
+        )));
+    }
+
+    // CPU figures over the measured window.
+    tokio::time::sleep_until(window.start.into()).await;
+    let server_cpu0 = thread_cpu(pid);
+    let bench_cpu0 = stat_cpu("/proc/self/stat").map_or(0, |(_, t)| t);
+    let machine0 = machine_cpu();
+    tokio::time::sleep_until(window.end.into()).await;
+    let server_cpu1 = thread_cpu(pid);
+    let bench_cpu1 = stat_cpu("/proc/self/stat").map_or(0, |(_, t)| t);
+    let machine1 = machine_cpu();
+
+    let mut stats = Stats::default();
+    for h in handles {
+        stats.merge(h.await.map_err(|e| format!("an actor failed: {e}"))?);
+    }
+    drop(channels);
+
+    // Conservation: what the agents hold and have in escrow, plus the fees the platform took
+    // from these tasks, is what was minted to the agents.
+    let mut held = 0i64;
+    let mut escrowed = 0i64;
+    for a in posters.iter().chain(&workers) {
+        let resp = auth(client.get(format!("{base}/v1/me/credits?limit=1")), &a.key)
+            .send()
+            .await
+            .map_err(|e| format!("credits: {e}"))?;
+        let c: CreditsResponse = resp.json().await.map_err(|e| format!("credits: {e}"))?;
+        held += c.balance;
+        escrowed += c.escrowed;
+    }
+    let minted = (posters.len() + workers.len()) as i64 * INITIAL_CREDITS;
+
+    let vm_hwm = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
+    let vm_rss = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
+    drop(server);
+
+    // Report.
+    let secs = args.seconds as f64;
+    println!();
+    println!(
+        "completed lifecycles: {} in {secs} s = {:.0}/s",
+        stats.lifecycles,
+        stats.lifecycles as f64 / secs
+    );
+    println!();
+    println!(
+        "{:<14} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "endpoint", "count", "p50 ms", "p90 ms", "p99 ms", "max ms", "req/s"
+    );
+    let mut pickup_all: Vec<u32> = Vec::new();
+    let row = |name: &str, v: &mut Vec<u32>| {
+        v.sort_unstable();
+        println!(
+            "{:<14} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9.0}",
+            name,
+            v.len(),
+            ms(percentile(v, 0.50)),
+            ms(percentile(v, 0.90)),
+            ms(percentile(v, 0.99)),
+            ms(v.last().copied().unwrap_or(0)),
+            v.len() as f64 / secs
+        );
+    };
+    for ep in Ep::ALL {
+        let mut v = stats.lat.remove(&ep).unwrap_or_default();
+        if matches!(ep, Ep::PickupHit | Ep::PickupEmpty) {
+            pickup_all.extend_from_slice(&v);
+        }
+        row(ep.name(), &mut v);
+        if ep == Ep::PickupEmpty {
+            row("pickup (all)", &mut pickup_all);
+        }
+    }
+    println!();
+    let total: u64 = stats.status.values().sum();
+    let errors: u64 = stats
+        .status
+        .iter()
+        .filter(|((_, code), _)| !(200..300).contains(code))
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "requests in window: {total} ({:.0}/s), errors: {errors}",
+        total as f64 / secs
+    );
+    for ((name, code), n) in &stats.status {
+        let label = if *code == 0 {
+            "transport error".to_string()
+        } else {
+            code.to_string()
+        };
+        println!("  {name:<8} {label:<16} {n}");
+    }
+    println!();
+    println!(
+        "server memory: peak RSS (VmHWM) {:.1} MiB, current RSS {:.1} MiB",
+        vm_hwm as f64 / 1024.0,
+        vm_rss as f64 / 1024.0
+    );
+    let server_total: u64 = server_cpu1.values().sum::<u64>() - server_cpu0.values().sum::<u64>();
+    let bench_total = bench_cpu1 - bench_cpu0;
+    let machine_busy = machine1.0 - machine0.0;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "CPU over the window (cores of {cores}): server {:.2}, bench {:.2}, rest of the machine \
+         {:.2}, idle {:.2}",
+        server_total as f64 / CLK_TCK / secs,
+        bench_total as f64 / CLK_TCK / secs,
+        machine_busy.saturating_sub(server_total + bench_total) as f64 / CLK_TCK / secs,
+        (machine1.1 - machine0.1).saturating_sub(machine_busy) as f64 / CLK_TCK / secs,
+    );
+    if stats.lifecycles > 0 {
+        println!(
+            "CPU per lifecycle: server {:.0} µs, bench {:.0} µs",
+            server_total as f64 / CLK_TCK * 1e6 / stats.lifecycles as f64,
+            bench_total as f64 / CLK_TCK * 1e6 / stats.lifecycles as f64
+        );
+    }
+    for (group, t1) in &server_cpu1 {
+        let t0 = server_cpu0.get(group).copied().unwrap_or(0);
+        let used = (t1 - t0) as f64 / CLK_TCK / secs;
+        if used >= 0.005 {
+            println!("  server thread {group:<18} {used:.2}");
+        }
+    }
+    println!();
+    let sum = held + escrowed + stats.fees;
+    let verdict = if sum == minted { "OK" } else { "MISMATCH" };
+    println!(
+        "credits: balances {held} + escrow {escrowed} + platform fees {} ({} approvals) = {sum}; \
+         minted to agents {minted} → {verdict}",
+        stats.fees, stats.approvals
+    );
+    if stats.unknown_approvals > 0 {
+        println!(
+            "  ({} approvals ended in a transport error; their fees are unknown)",
+            stats.unknown_approvals
+        );
+    }
+    if sum != minted {
+        return Err("credits are not conserved".into());
+    }
+    Ok(())
+}
