@@ -351,6 +351,7 @@ fn start_server(bin: &Path, keep: bool) -> Result<(ServerProcess, u16), String> 
             format!("sqlite://{}", dir.join("bench.db").display()),
         )
         .env("PINCHWORK_HOST", "127.0.0.1")
+        .env("PINCHWORK_RATE_LIMITS_ENABLED", "false")
         .env("PINCHWORK_PORT", port.to_string())
         .env("PINCHWORK_INITIAL_CREDITS", INITIAL_CREDITS.to_string())
         .env("PINCHWORK_PLATFORM_FEE_PERCENT", FEE_PERCENT.to_string())

@@ -31,6 +31,8 @@ pub struct Sqlite {
     writer: mpsc::Sender<Command>,
     /// None when reads share the writer (in-memory databases).
     readers: Option<mpsc::Sender<Command>>,
+    /// Background threads without a queue (the checkpointer) stop once this is dropped.
+    _alive: Arc<()>,
 }
 
 impl Sqlite {
@@ -54,6 +56,12 @@ impl Sqlite {
         configure(&conn, true)?;
         migrate(&conn)?;
 
+        let alive = Arc::new(());
+        if !in_memory {
+            // Checkpoints run beside the writer instead of inside its commits.
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+            spawn_checkpointer(path.clone(), Arc::downgrade(&alive))?;
+        }
         let writer = spawn_writer(conn)?;
         let readers = if in_memory || readers == 0 {
             None
@@ -70,7 +78,11 @@ impl Sqlite {
             }
             Some(tx)
         };
-        Ok(Self { writer, readers })
+        Ok(Self {
+            writer,
+            readers,
+            _alive: alive,
+        })
     }
 }
 
@@ -113,18 +125,97 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The writer: one thread, one connection, every job in a `BEGIN IMMEDIATE` transaction.
+/// Jobs committed together at most, when they queue up behind each other.
+const MAX_GROUP: usize = 64;
+
+/// The writer: one thread, one connection. Jobs that queued up while the previous commit
+/// ran are committed together in one transaction (group commit), each inside its own
+/// savepoint so that a failing job is undone alone.
 fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Command>> {
     let (tx, rx) = mpsc::channel::<Command>();
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || {
-            while let Ok(cmd) = rx.recv() {
-                run_in_transaction(&conn, "BEGIN IMMEDIATE", cmd);
+            while let Ok(first) = rx.recv() {
+                let mut group = vec![first];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(cmd) => group.push(cmd),
+                        Err(_) => break,
+                    }
+                }
+                if group.len() == 1 {
+                    let cmd = group.pop().expect("one job");
+                    run_in_transaction(&conn, "BEGIN IMMEDIATE", cmd);
+                } else {
+                    run_group(&conn, group);
+                }
             }
         })
         .map_err(|e| Error::Internal(format!("spawning the SQLite writer: {e}")))?;
     Ok(tx)
+}
+
+fn run_group(conn: &Connection, group: Vec<Command>) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = Error::from(e);
+        for cmd in group {
+            let _ = cmd.done.send(Err(e.clone()));
+        }
+        return;
+    }
+    let mut outcomes = Vec::with_capacity(group.len());
+    for cmd in group {
+        let outcome = conn
+            .execute_batch("SAVEPOINT job")
+            .map_err(Error::from)
+            .and_then(|()| {
+                let mut tx = SqliteTx { conn };
+                catch_unwind(AssertUnwindSafe(|| (cmd.job)(&mut tx)))
+                    .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
+            });
+        let closed = match outcome {
+            Ok(_) => conn.execute_batch("RELEASE job"),
+            Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+        };
+        let outcome = closed.map_err(Error::from).and(outcome);
+        outcomes.push((cmd.done, outcome));
+    }
+    // Nobody hears of a success before it is committed.
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            for (done, outcome) in outcomes {
+                let _ = done.send(outcome);
+            }
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            let e = Error::from(e);
+            for (done, _) in outcomes {
+                let _ = done.send(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Checkpoints the WAL from its own connection, so the writer never pays for it inside a
+/// commit. PASSIVE never blocks readers or the writer.
+fn spawn_checkpointer(path: String, alive: std::sync::Weak<()>) -> Result<()> {
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(1))?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            // Ends with the store that started it.
+            while alive.upgrade().is_some() {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| Error::Internal(format!("spawning the SQLite checkpointer: {e}")))?;
+    Ok(())
 }
 
 /// A reader: takes the next read job from the shared queue, runs it in a snapshot.
