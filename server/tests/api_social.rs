@@ -565,7 +565,12 @@ async fn the_worker_rates_the_poster_once_after_approval() {
         .await
         .expect(404);
     assert_eq!(r.error(), "Task not found");
-    for body in [json!({"rating": 0}), json!({"rating": 6}), json!({})] {
+    for body in [
+        json!({"rating": 0}),
+        json!({"rating": 6}),
+        json!({}),
+        json!({"rating": 4, "feedback": text(5_001)}),
+    ] {
         w.act(&w.worker, &id, "rate", body).await.expect(400);
     }
     let p = w.profile(&w.poster_id).await;
@@ -652,9 +657,16 @@ async fn reputation_is_the_mean_of_every_rating_received() {
     let p = w.profile(&w.poster_id).await;
     assert_eq!(p["reputation"], 3.0);
     assert_eq!(p["rating_count"], 1);
-    // GET /v1/me shows the same figure.
+    // GET /v1/me shows the same figure, and browsing shows the poster's.
     let me = w.app.get("/v1/me", &w.worker).await.expect(200);
     assert_eq!(me.json["reputation"], 3.5);
+    w.posted().await;
+    let avail = w
+        .app
+        .get("/v1/tasks/available", &w.stranger)
+        .await
+        .expect(200);
+    assert_eq!(avail.json["tasks"][0]["poster_reputation"], 3.0);
 }
 
 #[tokio::test]
@@ -771,8 +783,15 @@ async fn review_timeout_auto_approval_raises_trust_both_ways() {
                    "interactions": 1, "updated_at": at(30 * MINUTE)}], "total": 1})
         );
     }
-    // No rating comes with an automatic approval.
+    // No rating comes with an automatic approval, but the worker may still rate the poster.
     assert_eq!(w.profile(&w.worker_id).await["rating_count"], 0);
+    w.act(&w.worker, &id, "rate", json!({"rating": 5}))
+        .await
+        .expect(201);
+    let t = w.trust(&w.worker).await;
+    assert_eq!(t["trust_scores"][0]["score"], 0.595);
+    assert_eq!(t["trust_scores"][0]["interactions"], 2);
+    assert_eq!(w.profile(&w.poster_id).await["reputation"], 5.0);
 }
 
 #[tokio::test]
@@ -1179,16 +1198,18 @@ async fn an_admin_grant_mints_credits_through_the_ledger() {
     assert_eq!(c.json["ledger"][1]["reason"], "bug bounty");
     assert_eq!(c.json["ledger"][1]["task_id"], Value::Null);
 
-    let r = w
-        .app
-        .post(
-            "/v1/admin/credits/grant",
-            ADMIN,
-            json!({"agent_id": "ag-nope", "amount": 5}),
-        )
-        .await
-        .expect(404);
-    assert_eq!(r.error(), "Agent not found");
+    for agent in ["ag-nope", "ag-platform"] {
+        let r = w
+            .app
+            .post(
+                "/v1/admin/credits/grant",
+                ADMIN,
+                json!({"agent_id": agent, "amount": 5}),
+            )
+            .await
+            .expect(404);
+        assert_eq!(r.error(), "Agent not found");
+    }
     for body in [
         json!({"agent_id": w.worker_id, "amount": 0}),
         json!({"agent_id": w.worker_id, "amount": -5}),
@@ -1289,16 +1310,18 @@ async fn a_suspended_agent_is_locked_out_until_reinstated() {
         .await
         .expect(201);
 
-    let r = w
-        .app
-        .post(
-            "/v1/admin/agents/suspend",
-            ADMIN,
-            json!({"agent_id": "ag-nope", "suspended": true}),
-        )
-        .await
-        .expect(404);
-    assert_eq!(r.error(), "Agent not found");
+    for agent in ["ag-nope", "ag-platform"] {
+        let r = w
+            .app
+            .post(
+                "/v1/admin/agents/suspend",
+                ADMIN,
+                json!({"agent_id": agent, "suspended": true}),
+            )
+            .await
+            .expect(404);
+        assert_eq!(r.error(), "Agent not found");
+    }
     w.app
         .post(
             "/v1/admin/agents/suspend",
