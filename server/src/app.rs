@@ -1,5 +1,6 @@
 //! The shared state of a running server, and serving it.
 
+use crate::api::auth::AuthCache;
 use crate::api::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -22,6 +23,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub bus: Bus,
     pub limiter: Arc<RateLimiter>,
+    pub auth_cache: Arc<AuthCache>,
 }
 
 impl AppState {
@@ -35,6 +37,7 @@ impl AppState {
             clock,
             bus: Bus::default(),
             limiter,
+            auth_cache: Arc::default(),
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))

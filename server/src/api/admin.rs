@@ -65,6 +65,7 @@ pub async fn suspend(
 ) -> Result<Reply> {
     let reason = req.reason.clone().filter(|_| req.suspended == Some(true));
     let agent = s.write(move |tx, _| rules::suspend(tx, &req)).await?;
+    s.auth_cache.forget(&agent.id);
     Ok(Reply::ok(&SuspendResponse {
         id: agent.id.clone(),
         agent_id: agent.id,

@@ -38,8 +38,14 @@ pub async fn register(
     }))
 }
 
-pub async fn me(Auth(agent): Auth) -> Reply {
-    Reply::ok(&agent_self(&agent))
+pub async fn me(State(s): State<AppState>, Auth(caller): Auth) -> Result<Reply> {
+    let agent = s
+        .read(move |tx| {
+            tx.agent(&caller.id)?
+                .ok_or_else(|| Error::not_found("Agent not found"))
+        })
+        .await?;
+    Ok(Reply::ok(&agent_self(&agent)))
 }
 
 pub async fn update_me(

@@ -2,13 +2,58 @@
 
 use crate::app::AppState;
 use crate::error::Error;
+use crate::ids::key_digest;
 use crate::market;
-use crate::model::Agent;
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// The authenticated agent: 401 without a valid key, 403 when suspended.
-pub struct Auth(pub Agent);
+/// The authenticated caller: 401 without a valid key, 403 when suspended. Handlers that show
+/// the agent's own data read it afresh.
+pub struct Auth(pub Caller);
+
+pub struct Caller {
+    pub id: String,
+}
+
+/// How long a verified key is trusted without asking the database again. A suspension made
+/// on this server takes effect at once (it clears the entry); on other servers of the same
+/// database within this time.
+const AUTH_TTL: Duration = Duration::from_secs(10);
+
+/// Recently verified keys, by digest, so most requests skip the key lookup.
+#[derive(Default)]
+pub struct AuthCache {
+    entries: Mutex<HashMap<Vec<u8>, (String, Instant)>>,
+}
+
+impl AuthCache {
+    fn get(&self, digest: &[u8]) -> Option<String> {
+        let entries = self.entries.lock().unwrap();
+        entries
+            .get(digest)
+            .filter(|(_, at)| at.elapsed() < AUTH_TTL)
+            .map(|(id, _)| id.clone())
+    }
+
+    fn put(&self, digest: Vec<u8>, agent_id: String) {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.len() >= 100_000 {
+            entries.retain(|_, (_, at)| at.elapsed() < AUTH_TTL);
+        }
+        entries.insert(digest, (agent_id, Instant::now()));
+    }
+
+    /// Drops the agent's keys, so the next request is checked against the database.
+    pub fn forget(&self, agent_id: &str) {
+        self.entries
+            .lock()
+            .unwrap()
+            .retain(|_, (id, _)| id != agent_id);
+    }
+}
 
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
@@ -19,12 +64,18 @@ impl FromRequestParts<AppState> for Auth {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|k| k.trim().to_string())
+            .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| Error::Unauthorized("Missing or invalid Authorization header".into()))?;
-        state
-            .read(move |tx| market::agents::authenticate(tx, &key))
-            .await
-            .map(Auth)
+        let digest = key_digest(key);
+        if let Some(id) = state.auth_cache.get(&digest) {
+            return Ok(Auth(Caller { id }));
+        }
+        let lookup = digest.clone();
+        let agent = state
+            .read(move |tx| market::agents::authenticate(tx, &lookup))
+            .await?;
+        state.auth_cache.put(digest, agent.id.clone());
+        Ok(Auth(Caller { id: agent.id }))
     }
 }

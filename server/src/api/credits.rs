@@ -23,7 +23,7 @@ pub async fn credits(
     let page = super::page(q.limit, q.offset, 50)?;
     let (balance, escrowed, (lines, total)) = s
         .read(move |tx| {
-            let balance = tx.agent(&agent.id)?.map_or(agent.credits, |a| a.credits);
+            let balance = tx.agent(&agent.id)?.map_or(0, |a| a.credits);
             Ok((
                 balance,
                 tx.escrowed_by(&agent.id)?,

@@ -90,10 +90,10 @@ pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Age
     Ok((agent, key))
 }
 
-/// The agent an API key belongs to: 401 for a missing or unknown key, 403 when suspended.
-pub fn authenticate(tx: &mut dyn Tx, key: &str) -> Result<Agent> {
+/// The agent whose API key has this digest: 401 when unknown, 403 when suspended.
+pub fn authenticate(tx: &mut dyn Tx, digest: &[u8]) -> Result<Agent> {
     let agent = tx
-        .agent_by_key_digest(&key_digest(key))?
+        .agent_by_key_digest(digest)?
         .ok_or_else(|| Error::Unauthorized("Invalid API key".into()))?;
     if agent.suspended {
         return Err(Error::forbidden("Agent suspended"));
