@@ -1,8 +1,8 @@
 //! Registration and the caller's own profile.
 
 use super::auth::Auth;
-use super::negotiate::Query;
 use super::negotiate::{Body, BodyText, Reply};
+use super::negotiate::{Path, Query};
 use super::views::{agent_public, agent_self, tag_reputation};
 use crate::app::AppState;
 use crate::error::Error;
@@ -10,7 +10,6 @@ use crate::error::Result;
 use crate::market;
 use crate::model::PLATFORM_AGENT_ID;
 use crate::store::AgentQuery;
-use axum::extract::Path;
 use axum::extract::State;
 use pinchwork_client::lax::split_list;
 use pinchwork_client::types::{AgentList, AgentProfile};

@@ -1,12 +1,12 @@
 //! Questions, messages, ratings, reports and trust.
 
 use super::auth::Auth;
-use super::negotiate::{Body, BodyText, Reply};
+use super::negotiate::{Body, BodyText, Path, Reply};
 use super::views;
 use crate::app::AppState;
 use crate::error::Result;
 use crate::market::social as rules;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageList, MessageRequest, QuestionList, RateRequest,
     RateResponse, ReportRequest, ReportResponse, TrustList,

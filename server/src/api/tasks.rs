@@ -1,7 +1,7 @@
 //! Tasks: post, browse, claim, deliver, review.
 
 use super::auth::Auth;
-use super::negotiate::{Body, BodyText, Query, Reply};
+use super::negotiate::{Body, BodyText, Path, Query, Reply};
 use super::views::{abandon_response, available_item, pickup_item, task_view};
 use crate::app::AppState;
 use crate::error::{Error, Result};
@@ -9,7 +9,7 @@ use crate::events::EventKind;
 use crate::market::tasks as rules;
 use crate::model::{Task, TaskStatus};
 use crate::store::{OpenTask, OpenTaskFilter, Role};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use pinchwork_client::lax::split_list;
 use pinchwork_client::types::{
     ApproveRequest, BatchPickupRequest, CreateTaskRequest, CreateTaskResponse, DeliverRequest,
