@@ -511,3 +511,36 @@ pub struct SuspendResponse {
     pub suspended: bool,
     pub reason: Option<String>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Discovery
+
+/// One endpoint of the API, as `GET /v1/capabilities` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EndpointInfo {
+    pub method: String,
+    /// Path template, e.g. `/v1/tasks/{task_id}`.
+    pub path: String,
+    /// `none`, `agent` (your API key) or `admin` (the admin key), as a bearer token.
+    pub auth: String,
+    /// What the endpoint is for, in one line.
+    pub purpose: String,
+}
+
+/// A machine-readable summary of the API, for agents with little room in their context.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Capabilities {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// Every endpoint the server serves.
+    pub endpoints: Vec<EndpointInfo>,
+    /// The calls of a first delegate-and-earn round, in order.
+    pub quick_start: Vec<String>,
+    /// The full reference (markdown; `?section=NAME` for one section).
+    pub docs_url: String,
+    /// The OpenAPI 3 document.
+    pub openapi_url: String,
+    /// The interactive API page.
+    pub interactive_docs_url: String,
+}

@@ -24,6 +24,8 @@ pub struct AppState {
     pub bus: Bus,
     pub limiter: Arc<RateLimiter>,
     pub auth_cache: Arc<AuthCache>,
+    /// Flips to true when the server begins to shut down; open streams end on it.
+    pub shutdown: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             bus: Bus::default(),
             limiter,
             auth_cache: Arc::default(),
+            shutdown: Arc::new(watch::channel(false).0),
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
@@ -60,6 +63,9 @@ impl AppState {
             .store
             .write(move |tx| {
                 let value = work(tx, &mut ctx)?;
+                // Logged in the same transaction: an event exists if and only if its change
+                // committed, and is published below only after that.
+                tx.append_events(&mut ctx.events, ctx.now)?;
                 Ok((value, ctx.events))
             })
             .await?;
@@ -81,13 +87,14 @@ pub struct Server {
     pub addr: SocketAddr,
     pub state: AppState,
     handle: tokio::task::JoinHandle<()>,
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
 }
 
 impl Server {
     pub async fn start(state: AppState, listener: TcpListener) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
-        let (stop, stopped) = watch::channel(false);
+        let stop = state.shutdown.clone();
+        let stopped = stop.subscribe();
         let timers = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
         let app = api::router(state.clone());
         let grace = Duration::from_secs(state.cfg.shutdown_timeout_seconds);
@@ -128,13 +135,13 @@ impl Server {
         let _ = self.handle.await;
     }
 
-    pub fn trigger_shutdown(&self) -> watch::Sender<bool> {
+    pub fn trigger_shutdown(&self) -> Arc<watch::Sender<bool>> {
         self.stop.clone()
     }
 }
 
 /// Serves until SIGINT or SIGTERM.
-pub async fn run(cfg: Config) -> anyhow_like::Result<()> {
+pub async fn run(cfg: Config) -> std::result::Result<(), String> {
     let addr = format!("{}:{}", cfg.host, cfg.port);
     let state = AppState::open(cfg, Arc::new(SystemClock))
         .await
@@ -154,11 +161,6 @@ pub async fn run(cfg: Config) -> anyhow_like::Result<()> {
     });
     server.wait().await;
     Ok(())
-}
-
-/// Errors of `run` are reported as text by `main`.
-pub mod anyhow_like {
-    pub type Result<T> = std::result::Result<T, String>;
 }
 
 async fn shutdown_signal() {

@@ -104,6 +104,9 @@ pub struct Config {
     /// Admin requests per admin key.
     #[arg(long, env = "PINCHWORK_RATE_LIMIT_ADMIN", default_value = "30/minute")]
     pub rate_limit_admin: String,
+    /// How long events stay in the log for replay (Last-Event-ID), in hours.
+    #[arg(long, env = "PINCHWORK_EVENT_RETENTION_HOURS", default_value_t = 72)]
+    pub event_retention_hours: i64,
     /// Largest request body accepted, in bytes (413 past it).
     #[arg(long, env = "PINCHWORK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -1,7 +1,10 @@
 //! Events about tasks, addressed to one agent each. Rules record them while a transaction
 //! runs; they are published on the bus only once that transaction has committed.
 
+use crate::model::Millis;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +24,25 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 12] = [
+        Self::TaskClaimed,
+        Self::TaskDelivered,
+        Self::TaskApproved,
+        Self::TaskRejected,
+        Self::TaskCancelled,
+        Self::TaskExpired,
+        Self::DeadlineExpired,
+        Self::RejectionGraceExpired,
+        Self::ClaimTimeoutExpired,
+        Self::TaskQuestion,
+        Self::QuestionAnswered,
+        Self::TaskMessage,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TaskClaimed => "task_claimed",
@@ -41,19 +63,24 @@ impl EventKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
+    /// Position in the event log (monotonic); 0 until the event is logged.
+    pub id: i64,
     pub kind: EventKind,
     pub task_id: String,
     pub recipient: String,
     pub data: Map<String, Value>,
+    pub created_at: Millis,
 }
 
 impl Event {
     pub fn new(kind: EventKind, task_id: &str, recipient: &str) -> Self {
         Self {
+            id: 0,
             kind,
             task_id: task_id.into(),
             recipient: recipient.into(),
             data: Map::new(),
+            created_at: 0,
         }
     }
 
@@ -63,29 +90,56 @@ impl Event {
     }
 }
 
-/// In-process fan-out of committed events to whoever listens (waiters, streams).
-#[derive(Clone)]
+/// In-process fan-out of committed events, one channel per agent that listens (streams,
+/// waiters), so an event wakes only its recipient's listeners.
+#[derive(Clone, Default)]
 pub struct Bus {
-    sender: broadcast::Sender<Event>,
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>>,
 }
 
-impl Default for Bus {
-    fn default() -> Self {
-        Self {
-            sender: broadcast::channel(4096).0,
-        }
-    }
-}
+/// Events an agent's listeners may fall behind by before they re-read the log.
+const CHANNEL_CAPACITY: usize = 256;
 
 impl Bus {
     pub fn publish(&self, events: Vec<Event>) {
+        let mut channels = self.channels.lock().unwrap();
         for event in events {
-            // No listener is not an error: the event simply has nobody waiting for it now.
-            let _ = self.sender.send(event);
+            let Some(sender) = channels.get(&event.recipient) else {
+                continue;
+            };
+            if sender.send(Arc::new(event)).is_err() {
+                // Nobody listens any more: forget the channel.
+                channels.retain(|_, s| s.receiver_count() > 0);
+            }
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.sender.subscribe()
+    /// Live events for `agent` from now on.
+    pub fn subscribe(&self, agent: &str) -> broadcast::Receiver<Arc<Event>> {
+        let mut channels = self.channels.lock().unwrap();
+        match channels.get(agent) {
+            Some(sender) => sender.subscribe(),
+            None => {
+                let (sender, receiver) = broadcast::channel(CHANNEL_CAPACITY);
+                channels.insert(agent.to_string(), sender);
+                receiver
+            }
+        }
+    }
+}
+
+impl Event {
+    /// The JSON an SSE client receives: type, task, the event's own fields, id and time.
+    pub fn to_json(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("type".into(), self.kind.as_str().into());
+        body.insert("task_id".into(), self.task_id.clone().into());
+        body.extend(self.data.clone());
+        body.insert("event_id".into(), self.id.into());
+        body.insert(
+            "created_at".into(),
+            crate::time::rfc3339(self.created_at).into(),
+        );
+        Value::Object(body)
     }
 }

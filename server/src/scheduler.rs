@@ -5,20 +5,34 @@
 use crate::app::AppState;
 use crate::error::Result;
 use crate::market::tasks as rules;
+use crate::model::{HOUR, MINUTE};
 use std::time::Duration;
 use tokio::sync::watch;
 
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let tick = Duration::from_millis(state.cfg.timer_tick_ms.max(10));
+    let mut last_prune = 0;
     loop {
         if let Err(e) = fire_due(&state).await {
             tracing::error!(error = %e, "timer pass failed");
+        }
+        if state.now() - last_prune >= MINUTE {
+            last_prune = state.now();
+            if let Err(e) = prune_events(&state).await {
+                tracing::error!(error = %e, "pruning the event log failed");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
     }
+}
+
+/// Forgets events older than the retention period.
+pub async fn prune_events(state: &AppState) -> Result<usize> {
+    let before = state.now() - state.cfg.event_retention_hours * HOUR;
+    state.write(move |tx, _| tx.prune_events(before)).await
 }
 
 /// Fires every timer due now; returns how many tasks it touched.

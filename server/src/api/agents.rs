@@ -58,13 +58,20 @@ pub async fn update_me(
     Ok(Reply::ok(&agent_self(&updated)))
 }
 
-#[derive(serde::Deserialize)]
+/// Directory filters and paging.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 pub struct DirectoryQuery {
+    /// Text that must occur in the agent's `good_at` (case-insensitive).
     search: Option<String>,
+    /// Comma-separated capability tags; the agent must have every one.
     tags: Option<String>,
+    /// Lowest reputation (0-5) shown.
     min_reputation: Option<f64>,
+    /// `reputation` (default) or `tasks_completed`, best first.
     sort_by: Option<String>,
+    /// Page size, 1-100 (default 20).
     limit: Option<i64>,
+    /// Entries to skip (default 0).
     offset: Option<i64>,
 }
 

@@ -9,9 +9,12 @@ use axum::extract::State;
 use pinchwork_client::types::CreditsResponse;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+/// Ledger paging.
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct LedgerQuery {
+    /// Page size, 1-100 (default 50).
     limit: Option<i64>,
+    /// Entries to skip, newest first (default 0).
     offset: Option<i64>,
 }
 

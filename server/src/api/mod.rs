@@ -6,6 +6,8 @@ pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod credits;
+pub mod docs;
+pub mod events;
 pub mod negotiate;
 pub mod rate_limit;
 pub mod social;
@@ -24,6 +26,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use negotiate::Reply;
 use pinchwork_client::types::Health;
 use rate_limit::{Bucket, BucketTable};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use std::sync::Arc;
 
 /// Who may call an endpoint.
@@ -34,13 +37,60 @@ pub enum Access {
     Admin,
 }
 
-/// One endpoint: what it is, who may call it, which rate limit it counts against.
+impl Access {
+    /// As published: `none`, `agent` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "none",
+            Self::Agent => "agent",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// Generates the JSON Schema of a wire type: a `$ref` to its named schema, which the
+/// generator collects (the OpenAPI document's `components/schemas`).
+pub type Shape = fn(&mut SchemaGenerator) -> Schema;
+
+fn shape<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// How a successful response's body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    /// A `Reply`: JSON or markdown with YAML front-matter, by the `Accept` header.
+    Negotiated,
+    /// Always JSON.
+    Json,
+    /// A document of this media type (markdown, HTML, an event stream).
+    Text(&'static str),
+    /// No body (204) or a redirect.
+    Empty,
+}
+
+/// One successful outcome of an endpoint.
+#[derive(Clone, Copy)]
+pub struct Outcome {
+    pub status: u16,
+    pub media: Media,
+    pub schema: Option<Shape>,
+    pub description: &'static str,
+}
+
+/// One endpoint: what it is, who may call it, which rate limit it counts against, and the
+/// types of what it reads and answers (for /openapi.json and /v1/capabilities).
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
     pub bucket: Option<Bucket>,
     pub purpose: &'static str,
+    /// The request body's type (JSON, or markdown with YAML front-matter).
+    pub body: Option<Shape>,
+    /// The query parameters, as a struct whose fields are the parameters.
+    pub query: Option<Shape>,
+    pub outcomes: Vec<Outcome>,
     handler: MethodRouter<AppState>,
 }
 
@@ -59,7 +109,60 @@ fn route<H: Handler<T, AppState>, T: 'static>(
         access,
         bucket,
         purpose,
+        body: None,
+        query: None,
+        outcomes: Vec::new(),
         handler: on(filter, handler),
+    }
+}
+
+/// What an endpoint reads and answers, written next to it in the table.
+impl Route {
+    /// Reads a request body of type `T`.
+    fn body<T: JsonSchema>(mut self) -> Self {
+        self.body = Some(shape::<T>);
+        self
+    }
+
+    /// Reads query parameters: the fields of `T`.
+    fn query<T: JsonSchema>(mut self) -> Self {
+        self.query = Some(shape::<T>);
+        self
+    }
+
+    fn outcome(mut self, status: u16, media: Media, schema: Option<Shape>, description: &'static str) -> Self {
+        self.outcomes.push(Outcome {
+            status,
+            media,
+            schema,
+            description,
+        });
+        self
+    }
+
+    /// Answers 200 with a `T` (JSON or markdown).
+    fn ok<T: JsonSchema>(self) -> Self {
+        self.outcome(200, Media::Negotiated, Some(shape::<T>), "OK")
+    }
+
+    /// Answers 201 with a `T` (JSON or markdown).
+    fn created<T: JsonSchema>(self) -> Self {
+        self.outcome(201, Media::Negotiated, Some(shape::<T>), "Created")
+    }
+
+    /// Answers 200 with a `T`, always as JSON.
+    fn json<T: JsonSchema>(self) -> Self {
+        self.outcome(200, Media::Json, Some(shape::<T>), "OK")
+    }
+
+    /// Answers 200 with a document of `media` type.
+    fn serves(self, media: &'static str) -> Self {
+        self.outcome(200, Media::Text(media), None, "OK")
+    }
+
+    /// Also answers with an empty body (204 No Content, or a redirect), saying when.
+    fn empty(self, status: u16, when: &'static str) -> Self {
+        self.outcome(status, Media::Empty, None, when)
     }
 }
 
@@ -68,8 +171,48 @@ pub fn routes() -> Vec<Route> {
     use Access::{Admin, Agent, Public};
     use Bucket::*;
     use Method as M;
+    use pinchwork_client::types as t;
     vec![
-        route(M::GET, "/health", Public, None, "Liveness check", health),
+        route(M::GET, "/", Public, None, "Redirects to /skill.md", docs::root)
+            .empty(307, "Redirect to /skill.md"),
+        route(M::GET, "/health", Public, None, "Liveness check", health).json::<Health>(),
+        route(
+            M::GET,
+            "/skill.md",
+            Public,
+            None,
+            "The API reference for agents (markdown; ?section=NAME for one section)",
+            docs::skill,
+        )
+        .query::<docs::SkillQuery>()
+        .serves("text/markdown"),
+        route(
+            M::GET,
+            "/v1/capabilities",
+            Public,
+            None,
+            "Machine-readable API summary",
+            docs::capabilities,
+        )
+        .json::<t::Capabilities>(),
+        route(
+            M::GET,
+            "/openapi.json",
+            Public,
+            None,
+            "OpenAPI 3 document of every endpoint",
+            docs::openapi,
+        )
+        .serves("application/json"),
+        route(
+            M::GET,
+            "/docs",
+            Public,
+            None,
+            "Interactive API page (works offline)",
+            docs::page,
+        )
+        .serves("text/html"),
         route(
             M::POST,
             "/v1/register",
@@ -77,7 +220,9 @@ pub fn routes() -> Vec<Route> {
             Some(Register),
             "Register, get API key",
             agents::register,
-        ),
+        )
+        .body::<t::RegisterRequest>()
+        .created::<t::RegisterResponse>(),
         route(
             M::GET,
             "/v1/me",
@@ -85,7 +230,8 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Your profile + credits",
             agents::me,
-        ),
+        )
+        .ok::<t::AgentSelf>(),
         route(
             M::PATCH,
             "/v1/me",
@@ -93,7 +239,9 @@ pub fn routes() -> Vec<Route> {
             Some(Profile),
             "Update capabilities",
             agents::update_me,
-        ),
+        )
+        .body::<t::UpdateProfileRequest>()
+        .ok::<t::AgentSelf>(),
         route(
             M::GET,
             "/v1/me/credits",
@@ -101,7 +249,9 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Credit balance + ledger + escrowed",
             credits::credits,
-        ),
+        )
+        .query::<credits::LedgerQuery>()
+        .ok::<t::CreditsResponse>(),
         route(
             M::GET,
             "/v1/me/stats",
@@ -109,7 +259,8 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Earnings dashboard + ROI stats",
             credits::stats,
-        ),
+        )
+        .ok::<t::StatsResponse>(),
         route(
             M::GET,
             "/v1/me/trust",
@@ -117,7 +268,18 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Your trust scores toward other agents",
             social::trust,
-        ),
+        )
+        .ok::<t::TrustList>(),
+        route(
+            M::GET,
+            "/v1/events",
+            Agent,
+            Some(Read),
+            "SSE event stream (Last-Event-ID replays what you missed)",
+            events::stream,
+        )
+        .query::<events::EventsQuery>()
+        .serves("text/event-stream"),
         route(
             M::POST,
             "/v1/tasks",
@@ -125,7 +287,10 @@ pub fn routes() -> Vec<Route> {
             Some(Create),
             "Delegate a task",
             tasks::create,
-        ),
+        )
+        .body::<t::CreateTaskRequest>()
+        .created::<t::CreateTaskResponse>()
+        .ok::<t::TaskView>(),
         route(
             M::GET,
             "/v1/tasks/available",
@@ -133,7 +298,9 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Browse available tasks",
             tasks::available,
-        ),
+        )
+        .query::<tasks::OpenTaskQuery>()
+        .ok::<t::TaskList<t::AvailableItem>>(),
         route(
             M::GET,
             "/v1/tasks/mine",
@@ -141,7 +308,9 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Your tasks (as poster/worker)",
             tasks::mine,
-        ),
+        )
+        .query::<tasks::MineQuery>()
+        .ok::<t::TaskList<t::TaskView>>(),
         route(
             M::POST,
             "/v1/tasks/pickup",
@@ -149,7 +318,10 @@ pub fn routes() -> Vec<Route> {
             Some(Pickup),
             "Claim next task",
             tasks::pickup,
-        ),
+        )
+        .query::<tasks::OpenTaskQuery>()
+        .ok::<t::PickupItem>()
+        .empty(204, "No task is available"),
         route(
             M::POST,
             "/v1/tasks/pickup/batch",
@@ -157,7 +329,9 @@ pub fn routes() -> Vec<Route> {
             Some(Pickup),
             "Claim multiple tasks at once",
             tasks::pickup_batch,
-        ),
+        )
+        .body::<t::BatchPickupRequest>()
+        .ok::<t::TaskList<t::PickupItem>>(),
         route(
             M::GET,
             "/v1/tasks/{task_id}",
@@ -165,7 +339,8 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Poll status + result",
             tasks::get,
-        ),
+        )
+        .ok::<t::TaskView>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/pickup",
@@ -173,7 +348,8 @@ pub fn routes() -> Vec<Route> {
             Some(Pickup),
             "Claim a specific task",
             tasks::pickup_one,
-        ),
+        )
+        .ok::<t::PickupItem>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/deliver",
@@ -181,7 +357,9 @@ pub fn routes() -> Vec<Route> {
             Some(Deliver),
             "Deliver result",
             tasks::deliver,
-        ),
+        )
+        .body::<t::DeliverRequest>()
+        .ok::<t::TaskView>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/approve",
@@ -189,7 +367,9 @@ pub fn routes() -> Vec<Route> {
             Some(Write),
             "Approve delivery (optional rating)",
             tasks::approve,
-        ),
+        )
+        .body::<t::ApproveRequest>()
+        .ok::<t::TaskView>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/reject",
@@ -197,7 +377,9 @@ pub fn routes() -> Vec<Route> {
             Some(Write),
             "Reject delivery (reason required)",
             tasks::reject,
-        ),
+        )
+        .body::<t::RejectRequest>()
+        .ok::<t::TaskView>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/cancel",
@@ -205,7 +387,8 @@ pub fn routes() -> Vec<Route> {
             Some(Write),
             "Cancel a task you posted",
             tasks::cancel,
-        ),
+        )
+        .ok::<t::TaskView>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/abandon",
@@ -213,7 +396,8 @@ pub fn routes() -> Vec<Route> {
             Some(Write),
             "Give back claimed task",
             tasks::abandon,
-        ),
+        )
+        .ok::<t::AbandonResponse>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/rate",
@@ -221,7 +405,9 @@ pub fn routes() -> Vec<Route> {
             Some(Write),
             "Worker rates poster",
             social::rate,
-        ),
+        )
+        .body::<t::RateRequest>()
+        .created::<t::RateResponse>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/report",
@@ -229,7 +415,9 @@ pub fn routes() -> Vec<Route> {
             Some(Write),
             "Report a task",
             social::report,
-        ),
+        )
+        .body::<t::ReportRequest>()
+        .created::<t::ReportResponse>(),
         route(
             M::GET,
             "/v1/tasks/{task_id}/questions",
@@ -237,7 +425,8 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "List questions on a task",
             social::questions,
-        ),
+        )
+        .ok::<t::QuestionList>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/questions",
@@ -245,7 +434,9 @@ pub fn routes() -> Vec<Route> {
             Some(Question),
             "Ask a question before pickup",
             social::ask,
-        ),
+        )
+        .body::<t::AskRequest>()
+        .created::<t::Question>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/questions/{question_id}/answer",
@@ -253,7 +444,9 @@ pub fn routes() -> Vec<Route> {
             Some(Write),
             "Poster answers a question",
             social::answer,
-        ),
+        )
+        .body::<t::AnswerRequest>()
+        .ok::<t::Question>(),
         route(
             M::GET,
             "/v1/tasks/{task_id}/messages",
@@ -261,7 +454,8 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "List messages on a task",
             social::messages,
-        ),
+        )
+        .ok::<t::MessageList>(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/messages",
@@ -269,7 +463,9 @@ pub fn routes() -> Vec<Route> {
             Some(Write),
             "Send a message on a claimed/delivered task",
             social::send_message,
-        ),
+        )
+        .body::<t::MessageRequest>()
+        .created::<t::Message>(),
         route(
             M::GET,
             "/v1/agents",
@@ -277,7 +473,9 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Search/browse agents",
             agents::directory,
-        ),
+        )
+        .query::<agents::DirectoryQuery>()
+        .ok::<t::AgentList>(),
         route(
             M::GET,
             "/v1/agents/{agent_id}",
@@ -285,7 +483,8 @@ pub fn routes() -> Vec<Route> {
             Some(Read),
             "Public profile (with per-tag reputation)",
             agents::profile,
-        ),
+        )
+        .ok::<t::AgentProfile>(),
         route(
             M::POST,
             "/v1/admin/credits/grant",
@@ -293,7 +492,9 @@ pub fn routes() -> Vec<Route> {
             Some(Bucket::Admin),
             "Grant credits to agent",
             admin::grant,
-        ),
+        )
+        .body::<t::GrantRequest>()
+        .ok::<t::GrantResponse>(),
         route(
             M::POST,
             "/v1/admin/agents/suspend",
@@ -301,7 +502,9 @@ pub fn routes() -> Vec<Route> {
             Some(Bucket::Admin),
             "Suspend/unsuspend agent",
             admin::suspend,
-        ),
+        )
+        .body::<t::SuspendRequest>()
+        .ok::<t::SuspendResponse>(),
     ]
 }
 

@@ -45,7 +45,7 @@ pub async fn create(
 ) -> Result<Reply> {
     let wait = req.wait;
     // Listen before the task exists, so that no delivery can slip between create and wait.
-    let events = wait.map(|_| s.bus.subscribe());
+    let events = wait.map(|_| s.bus.subscribe(&agent.id));
     let poster = agent.id.clone();
     let task = s
         .write(move |tx, ctx| rules::create(tx, ctx, &poster, req))
@@ -70,7 +70,7 @@ pub async fn create(
 /// Waits up to `secs` for the task's delivery event, then returns the task as it stands.
 async fn wait_for_delivery(
     s: &AppState,
-    mut events: tokio::sync::broadcast::Receiver<crate::events::Event>,
+    mut events: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::Event>>,
     task_id: &str,
     poster: &str,
     secs: i64,
@@ -111,11 +111,16 @@ pub async fn get(
     Ok(task_reply(&task))
 }
 
-#[derive(Deserialize)]
+/// Filters (and, when browsing, paging) of open tasks.
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct OpenTaskQuery {
+    /// Comma-separated tags; a task must carry every one.
     tags: Option<String>,
+    /// Text that must occur in the need or context (case-insensitive).
     search: Option<String>,
+    /// Page size when browsing, 1-100 (default 20).
     limit: Option<i64>,
+    /// Tasks to skip when browsing (default 0).
     offset: Option<i64>,
 }
 
@@ -152,11 +157,16 @@ pub async fn available(
     }))
 }
 
-#[derive(Deserialize)]
+/// Filters and paging of your own tasks.
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct MineQuery {
+    /// `poster` or `worker` (default both).
     role: Option<String>,
+    /// One of posted, claimed, delivered, approved, expired, cancelled.
     status: Option<String>,
+    /// Page size, 1-100 (default 20).
     limit: Option<i64>,
+    /// Tasks to skip (default 0).
     offset: Option<i64>,
 }
 

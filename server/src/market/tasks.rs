@@ -338,6 +338,17 @@ pub fn cancel(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, task_id: &str) -> Re
     task.close(TaskStatus::Cancelled);
     commit(tx, &task, &prior)?;
     credits::refund(tx, ctx, &task)?;
+    // Agents who showed interest (asked about it) hear that it is gone.
+    let mut interested: Vec<String> = tx
+        .questions_of(&task.id)?
+        .into_iter()
+        .map(|q| q.asker_id)
+        .collect();
+    interested.sort();
+    interested.dedup();
+    for agent in interested {
+        ctx.emit(Event::new(EventKind::TaskCancelled, &task.id, &agent));
+    }
     Ok(task)
 }
 

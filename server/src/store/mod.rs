@@ -5,6 +5,7 @@
 mod sqlite;
 
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::model::{
     Agent, LedgerLine, Message, Millis, Question, TagReputation, Task, TaskStatus, Transfer, Trust,
 };
@@ -151,6 +152,16 @@ pub trait Tx {
     // Directory
     /// Active agents (not suspended, not the platform), best first, with the total.
     fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)>;
+
+    // Event log
+    /// Logs the events (setting their ids and times, in order).
+    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<()>;
+    /// The recipient's events after `after_id`, oldest first.
+    fn events_after(&mut self, recipient: &str, after_id: i64, limit: i64) -> Result<Vec<Event>>;
+    /// The id of the recipient's newest logged event (0 when none).
+    fn latest_event_id(&mut self, recipient: &str) -> Result<i64>;
+    /// Forgets events logged before `before`; returns how many.
+    fn prune_events(&mut self, before: Millis) -> Result<usize>;
 
     // Audits (tests and operators)
     /// (sum of agent balances, credits held in escrow by open tasks, credits ever minted).

@@ -6,6 +6,7 @@ use super::{
     AgentQuery, Backend, Counter, Done, Job, OpenTask, OpenTaskFilter, Page, Role, Tx, tags_key,
 };
 use crate::error::{Error, Result};
+use crate::events::{Event, EventKind};
 use crate::model::{
     Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Message, Millis,
     PLATFORM_AGENT_ID, Question, TagReputation, Task, TaskStatus, Transfer, Trust,
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex, mpsc};
 const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0001_core.sql"),
     include_str!("sqlite/0002_social.sql"),
+    include_str!("sqlite/0003_events.sql"),
 ];
 
 struct Command {
@@ -1057,6 +1059,73 @@ impl Tx for SqliteTx<'_> {
             .query_map(params_from_iter(args.iter()), agent_from_row)?
             .collect::<rusqlite::Result<_>>()?;
         Ok((agents, total))
+    }
+
+    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO events (recipient, kind, task_id, data, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for event in events {
+            let data = serde_json::to_string(&event.data).expect("JSON maps serialize");
+            stmt.execute(params![
+                event.recipient,
+                event.kind.as_str(),
+                event.task_id,
+                data,
+                now
+            ])?;
+            event.id = self.conn.last_insert_rowid();
+            event.created_at = now;
+        }
+        Ok(())
+    }
+
+    fn events_after(&mut self, recipient: &str, after_id: i64, limit: i64) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, kind, task_id, data, created_at FROM events \
+             WHERE recipient = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![recipient, after_id, limit], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get::<_, String>(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (id, kind, task_id, data, created_at) = row?;
+            // Kinds this build does not know (from a newer node) are skipped, not fatal.
+            let Some(kind) = EventKind::parse(&kind) else {
+                continue;
+            };
+            events.push(Event {
+                id,
+                kind,
+                task_id,
+                recipient: recipient.to_string(),
+                data: serde_json::from_str(&data).unwrap_or_default(),
+                created_at,
+            });
+        }
+        Ok(events)
+    }
+
+    fn latest_event_id(&mut self, recipient: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT coalesce(max(id), 0) FROM events WHERE recipient = ?1")?
+            .query_row([recipient], |r| r.get(0))?)
+    }
+
+    fn prune_events(&mut self, before: Millis) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM events WHERE created_at < ?1")?
+            .execute([before])?)
     }
 
     fn books(&mut self) -> Result<(i64, i64, i64)> {

@@ -1,0 +1,133 @@
+//! `GET /v1/events`: the caller's events as Server-Sent Events. `Last-Event-ID` (or
+//! `?last_event_id=`) replays what the client missed from the event log, then the stream
+//! follows live events. An open stream holds no database connection: it reads the log only
+//! to replay, and again only if it fell behind the live channel.
+
+use super::auth::Auth;
+use super::negotiate::Query;
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::events::Event;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// Events replayed per read of the log.
+const REPLAY_BATCH: i64 = 500;
+
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct EventsQuery {
+    /// Resume after this event id (as the `Last-Event-ID` header does).
+    last_event_id: Option<i64>,
+}
+
+struct Follow {
+    state: AppState,
+    agent: String,
+    /// Id of the last event sent; everything up to it is done.
+    last: i64,
+    /// Logged events still to send before going live.
+    backlog: VecDeque<Event>,
+    /// Whether the log may hold more after the backlog (a full batch was read).
+    more_in_log: bool,
+    live: broadcast::Receiver<Arc<Event>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+pub async fn stream(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let last = match header.map(|v| v.trim().parse::<i64>()) {
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return Err(Error::bad_request("Last-Event-ID must be an event id")),
+        None => q.last_event_id,
+    };
+    // Subscribe before reading the log, so nothing falls between the two.
+    let live = s.bus.subscribe(&caller.id);
+    let last = match last {
+        Some(id) => id,
+        // A new stream starts after the newest logged event: only what happens from now.
+        None => {
+            let agent = caller.id.clone();
+            s.read(move |tx| tx.latest_event_id(&agent)).await?
+        }
+    };
+    let mut follow = Follow {
+        shutdown: s.shutdown.subscribe(),
+        state: s,
+        agent: caller.id,
+        last,
+        backlog: VecDeque::new(),
+        more_in_log: true,
+        live,
+    };
+    follow.read_log().await?;
+    let events = stream::unfold(follow, |mut f| async move {
+        let event = f.next().await?;
+        let frame = SseEvent::default()
+            .event(event.kind.as_str())
+            .id(event.id.to_string())
+            .json_data(event.to_json())
+            .expect("event JSON serializes");
+        Some((Ok(frame), f))
+    });
+    Ok(Sse::new(events).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("keepalive"),
+    ))
+}
+
+impl Follow {
+    /// Reads the next batch of logged events after `last` into the backlog.
+    async fn read_log(&mut self) -> Result<()> {
+        let (agent, after) = (self.agent.clone(), self.last);
+        let batch = self
+            .state
+            .read(move |tx| tx.events_after(&agent, after, REPLAY_BATCH))
+            .await?;
+        self.more_in_log = batch.len() as i64 == REPLAY_BATCH;
+        self.backlog.extend(batch);
+        Ok(())
+    }
+
+    /// The next event to send, or None when the stream should end (shutdown).
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.backlog.pop_front() {
+                self.last = event.id;
+                return Some(event);
+            }
+            if self.more_in_log {
+                self.read_log().await.ok()?;
+                continue;
+            }
+            let received = tokio::select! {
+                _ = self.shutdown.wait_for(|stop| *stop) => return None,
+                received = self.live.recv() => received,
+            };
+            match received {
+                // Already sent from the log.
+                Ok(event) if event.id <= self.last => {}
+                Ok(event) => {
+                    self.last = event.id;
+                    return Some((*event).clone());
+                }
+                // Fell behind the live channel: the log has everything.
+                Err(broadcast::error::RecvError::Lagged(_)) => self.read_log().await.ok()?,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
