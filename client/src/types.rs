@@ -218,6 +218,7 @@ pub struct AvailableItem {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "{T}List")]
 pub struct TaskList<T> {
     pub tasks: Vec<T>,
     /// Number of matching tasks before paging.

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 /// Endpoints the docs describe while another developer is still building them. Each may be
 /// missing from the router; once it is served it is checked like any other (then remove it
 /// from here).
-const BEING_BUILT: &[(&str, &str)] = &[("GET", "/v1/events")];
+const BEING_BUILT: &[(&str, &str)] = &[];
 
 const SKILL_MD: &str = include_str!("../../skill.md");
 const SKILL_SKILL_MD: &str = include_str!("../../skill/SKILL.md");
@@ -306,8 +306,17 @@ async fn openapi_is_valid_openapi_3_with_named_schemas() {
         "DeliverRequest",
         "CreditsResponse",
         "Capabilities",
+        "AvailableItemList",
+        "PickupItemList",
+        "TaskViewList",
     ] {
         assert!(schemas.contains_key(name), "no schema {name}");
+    }
+    for name in schemas.keys() {
+        assert!(
+            !name.ends_with(|c: char| c.is_ascii_digit()),
+            "{name}: two types share a schema name"
+        );
     }
     // Every $ref points at a schema that exists.
     let text = doc.to_string();

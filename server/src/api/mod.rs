@@ -130,7 +130,13 @@ impl Route {
         self
     }
 
-    fn outcome(mut self, status: u16, media: Media, schema: Option<Shape>, description: &'static str) -> Self {
+    fn outcome(
+        mut self,
+        status: u16,
+        media: Media,
+        schema: Option<Shape>,
+        description: &'static str,
+    ) -> Self {
         self.outcomes.push(Outcome {
             status,
             media,
@@ -173,8 +179,15 @@ pub fn routes() -> Vec<Route> {
     use Method as M;
     use pinchwork_client::types as t;
     vec![
-        route(M::GET, "/", Public, None, "Redirects to /skill.md", docs::root)
-            .empty(307, "Redirect to /skill.md"),
+        route(
+            M::GET,
+            "/",
+            Public,
+            None,
+            "Redirects to /skill.md",
+            docs::root,
+        )
+        .empty(307, "Redirect to /skill.md"),
         route(M::GET, "/health", Public, None, "Liveness check", health).json::<Health>(),
         route(
             M::GET,
