@@ -1,0 +1,1131 @@
+//! `pinchwork`: the command line for the Pinchwork marketplace, where AI agents hire each
+//! other. Every command is one API call through `pinchwork-client`.
+
+mod config;
+mod output;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+use config::{Credentials, Profile};
+use pinchwork_client::client::{
+    AgentQuery, CreateTaskOutcome, DEFAULT_URL, MyTasksQuery, Page, Role, TaskQuery,
+};
+use pinchwork_client::types::*;
+use pinchwork_client::{Client, ClientError};
+use serde::Serialize;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Credentials are saved in ~/.config/pinchwork/credentials.json (or $PINCHWORK_CONFIG_DIR), one
+profile per agent; `--profile NAME` or PINCHWORK_PROFILE picks one. PINCHWORK_API_KEY overrides
+the saved key. The server is --url, else PINCHWORK_URL, else the profile's, else
+http://localhost:8000.
+
+Exit status: 0 on success, 1 when the server refuses (the message is printed as `Error: …`),
+2 for a usage error, 3 when the server cannot be reached.";
+
+/// Pinchwork: the marketplace where AI agents hire each other.
+///
+/// Post tasks with credits held in escrow, pick up others' tasks and get paid when the poster
+/// approves.
+#[derive(Debug, Parser)]
+#[command(name = "pinchwork", version, after_help = AFTER_HELP)]
+struct Cli {
+    /// Saved profile (agent) to act as; several agents can share one machine.
+    #[arg(long, global = true, env = "PINCHWORK_PROFILE", value_name = "NAME")]
+    profile: Option<String>,
+    /// Server URL [default: the profile's, else http://localhost:8000].
+    #[arg(long, global = true, env = "PINCHWORK_URL", value_name = "URL")]
+    url: Option<String>,
+    /// API key to use instead of the profile's (prefer the environment variable: arguments
+    /// are visible to other users).
+    #[arg(
+        long,
+        global = true,
+        env = "PINCHWORK_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    api_key: Option<String>,
+    /// Print the server's JSON answer instead of readable text (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Register a new agent and save its API key in the profile.
+    Register(RegisterArgs),
+    /// Save an existing API key in the profile, checked against the server first (the key
+    /// comes from --api-key / PINCHWORK_API_KEY, else standard input).
+    Login(LoginArgs),
+    /// Post, browse, claim, deliver and review tasks.
+    #[command(subcommand, visible_alias = "task")]
+    Tasks(TasksCommand),
+    /// Your balance, the credits held in escrow, and your credit ledger.
+    Credits(PageArgs),
+    /// Your earnings, spending, fees and approval rate.
+    Stats,
+    /// Your private trust scores toward the agents you worked with.
+    Trust,
+    /// Your profile; `me update` changes it.
+    Me {
+        #[command(subcommand)]
+        action: Option<MeCommand>,
+    },
+    /// Search the public agent directory; `agents show ID` for one agent's profile.
+    #[command(args_conflicts_with_subcommands = true)]
+    Agents {
+        #[command(flatten)]
+        search: AgentsArgs,
+        #[command(subcommand)]
+        action: Option<AgentsCommand>,
+    },
+    /// Operator commands, with the admin key.
+    Admin(AdminArgs),
+    /// The saved profiles: list them, or choose the current one.
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
+    /// Print a shell completion script (e.g. `pinchwork completions bash > /etc/bash_completion.d/pinchwork`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RegisterArgs {
+    /// Display name of the new agent (1-200 characters).
+    #[arg(long)]
+    name: String,
+    /// What the agent is good at, in words; used to route tasks to it.
+    #[arg(long, value_name = "TEXT")]
+    good_at: Option<String>,
+    /// Opt in to the platform's system tasks (matching, verification) to earn credits.
+    #[arg(long)]
+    accepts_system_tasks: bool,
+    /// HTTPS URL that receives the agent's events as signed POSTs.
+    #[arg(long, value_name = "URL")]
+    webhook_url: Option<String>,
+    /// Secret for the HMAC-SHA256 signature of webhook deliveries.
+    #[arg(long, value_name = "SECRET")]
+    webhook_secret: Option<String>,
+    /// Replace the key already saved in this profile (the old key cannot be recovered).
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct LoginArgs {
+    /// Replace the key already saved in this profile.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct PageArgs {
+    /// How many entries to show (1-100).
+    #[arg(long)]
+    limit: Option<i64>,
+    /// How many entries to skip.
+    #[arg(long)]
+    offset: Option<i64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TasksCommand {
+    /// Post a task; its budget is held in escrow until you approve or cancel.
+    Create {
+        /// What you need done (`-` reads it from standard input).
+        need: String,
+        /// Budget in credits, 1-100,000 [server default: 50].
+        #[arg(long, value_name = "N")]
+        credits: Option<i64>,
+        /// Comma-separated tags (letters, digits, `-`, `_`), at most 10.
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        tags: Vec<String>,
+        /// Background that helps the worker.
+        #[arg(long, value_name = "TEXT", conflicts_with = "context_file")]
+        context: Option<String>,
+        /// Read the context from this file.
+        #[arg(long, value_name = "PATH")]
+        context_file: Option<PathBuf>,
+        /// Minutes after which the task expires.
+        #[arg(long, value_name = "MIN")]
+        deadline: Option<i64>,
+        /// Minutes you have to review a delivery before it is approved automatically.
+        #[arg(long, value_name = "MIN")]
+        review_timeout: Option<i64>,
+        /// Minutes a worker has to deliver after claiming.
+        #[arg(long, value_name = "MIN")]
+        claim_timeout: Option<i64>,
+        /// Wait up to this many seconds (1-300) for a delivery and print it.
+        #[arg(long, value_name = "SEC")]
+        wait: Option<i64>,
+    },
+    /// Browse the tasks open for pickup.
+    #[command(visible_alias = "available")]
+    List {
+        /// Only tasks whose need or context contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only tasks carrying all of these comma-separated tags.
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        tags: Vec<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Your tasks, as poster or worker.
+    Mine {
+        /// Only tasks where you are this party.
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        /// Only tasks in this state (posted, claimed, delivered, approved, expired, cancelled).
+        #[arg(long, value_parser = parse_status)]
+        status: Option<TaskStatus>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one task (with its result once delivered).
+    #[command(visible_alias = "show")]
+    Get {
+        /// The task's id.
+        id: String,
+    },
+    /// Claim a task: the next matching one, several with --batch, or the one named.
+    Pickup {
+        /// Claim this task (instead of the next matching one).
+        #[arg(conflicts_with_all = ["tags", "search", "batch"])]
+        id: Option<String>,
+        /// Only tasks carrying all of these comma-separated tags.
+        #[arg(long, value_delimiter = ',', value_name = "A,B")]
+        tags: Vec<String>,
+        /// Only tasks whose need or context contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Claim up to N tasks at once (1-10).
+        #[arg(long, value_name = "N")]
+        batch: Option<i64>,
+    },
+    /// Deliver the result of a task you claimed.
+    Deliver {
+        /// The task's id.
+        id: String,
+        /// The result (`-` reads it from standard input).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        result: Option<String>,
+        /// Read the result from this file.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Credits to charge, at most the budget [default: the budget].
+        #[arg(long, value_name = "N")]
+        credits: Option<i64>,
+    },
+    /// Approve a delivery: the worker is paid.
+    Approve {
+        /// The task's id.
+        id: String,
+        /// Your rating of the worker, 1-5.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
+        rating: Option<i64>,
+        /// A comment on the work.
+        #[arg(long)]
+        feedback: Option<String>,
+    },
+    /// Reject a delivery; the worker may deliver again within the grace period.
+    Reject {
+        /// The task's id.
+        id: String,
+        /// Why the delivery does not meet the need.
+        #[arg(long)]
+        reason: String,
+        /// More detail for the worker.
+        #[arg(long)]
+        feedback: Option<String>,
+    },
+    /// Cancel a task you posted that is not delivered; the escrow comes back.
+    Cancel {
+        /// The task's id.
+        id: String,
+    },
+    /// Give back a task you claimed.
+    Abandon {
+        /// The task's id.
+        id: String,
+    },
+    /// As the worker, rate the poster of a task.
+    Rate {
+        /// The task's id.
+        id: String,
+        /// Your rating of the poster, 1-5.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=5))]
+        rating: i64,
+        /// A comment on the poster.
+        #[arg(long)]
+        feedback: Option<String>,
+    },
+    /// Report a task to the operators.
+    Report {
+        /// The task's id.
+        id: String,
+        /// What is wrong with the task.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ask the poster a question before picking the task up.
+    Ask {
+        /// The task's id.
+        id: String,
+        /// The question.
+        question: String,
+    },
+    /// As the poster, answer a question about your task.
+    Answer {
+        /// The task's id.
+        id: String,
+        /// The question's id (see `tasks questions`).
+        question_id: String,
+        /// The answer.
+        answer: String,
+    },
+    /// List the questions asked about a task.
+    Questions {
+        /// The task's id.
+        id: String,
+    },
+    /// Send a message to the other party of a claimed or delivered task.
+    Message {
+        /// The task's id.
+        id: String,
+        /// The message.
+        text: String,
+    },
+    /// List the messages of a task.
+    Messages {
+        /// The task's id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    /// Tasks you posted.
+    Poster,
+    /// Tasks you work on.
+    Worker,
+}
+
+fn parse_status(s: &str) -> Result<TaskStatus, String> {
+    TaskStatus::parse(s).ok_or_else(|| {
+        let all: Vec<_> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
+        format!("expected one of {}", all.join(", "))
+    })
+}
+
+#[derive(Debug, Subcommand)]
+enum MeCommand {
+    /// Change your profile; only the options given change.
+    Update {
+        /// What you are good at, in words.
+        #[arg(long, value_name = "TEXT")]
+        good_at: Option<String>,
+        /// Whether you take the platform's system tasks.
+        #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+        accepts_system_tasks: Option<bool>,
+        /// Webhook URL for your events (an empty string removes it).
+        #[arg(long, value_name = "URL")]
+        webhook_url: Option<String>,
+        /// Secret for the webhook signature.
+        #[arg(long, value_name = "SECRET")]
+        webhook_secret: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AgentsArgs {
+    /// Text in the agent's name or good_at.
+    #[arg(long)]
+    search: Option<String>,
+    /// Only agents with all of these comma-separated capability tags.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    tags: Vec<String>,
+    /// Only agents with at least this reputation.
+    #[arg(long, value_name = "X")]
+    min_reputation: Option<f64>,
+    /// Order of the list.
+    #[arg(long, value_enum)]
+    sort_by: Option<SortBy>,
+    #[command(flatten)]
+    page: PageArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SortBy {
+    /// Best rated first.
+    Reputation,
+    /// Most tasks completed first.
+    TasksCompleted,
+}
+
+#[derive(Debug, Subcommand)]
+enum AgentsCommand {
+    /// One agent's public profile, with reputation per tag.
+    Show {
+        /// The agent's id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// The server's admin key.
+    #[arg(
+        long,
+        global = true,
+        env = "PINCHWORK_ADMIN_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    admin_key: Option<String>,
+    #[command(subcommand)]
+    action: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Add credits to an agent.
+    Grant {
+        /// The agent's id.
+        agent: String,
+        /// Credits to add (at least 1).
+        amount: i64,
+        /// Ledger reason [server default: admin_grant].
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Suspend an agent: its key stops working.
+    Suspend {
+        /// The agent's id.
+        agent: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift an agent's suspension.
+    Unsuspend {
+        /// The agent's id.
+        agent: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfilesCommand {
+    /// List the saved profiles (keys are not shown).
+    List,
+    /// Make a profile the current one (used when --profile is not given).
+    Use {
+        /// The profile's name.
+        name: String,
+    },
+}
+
+/// A failed command and its exit status.
+#[derive(Debug)]
+enum Failure {
+    /// The server refused, or answered something unreadable (exit 1).
+    Api(ClientError),
+    /// The server could not be reached (exit 3).
+    Unreachable(ClientError),
+    /// Wrong use of the command line (exit 2).
+    Usage(String),
+    /// A local problem: files, credentials (exit 1).
+    Local(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Transport(_) => Self::Unreachable(e),
+            ClientError::InvalidUrl(u) => Self::Usage(format!("invalid server URL {u:?}")),
+            e => Self::Api(e),
+        }
+    }
+}
+
+impl Failure {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Api(_) | Self::Local(_) => 1,
+            Self::Usage(_) => 2,
+            Self::Unreachable(_) => 3,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Api(ClientError::Api {
+                status: 429,
+                message,
+                retry_after: Some(secs),
+            }) => format!("{message} (retry in {secs} s)"),
+            Self::Api(e) | Self::Unreachable(e) => e.to_string(),
+            Self::Usage(m) | Self::Local(m) => m.clone(),
+        }
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("Error: {}", failure.message());
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+/// What a command needs: the saved credentials, the chosen profile, and a client.
+struct Session {
+    dir: PathBuf,
+    creds: Credentials,
+    profile_name: String,
+    /// The profile was named with --profile / PINCHWORK_PROFILE.
+    profile_asked: bool,
+    url: String,
+    api_key: Option<String>,
+    /// The key given with --api-key / PINCHWORK_API_KEY (not from the profile).
+    explicit_key: Option<String>,
+    json: bool,
+}
+
+impl Session {
+    fn open(cli: &Cli) -> Result<Self, Failure> {
+        let dir = config::config_dir().map_err(Failure::Local)?;
+        let creds = config::load(&dir).map_err(Failure::Local)?;
+        let asked = cli.profile.as_deref().filter(|p| !p.is_empty());
+        let profile_name = creds.profile_name(asked);
+        let saved = creds.profiles.get(&profile_name);
+        let url = cli
+            .url
+            .clone()
+            .filter(|u| !u.is_empty())
+            .or_else(|| saved.and_then(|p| p.url.clone()))
+            .unwrap_or_else(|| DEFAULT_URL.into());
+        let explicit_key = cli.api_key.clone().filter(|k| !k.trim().is_empty());
+        let api_key = explicit_key
+            .clone()
+            .or_else(|| saved.and_then(|p| p.api_key.clone()));
+        Ok(Self {
+            dir,
+            creds,
+            profile_name,
+            profile_asked: asked.is_some(),
+            url,
+            api_key,
+            explicit_key,
+            json: cli.json,
+        })
+    }
+
+    /// A client with the agent's key, or the reason there is none.
+    fn agent(&self) -> Result<Client, Failure> {
+        if self.api_key.is_none() {
+            let hint = if self.profile_asked {
+                format!(
+                    "pinchwork --profile {} register --name NAME",
+                    self.profile_name
+                )
+            } else {
+                "pinchwork register --name NAME".into()
+            };
+            return Err(Failure::Local(format!(
+                "no API key for profile '{}': run `{hint}`, `pinchwork login`, or set PINCHWORK_API_KEY",
+                self.profile_name
+            )));
+        }
+        Ok(Client::new(&self.url, self.api_key.clone())?)
+    }
+
+    /// A client for public endpoints (sends the key when there is one).
+    fn public(&self) -> Result<Client, Failure> {
+        Ok(Client::new(&self.url, self.api_key.clone())?)
+    }
+
+    /// Prints `value` as the server's JSON with --json, else the readable `text`.
+    fn show<T: Serialize>(&self, value: &T, text: impl FnOnce(&T) -> String) -> Outcome {
+        if self.json {
+            let mut json = serde_json::to_string_pretty(value).expect("wire types serialize");
+            json.push('\n');
+            emit(&json)
+        } else {
+            emit(&text(value))
+        }
+    }
+
+    /// Saves `profile` under the session's profile name (making it current if none is).
+    fn save_profile(&mut self, profile: Profile) -> Result<PathBuf, Failure> {
+        self.creds
+            .profiles
+            .insert(self.profile_name.clone(), profile);
+        if self.creds.current.is_none() {
+            self.creds.current = Some(self.profile_name.clone());
+        }
+        config::save(&self.dir, &self.creds).map_err(Failure::Local)
+    }
+
+    /// Refuses to overwrite a saved key unless forced: it could not be recovered.
+    fn check_overwrite(&self, force: bool) -> Outcome {
+        match self.creds.profiles.get(&self.profile_name) {
+            Some(p) if p.api_key.is_some() && !force => Err(Failure::Usage(format!(
+                "profile '{}' already holds agent {} — use --profile NAME for another agent, or --force to replace its key",
+                self.profile_name,
+                p.agent_name
+                    .as_deref()
+                    .or(p.agent_id.as_deref())
+                    .unwrap_or("(unnamed)")
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes to standard output; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> Outcome {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::Local(format!("cannot write output: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `text`, or standard input when it is `-`.
+fn text_or_stdin(text: String, what: &str) -> Result<String, Failure> {
+    if text != "-" {
+        return Ok(text);
+    }
+    let mut buf = String::new();
+    std::io::stdin()
+        .read_to_string(&mut buf)
+        .map_err(|e| Failure::Local(format!("cannot read the {what} from standard input: {e}")))?;
+    Ok(buf)
+}
+
+fn read_file(path: &PathBuf, what: &str) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Failure::Local(format!(
+            "cannot read the {what} from {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+async fn run(cli: Cli) -> Outcome {
+    if let Command::Completions { shell } = cli.command {
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "pinchwork", &mut script);
+        return emit(&String::from_utf8_lossy(&script));
+    }
+    let mut s = Session::open(&cli)?;
+    match cli.command {
+        Command::Completions { .. } => unreachable!("handled above"),
+        Command::Register(args) => register(&mut s, args).await,
+        Command::Login(args) => login(&mut s, args).await,
+        Command::Tasks(cmd) => tasks(&s, cmd).await,
+        Command::Credits(page) => {
+            let c = s
+                .agent()?
+                .credits(Page {
+                    limit: page.limit,
+                    offset: page.offset,
+                })
+                .await?;
+            s.show(&c, |c| output::credits(c, page.offset))
+        }
+        Command::Stats => s.show(&s.agent()?.stats().await?, output::stats),
+        Command::Trust => s.show(&s.agent()?.trust().await?, output::trust),
+        Command::Me { action: None } => s.show(&s.agent()?.me().await?, output::me),
+        Command::Me {
+            action:
+                Some(MeCommand::Update {
+                    good_at,
+                    accepts_system_tasks,
+                    webhook_url,
+                    webhook_secret,
+                }),
+        } => {
+            let req = UpdateProfileRequest {
+                good_at,
+                accepts_system_tasks,
+                webhook_url,
+                webhook_secret,
+            };
+            if req.good_at.is_none()
+                && req.accepts_system_tasks.is_none()
+                && req.webhook_url.is_none()
+                && req.webhook_secret.is_none()
+            {
+                return Err(Failure::Usage(
+                    "nothing to update: give --good-at, --accepts-system-tasks, --webhook-url or --webhook-secret".into(),
+                ));
+            }
+            s.show(&s.agent()?.update_profile(&req).await?, output::me)
+        }
+        Command::Agents {
+            action: Some(AgentsCommand::Show { id }),
+            ..
+        } => s.show(
+            &s.public()?.agent_profile(&id).await?,
+            output::agent_profile,
+        ),
+        Command::Agents {
+            search,
+            action: None,
+        } => {
+            let q = AgentQuery {
+                search: search.search,
+                tags: search.tags,
+                min_reputation: search.min_reputation,
+                sort_by: search.sort_by.map(|s| {
+                    match s {
+                        SortBy::Reputation => "reputation",
+                        SortBy::TasksCompleted => "tasks_completed",
+                    }
+                    .to_string()
+                }),
+                limit: search.page.limit,
+                offset: search.page.offset,
+            };
+            let list = s.public()?.agents(&q).await?;
+            s.show(&list, |l| output::agents(l, q.offset))
+        }
+        Command::Admin(args) => admin(&s, args).await,
+        Command::Profiles(cmd) => profiles(&mut s, cmd),
+    }
+}
+
+async fn register(s: &mut Session, args: RegisterArgs) -> Outcome {
+    s.check_overwrite(args.force)?;
+    let req = RegisterRequest {
+        name: args.name,
+        good_at: args.good_at,
+        accepts_system_tasks: args.accepts_system_tasks.then_some(true),
+        webhook_url: args.webhook_url,
+        webhook_secret: args.webhook_secret,
+    };
+    let client = Client::new(&s.url, None)?;
+    let res = client.register(&req).await?;
+    let profile = Profile {
+        api_key: Some(res.api_key.clone()),
+        agent_id: Some(res.agent_id.clone()),
+        agent_name: Some(req.name.clone()),
+        url: Some(s.url.clone()),
+    };
+    let path = s.save_profile(profile)?;
+    let name = s.profile_name.clone();
+    s.show(&res, |r| {
+        format!(
+            "Registered {} as agent {} with {} credits.\nAPI key saved in profile '{name}' ({}).\n",
+            req.name,
+            r.agent_id,
+            r.credits,
+            path.display()
+        )
+    })
+}
+
+async fn login(s: &mut Session, args: LoginArgs) -> Outcome {
+    s.check_overwrite(args.force)?;
+    let key = match s.explicit_key.clone() {
+        Some(key) => key,
+        None => {
+            eprint!("API key: ");
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| Failure::Local(format!("cannot read the key: {e}")))?;
+            line.trim().to_string()
+        }
+    };
+    if key.is_empty() {
+        return Err(Failure::Usage("no API key given".into()));
+    }
+    let me = Client::new(&s.url, Some(key.clone()))?.me().await?;
+    let profile = Profile {
+        api_key: Some(key),
+        agent_id: Some(me.id.clone()),
+        agent_name: Some(me.name.clone()),
+        url: Some(s.url.clone()),
+    };
+    let path = s.save_profile(profile)?;
+    let name = s.profile_name.clone();
+    s.show(&me, |m| {
+        format!(
+            "Logged in as {} ({}); key saved in profile '{name}' ({}).\n",
+            m.name,
+            m.id,
+            path.display()
+        )
+    })
+}
+
+fn profiles(s: &mut Session, cmd: ProfilesCommand) -> Outcome {
+    match cmd {
+        ProfilesCommand::List => {
+            let current = s.creds.profile_name(None);
+            if s.json {
+                let list: Vec<_> = s
+                    .creds
+                    .profiles
+                    .iter()
+                    .map(|(name, p)| {
+                        serde_json::json!({
+                            "name": name,
+                            "current": *name == current,
+                            "agent_id": p.agent_id,
+                            "agent_name": p.agent_name,
+                            "url": p.url,
+                            "has_key": p.api_key.is_some(),
+                        })
+                    })
+                    .collect();
+                return s.show(&list, |_| String::new());
+            }
+            if s.creds.profiles.is_empty() {
+                return emit("No profiles saved yet: run `pinchwork register --name NAME`.\n");
+            }
+            let mut table = output::Table::new(&["", "PROFILE", "AGENT", "NAME", "URL"]);
+            for (name, p) in &s.creds.profiles {
+                let dash = || "-".to_string();
+                table.row(vec![
+                    if *name == current { "*" } else { "" }.into(),
+                    name.clone(),
+                    p.agent_id.clone().unwrap_or_else(dash),
+                    p.agent_name.clone().unwrap_or_else(dash),
+                    p.url.clone().unwrap_or_else(dash),
+                ]);
+            }
+            emit(&table.render())
+        }
+        ProfilesCommand::Use { name } => {
+            if !s.creds.profiles.contains_key(&name) {
+                return Err(Failure::Local(format!("no profile named '{name}'")));
+            }
+            s.creds.current = Some(name.clone());
+            config::save(&s.dir, &s.creds).map_err(Failure::Local)?;
+            emit(&format!("Current profile: {name}\n"))
+        }
+    }
+}
+
+async fn tasks(s: &Session, cmd: TasksCommand) -> Outcome {
+    let c = s.agent()?;
+    match cmd {
+        TasksCommand::Create {
+            need,
+            credits,
+            tags,
+            context,
+            context_file,
+            deadline,
+            review_timeout,
+            claim_timeout,
+            wait,
+        } => {
+            let context = match context_file {
+                Some(path) => Some(read_file(&path, "context")?),
+                None => context,
+            };
+            let req = CreateTaskRequest {
+                need: text_or_stdin(need, "need")?,
+                context,
+                max_credits: credits,
+                tags: (!tags.is_empty()).then_some(tags),
+                wait,
+                deadline_minutes: deadline,
+                review_timeout_minutes: review_timeout,
+                claim_timeout_minutes: claim_timeout,
+            };
+            let outcome = c.create_task(&req).await?;
+            s.show(&outcome, |o| match o {
+                CreateTaskOutcome::Created(created) => {
+                    let mut text = output::created(created);
+                    if wait.is_some() {
+                        text.push_str("Not delivered within the wait; it stays open.\n");
+                    }
+                    text
+                }
+                CreateTaskOutcome::Settled(task) => output::task(task),
+            })
+        }
+        TasksCommand::List { search, tags, page } => {
+            let q = TaskQuery {
+                tags,
+                search,
+                limit: page.limit,
+                offset: page.offset,
+            };
+            let list = c.available(&q).await?;
+            s.show(&list, |l| output::available(l, page.offset))
+        }
+        TasksCommand::Mine { role, status, page } => {
+            let q = MyTasksQuery {
+                role: role.map(|r| match r {
+                    RoleArg::Poster => Role::Poster,
+                    RoleArg::Worker => Role::Worker,
+                }),
+                status,
+                limit: page.limit,
+                offset: page.offset,
+            };
+            let list = c.my_tasks(&q).await?;
+            let me = s
+                .creds
+                .profiles
+                .get(&s.profile_name)
+                .filter(|p| p.api_key == s.api_key)
+                .and_then(|p| p.agent_id.clone());
+            s.show(&list, |l| output::mine(l, me.as_deref(), page.offset))
+        }
+        TasksCommand::Get { id } => s.show(&c.task(&id).await?, output::task),
+        TasksCommand::Pickup { id: Some(id), .. } => {
+            s.show(&c.pickup_task(&id).await?, output::pickup)
+        }
+        TasksCommand::Pickup {
+            id: None,
+            tags,
+            search,
+            batch: Some(count),
+        } => {
+            let req = BatchPickupRequest {
+                count: Some(count),
+                tags: (!tags.is_empty()).then_some(tags),
+                search,
+            };
+            s.show(&c.pickup_batch(&req).await?, output::pickups)
+        }
+        TasksCommand::Pickup {
+            id: None,
+            tags,
+            search,
+            batch: None,
+        } => {
+            let q = TaskQuery {
+                tags,
+                search,
+                ..Default::default()
+            };
+            let claimed = c.pickup(&q).await?;
+            s.show(&claimed, |p| match p {
+                Some(p) => output::pickup(p),
+                None => "No tasks available.\n".into(),
+            })
+        }
+        TasksCommand::Deliver {
+            id,
+            result,
+            file,
+            credits,
+        } => {
+            let result = match (file, result) {
+                (Some(path), _) => read_file(&path, "result")?,
+                (None, Some(text)) => text_or_stdin(text, "result")?,
+                (None, None) => return Err(Failure::Usage("give the result or --file".into())),
+            };
+            let req = DeliverRequest {
+                result: Some(result),
+                credits_claimed: credits,
+            };
+            let task = c.deliver(&id, &req).await?;
+            s.show(&task, |t| {
+                format!(
+                    "Delivered task {} ({}); waiting for the poster's review.\n",
+                    t.task_id,
+                    t.credits_charged
+                        .map_or_else(String::new, |c| format!("{c} credits")),
+                )
+            })
+        }
+        TasksCommand::Approve {
+            id,
+            rating,
+            feedback,
+        } => {
+            let task = c.approve(&id, &ApproveRequest { rating, feedback }).await?;
+            s.show(&task, |t| {
+                format!(
+                    "Approved task {}; {} credits paid to {}.\n",
+                    t.task_id,
+                    t.credits_charged.unwrap_or(t.max_credits),
+                    t.worker_id.as_deref().unwrap_or("the worker")
+                )
+            })
+        }
+        TasksCommand::Reject {
+            id,
+            reason,
+            feedback,
+        } => {
+            let req = RejectRequest {
+                reason: Some(reason),
+                feedback,
+            };
+            let task = c.reject(&id, &req).await?;
+            s.show(&task, |t| {
+                let mut text = format!(
+                    "Rejected the delivery of task {} ({}).",
+                    t.task_id, t.status
+                );
+                if let Some(grace) = &t.rejection_grace_deadline {
+                    text.push_str(&format!(" The worker may deliver again until {grace}."));
+                }
+                text.push('\n');
+                text
+            })
+        }
+        TasksCommand::Cancel { id } => s.show(&c.cancel(&id).await?, |t| {
+            format!("Cancelled task {}; its escrow is refunded.\n", t.task_id)
+        }),
+        TasksCommand::Abandon { id } => s.show(&c.abandon(&id).await?, output::abandoned),
+        TasksCommand::Rate {
+            id,
+            rating,
+            feedback,
+        } => {
+            let req = RateRequest {
+                rating: Some(rating),
+                feedback,
+            };
+            s.show(&c.rate(&id, &req).await?, |r| {
+                format!(
+                    "Rated {} {}/5 for task {}.\n",
+                    r.rated_id, r.rating, r.task_id
+                )
+            })
+        }
+        TasksCommand::Report { id, reason } => {
+            let req = ReportRequest {
+                reason: Some(reason),
+            };
+            s.show(&c.report(&id, &req).await?, |r| {
+                format!("Reported task {} (report {}).\n", r.task_id, r.report_id)
+            })
+        }
+        TasksCommand::Ask { id, question } => {
+            let q = c.ask(&id, &text_or_stdin(question, "question")?).await?;
+            s.show(&q, |q| {
+                format!("Asked question {} on task {}.\n", q.id, q.task_id)
+            })
+        }
+        TasksCommand::Answer {
+            id,
+            question_id,
+            answer,
+        } => {
+            let answer = text_or_stdin(answer, "answer")?;
+            s.show(
+                &c.answer(&id, &question_id, &answer).await?,
+                output::question,
+            )
+        }
+        TasksCommand::Questions { id } => s.show(&c.questions(&id).await?, output::questions),
+        TasksCommand::Message { id, text } => {
+            let text = text_or_stdin(text, "message")?;
+            s.show(&c.send_message(&id, &text).await?, output::message)
+        }
+        TasksCommand::Messages { id } => s.show(&c.messages(&id).await?, output::messages),
+    }
+}
+
+async fn admin(s: &Session, args: AdminArgs) -> Outcome {
+    let key = args
+        .admin_key
+        .filter(|k| !k.trim().is_empty())
+        .ok_or_else(|| {
+            Failure::Usage("the admin key is needed: --admin-key or PINCHWORK_ADMIN_KEY".into())
+        })?;
+    let c = s.public()?;
+    match args.action {
+        AdminCommand::Grant {
+            agent,
+            amount,
+            reason,
+        } => {
+            let req = GrantRequest {
+                agent_id: Some(agent),
+                amount: Some(amount),
+                reason,
+            };
+            s.show(&c.admin_grant(&key, &req).await?, |g| {
+                format!(
+                    "Granted {} credits to {} ({}); balance {}.\n",
+                    g.granted, g.agent_id, g.reason, g.balance
+                )
+            })
+        }
+        AdminCommand::Suspend { agent, reason } => {
+            let req = SuspendRequest {
+                agent_id: Some(agent),
+                suspended: Some(true),
+                reason,
+            };
+            s.show(&c.admin_suspend(&key, &req).await?, |r| {
+                format!("Suspended {}.\n", r.agent_id)
+            })
+        }
+        AdminCommand::Unsuspend { agent } => {
+            let req = SuspendRequest {
+                agent_id: Some(agent),
+                suspended: Some(false),
+                reason: None,
+            };
+            s.show(&c.admin_suspend(&key, &req).await?, |r| {
+                format!("Lifted the suspension of {}.\n", r.agent_id)
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_argument_is_documented() {
+        fn check(cmd: &clap::Command, path: &str) {
+            let path = format!("{path} {}", cmd.get_name());
+            assert!(cmd.get_about().is_some(), "{path} has no help");
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{path} --{id} has no help");
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    check(sub, &path);
+                }
+            }
+        }
+        check(&Cli::command(), "");
+    }
+}

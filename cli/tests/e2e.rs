@@ -1,0 +1,590 @@
+//! End to end: the built `pinchwork` binary against a real server on loopback, each test with
+//! its own database and its own configuration directory.
+
+use pinchwork_server::app::{AppState, Server};
+use pinchwork_server::config::Config;
+use pinchwork_server::time::SystemClock;
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use tempfile::TempDir;
+
+const ADMIN_KEY: &str = "test-admin-key";
+
+/// A server on 127.0.0.1 with its own runtime on a background thread; stops when dropped.
+struct TestServer {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _db: TempDir,
+}
+
+impl TestServer {
+    fn start() -> Self {
+        let db = TempDir::new().unwrap();
+        let mut cfg = Config::defaults();
+        cfg.database_url = format!("sqlite://{}", db.path().join("pinchwork.db").display());
+        cfg.rate_limits_enabled = false;
+        cfg.admin_key = Some(ADMIN_KEY.into());
+        cfg.shutdown_timeout_seconds = 1;
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let state = AppState::open(cfg, Arc::new(SystemClock)).await.unwrap();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let server = Server::start(state, listener).await.unwrap();
+                addr_tx.send(server.addr).unwrap();
+                let _ = stopped.await;
+                server.shutdown().await;
+            });
+        });
+        let addr = addr_rx.recv().expect("the server starts");
+        Self {
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            thread: Some(thread),
+            _db: db,
+        }
+    }
+
+    /// A machine with its own configuration directory, talking to this server.
+    fn machine(&self) -> Machine {
+        Machine {
+            url: self.url.clone(),
+            home: TempDir::new().unwrap(),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Machine {
+    url: String,
+    home: TempDir,
+}
+
+/// What one run of the binary did.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    #[track_caller]
+    fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "command failed\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+impl Machine {
+    fn config_dir(&self) -> std::path::PathBuf {
+        self.home.path().join("config")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinchwork"));
+        cmd.args(args)
+            .env("HOME", self.home.path())
+            .env("PINCHWORK_CONFIG_DIR", self.config_dir())
+            .env("PINCHWORK_URL", &self.url)
+            .env_remove("PINCHWORK_API_KEY")
+            .env_remove("PINCHWORK_PROFILE")
+            .env_remove("PINCHWORK_ADMIN_KEY")
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().unwrap())
+    }
+
+    /// Runs with `input` on standard input.
+    fn run_with_input(&self, args: &[&str], input: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    /// `--profile NAME` plus `args`.
+    fn as_(&self, profile: &str, args: &[&str]) -> Run {
+        let mut all = vec!["--profile", profile];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// Registers `name` in profile `name`; returns its agent id.
+    fn register(&self, name: &str) -> String {
+        let run = self.as_(name, &["register", "--name", name, "--json"]).ok();
+        run.json()["agent_id"].as_str().unwrap().to_string()
+    }
+
+    fn balance(&self, profile: &str) -> i64 {
+        self.as_(profile, &["credits", "--json"]).ok().json()["balance"]
+            .as_i64()
+            .unwrap()
+    }
+
+    fn post_task(&self, profile: &str, need: &str, credits: &str) -> String {
+        let run = self
+            .as_(
+                profile,
+                &["tasks", "create", need, "--credits", credits, "--json"],
+            )
+            .ok();
+        run.json()["task_id"].as_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn two_profiles_complete_a_task_and_credits_move() {
+    let server = TestServer::start();
+    let m = server.machine();
+    let alice = m.register("alice");
+    let bob = m.register("bob");
+    assert_ne!(alice, bob);
+    assert_eq!(m.balance("alice"), 100);
+
+    // The first registration became the current profile: no --profile needed for alice.
+    let me = m.run(&["me", "--json"]).ok().json();
+    assert_eq!(me["id"], alice.as_str());
+
+    let created = m
+        .as_(
+            "alice",
+            &[
+                "tasks",
+                "create",
+                "Review this function",
+                "--credits",
+                "10",
+                "--tags",
+                "review,rust",
+                "--context",
+                "fn main() {}",
+                "--json",
+            ],
+        )
+        .ok()
+        .json();
+    let task = created["task_id"].as_str().unwrap().to_string();
+    assert_eq!(created["status"], "posted");
+    assert_eq!(m.balance("alice"), 90);
+
+    // Bob browses (readable table) and claims the next task.
+    let list = m.as_("bob", &["tasks", "list", "--tags", "rust"]).ok();
+    assert!(list.stdout.contains(&task), "{}", list.stdout);
+    assert!(list.stdout.contains("review, rust"), "{}", list.stdout);
+    let picked = m.as_("bob", &["tasks", "pickup", "--json"]).ok().json();
+    assert_eq!(picked["task_id"], task.as_str());
+    assert_eq!(picked["max_credits"], 10);
+
+    let delivered = m
+        .as_(
+            "bob",
+            &["tasks", "deliver", &task, "Looks good to me.", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(delivered["status"], "delivered");
+
+    let seen = m
+        .as_("alice", &["tasks", "get", &task, "--json"])
+        .ok()
+        .json();
+    assert_eq!(seen["result"], "Looks good to me.");
+    assert_eq!(seen["worker_id"], bob.as_str());
+    let shown = m.as_("alice", &["tasks", "get", &task]).ok();
+    assert!(
+        shown.stdout.contains("Looks good to me."),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stdout.contains("delivered"), "{}", shown.stdout);
+
+    let approved = m
+        .as_("alice", &["tasks", "approve", &task, "--rating", "5"])
+        .ok();
+    assert!(approved.stdout.contains("Approved"), "{}", approved.stdout);
+
+    // 10 credits charged; the worker gets them less the 10 % fee.
+    assert_eq!(m.balance("alice"), 90);
+    assert_eq!(m.balance("bob"), 109);
+    let mine = m
+        .as_(
+            "bob",
+            &["tasks", "mine", "--role", "worker", "--status", "approved"],
+        )
+        .ok();
+    assert!(mine.stdout.contains(&task), "{}", mine.stdout);
+    assert!(mine.stdout.contains("worker"), "{}", mine.stdout);
+    let credits = m.as_("bob", &["credits"]).ok();
+    assert!(
+        credits.stdout.contains("Balance: 109"),
+        "{}",
+        credits.stdout
+    );
+
+    // The worker rates the poster, and the directory shows bob's rating.
+    m.as_("bob", &["tasks", "rate", &task, "--rating", "4"])
+        .ok();
+    let profile = m.run(&["agents", "show", &bob, "--json"]).ok().json();
+    assert_eq!(profile["rating_count"], 1);
+}
+
+#[test]
+fn credentials_are_private_and_keep_each_profile() {
+    let server = TestServer::start();
+    let m = server.machine();
+    let alice = m.register("alice");
+    m.register("bob");
+    let path = m.config_dir().join("credentials.json");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(saved["current"], "alice");
+    assert_eq!(saved["profiles"]["alice"]["agent_id"], alice.as_str());
+    assert_eq!(saved["profiles"]["bob"]["agent_name"], "bob");
+    assert_eq!(saved["profiles"]["bob"]["url"], server.url.as_str());
+    assert!(
+        saved["profiles"]["bob"]["api_key"]
+            .as_str()
+            .is_some_and(|k| !k.is_empty())
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&m.config_dir()), 0o700);
+    }
+
+    // The saved URL is used when neither --url nor PINCHWORK_URL is given.
+    let mut cmd = m.command(&["--profile", "bob", "me", "--json"]);
+    cmd.env_remove("PINCHWORK_URL");
+    let run = Run::from(cmd.output().unwrap()).ok();
+    assert_eq!(run.json()["name"], "bob");
+
+    // A saved key is not overwritten by accident.
+    let again = m.as_("alice", &["register", "--name", "alice2"]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+
+    // PINCHWORK_API_KEY overrides the profile's key.
+    let bob_key = saved["profiles"]["bob"]["api_key"].as_str().unwrap();
+    let mut cmd = m.command(&["me", "--json"]);
+    cmd.env("PINCHWORK_API_KEY", bob_key);
+    assert_eq!(Run::from(cmd.output().unwrap()).ok().json()["name"], "bob");
+
+    // `profiles use` switches the current profile; `login` saves a key into a new one.
+    m.run(&["profiles", "use", "bob"]).ok();
+    assert_eq!(m.run(&["me", "--json"]).ok().json()["name"], "bob");
+    let mut cmd = m.command(&["--profile", "bob-copy", "login"]);
+    cmd.env("PINCHWORK_API_KEY", bob_key);
+    Run::from(cmd.output().unwrap()).ok();
+    let listed = m.run(&["profiles", "list"]).ok();
+    assert!(listed.stdout.contains("bob-copy"), "{}", listed.stdout);
+    assert!(!listed.stdout.contains(bob_key), "keys are never listed");
+}
+
+#[test]
+fn json_output_parses_for_every_reading_command() {
+    let server = TestServer::start();
+    let m = server.machine();
+    let alice = m.register("alice");
+    m.register("bob");
+    let task = m.post_task("alice", "Translate a paragraph", "5");
+    for args in [
+        vec!["me"],
+        vec!["credits", "--limit", "5"],
+        vec!["stats"],
+        vec!["trust"],
+        vec!["tasks", "list"],
+        vec!["tasks", "mine"],
+        vec!["tasks", "get", &task],
+        vec!["tasks", "questions", &task],
+        vec!["agents"],
+        vec!["agents", "--sort-by", "tasks-completed", "--limit", "1"],
+        vec!["agents", "show", &alice],
+        vec!["profiles", "list"],
+    ] {
+        let mut full = vec!["--profile", "alice", "--json"];
+        full.extend(args.iter().copied());
+        let run = m.run(&full).ok();
+        run.json();
+    }
+    let none = m.as_("bob", &["tasks", "pickup", "--tags", "nothing", "--json"]);
+    assert_eq!(none.ok().json(), Value::Null);
+    let batch = m
+        .as_("bob", &["tasks", "pickup", "--batch", "3", "--json"])
+        .ok()
+        .json();
+    assert_eq!(batch["total"], 1);
+    assert_eq!(batch["tasks"][0]["task_id"], task.as_str());
+}
+
+#[test]
+fn errors_exit_non_zero_with_the_servers_message() {
+    let server = TestServer::start();
+    let m = server.machine();
+    m.register("alice");
+    m.register("bob");
+    let task = m.post_task("alice", "Write a haiku", "5");
+    m.as_("bob", &["tasks", "pickup", &task]).ok();
+    m.as_("bob", &["tasks", "deliver", &task, "An old silent pond"])
+        .ok();
+
+    // Approving someone else's task: the server's 403.
+    let run = m.as_("bob", &["tasks", "approve", &task]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.trim(), "Error: Not your task");
+    assert!(run.stdout.is_empty());
+
+    // A task that does not exist; --json changes nothing about errors.
+    let run = m.as_("alice", &["tasks", "get", "nope", "--json"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.trim(), "Error: Task not found");
+
+    // Server-side validation.
+    let run = m.as_("alice", &["tasks", "create", "x", "--credits", "0"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.starts_with("Error: "), "{}", run.stderr);
+
+    // No key at all.
+    let run = m.as_("carol", &["me"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no API key"), "{}", run.stderr);
+
+    // Usage errors are clap's exit code 2.
+    let run = m.run(&["tasks", "approve"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = m.as_("alice", &["tasks", "approve", &task, "--rating", "9"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+
+    // An unreachable server.
+    let run = m.as_("alice", &["--url", "http://127.0.0.1:9", "me"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.starts_with("Error: "), "{}", run.stderr);
+
+    // Admin commands need the admin key, and the right one.
+    let run = m.run(&["admin", "grant", "x", "5"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let run = m.run(&["admin", "--admin-key", "wrong", "grant", "x", "5"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.trim(), "Error: Invalid admin key");
+}
+
+#[test]
+fn results_come_from_files_and_standard_input() {
+    let server = TestServer::start();
+    let m = server.machine();
+    m.register("alice");
+    m.register("bob");
+    let task = m.post_task("alice", "Summarise", "8");
+    m.as_("bob", &["tasks", "pickup", &task]).ok();
+
+    let file = m.home.path().join("result.md");
+    std::fs::write(&file, "# Summary\nShort.").unwrap();
+    m.as_(
+        "bob",
+        &[
+            "tasks",
+            "deliver",
+            &task,
+            "--file",
+            file.to_str().unwrap(),
+            "--credits",
+            "6",
+        ],
+    )
+    .ok();
+    let seen = m
+        .as_("alice", &["tasks", "get", &task, "--json"])
+        .ok()
+        .json();
+    assert_eq!(seen["result"], "# Summary\nShort.");
+    assert_eq!(seen["credits_charged"], 6);
+
+    // Rejected, then delivered again from standard input within the grace period.
+    m.as_(
+        "alice",
+        &["tasks", "reject", &task, "--reason", "Too short"],
+    )
+    .ok();
+    let run = m.run_with_input(
+        &["--profile", "bob", "tasks", "deliver", &task, "-"],
+        "A longer summary.",
+    );
+    run.ok();
+    let seen = m
+        .as_("alice", &["tasks", "get", &task, "--json"])
+        .ok()
+        .json();
+    assert_eq!(seen["result"], "A longer summary.");
+    m.as_("alice", &["tasks", "approve", &task]).ok();
+    // The second delivery claimed no credits: the whole budget.
+    assert_eq!(m.balance("alice"), 100 - 8);
+}
+
+#[test]
+fn questions_messages_and_admin() {
+    let server = TestServer::start();
+    let m = server.machine();
+    m.register("alice");
+    let bob = m.register("bob");
+    let task = m.post_task("alice", "Check a proof", "5");
+
+    let q = m
+        .as_("bob", &["tasks", "ask", &task, "Which proof?", "--json"])
+        .ok()
+        .json();
+    let qid = q["id"].as_str().unwrap();
+    m.as_(
+        "alice",
+        &["tasks", "answer", &task, qid, "The one attached."],
+    )
+    .ok();
+    let listed = m.as_("bob", &["tasks", "questions", &task]).ok();
+    assert!(
+        listed.stdout.contains("The one attached."),
+        "{}",
+        listed.stdout
+    );
+
+    m.as_("bob", &["tasks", "pickup", &task]).ok();
+    m.as_("bob", &["tasks", "message", &task, "Starting now."])
+        .ok();
+    let messages = m
+        .as_("alice", &["tasks", "messages", &task, "--json"])
+        .ok()
+        .json();
+    assert_eq!(messages["messages"][0]["message"], "Starting now.");
+    let abandoned = m.as_("bob", &["tasks", "abandon", &task]).ok();
+    assert!(abandoned.stdout.contains("posted"), "{}", abandoned.stdout);
+    m.as_("alice", &["tasks", "cancel", &task]).ok();
+    assert_eq!(m.balance("alice"), 100);
+
+    let updated = m
+        .as_("bob", &["me", "update", "--good-at", "proofs", "--json"])
+        .ok()
+        .json();
+    assert_eq!(updated["good_at"], "proofs");
+
+    let mut grant = m.command(&["admin", "grant", &bob, "25", "--reason", "bonus", "--json"]);
+    grant.env("PINCHWORK_ADMIN_KEY", ADMIN_KEY);
+    let granted = Run::from(grant.output().unwrap()).ok().json();
+    assert_eq!(granted["balance"], 125);
+    m.run(&[
+        "admin",
+        "--admin-key",
+        ADMIN_KEY,
+        "suspend",
+        &bob,
+        "--reason",
+        "test",
+    ])
+    .ok();
+    let run = m.as_("bob", &["me"]);
+    assert_eq!(run.code, 1);
+    m.run(&["admin", "unsuspend", &bob, "--admin-key", ADMIN_KEY])
+        .ok();
+    m.as_("bob", &["me"]).ok();
+}
+
+#[test]
+fn completions_generate_for_each_shell() {
+    let m = Machine {
+        url: "http://127.0.0.1:9".into(),
+        home: TempDir::new().unwrap(),
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let run = m.run(&["completions", shell]).ok();
+        assert!(run.stdout.contains("pinchwork"), "{shell}: {}", run.stdout);
+        assert!(run.stdout.contains("pickup"), "{shell}");
+    }
+    assert_eq!(m.run(&["completions", "tcsh"]).code, 2);
+}
+
+#[test]
+fn help_covers_every_command() {
+    let m = Machine {
+        url: "http://127.0.0.1:9".into(),
+        home: TempDir::new().unwrap(),
+    };
+    let top = m.run(&["--help"]).ok();
+    for word in [
+        "register",
+        "tasks",
+        "credits",
+        "stats",
+        "trust",
+        "me",
+        "agents",
+        "admin",
+        "completions",
+        "--profile",
+        "--url",
+        "--json",
+        "PINCHWORK_URL",
+        "Exit status",
+    ] {
+        assert!(top.stdout.contains(word), "--help lacks {word}");
+    }
+    let tasks = m.run(&["tasks", "--help"]).ok();
+    for word in [
+        "create", "list", "mine", "pickup", "deliver", "approve", "reject", "messages",
+    ] {
+        assert!(tasks.stdout.contains(word), "tasks --help lacks {word}");
+    }
+    let create = m.run(&["tasks", "create", "--help"]).ok();
+    assert!(create.stdout.contains("--credits"));
+    assert!(create.stdout.contains("--wait"));
+    m.run(&["--version"]).ok();
+}
