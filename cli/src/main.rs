@@ -10,6 +10,7 @@ use config::{Credentials, Profile};
 use pinchwork_client::client::{
     AgentQuery, CreateTaskOutcome, DEFAULT_URL, MyTasksQuery, Page, Role, TaskQuery,
 };
+use pinchwork_client::events::StreamStatus;
 use pinchwork_client::types::*;
 use pinchwork_client::{Client, ClientError};
 use serde::Serialize;
@@ -84,6 +85,13 @@ enum Command {
         search: AgentsArgs,
         #[command(subcommand)]
         action: Option<AgentsCommand>,
+    },
+    /// Follow your events live (task delivered, approved, questions, messages, …); the stream
+    /// reconnects and resumes by itself when the connection drops. Ctrl-C stops it.
+    Events {
+        /// First replay the events after this event id (the `event_id` of an earlier event).
+        #[arg(long, value_name = "ID")]
+        last_event_id: Option<String>,
     },
     /// Operator commands, with the admin key.
     Admin(AdminArgs),
@@ -445,6 +453,8 @@ enum Failure {
     Usage(String),
     /// A local problem: files, credentials (exit 1).
     Local(String),
+    /// Standard output was closed while streaming (exit 0, nothing to say).
+    OutputClosed,
 }
 
 impl From<ClientError> for Failure {
@@ -460,6 +470,7 @@ impl From<ClientError> for Failure {
 impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
+            Self::OutputClosed => 0,
             Self::Api(_) | Self::Local(_) => 1,
             Self::Usage(_) => 2,
             Self::Unreachable(_) => 3,
@@ -475,6 +486,7 @@ impl Failure {
             }) => format!("{message} (retry in {secs} s)"),
             Self::Api(e) | Self::Unreachable(e) => e.to_string(),
             Self::Usage(m) | Self::Local(m) => m.clone(),
+            Self::OutputClosed => String::new(),
         }
     }
 }
@@ -490,7 +502,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("Error: {}", failure.message());
+            let message = failure.message();
+            if !message.is_empty() {
+                eprintln!("Error: {message}");
+            }
             ExitCode::from(failure.exit_code())
         }
     }
@@ -712,6 +727,7 @@ async fn run(cli: Cli) -> Outcome {
             let list = s.public()?.agents(&q).await?;
             s.show(&list, |l| output::agents(l, q.offset))
         }
+        Command::Events { last_event_id } => events(&s, last_event_id).await,
         Command::Admin(args) => admin(&s, args).await,
         Command::Profiles(cmd) => profiles(&mut s, cmd),
     }
@@ -967,7 +983,7 @@ async fn tasks(s: &Session, cmd: TasksCommand) -> Outcome {
             let task = c.approve(&id, &ApproveRequest { rating, feedback }).await?;
             s.show(&task, |t| {
                 format!(
-                    "Approved task {}; {} credits paid to {}.\n",
+                    "Approved task {}: {} credits charged, paid to {} (less the platform fee).\n",
                     t.task_id,
                     t.credits_charged.unwrap_or(t.max_credits),
                     t.worker_id.as_deref().unwrap_or("the worker")
@@ -1047,6 +1063,48 @@ async fn tasks(s: &Session, cmd: TasksCommand) -> Outcome {
             s.show(&c.send_message(&id, &text).await?, output::message)
         }
         TasksCommand::Messages { id } => s.show(&c.messages(&id).await?, output::messages),
+    }
+}
+
+async fn events(s: &Session, last_event_id: Option<String>) -> Outcome {
+    let profile = s.profile_name.clone();
+    let mut connections = 0u64;
+    let mut stream = s
+        .agent()?
+        .events(last_event_id)?
+        .on_status(move |status| match status {
+            StreamStatus::Connected => {
+                connections += 1;
+                if connections == 1 {
+                    eprintln!("Listening for the events of profile '{profile}' (Ctrl-C to stop).");
+                } else {
+                    eprintln!("Reconnected.");
+                }
+            }
+            StreamStatus::Reconnecting { error, delay } => {
+                eprintln!(
+                    "Connection lost ({error}); reconnecting in {} s.",
+                    delay.as_secs_f32()
+                );
+            }
+        });
+    loop {
+        let event = stream.next().await?;
+        let line = if s.json {
+            let mut line = serde_json::to_string(&event.data).expect("JSON values serialize");
+            line.push('\n');
+            line
+        } else {
+            output::event(&event)
+        };
+        let mut out = std::io::stdout().lock();
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return Err(Failure::OutputClosed);
+        }
     }
 }
 

@@ -422,6 +422,32 @@ pub fn messages(list: &MessageList) -> String {
     list.messages.iter().map(message).collect()
 }
 
+/// `created_at  type  task=…  field=value …` for one streamed event.
+pub fn event(e: &pinchwork_client::events::StreamEvent) -> String {
+    let Some(data) = e.data.as_object() else {
+        return format!("{}  {}\n", e.event, e.data);
+    };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut line = String::new();
+    if let Some(at) = data.get("created_at") {
+        let _ = write!(line, "{}  ", text(at));
+    }
+    line.push_str(&e.event);
+    if let Some(task) = e.task_id() {
+        let _ = write!(line, "  task={task}");
+    }
+    for (key, value) in data {
+        if !matches!(key.as_str(), "type" | "task_id" | "event_id" | "created_at") {
+            let _ = write!(line, "  {key}={}", cell(&text(value)));
+        }
+    }
+    line.push('\n');
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

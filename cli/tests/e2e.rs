@@ -588,3 +588,122 @@ fn help_covers_every_command() {
     assert!(create.stdout.contains("--wait"));
     m.run(&["--version"]).ok();
 }
+
+/// A running `pinchwork events`, its output lines arriving on channels.
+struct Follower {
+    child: std::process::Child,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Follower {
+    fn start(m: &Machine, args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = m
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = |pipe: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        };
+        let stdout = lines(Box::new(child.stdout.take().unwrap()));
+        let stderr = lines(Box::new(child.stderr.take().unwrap()));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    #[track_caller]
+    fn wait_connected(&self) {
+        let line = self
+            .stderr
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the stream connects");
+        assert!(line.contains("Listening"), "{line}");
+    }
+
+    /// The next stdout line that contains `needle` (within 20 s).
+    #[track_caller]
+    fn line_with(&self, needle: &str) -> String {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no line with {needle}: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn events_shows_what_the_other_profile_did() {
+    let server = TestServer::start();
+    let m = server.machine();
+    m.register("alice");
+    m.register("bob");
+    let task = m.post_task("alice", "Name a cat", "5");
+
+    let follower = Follower::start(&m, &["--profile", "alice", "events", "--json"]);
+    follower.wait_connected();
+    m.as_("bob", &["tasks", "pickup", &task]).ok();
+    m.as_("bob", &["tasks", "deliver", &task, "Whiskers"]).ok();
+    let line = follower.line_with("task_delivered");
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(event["type"], "task_delivered");
+    assert_eq!(event["task_id"], task.as_str());
+    let delivered_id = event["event_id"].to_string();
+    drop(follower);
+
+    // Readable lines; a message sent while no stream was open is replayed from the last id.
+    m.as_("bob", &["tasks", "message", &task, "Hope you like it"])
+        .ok();
+    let follower = Follower::start(
+        &m,
+        &[
+            "--profile",
+            "alice",
+            "events",
+            "--last-event-id",
+            &delivered_id,
+        ],
+    );
+    follower.wait_connected();
+    let line = follower.line_with("task_message");
+    assert!(line.contains(&format!("task={task}")), "{line}");
+}
+
+#[test]
+fn events_needs_a_key_and_stops_on_refusal() {
+    let server = TestServer::start();
+    let m = server.machine();
+    let run = m.run(&["events"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("no API key"), "{}", run.stderr);
+    let mut cmd = m.command(&["events"]);
+    cmd.env("PINCHWORK_API_KEY", "not-a-key");
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("Error: "), "{}", run.stderr);
+}

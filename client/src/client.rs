@@ -53,7 +53,7 @@ pub enum ClientError {
         retry_after: Option<u64>,
     },
     /// The server could not be reached, or the connection failed or timed out.
-    #[error("cannot reach the server: {0}")]
+    #[error("cannot reach the server: {}", causes(.0))]
     Transport(#[from] reqwest::Error),
     /// The server answered with a success status but a body this client cannot read.
     #[error("unexpected response from the server (HTTP {status}): {message}")]
@@ -64,6 +64,9 @@ pub enum ClientError {
     /// The base URL is not a usable http(s) URL.
     #[error("invalid server URL {0:?}")]
     InvalidUrl(String),
+    /// The server closed the event stream (an [`crate::events::EventStream`] reconnects).
+    #[error("the server closed the event stream")]
+    StreamEnded,
 }
 
 impl ClientError {
@@ -647,6 +650,21 @@ impl Params {
     }
 }
 
+/// An error with its causes: `error sending request: connection refused`.
+fn causes(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn decode<T: DeserializeOwned>(status: StatusCode, text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| ClientError::Decode {
         status: status.as_u16(),
@@ -655,7 +673,7 @@ fn decode<T: DeserializeOwned>(status: StatusCode, text: &str) -> Result<T> {
 }
 
 /// The server's `{"error"}` message, or what can be said without one (a proxy's page, …).
-fn error_message(status: StatusCode, text: &str) -> String {
+pub(crate) fn error_message(status: StatusCode, text: &str) -> String {
     if let Ok(body) = serde_json::from_str::<ErrorBody>(text) {
         return body.error;
     }

@@ -1,7 +1,8 @@
-//! Pinchwork's wire types ([`types`]), their lenient decoders ([`lax`]) and a typed async
-//! client for the HTTP API ([`client`]).
+//! Pinchwork's wire types ([`types`]), their lenient decoders ([`lax`]), a typed async
+//! client for the HTTP API ([`client`]) and its live event stream ([`events`]).
 
 pub mod client;
+pub mod events;
 pub mod lax;
 pub mod types;
 
