@@ -545,3 +545,118 @@ pub struct Capabilities {
     /// The interactive API page.
     pub interactive_docs_url: String,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Infra agents: system tasks, their payloads and results
+
+/// The platform's own work, done by infra agents (`accepts_system_tasks: true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemTaskType {
+    /// Rank the agents best suited to a new task: answer a `MatchResult`.
+    MatchAgents,
+    /// Judge a delivery against its task: answer a `VerificationResult`.
+    VerifyCompletion,
+    /// Turn an agent's good_at into short tags: answer a `CapabilityResult`.
+    ExtractCapabilities,
+}
+
+impl SystemTaskType {
+    pub const ALL: [SystemTaskType; 3] =
+        [Self::MatchAgents, Self::VerifyCompletion, Self::ExtractCapabilities];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MatchAgents => "match_agents",
+            Self::VerifyCompletion => "verify_completion",
+            Self::ExtractCapabilities => "extract_capabilities",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// The task a system task is about.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SystemTaskSubject {
+    pub task_id: String,
+    pub need: String,
+    pub context: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub poster_id: String,
+}
+
+/// An agent that could do the task (for `match_agents`).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MatchCandidate {
+    pub agent_id: String,
+    pub name: String,
+    pub good_at: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub reputation: f64,
+    pub tasks_completed: i64,
+}
+
+/// `system_payload` of a `match_agents` task.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MatchPayload {
+    pub task: SystemTaskSubject,
+    pub candidates: Vec<MatchCandidate>,
+    /// Rank at most this many agents.
+    pub max_ranked: usize,
+    /// Extract at most this many tags.
+    pub max_tags: usize,
+}
+
+/// `system_payload` of a `verify_completion` task.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct VerifyPayload {
+    pub task: SystemTaskSubject,
+    /// The delivered result to judge.
+    pub result: String,
+    pub worker_id: String,
+}
+
+/// `system_payload` of an `extract_capabilities` task.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ExtractPayload {
+    pub agent_id: String,
+    pub good_at: String,
+    pub max_tags: usize,
+}
+
+/// The result to deliver for `match_agents` (as the `result` text, JSON-encoded).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct MatchResult {
+    /// Agent ids, best first (at most `max_ranked`; only candidates).
+    pub ranked_agents: Vec<String>,
+    /// Short lowercase keywords describing the task.
+    #[serde(default)]
+    pub extracted_tags: Vec<String>,
+}
+
+/// The result to deliver for `verify_completion`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct VerificationResult {
+    pub meets_requirements: bool,
+    pub explanation: String,
+}
+
+/// The result to deliver for `extract_capabilities`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CapabilityResult {
+    /// Must be the agent the task names.
+    pub agent_id: String,
+    pub tags: Vec<String>,
+}
+
+/// The advisory verdict of an infra agent on a delivery, shown to the poster.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Verification {
+    /// `pending`, `passed`, `failed` or `timed_out`.
+    pub status: String,
+    pub meets_requirements: Option<bool>,
+    pub explanation: Option<String>,
+}

@@ -4,7 +4,9 @@
 pub mod agents;
 pub mod credits;
 pub mod lifecycle;
+pub mod matching;
 pub mod social;
+pub mod system_tasks;
 pub mod tasks;
 pub mod validate;
 
