@@ -9,12 +9,12 @@ use crate::market::{self, Ctx};
 use crate::model::Millis;
 use crate::store::{Store, Tx};
 use crate::time::{Clock, SystemClock};
-use crate::{api, scheduler};
+use crate::{api, scheduler, webhooks};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -26,6 +26,8 @@ pub struct AppState {
     pub auth_cache: Arc<AuthCache>,
     /// Flips to true when the server begins to shut down; open streams end on it.
     pub shutdown: Arc<watch::Sender<bool>>,
+    /// Wakes the webhook worker when deliveries were queued.
+    pub webhooks: Arc<Notify>,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
             limiter,
             auth_cache: Arc::default(),
             shutdown: Arc::new(watch::channel(false).0),
+            webhooks: Arc::default(),
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
@@ -59,16 +62,21 @@ impl AppState {
         work: impl FnOnce(&mut dyn Tx, &mut Ctx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let mut ctx = Ctx::new(self.cfg.clone(), self.now());
-        let (value, events) = self
+        let (value, events, webhooks_queued) = self
             .store
             .write(move |tx| {
                 let value = work(tx, &mut ctx)?;
                 // Logged in the same transaction: an event exists if and only if its change
                 // committed, and is published below only after that.
                 tx.append_events(&mut ctx.events, ctx.now)?;
-                Ok((value, ctx.events))
+                // Webhook deliveries too: queued if and only if their event committed.
+                let queued = webhooks::enqueue(tx, &ctx.events, ctx.now)?;
+                Ok((value, ctx.events, queued))
             })
             .await?;
+        if webhooks_queued > 0 {
+            self.webhooks.notify_one();
+        }
         self.bus.publish(events);
         Ok(value)
     }
@@ -82,7 +90,8 @@ impl AppState {
     }
 }
 
-/// A server listening on a socket, with its timer loop; stops when `shutdown` flips to true.
+/// A server listening on a socket, with its timer loop and webhook worker; stops when
+/// `shutdown` flips to true.
 pub struct Server {
     pub addr: SocketAddr,
     pub state: AppState,
@@ -96,6 +105,7 @@ impl Server {
         let stop = state.shutdown.clone();
         let stopped = stop.subscribe();
         let timers = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
+        let hooks = tokio::spawn(webhooks::run(state.clone(), stopped.clone()));
         let app = api::router(state.clone());
         let grace = Duration::from_secs(state.cfg.shutdown_timeout_seconds);
         let handle = tokio::spawn(async move {
@@ -116,6 +126,7 @@ impl Server {
                 }
             }
             timers.abort();
+            hooks.abort();
         });
         Ok(Self {
             addr,

@@ -66,6 +66,12 @@ pub struct Config {
         default_value_t = false
     )]
     pub webhook_allow_insecure: bool,
+    /// Retries of a failed webhook delivery (1 s, 2 s, 4 s … apart) before it is given up.
+    #[arg(long, env = "PINCHWORK_WEBHOOK_MAX_RETRIES", default_value_t = 3)]
+    pub webhook_max_retries: u32,
+    /// Time limit of one webhook delivery attempt, in seconds.
+    #[arg(long, env = "PINCHWORK_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub webhook_timeout_seconds: u64,
     /// Switches every rate limit on or off (off for benchmarks).
     #[arg(long, env = "PINCHWORK_RATE_LIMITS_ENABLED", default_value_t = true, action = ArgAction::Set)]
     pub rate_limits_enabled: bool,

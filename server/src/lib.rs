@@ -11,3 +11,4 @@ pub mod model;
 pub mod scheduler;
 pub mod store;
 pub mod time;
+pub mod webhooks;

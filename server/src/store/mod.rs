@@ -62,6 +62,64 @@ pub enum Counter {
     TasksCompleted,
 }
 
+/// Where a webhook delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt (or being attempted, under a lease).
+    Pending,
+    Delivered,
+    /// Gave up: retries exhausted, or the address was refused.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// One event on its way to an agent's webhook (a row of the outbox).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookDelivery {
+    pub id: String,
+    pub event_id: i64,
+    pub recipient: String,
+    /// The event type.
+    pub kind: String,
+    pub url: String,
+    /// The exact payload, sent unchanged on every attempt.
+    pub body: String,
+    pub status: DeliveryStatus,
+    /// Attempts started so far.
+    pub attempts: i64,
+    /// When the next attempt is due; while one runs, the end of its lease.
+    pub next_attempt_at: Millis,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub finished_at: Option<Millis>,
+}
+
+/// What became of one attempt, to record on its delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub status: DeliveryStatus,
+    /// The next attempt's time (pending only).
+    pub next_attempt_at: Millis,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
 /// One transaction's view of the database. Every method is a single statement or a small,
 /// fixed group of them; the caller decides what is atomic by what it does in one transaction.
 pub trait Tx {
@@ -162,6 +220,34 @@ pub trait Tx {
     fn latest_event_id(&mut self, recipient: &str) -> Result<i64>;
     /// Forgets events logged before `before`; returns how many.
     fn prune_events(&mut self, before: Millis) -> Result<usize>;
+
+    // Webhook outbox
+    /// The agent's webhook URL, if it has one.
+    fn webhook_url_of(&mut self, agent_id: &str) -> Result<Option<String>>;
+    fn insert_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()>;
+    /// Takes up to `limit` pending deliveries due at `now`, oldest first: counts an attempt
+    /// on each and leases it until `lease_until` (its `next_attempt_at`), so that no other
+    /// node takes it meanwhile. Returns them (as updated) with the recipient's current secret.
+    fn take_due_webhooks(
+        &mut self,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<(WebhookDelivery, Option<String>)>>;
+    /// Records the outcome of attempt number `attempt`, only if the delivery is still pending
+    /// at that attempt (a stale sender whose lease ran out changes nothing); returns whether
+    /// it did.
+    fn record_webhook_attempt(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        record: &AttemptRecord,
+        now: Millis,
+    ) -> Result<bool>;
+    /// The agent's deliveries, oldest first.
+    fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>>;
+    /// Forgets deliveries that finished (delivered or failed) before `before`; returns how many.
+    fn prune_webhook_deliveries(&mut self, before: Millis) -> Result<usize>;
 
     // Audits (tests and operators)
     /// (sum of agent balances, credits held in escrow by open tasks, credits ever minted).

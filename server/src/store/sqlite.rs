@@ -3,7 +3,8 @@
 //! atomic; a few reader threads serve snapshots from WAL beside it.
 
 use super::{
-    AgentQuery, Backend, Counter, Done, Job, OpenTask, OpenTaskFilter, Page, Role, Tx, tags_key,
+    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
+    OpenTaskFilter, Page, Role, Tx, WebhookDelivery, tags_key,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -22,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0001_core.sql"),
     include_str!("sqlite/0002_social.sql"),
     include_str!("sqlite/0003_events.sql"),
+    include_str!("sqlite/0004_webhooks.sql"),
 ];
 
 struct Command {
@@ -1128,6 +1130,126 @@ impl Tx for SqliteTx<'_> {
             .execute([before])?)
     }
 
+    fn webhook_url_of(&mut self, agent_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT webhook_url FROM agents WHERE id = ?1")?
+            .query_row([agent_id], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten()
+            .filter(|u| !u.is_empty()))
+    }
+
+    fn insert_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO webhook_deliveries (id, event_id, recipient, kind, url, body, \
+                 status, attempts, next_attempt_at, last_status, last_error, created_at, \
+                 finished_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                d.id,
+                d.event_id,
+                d.recipient,
+                d.kind,
+                d.url,
+                d.body,
+                d.status.as_str(),
+                d.attempts,
+                d.next_attempt_at,
+                d.last_status,
+                d.last_error,
+                d.created_at,
+                d.finished_at
+            ])?;
+        Ok(())
+    }
+
+    fn take_due_webhooks(
+        &mut self,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<(WebhookDelivery, Option<String>)>> {
+        let ids = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+                 AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at LIMIT ?2",
+            )?
+            .query_map(params![now, limit], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut taken = Vec::with_capacity(ids.len());
+        for id in ids {
+            self.conn
+                .prepare_cached(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, \
+                     next_attempt_at = ?2 WHERE id = ?1",
+                )?
+                .execute(params![id, lease_until])?;
+            let row = self
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS}, a.webhook_secret FROM webhook_deliveries d \
+                     LEFT JOIN agents a ON a.id = d.recipient WHERE d.id = ?1"
+                ))?
+                .query_row([&id], |r| {
+                    Ok((delivery_from_row(r)?, r.get::<_, Option<String>>(13)?))
+                })?;
+            taken.push(row);
+        }
+        Ok(taken)
+    }
+
+    fn record_webhook_attempt(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        record: &AttemptRecord,
+        now: Millis,
+    ) -> Result<bool> {
+        let finished_at = (record.status != DeliveryStatus::Pending).then_some(now);
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE webhook_deliveries SET status = ?3, next_attempt_at = ?4, \
+                 last_status = ?5, last_error = ?6, finished_at = ?7 \
+                 WHERE id = ?1 AND attempts = ?2 AND status = 'pending'",
+            )?
+            .execute(params![
+                id,
+                attempt,
+                record.status.as_str(),
+                record.next_attempt_at,
+                record.last_status,
+                record.last_error,
+                finished_at
+            ])?;
+        Ok(changed == 1)
+    }
+
+    fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>> {
+        let rows = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.recipient = ?1 \
+                 ORDER BY d.created_at, d.event_id"
+            ))?
+            .query_map([recipient], delivery_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    fn prune_webhook_deliveries(&mut self, before: Millis) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "DELETE FROM webhook_deliveries WHERE finished_at IS NOT NULL \
+                 AND finished_at < ?1",
+            )?
+            .execute([before])?)
+    }
+
     fn books(&mut self) -> Result<(i64, i64, i64)> {
         Ok(self.conn.query_row(
             &format!(
@@ -1158,4 +1280,26 @@ impl Tx for SqliteTx<'_> {
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(ids)
     }
+}
+
+const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.recipient, d.kind, d.url, d.body, d.status, \
+    d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at";
+
+fn delivery_from_row(r: &Row) -> rusqlite::Result<WebhookDelivery> {
+    let status: String = r.get(6)?;
+    Ok(WebhookDelivery {
+        id: r.get(0)?,
+        event_id: r.get(1)?,
+        recipient: r.get(2)?,
+        kind: r.get(3)?,
+        url: r.get(4)?,
+        body: r.get(5)?,
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Failed),
+        attempts: r.get(7)?,
+        next_attempt_at: r.get(8)?,
+        last_status: r.get(9)?,
+        last_error: r.get(10)?,
+        created_at: r.get(11)?,
+        finished_at: r.get(12)?,
+    })
 }
