@@ -1,6 +1,6 @@
 //! Domain records as the market rules see them. Times are milliseconds since the Unix epoch (UTC).
 
-pub use pinchwork_client::types::TaskStatus;
+pub use pinchwork_client::types::{SystemTaskType, TaskStatus};
 
 pub type Millis = i64;
 
@@ -85,6 +85,94 @@ pub struct Task {
     pub expires_at: Millis,
     /// Id of the current claim: a message thread belongs to one assignment.
     pub assignment: Option<String>,
+    /// Set on system tasks: what kind of platform work this is.
+    pub system_task_type: Option<SystemTaskType>,
+    /// The task a match or verification is about.
+    pub parent_task_id: Option<String>,
+    /// The agent a capability extraction is about.
+    pub subject_agent_id: Option<String>,
+    /// Structured input of a system task (JSON).
+    pub system_payload: Option<String>,
+    /// Agents who may not do this system task (`,id,id,`): the parties of its subject.
+    pub excluded_agents: Option<String>,
+    /// Tags an infra agent extracted from the need (used for routing with the poster's).
+    pub extracted_tags: Option<Vec<String>>,
+    pub verification: Option<VerificationState>,
+    pub verification_deadline: Option<Millis>,
+}
+
+/// Where an infra agent's check of the current delivery stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VerificationState {
+    Pending,
+    Done {
+        meets_requirements: bool,
+        explanation: String,
+    },
+    TimedOut,
+}
+
+impl Task {
+    /// A new posted task with nothing else set.
+    pub fn posted(
+        id: String,
+        poster: &str,
+        need: String,
+        max_credits: i64,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Self {
+        Task {
+            id,
+            poster_id: poster.into(),
+            worker_id: None,
+            need,
+            context: None,
+            result: None,
+            status: TaskStatus::Posted,
+            max_credits,
+            credits_charged: None,
+            tags: None,
+            is_system: false,
+            match_status: MatchStatus::Broadcast,
+            match_deadline: None,
+            rejection_reason: None,
+            rejection_count: 0,
+            rejection_grace_deadline: None,
+            review_timeout_minutes: None,
+            claim_timeout_minutes: None,
+            claim_deadline: None,
+            review_deadline: None,
+            deadline: None,
+            created_at: now,
+            claimed_at: None,
+            delivered_at: None,
+            expires_at,
+            assignment: None,
+            system_task_type: None,
+            parent_task_id: None,
+            subject_agent_id: None,
+            system_payload: None,
+            excluded_agents: None,
+            extracted_tags: None,
+            verification: None,
+            verification_deadline: None,
+        }
+    }
+
+    /// Every tag that routes the task: the poster's and the extracted ones.
+    pub fn routing_tags(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .tags
+            .iter()
+            .chain(self.extracted_tags.iter())
+            .flatten()
+            .map(|t| t.to_lowercase())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 /// One movement of credits from one account to another. Agents' ledgers show each entry

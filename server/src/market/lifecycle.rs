@@ -209,34 +209,16 @@ mod tests {
     use crate::model::PLATFORM_AGENT_ID;
 
     fn task(status: TaskStatus) -> Task {
-        Task {
-            id: "tk-1".into(),
-            poster_id: PLATFORM_AGENT_ID.into(),
-            worker_id: None,
-            need: "n".into(),
-            context: None,
-            result: None,
-            status,
-            max_credits: 10,
-            credits_charged: None,
-            tags: None,
-            is_system: false,
-            match_status: MatchStatus::Broadcast,
-            match_deadline: None,
-            rejection_reason: None,
-            rejection_count: 0,
-            rejection_grace_deadline: None,
-            review_timeout_minutes: None,
-            claim_timeout_minutes: None,
-            claim_deadline: None,
-            review_deadline: None,
-            deadline: None,
-            created_at: 0,
-            claimed_at: None,
-            delivered_at: None,
-            expires_at: 72 * HOUR,
-            assignment: None,
-        }
+        let mut t = Task::posted(
+            "tk-1".into(),
+            PLATFORM_AGENT_ID,
+            "n".into(),
+            10,
+            0,
+            72 * HOUR,
+        );
+        t.status = status;
+        t
     }
 
     /// Every action against every state: exactly one state allows each action, and every

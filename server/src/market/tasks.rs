@@ -51,34 +51,19 @@ pub fn create(
         validate::MAX_TIMEOUT_MINUTES,
     )?;
     let now = ctx.now;
-    let task = Task {
-        id: new_id("tk"),
-        poster_id: poster.into(),
-        worker_id: None,
-        need: req.need,
-        context: req.context,
-        result: None,
-        status: TaskStatus::Posted,
+    let mut task = Task::posted(
+        new_id("tk"),
+        poster,
+        req.need,
         max_credits,
-        credits_charged: None,
-        tags,
-        is_system: false,
-        match_status: MatchStatus::Broadcast,
-        match_deadline: None,
-        rejection_reason: None,
-        rejection_count: 0,
-        rejection_grace_deadline: None,
-        review_timeout_minutes,
-        claim_timeout_minutes,
-        claim_deadline: None,
-        review_deadline: None,
-        deadline: deadline_minutes.map(|m| now + m * MINUTE),
-        created_at: now,
-        claimed_at: None,
-        delivered_at: None,
-        expires_at: now + ctx.cfg.task_expire_hours * HOUR,
-        assignment: None,
-    };
+        now,
+        now + ctx.cfg.task_expire_hours * HOUR,
+    );
+    task.context = req.context;
+    task.tags = tags;
+    task.review_timeout_minutes = review_timeout_minutes;
+    task.claim_timeout_minutes = claim_timeout_minutes;
+    task.deadline = deadline_minutes.map(|m| now + m * MINUTE);
     tx.insert_task(&task)?;
     credits::transfer(
         tx,

@@ -10,9 +10,11 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::model::{
     Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Message, Millis,
-    PLATFORM_AGENT_ID, Question, TagReputation, Task, TaskStatus, Transfer, Trust,
+    PLATFORM_AGENT_ID, Question, SystemTaskType, TagReputation, Task, TaskStatus, Transfer, Trust,
+    VerificationState,
 };
 use pinchwork_client::types::{StatsResponse, TagEarnings};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -24,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0002_social.sql"),
     include_str!("sqlite/0003_events.sql"),
     include_str!("sqlite/0004_webhooks.sql"),
+    include_str!("sqlite/0005_infra.sql"),
 ];
 
 struct Command {
@@ -277,13 +280,95 @@ const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, status
     credits_charged, tags, is_system, match_status, match_deadline, rejection_reason, \
     rejection_count, rejection_grace_deadline, review_timeout_minutes, claim_timeout_minutes, \
     claim_deadline, review_deadline, deadline, created_at, claimed_at, delivered_at, expires_at, \
-    assignment";
+    assignment, system_task_type, parent_task_id, subject_agent_id, system_payload, \
+    excluded_agents, extracted_tags, verification, verification_deadline";
+
+/// Columns a task row has beyond TASK_COLS: derived for filtering and timers.
+const TASK_DERIVED: &str = "tags_key, next_due_at";
+
+/// `?1, ?2, …, ?n`.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A task's values in the order of TASK_COLS, then TASK_DERIVED.
+fn task_values(t: &Task) -> Vec<SqlValue> {
+    vec![
+        t.id.clone().into(),
+        t.poster_id.clone().into(),
+        t.worker_id.clone().into(),
+        t.need.clone().into(),
+        t.context.clone().into(),
+        t.result.clone().into(),
+        t.status.as_str().to_string().into(),
+        t.max_credits.into(),
+        t.credits_charged.into(),
+        list_json(&t.tags).into(),
+        t.is_system.into(),
+        t.match_status.as_str().to_string().into(),
+        t.match_deadline.into(),
+        t.rejection_reason.clone().into(),
+        t.rejection_count.into(),
+        t.rejection_grace_deadline.into(),
+        t.review_timeout_minutes.into(),
+        t.claim_timeout_minutes.into(),
+        t.claim_deadline.into(),
+        t.review_deadline.into(),
+        t.deadline.into(),
+        t.created_at.into(),
+        t.claimed_at.into(),
+        t.delivered_at.into(),
+        t.expires_at.into(),
+        t.assignment.clone().into(),
+        t.system_task_type.map(|k| k.as_str().to_string()).into(),
+        t.parent_task_id.clone().into(),
+        t.subject_agent_id.clone().into(),
+        t.system_payload.clone().into(),
+        t.excluded_agents.clone().into(),
+        list_json(&t.extracted_tags).into(),
+        t.verification.as_ref().map(verification_to_json).into(),
+        t.verification_deadline.into(),
+        tags_key(&Some(t.routing_tags())).into(),
+        t.next_due().into(),
+    ]
+}
+
+fn verification_to_json(v: &VerificationState) -> String {
+    let value = match v {
+        VerificationState::Pending => serde_json::json!({"status": "pending"}),
+        VerificationState::TimedOut => serde_json::json!({"status": "timed_out"}),
+        VerificationState::Done {
+            meets_requirements,
+            explanation,
+        } => serde_json::json!({
+            "status": if *meets_requirements { "passed" } else { "failed" },
+            "meets_requirements": meets_requirements,
+            "explanation": explanation,
+        }),
+    };
+    value.to_string()
+}
+
+fn verification_from_json(text: &str) -> Option<VerificationState> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    Some(match v["status"].as_str()? {
+        "pending" => VerificationState::Pending,
+        "timed_out" => VerificationState::TimedOut,
+        _ => VerificationState::Done {
+            meets_requirements: v["meets_requirements"].as_bool()?,
+            explanation: v["explanation"].as_str()?.to_string(),
+        },
+    })
+}
 
 /// A task row followed by its poster's reputation.
 fn open_task_from_row(r: &Row) -> rusqlite::Result<OpenTask> {
     Ok(OpenTask {
         task: task_from_row(r)?,
-        poster_reputation: r.get(26)?,
+        poster_reputation: r.get(34)?,
     })
 }
 
@@ -383,6 +468,18 @@ fn task_from_row(r: &Row) -> rusqlite::Result<Task> {
         delivered_at: r.get(23)?,
         expires_at: r.get(24)?,
         assignment: r.get(25)?,
+        system_task_type: r
+            .get::<_, Option<String>>(26)?
+            .and_then(|t| SystemTaskType::parse(&t)),
+        parent_task_id: r.get(27)?,
+        subject_agent_id: r.get(28)?,
+        system_payload: r.get(29)?,
+        excluded_agents: r.get(30)?,
+        extracted_tags: json_list(r.get(31)?),
+        verification: r
+            .get::<_, Option<String>>(32)?
+            .and_then(|v| verification_from_json(&v)),
+        verification_deadline: r.get(33)?,
     })
 }
 
@@ -633,42 +730,14 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_task(&mut self, t: &Task) -> Result<()> {
+        let values = task_values(t);
+        let sql = format!(
+            "INSERT INTO tasks ({TASK_COLS}, {TASK_DERIVED}) VALUES ({})",
+            placeholders(values.len())
+        );
         self.conn
-            .prepare_cached(&format!(
-                "INSERT INTO tasks ({TASK_COLS}, tags_key, next_due_at) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,\
-                 ?22,?23,?24,?25,?26,?27,?28)"
-            ))?
-            .execute(params![
-                t.id,
-                t.poster_id,
-                t.worker_id,
-                t.need,
-                t.context,
-                t.result,
-                t.status.as_str(),
-                t.max_credits,
-                t.credits_charged,
-                list_json(&t.tags),
-                t.is_system,
-                t.match_status.as_str(),
-                t.match_deadline,
-                t.rejection_reason,
-                t.rejection_count,
-                t.rejection_grace_deadline,
-                t.review_timeout_minutes,
-                t.claim_timeout_minutes,
-                t.claim_deadline,
-                t.review_deadline,
-                t.deadline,
-                t.created_at,
-                t.claimed_at,
-                t.delivered_at,
-                t.expires_at,
-                t.assignment,
-                tags_key(&t.tags),
-                t.next_due()
-            ])?;
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(&values))?;
         Ok(())
     }
 
@@ -686,39 +755,24 @@ impl Tx for SqliteTx<'_> {
         prior_status: TaskStatus,
         prior_worker: Option<&str>,
     ) -> Result<bool> {
-        let n = self
+        let mut values = task_values(t);
+        let n = values.len();
+        let sql = format!(
+            "UPDATE tasks SET ({TASK_COLS}, {TASK_DERIVED}) = ({}) \
+             WHERE id = ?{} AND status = ?{} AND worker_id IS ?{}",
+            placeholders(n),
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        values.push(t.id.clone().into());
+        values.push(prior_status.as_str().to_string().into());
+        values.push(prior_worker.map(str::to_string).into());
+        Ok(self
             .conn
-            .prepare_cached(
-                "UPDATE tasks SET worker_id = ?3, result = ?4, status = ?5, credits_charged = ?6, \
-                 match_status = ?7, match_deadline = ?8, rejection_reason = ?9, \
-                 rejection_count = ?10, rejection_grace_deadline = ?11, claim_deadline = ?12, \
-                 review_deadline = ?13, deadline = ?14, claimed_at = ?15, delivered_at = ?16, \
-                 expires_at = ?17, next_due_at = ?18, assignment = ?20 \
-                 WHERE id = ?1 AND status = ?2 AND worker_id IS ?19",
-            )?
-            .execute(params![
-                t.id,
-                prior_status.as_str(),
-                t.worker_id,
-                t.result,
-                t.status.as_str(),
-                t.credits_charged,
-                t.match_status.as_str(),
-                t.match_deadline,
-                t.rejection_reason,
-                t.rejection_count,
-                t.rejection_grace_deadline,
-                t.claim_deadline,
-                t.review_deadline,
-                t.deadline,
-                t.claimed_at,
-                t.delivered_at,
-                t.expires_at,
-                t.next_due(),
-                prior_worker,
-                t.assignment
-            ])?;
-        Ok(n == 1)
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(&values))?
+            == 1)
     }
 
     fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>> {
