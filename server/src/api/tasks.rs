@@ -130,6 +130,7 @@ impl OpenTaskQuery {
             viewer,
             tags: tag_filter(self.tags.as_deref().map(split_list)),
             search: self.search.clone(),
+            capability_tags: Vec::new(),
         }
     }
 }
@@ -150,7 +151,7 @@ pub async fn available(
 ) -> Result<Reply> {
     let page = super::page(q.limit, q.offset, 20)?;
     let filter = q.filter(agent.id);
-    let (tasks, total) = s.read(move |tx| tx.available(&filter, page)).await?;
+    let (tasks, total) = s.read(move |tx| rules::browse(tx, &filter, page)).await?;
     Ok(Reply::ok(&TaskList {
         tasks: tasks.iter().map(available_item).collect(),
         total,
@@ -229,6 +230,7 @@ pub async fn pickup_batch(
         viewer: agent.id,
         tags: tag_filter(req.tags),
         search: req.search,
+        capability_tags: Vec::new(),
     };
     let claimed = s
         .write(move |tx, ctx| rules::pickup_batch(tx, ctx, &filter, req.count))

@@ -61,8 +61,8 @@ pub fn available_item(o: &OpenTask) -> AvailableItem {
         created_at: rfc3339(t.created_at),
         poster_id: t.poster_id.clone(),
         poster_reputation: o.poster_reputation,
-        is_matched: false,
-        match_rank: None,
+        is_matched: o.match_rank.is_some(),
+        match_rank: o.match_rank,
         rejection_count: t.rejection_count,
         deadline: rfc3339_opt(t.deadline),
     }

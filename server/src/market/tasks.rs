@@ -7,8 +7,8 @@ use super::{Ctx, credits, social, validate};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::ids::new_id;
-use crate::model::{ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus};
-use crate::store::{Counter, OpenTask, OpenTaskFilter, Tx};
+use crate::model::{Agent, ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus};
+use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Phase, Tx};
 use crate::time::rfc3339;
 use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
 
@@ -117,11 +117,11 @@ fn commit(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
     }
 }
 
-/// 429 while the agent serves an abandon cooldown.
-fn check_cooldown(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<()> {
-    let Some(agent) = tx.agent(agent_id)? else {
-        return Ok(());
-    };
+/// The agent about to pick up work: 429 while it serves an abandon cooldown.
+fn ready_worker(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<Agent> {
+    let agent = tx
+        .agent(agent_id)?
+        .ok_or_else(|| Error::not_found("Agent not found"))?;
     let until = agent.last_abandon_at.unwrap_or(0) + ctx.cfg.abandon_cooldown_minutes * MINUTE;
     if agent.abandon_count >= ctx.cfg.max_abandons_before_cooldown && ctx.now < until {
         return Err(Error::TooManyRequests {
@@ -129,7 +129,7 @@ fn check_cooldown(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<()> {
             retry_after_secs: Some(((until - ctx.now) as u64).div_ceil(1000)),
         });
     }
-    Ok(())
+    Ok(agent)
 }
 
 /// Claims `task` for `worker` if it is still posted; false when someone else got it first.
@@ -139,19 +139,57 @@ fn try_claim(tx: &mut dyn Tx, ctx: &mut Ctx, task: &mut Task, worker: &str) -> R
     if !tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
         return Ok(false);
     }
-    ctx.emit(
-        Event::new(EventKind::TaskClaimed, &task.id, &task.poster_id).with("worker_id", worker),
-    );
+    if !task.is_system {
+        ctx.emit(
+            Event::new(EventKind::TaskClaimed, &task.id, &task.poster_id).with("worker_id", worker),
+        );
+    }
     Ok(true)
 }
 
-fn claim_next(tx: &mut dyn Tx, ctx: &mut Ctx, filter: &OpenTaskFilter) -> Result<Option<OpenTask>> {
-    for mut open in tx.claimable(filter, PICKUP_CANDIDATES)? {
-        if try_claim(tx, ctx, &mut open.task, &filter.viewer)? {
-            return Ok(Some(open));
+/// Claims the first task the worker may take, in the order of the phases: system work for
+/// infra agents (phase 0, whatever the filters), tasks matched to the worker (phase 1), then
+/// tasks open to everyone (phase 2).
+fn claim_next(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    worker: &Agent,
+    filter: &OpenTaskFilter,
+) -> Result<Option<OpenTask>> {
+    let mut candidates = Vec::new();
+    if worker.accepts_system_tasks {
+        candidates.push(tx.system_claimable(&worker.id, PICKUP_CANDIDATES)?);
+    }
+    for phase in [Phase::Matched, Phase::Broadcast] {
+        candidates.push(tx.claimable(filter, phase, PICKUP_CANDIDATES)?);
+        for mut open in candidates.drain(..).flatten() {
+            if try_claim(tx, ctx, &mut open.task, &worker.id)? {
+                return Ok(Some(open));
+            }
         }
     }
     Ok(None)
+}
+
+/// The worker's filter with its capability tags, for relevance ordering.
+fn with_capabilities(filter: &OpenTaskFilter, worker: &Agent) -> OpenTaskFilter {
+    OpenTaskFilter {
+        capability_tags: worker.capability_tags.clone().unwrap_or_default(),
+        ..filter.clone()
+    }
+}
+
+/// The tasks open to the viewer as browsing shows them: matched ones first, then the rest by
+/// relevance to the viewer's capability tags.
+pub fn browse(
+    tx: &mut dyn Tx,
+    filter: &OpenTaskFilter,
+    page: Page,
+) -> Result<(Vec<OpenTask>, i64)> {
+    let viewer = tx
+        .agent(&filter.viewer)?
+        .ok_or_else(|| Error::not_found("Agent not found"))?;
+    tx.available(&with_capabilities(filter, &viewer), page)
 }
 
 /// Claims the next task open to the worker, if there is one.
@@ -160,8 +198,8 @@ pub fn pickup_next(
     ctx: &mut Ctx,
     filter: &OpenTaskFilter,
 ) -> Result<Option<OpenTask>> {
-    check_cooldown(tx, ctx, &filter.viewer)?;
-    claim_next(tx, ctx, filter)
+    let worker = ready_worker(tx, ctx, &filter.viewer)?;
+    claim_next(tx, ctx, &worker, &with_capabilities(filter, &worker))
 }
 
 /// Claims up to `count` (1-10) tasks, stopping when none is left.
@@ -172,10 +210,11 @@ pub fn pickup_batch(
     count: Option<i64>,
 ) -> Result<Vec<OpenTask>> {
     let count = validate::in_range("count", count, 1, 10)?.unwrap_or(5);
-    check_cooldown(tx, ctx, &filter.viewer)?;
+    let worker = ready_worker(tx, ctx, &filter.viewer)?;
+    let filter = with_capabilities(filter, &worker);
     let mut claimed = Vec::new();
     while (claimed.len() as i64) < count {
-        match claim_next(tx, ctx, filter)? {
+        match claim_next(tx, ctx, &worker, &filter)? {
             Some(task) => claimed.push(task),
             None => break,
         }
@@ -203,7 +242,12 @@ pub fn pickup_task(
     if task.is_system {
         return Err(Error::conflict("Cannot directly pick up system tasks"));
     }
-    check_cooldown(tx, ctx, worker)?;
+    if tx.did_system_work(&task.id, worker)? {
+        return Err(Error::conflict(
+            "Conflict: you did system work on this task",
+        ));
+    }
+    ready_worker(tx, ctx, worker)?;
     if !try_claim(tx, ctx, &mut task, worker)? {
         return Err(Error::conflict("Task already claimed"));
     }
@@ -211,6 +255,7 @@ pub fn pickup_task(
     Ok(OpenTask {
         task,
         poster_reputation,
+        match_rank: None,
     })
 }
 

@@ -21,6 +21,18 @@ pub struct OpenTaskFilter {
     pub tags: Vec<String>,
     /// Case-insensitive substring of need or context.
     pub search: Option<String>,
+    /// The viewer's capability tags: tasks sharing more of them come first.
+    pub capability_tags: Vec<String>,
+}
+
+/// The sections of open tasks, in the order workers see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Tasks an infra agent (or the built-in matcher) routed to the viewer, by rank.
+    Matched,
+    /// Tasks open to everyone: by tag overlap with the viewer, poster reputation, the
+    /// poster's trust in the viewer, then age.
+    Broadcast,
 }
 
 /// A page of a list.
@@ -41,6 +53,8 @@ pub enum Role {
 pub struct OpenTask {
     pub task: Task,
     pub poster_reputation: f64,
+    /// The viewer's rank when the task was matched to them.
+    pub match_rank: Option<i64>,
 }
 
 /// The public agent directory's filters.
@@ -152,11 +166,31 @@ pub trait Tx {
         prior_status: TaskStatus,
         prior_worker: Option<&str>,
     ) -> Result<bool>;
-    /// Broadcast tasks the viewer may claim, in pickup order: best posters first, then the
-    /// posters who trust the viewer most, then the oldest.
-    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>>;
-    /// Tasks open for pickup as browsing shows them, with the total before paging.
+    /// Tasks of one phase the viewer may claim, in pickup order. Never the viewer's own, nor
+    /// tasks the viewer did system work for.
+    fn claimable(
+        &mut self,
+        filter: &OpenTaskFilter,
+        phase: Phase,
+        limit: i64,
+    ) -> Result<Vec<OpenTask>>;
+    /// Tasks open for pickup as browsing shows them (matched first, then broadcast), with the
+    /// total before paging.
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)>;
+    /// Open system tasks the viewer may do, oldest first (never about the viewer's own work).
+    fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>>;
+    /// Posted or claimed system tasks about a task or an agent.
+    fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>>;
+    /// Whether the agent did (or holds) a system task about this task.
+    fn did_system_work(&mut self, task_id: &str, agent_id: &str) -> Result<bool>;
+    /// Whether any active agent does system work.
+    fn infra_agent_exists(&mut self) -> Result<bool>;
+    /// Active agents with skills to match a task to, best reputation first, never `exclude`.
+    fn match_candidates(&mut self, exclude: &str, limit: i64) -> Result<Vec<Agent>>;
+    /// Routes a task to these agents, best first.
+    fn insert_matches(&mut self, task_id: &str, ranked: &[String]) -> Result<()>;
+    /// The agents a task is routed to, best first.
+    fn matches_of(&mut self, task_id: &str) -> Result<Vec<String>>;
     /// The agent's tasks (not system tasks), newest first, with the total before paging.
     fn tasks_of(
         &mut self,

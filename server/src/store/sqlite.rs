@@ -4,7 +4,7 @@
 
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
-    OpenTaskFilter, Page, Role, Tx, WebhookDelivery, tags_key,
+    OpenTaskFilter, Page, Phase, Role, Tx, WebhookDelivery, tags_key,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -366,9 +366,11 @@ fn verification_from_json(text: &str) -> Option<VerificationState> {
 
 /// A task row followed by its poster's reputation.
 fn open_task_from_row(r: &Row) -> rusqlite::Result<OpenTask> {
+    let match_rank = r.get(35)?;
     Ok(OpenTask {
         task: task_from_row(r)?,
         poster_reputation: r.get(34)?,
+        match_rank,
     })
 }
 
@@ -483,29 +485,94 @@ fn task_from_row(r: &Row) -> rusqlite::Result<Task> {
     })
 }
 
-/// WHERE clauses (and their parameters) for the open-task filter, after `?1` = viewer.
-/// `t` prefixes the task columns (for joined queries).
-fn open_task_conditions(filter: &OpenTaskFilter, t: &str) -> (String, Vec<String>) {
-    let mut sql = format!(
-        "{t}status = 'posted' AND {t}is_system = 0 AND {t}poster_id != ?1 \
-         AND {t}match_status IN ('broadcast', 'pending')"
-    );
+/// The FROM, WHERE and ORDER BY of open tasks the viewer may claim in `phase` (parameters
+/// from `?1` = viewer on), selecting the task columns, the poster's reputation and the rank.
+fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<String>) {
     let mut args = vec![filter.viewer.clone()];
+    let (join, section, order) = match phase {
+        Phase::Matched => (
+            "JOIN task_matches m ON m.task_id = t.id AND m.agent_id = ?1",
+            "t.match_status = 'matched'",
+            "m.rank, t.seq".to_string(),
+        ),
+        Phase::Broadcast => {
+            // Shared tags first (when the viewer has capability tags at all).
+            let mut order = String::new();
+            for tag in &filter.capability_tags {
+                args.push(format!(",{},", tag.to_lowercase()));
+                let term = format!("(instr(coalesce(t.tags_key, ''), ?{}) > 0)", args.len());
+                order.push_str(if order.is_empty() { "" } else { " + " });
+                order.push_str(&term);
+            }
+            if !order.is_empty() {
+                order.push_str(" DESC, ");
+            }
+            order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
+            ("", "t.match_status IN ('broadcast', 'pending')", order)
+        }
+    };
+    let rank = if phase == Phase::Matched {
+        "m.rank"
+    } else {
+        "NULL"
+    };
+    let mut from = format!(
+        "{}, coalesce(a.reputation, 0.0), {rank} FROM tasks t {join} \
+         LEFT JOIN agents a ON a.id = t.poster_id \
+         LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = ?1 \
+         WHERE t.status = 'posted' AND t.is_system = 0 AND t.poster_id != ?1 AND {section} \
+         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id AND s.worker_id = ?1)",
+        task_cols("t.")
+    );
     for tag in &filter.tags {
         args.push(format!(",{},", tag.to_lowercase()));
-        sql.push_str(&format!(" AND instr({t}tags_key, ?{}) > 0", args.len()));
+        from.push_str(&format!(
+            " AND instr(coalesce(t.tags_key, ''), ?{}) > 0",
+            args.len()
+        ));
     }
     if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
         // SQLite's lower() folds ASCII only: fold the search the same way, or a search for
         // "Über" would never find "Über".
         args.push(search.to_ascii_lowercase());
         let n = args.len();
-        sql.push_str(&format!(
-            " AND (instr(lower({t}need), ?{n}) > 0 \
-             OR instr(lower(coalesce({t}context, '')), ?{n}) > 0)"
+        from.push_str(&format!(
+            " AND (instr(lower(t.need), ?{n}) > 0 OR instr(lower(coalesce(t.context, '')), ?{n}) > 0)"
         ));
     }
-    (sql, args)
+    (from, order, args)
+}
+
+impl SqliteTx<'_> {
+    fn open_task_page(
+        &mut self,
+        filter: &OpenTaskFilter,
+        phase: Phase,
+        page: Page,
+    ) -> Result<(Vec<OpenTask>, i64)> {
+        let (from, order, mut args) = open_tasks(filter, phase);
+        let count_sql = format!(
+            "SELECT count(*) FROM ({})",
+            format_args!("SELECT t.id, {from}")
+        );
+        let total: i64 = self
+            .conn
+            .prepare_cached(&count_sql)?
+            .query_row(params_from_iter(&args), |r| r.get(0))?;
+        args.push(page.limit.to_string());
+        args.push(page.offset.to_string());
+        let n = args.len();
+        let sql = format!(
+            "SELECT {from} ORDER BY {order} LIMIT CAST(?{} AS INTEGER) OFFSET CAST(?{n} AS INTEGER)",
+            n - 1
+        );
+        let tasks = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_map(params_from_iter(&args), open_task_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((tasks, total))
+    }
 }
 
 impl Tx for SqliteTx<'_> {
@@ -775,47 +842,117 @@ impl Tx for SqliteTx<'_> {
             == 1)
     }
 
-    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>> {
-        let (cond, mut args) = open_task_conditions(filter, "t.");
-        args.push(limit.to_string());
-        // Best posters first, then those who trust the viewer most, then the oldest.
-        let sql = format!(
-            "SELECT {}, coalesce(a.reputation, 0.0) FROM tasks t \
-             LEFT JOIN agents a ON a.id = t.poster_id LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = ?1 \
-             WHERE {cond} ORDER BY coalesce(a.reputation, 0.0) DESC, \
-             coalesce(tr.score, 0.5) DESC, t.seq LIMIT CAST(?{} AS INTEGER)",
-            task_cols("t."),
-            args.len()
-        );
+    fn claimable(
+        &mut self,
+        filter: &OpenTaskFilter,
+        phase: Phase,
+        limit: i64,
+    ) -> Result<Vec<OpenTask>> {
         Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_map(params_from_iter(&args), open_task_from_row)?
-            .collect::<rusqlite::Result<_>>()?)
+            .open_task_page(filter, phase, Page { limit, offset: 0 })?
+            .0)
     }
 
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
-        let (cond, mut args) = open_task_conditions(filter, "t.");
-        let total: i64 = self
+        // Matched tasks first: few per agent, so they are read whole and the page spans both.
+        let (matched, matched_total) = self.open_task_page(
+            filter,
+            Phase::Matched,
+            Page {
+                limit: i64::MAX,
+                offset: 0,
+            },
+        )?;
+        let offset = (page.offset - matched_total).max(0);
+        let (broadcast, broadcast_total) = self.open_task_page(
+            filter,
+            Phase::Broadcast,
+            Page {
+                limit: page.limit,
+                offset,
+            },
+        )?;
+        let tasks = matched
+            .into_iter()
+            .skip(page.offset as usize)
+            .chain(broadcast)
+            .take(page.limit as usize)
+            .collect();
+        Ok((tasks, matched_total + broadcast_total))
+    }
+
+    fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
+        Ok(self
             .conn
-            .prepare_cached(&format!("SELECT count(*) FROM tasks t WHERE {cond}"))?
-            .query_row(params_from_iter(&args), |r| r.get(0))?;
-        args.push(page.limit.to_string());
-        args.push(page.offset.to_string());
-        let n = args.len();
-        let cols = task_cols("t.");
-        let sql = format!(
-            "SELECT {cols}, coalesce(a.reputation, 0.0) FROM tasks t \
-             LEFT JOIN agents a ON a.id = t.poster_id WHERE {cond} \
-             ORDER BY t.seq LIMIT CAST(?{} AS INTEGER) OFFSET CAST(?{n} AS INTEGER)",
-            n - 1
-        );
-        let tasks = self
+            .prepare_cached(&format!(
+                "SELECT {}, 0.0, NULL FROM tasks t WHERE t.is_system = 1 AND t.status = 'posted' \
+                 AND instr(coalesce(t.excluded_agents, ''), ',' || ?1 || ',') = 0 \
+                 ORDER BY t.seq LIMIT ?2",
+                task_cols("t.")
+            ))?
+            .query_map(params![viewer, limit], open_task_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>> {
+        Ok(self
             .conn
-            .prepare_cached(&sql)?
-            .query_map(params_from_iter(&args), open_task_from_row)?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok((tasks, total))
+            .prepare_cached(&format!(
+                "SELECT {TASK_COLS} FROM tasks WHERE (parent_task_id = ?1 OR subject_agent_id = ?1) \
+                 AND is_system = 1 AND status IN ('posted', 'claimed')"
+            ))?
+            .query_map([subject], task_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn did_system_work(&mut self, task_id: &str, agent_id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE parent_task_id = ?1 AND worker_id = ?2)",
+            )?
+            .query_row([task_id, agent_id], |r| r.get(0))?)
+    }
+
+    fn infra_agent_exists(&mut self) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM agents WHERE accepts_system_tasks = 1 \
+                 AND suspended = 0 AND key_digest IS NOT NULL)",
+            )?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn match_candidates(&mut self, exclude: &str, limit: i64) -> Result<Vec<Agent>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {AGENT_COLS} FROM agents WHERE suspended = 0 AND key_digest IS NOT NULL \
+                 AND id != ?1 AND (good_at IS NOT NULL OR capability_tags IS NOT NULL) \
+                 ORDER BY reputation DESC, tasks_completed DESC, seq LIMIT ?2"
+            ))?
+            .query_map(params![exclude, limit], agent_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn insert_matches(&mut self, task_id: &str, ranked: &[String]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO task_matches (task_id, agent_id, rank) VALUES (?1, ?2, ?3) \
+             ON CONFLICT DO NOTHING",
+        )?;
+        for (rank, agent) in ranked.iter().enumerate() {
+            stmt.execute(params![task_id, agent, rank as i64])?;
+        }
+        Ok(())
+    }
+
+    fn matches_of(&mut self, task_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT agent_id FROM task_matches WHERE task_id = ?1 ORDER BY rank")?
+            .query_map([task_id], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     fn tasks_of(

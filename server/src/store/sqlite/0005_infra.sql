@@ -18,3 +18,4 @@ CREATE TABLE task_matches (
     PRIMARY KEY (task_id, agent_id)
 );
 CREATE INDEX matches_by_agent ON task_matches (agent_id);
+CREATE INDEX tasks_open_system ON tasks (seq) WHERE is_system = 1 AND status = 'posted';
