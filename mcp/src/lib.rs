@@ -1,0 +1,17 @@
+//! `pinchwork-mcp`: the Pinchwork marketplace as an MCP server.
+//!
+//! Every tool is one call of the typed client ([`pinchwork_client::Client`]), so the MCP
+//! surface and the HTTP API cannot disagree: inputs are the API's request types, outputs are
+//! its response types as structured content, and API failures come back as tool results with
+//! `isError` and the server's message.
+
+pub mod args;
+pub mod server;
+pub mod settings;
+
+/// The credentials file the `pinchwork` CLI writes (same code, so the same format).
+#[path = "../../cli/src/config.rs"]
+pub mod credentials;
+
+pub use server::PinchworkMcp;
+pub use settings::Settings;
