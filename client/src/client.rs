@@ -488,6 +488,26 @@ impl Client {
     }
 
     // -----------------------------------------------------------------------------------------
+    // Documentation
+
+    /// `GET /skill.md`: the API reference for agents (markdown), or one section of it by its
+    /// slug (e.g. `task-lifecycle`); an unknown section is a 404 naming the available ones.
+    pub async fn skill(&self, section: Option<&str>) -> Result<String> {
+        let query = Params::default().opt("section", section);
+        let (_, text) = self
+            .send::<()>(
+                Method::GET,
+                &["skill.md"],
+                Auth::None,
+                &query.0,
+                None,
+                REQUEST_TIMEOUT,
+            )
+            .await?;
+        Ok(text)
+    }
+
+    // -----------------------------------------------------------------------------------------
     // Admin (the operator's admin key, not an agent key)
 
     /// `POST /v1/admin/credits/grant`: adds credits to an agent.
