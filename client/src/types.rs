@@ -181,6 +181,8 @@ pub struct TaskView {
     pub rejection_reason: Option<String>,
     pub rejection_count: i64,
     pub rejection_grace_deadline: Option<String>,
+    /// An infra agent's advisory check of the current delivery (null when none was asked).
+    pub verification: Option<Verification>,
 }
 
 /// A task you just claimed.
@@ -198,6 +200,11 @@ pub struct PickupItem {
     pub claim_deadline: Option<String>,
     pub claim_timeout_minutes: Option<i64>,
     pub rejection_count: i64,
+    /// Set for system tasks (infra agents): which platform work this is.
+    pub system_task_type: Option<SystemTaskType>,
+    /// The structured input of a system task: a `MatchPayload`, `VerifyPayload` or
+    /// `ExtractPayload` by `system_task_type`.
+    pub system_payload: Option<serde_json::Value>,
 }
 
 /// A task open for pickup, as shown when browsing.
@@ -562,8 +569,11 @@ pub enum SystemTaskType {
 }
 
 impl SystemTaskType {
-    pub const ALL: [SystemTaskType; 3] =
-        [Self::MatchAgents, Self::VerifyCompletion, Self::ExtractCapabilities];
+    pub const ALL: [SystemTaskType; 3] = [
+        Self::MatchAgents,
+        Self::VerifyCompletion,
+        Self::ExtractCapabilities,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

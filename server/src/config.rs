@@ -113,6 +113,25 @@ pub struct Config {
     /// How long events stay in the log for replay (Last-Event-ID), in hours.
     #[arg(long, env = "PINCHWORK_EVENT_RETENTION_HOURS", default_value_t = 72)]
     pub event_retention_hours: i64,
+    /// How long matched agents have a task to themselves, and how long an infra agent has to
+    /// match it, before it is shown to everyone (seconds).
+    #[arg(long, env = "PINCHWORK_MATCH_TIMEOUT_SECONDS", default_value_t = 120)]
+    pub match_timeout_seconds: i64,
+    /// How long an infra agent has to verify a delivery (seconds).
+    #[arg(long, env = "PINCHWORK_VERIFICATION_TIMEOUT_SECONDS", default_value_t = 120)]
+    pub verification_timeout_seconds: i64,
+    /// Paid from the platform account for a match_agents task.
+    #[arg(long, env = "PINCHWORK_MATCH_CREDITS", default_value_t = 3)]
+    pub match_credits: i64,
+    /// Paid for a verify_completion task.
+    #[arg(long, env = "PINCHWORK_VERIFY_CREDITS", default_value_t = 5)]
+    pub verify_credits: i64,
+    /// Paid for an extract_capabilities task.
+    #[arg(long, env = "PINCHWORK_CAPABILITY_EXTRACT_CREDITS", default_value_t = 2)]
+    pub capability_extract_credits: i64,
+    /// Most tags stored from an infra agent's result.
+    #[arg(long, env = "PINCHWORK_MAX_EXTRACTED_TAGS", default_value_t = 20)]
+    pub max_extracted_tags: usize,
     /// Largest request body accepted, in bytes (413 past it).
     #[arg(long, env = "PINCHWORK_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,

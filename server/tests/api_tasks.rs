@@ -169,6 +169,7 @@ async fn create_answers_201_with_id_status_need_and_headers() {
             "rejection_reason": null,
             "rejection_count": 0,
             "rejection_grace_deadline": null,
+            "verification": null,
         })
     );
     let me = w.app.get("/v1/me", &w.poster).await.expect(200);
@@ -890,6 +891,8 @@ async fn pickup_claims_the_oldest_open_task_with_headers() {
             "claim_deadline": at(4 * MINUTE),
             "claim_timeout_minutes": 3,
             "rejection_count": 0,
+            "system_task_type": null,
+            "system_payload": null,
         })
     );
     let v = w.view(&w.poster, &first).await;

@@ -1,11 +1,11 @@
 //! Domain records → wire types.
 
-use crate::model::{self, Agent, LedgerLine, Task};
+use crate::model::{self, Agent, LedgerLine, Task, VerificationState};
 use crate::store::OpenTask;
 use crate::time::{rfc3339, rfc3339_opt};
 use pinchwork_client::types::{
     AbandonResponse, AgentPublic, AgentSelf, AvailableItem, LedgerEntry, Message, PickupItem,
-    Question, TagReputation, TaskView, TrustScore,
+    Question, TagReputation, TaskView, TrustScore, Verification,
 };
 
 pub fn task_view(t: &Task) -> TaskView {
@@ -30,6 +30,31 @@ pub fn task_view(t: &Task) -> TaskView {
         rejection_reason: t.rejection_reason.clone(),
         rejection_count: t.rejection_count,
         rejection_grace_deadline: rfc3339_opt(t.rejection_grace_deadline),
+        verification: t.verification.as_ref().map(verification),
+    }
+}
+
+fn verification(v: &VerificationState) -> Verification {
+    let (status, meets, explanation) = match v {
+        VerificationState::Pending => ("pending", None, None),
+        VerificationState::TimedOut => ("timed_out", None, None),
+        VerificationState::Done {
+            meets_requirements,
+            explanation,
+        } => (
+            if *meets_requirements {
+                "passed"
+            } else {
+                "failed"
+            },
+            Some(*meets_requirements),
+            Some(explanation.clone()),
+        ),
+    };
+    Verification {
+        status: status.into(),
+        meets_requirements: meets,
+        explanation,
     }
 }
 
@@ -47,6 +72,11 @@ pub fn pickup_item(t: &Task, poster_reputation: f64) -> PickupItem {
         claim_deadline: rfc3339_opt(t.claim_deadline),
         claim_timeout_minutes: t.claim_timeout_minutes,
         rejection_count: t.rejection_count,
+        system_task_type: t.system_task_type,
+        system_payload: t
+            .system_payload
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok()),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Agents: registration, authentication and profile changes.
 
-use super::{Ctx, credits, validate};
+use super::{Ctx, credits, system_tasks, validate};
 use crate::error::{Error, Result};
 use crate::ids::{key_digest, new_api_key, new_id};
 use crate::model::{Agent, MINT_ACCOUNT, PLATFORM_AGENT_ID};
@@ -76,6 +76,7 @@ pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Age
     agent.webhook_url = webhook_url;
     agent.webhook_secret = req.webhook_secret.filter(|s| !s.is_empty());
     tx.insert_agent(&agent)?;
+    system_tasks::request_capabilities(tx, ctx, &agent)?;
     let bonus = ctx.cfg.initial_credits;
     credits::transfer(
         tx,
@@ -128,6 +129,8 @@ pub fn update_profile(
     if let Some(secret) = req.webhook_secret {
         agent.webhook_secret = Some(secret).filter(|s| !s.is_empty());
     }
+    // Capability extraction runs once per change of good_at, not on every update.
+    let good_at_changed = req.good_at.is_some() && req.good_at != agent.good_at;
     if let Some(good_at) = req.good_at {
         agent.good_at = Some(good_at);
     }
@@ -135,6 +138,9 @@ pub fn update_profile(
         agent.accepts_system_tasks = accepts;
     }
     tx.save_agent_profile(&agent)?;
+    if good_at_changed {
+        system_tasks::request_capabilities(tx, ctx, &agent)?;
+    }
     Ok(agent)
 }
 

@@ -119,8 +119,11 @@ pub fn settle(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<Settlement> {
     Ok(s)
 }
 
-/// Returns a task's whole escrow to its poster (cancel, expiry).
+/// Returns a task's whole escrow to its poster (cancel, expiry). System tasks hold no escrow.
 pub fn refund(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<()> {
+    if task.is_system {
+        return Ok(());
+    }
     let id = Some(task.id.as_str());
     transfer(
         tx,

@@ -13,7 +13,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus};
+use crate::model::{HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus, VerificationState};
 
 /// A request-driven action on a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,24 +72,32 @@ pub enum Timer {
     ClaimTimeout,
     /// The poster did not review in time: approved.
     ReviewTimeout,
-    /// Nobody matched in time: the task is shown to everyone.
+    /// The match window closed (nobody matched, or no matched agent picked it up): the task
+    /// is shown to everyone.
     MatchWindow,
+    /// No infra agent verified the delivery in time.
+    VerificationTimeout,
 }
 
 impl Task {
     /// The earliest instant at which some timer of this task falls due, given its state.
     pub fn next_due(&self) -> Option<Millis> {
-        let pending_match = (self.match_status == MatchStatus::Pending)
-            .then_some(self.match_deadline)
+        let routed = matches!(
+            self.match_status,
+            MatchStatus::Pending | MatchStatus::Matched
+        );
+        let match_window = routed.then_some(self.match_deadline).flatten();
+        let verifying = (self.verification == Some(VerificationState::Pending))
+            .then_some(self.verification_deadline)
             .flatten();
         let candidates: [Option<Millis>; 3] = match self.status {
-            TaskStatus::Posted => [Some(self.expires_at), self.deadline, pending_match],
+            TaskStatus::Posted => [Some(self.expires_at), self.deadline, match_window],
             TaskStatus::Claimed => [
                 self.deadline,
                 self.rejection_grace_deadline.or(self.claim_deadline),
                 None,
             ],
-            TaskStatus::Delivered => [self.review_deadline, None, None],
+            TaskStatus::Delivered => [self.review_deadline, verifying, None],
             _ => [None, None, None],
         };
         candidates.into_iter().flatten().min()
@@ -102,7 +110,10 @@ impl Task {
             TaskStatus::Posted if due(self.deadline) => Some(Timer::DeadlinePosted),
             TaskStatus::Posted if self.expires_at <= now => Some(Timer::Expiry),
             TaskStatus::Posted
-                if self.match_status == MatchStatus::Pending && due(self.match_deadline) =>
+                if matches!(
+                    self.match_status,
+                    MatchStatus::Pending | MatchStatus::Matched
+                ) && due(self.match_deadline) =>
             {
                 Some(Timer::MatchWindow)
             }
@@ -116,6 +127,12 @@ impl Task {
                 Some(Timer::ClaimTimeout)
             }
             TaskStatus::Delivered if due(self.review_deadline) => Some(Timer::ReviewTimeout),
+            TaskStatus::Delivered
+                if self.verification == Some(VerificationState::Pending)
+                    && due(self.verification_deadline) =>
+            {
+                Some(Timer::VerificationTimeout)
+            }
             _ => None,
         }
     }
@@ -128,12 +145,13 @@ impl Task {
         self.assignment = Some(crate::ids::new_id("as"));
         // A grace window belongs to the claim it was granted on, never to the next one.
         self.rejection_grace_deadline = None;
-        self.claim_deadline = (!self.is_system).then(|| {
+        // System work too: an infra agent that vanishes gives it back.
+        self.claim_deadline = Some(
             now + self
                 .claim_timeout_minutes
                 .unwrap_or(cfg.default_claim_timeout_minutes)
-                * MINUTE
-        });
+                * MINUTE,
+        );
     }
 
     /// claimed → delivered with `result`, charging `credits` (already validated).
@@ -344,14 +362,24 @@ mod tests {
     }
 
     #[test]
-    fn no_auto_approval_when_disabled_and_no_claim_deadline_for_system_work() {
+    fn no_auto_approval_when_disabled_nor_for_system_work() {
         let mut cfg = Config::defaults();
         cfg.disable_auto_approve = true;
         let mut t = task(TaskStatus::Posted);
-        t.is_system = true;
-        t.claim("ag-infra", 0, &cfg);
-        assert_eq!(t.claim_deadline, None);
+        t.claim("ag-w", 0, &cfg);
         t.deliver("r".into(), 3, 0, &cfg);
         assert_eq!(t.review_deadline, None);
+
+        let cfg = Config::defaults();
+        let mut system = task(TaskStatus::Posted);
+        system.is_system = true;
+        system.claim("ag-infra", 0, &cfg);
+        assert_eq!(
+            system.claim_deadline,
+            Some(10 * MINUTE),
+            "a vanished infra agent gives it back"
+        );
+        system.deliver("r".into(), 3, 0, &cfg);
+        assert_eq!(system.review_deadline, None);
     }
 }

@@ -2,12 +2,20 @@
 //! infra agents and paid from the platform account. This file holds what they read (payloads)
 //! and the strict checks of what they answer; `tasks.rs` spawns and settles them.
 
+use super::Ctx;
+use super::matching::{self, Candidate};
 use crate::error::{Error, Result};
-use crate::model::Task;
+use crate::ids::new_id;
+use crate::model::{
+    Agent, HOUR, MatchStatus, PLATFORM_AGENT_ID, SystemTaskType, Task, TaskStatus,
+    VerificationState,
+};
+use crate::store::Tx;
 use pinchwork_client::types::{
     CapabilityResult, ExtractPayload, MatchCandidate, MatchPayload, MatchResult, SystemTaskSubject,
     VerificationResult, VerifyPayload,
 };
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Agents a `match_agents` task may rank, and candidates it is shown.
@@ -160,6 +168,249 @@ pub fn parse_capabilities(result: &str, payload: &ExtractPayload) -> Result<Vec<
         )));
     }
     clean_tags(parsed.tags, payload.max_tags)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workflows (inside the caller's transaction)
+
+fn candidate(agent: Agent) -> MatchCandidate {
+    MatchCandidate {
+        agent_id: agent.id,
+        name: agent.name,
+        good_at: agent.good_at,
+        tags: agent.capability_tags,
+        reputation: agent.reputation,
+        tasks_completed: agent.tasks_completed,
+    }
+}
+
+/// Posts a system task, paid from the platform account on completion (nothing is escrowed).
+/// `excluded` may not do it: the parties of what it is about.
+#[allow(clippy::too_many_arguments)]
+fn spawn(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    kind: SystemTaskType,
+    need: String,
+    payload: &impl Serialize,
+    budget: i64,
+    about: About<'_>,
+    excluded: &[&str],
+) -> Result<Task> {
+    let mut task = Task::posted(
+        new_id("tk"),
+        PLATFORM_AGENT_ID,
+        need,
+        budget,
+        ctx.now,
+        ctx.now + ctx.cfg.task_expire_hours * HOUR,
+    );
+    task.is_system = true;
+    task.system_task_type = Some(kind);
+    match about {
+        About::Task(id) => task.parent_task_id = Some(id.into()),
+        About::Agent(id) => task.subject_agent_id = Some(id.into()),
+    }
+    task.system_payload = Some(serde_json::to_string(payload).expect("payloads serialize"));
+    task.excluded_agents = Some(format!(",{},", excluded.join(",")));
+    tx.insert_task(&task)?;
+    Ok(task)
+}
+
+#[derive(Clone, Copy)]
+enum About<'a> {
+    Task(&'a str),
+    Agent(&'a str),
+}
+
+/// Routes a newly posted task: an infra agent ranks agents for it when there is one (the task
+/// is open to everyone meanwhile); otherwise the built-in matcher picks up to five agents who
+/// see it first. Either way, after the match window it is shown to everyone.
+pub fn route_new_task(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
+    let window = ctx.cfg.match_timeout_seconds * 1000;
+    let candidates = tx.match_candidates(&task.poster_id, MAX_CANDIDATES)?;
+    if tx.infra_agent_exists()? {
+        let candidates = candidates.into_iter().map(candidate).collect();
+        let (need, payload) = match_task(task, candidates, ctx.cfg.max_extracted_tags);
+        let budget = ctx.cfg.match_credits;
+        spawn(
+            tx,
+            ctx,
+            SystemTaskType::MatchAgents,
+            need,
+            &payload,
+            budget,
+            About::Task(&task.id),
+            &[&task.poster_id],
+        )?;
+        task.match_status = MatchStatus::Pending;
+    } else {
+        let candidates: Vec<_> = candidates
+            .into_iter()
+            .map(|a| Candidate {
+                id: a.id,
+                good_at: a.good_at,
+                capability_tags: a.capability_tags.unwrap_or_default(),
+                reputation: a.reputation,
+            })
+            .collect();
+        let ranked = matching::rank(
+            &task.routing_tags(),
+            &task.need,
+            task.context.as_deref(),
+            &candidates,
+        );
+        if ranked.is_empty() {
+            return Ok(());
+        }
+        tx.insert_matches(&task.id, &ranked)?;
+        task.match_status = MatchStatus::Matched;
+    }
+    task.match_deadline = Some(ctx.now + window);
+    Ok(())
+}
+
+/// Asks an infra agent (never the poster or the worker) to check a fresh delivery.
+pub fn request_verification(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
+    if task.is_system || !tx.infra_agent_exists()? {
+        return Ok(());
+    }
+    let (need, payload) = verify_task(task);
+    let worker = task.worker_id.clone().unwrap_or_default();
+    let budget = ctx.cfg.verify_credits;
+    spawn(
+        tx,
+        ctx,
+        SystemTaskType::VerifyCompletion,
+        need,
+        &payload,
+        budget,
+        About::Task(&task.id),
+        &[&task.poster_id, &worker],
+    )?;
+    task.verification = Some(VerificationState::Pending);
+    task.verification_deadline = Some(ctx.now + ctx.cfg.verification_timeout_seconds * 1000);
+    Ok(())
+}
+
+/// Asks an infra agent (not the agent itself) for capability tags after good_at changed. An
+/// extraction still open for the old description is withdrawn.
+pub fn request_capabilities(tx: &mut dyn Tx, ctx: &Ctx, agent: &Agent) -> Result<()> {
+    cancel_about(tx, &agent.id)?;
+    let Some(good_at) = agent.good_at.as_deref().filter(|g| !g.trim().is_empty()) else {
+        return Ok(());
+    };
+    if !tx.infra_agent_exists()? {
+        return Ok(());
+    }
+    let (need, payload) = extract_task(&agent.id, good_at, ctx.cfg.max_extracted_tags);
+    let budget = ctx.cfg.capability_extract_credits;
+    spawn(
+        tx,
+        ctx,
+        SystemTaskType::ExtractCapabilities,
+        need,
+        &payload,
+        budget,
+        About::Agent(&agent.id),
+        &[&agent.id],
+    )?;
+    Ok(())
+}
+
+/// Withdraws the open system tasks about a task or agent (its work is no longer wanted, so a
+/// late result is refused and unpaid).
+pub fn cancel_about(tx: &mut dyn Tx, subject: &str) -> Result<()> {
+    for mut task in tx.open_system_tasks_about(subject)? {
+        let prior = task.clone();
+        task.close(TaskStatus::Cancelled);
+        tx.save_task(&task, prior.status, prior.worker_id.as_deref())?;
+    }
+    Ok(())
+}
+
+/// The delivery is leaving review (approved, rejected): a verification still pending is moot.
+pub fn end_verification(tx: &mut dyn Tx, task: &mut Task) -> Result<()> {
+    if task.verification == Some(VerificationState::Pending) {
+        task.verification = None;
+        task.verification_deadline = None;
+        cancel_about(tx, &task.id)?;
+    }
+    Ok(())
+}
+
+/// Applies an infra agent's result to what the system task is about. A malformed result is a
+/// 400 and changes nothing; a result for work no longer wanted is a 409.
+pub fn apply_result(tx: &mut dyn Tx, ctx: &Ctx, system_task: &Task, result: &str) -> Result<()> {
+    let payload = system_task.system_payload.as_deref().unwrap_or("null");
+    let stale = || Error::conflict("The task this work was for no longer needs it");
+    let kind = system_task
+        .system_task_type
+        .ok_or_else(|| Error::Internal("system task without a type".into()))?;
+    let parent = |tx: &mut dyn Tx| -> Result<Task> {
+        let id = system_task.parent_task_id.as_deref().unwrap_or_default();
+        tx.task(id)?.ok_or_else(stale)
+    };
+    let payload_error = |e: serde_json::Error| Error::Internal(format!("bad system payload: {e}"));
+    match kind {
+        SystemTaskType::MatchAgents => {
+            let payload: MatchPayload = serde_json::from_str(payload).map_err(payload_error)?;
+            let result = parse_match(result, &payload)?;
+            let mut task = parent(tx)?;
+            if task.status != TaskStatus::Posted || task.match_status != MatchStatus::Pending {
+                return Err(stale());
+            }
+            let prior = task.clone();
+            if !result.extracted_tags.is_empty() {
+                task.extracted_tags = Some(result.extracted_tags);
+            }
+            if result.ranked_agents.is_empty() {
+                task.match_status = MatchStatus::Broadcast;
+                task.match_deadline = None;
+            } else {
+                tx.insert_matches(&task.id, &result.ranked_agents)?;
+                task.match_status = MatchStatus::Matched;
+                task.match_deadline = Some(ctx.now + ctx.cfg.match_timeout_seconds * 1000);
+            }
+            save(tx, &task, &prior)
+        }
+        SystemTaskType::VerifyCompletion => {
+            let payload: VerifyPayload = serde_json::from_str(payload).map_err(payload_error)?;
+            let verdict = parse_verdict(result)?;
+            let mut task = parent(tx)?;
+            let current = task.status == TaskStatus::Delivered
+                && task.verification == Some(VerificationState::Pending)
+                && task.result.as_deref() == Some(payload.result.as_str());
+            if !current {
+                return Err(stale());
+            }
+            let prior = task.clone();
+            task.verification = Some(VerificationState::Done {
+                meets_requirements: verdict.meets_requirements,
+                explanation: verdict.explanation,
+            });
+            task.verification_deadline = None;
+            save(tx, &task, &prior)
+        }
+        SystemTaskType::ExtractCapabilities => {
+            let payload: ExtractPayload = serde_json::from_str(payload).map_err(payload_error)?;
+            let tags = parse_capabilities(result, &payload)?;
+            let mut agent = tx.agent(&payload.agent_id)?.ok_or_else(stale)?;
+            if agent.good_at.as_deref() != Some(payload.good_at.as_str()) {
+                return Err(stale());
+            }
+            agent.capability_tags = Some(tags);
+            tx.save_agent_profile(&agent)
+        }
+    }
+}
+
+fn save(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
+    if tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
+        Ok(())
+    } else {
+        Err(Error::conflict("Task changed status, try again"))
+    }
 }
 
 #[cfg(test)]

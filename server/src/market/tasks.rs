@@ -3,11 +3,14 @@
 //! task's prior state, so no two operations can both act on the same state.
 
 use super::lifecycle::{Action, Timer};
-use super::{Ctx, credits, social, validate};
+use super::{Ctx, credits, social, system_tasks, validate};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::ids::new_id;
-use crate::model::{Agent, ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus};
+use crate::model::{
+    Agent, ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, PLATFORM_AGENT_ID, Task, TaskStatus,
+    VerificationState,
+};
 use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Phase, Tx};
 use crate::time::rfc3339;
 use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
@@ -75,6 +78,11 @@ pub fn create(
         Some(&task.id),
     )?;
     tx.bump(poster, Counter::TasksPosted)?;
+    let prior = task.clone();
+    system_tasks::route_new_task(tx, ctx, &mut task)?;
+    if task != prior {
+        commit(tx, &task, &prior)?;
+    }
     Ok(task)
 }
 
@@ -282,7 +290,26 @@ pub fn deliver(
     let charged = req
         .credits_claimed
         .map_or(task.max_credits, |c| c.min(task.max_credits));
+    if task.is_system {
+        // System work is checked, applied and paid at once.
+        system_tasks::apply_result(tx, ctx, &task, &result)?;
+        task.deliver(result, charged, ctx.now, &ctx.cfg);
+        task.approve();
+        commit(tx, &task, &prior)?;
+        credits::transfer(
+            tx,
+            ctx,
+            PLATFORM_AGENT_ID,
+            worker,
+            charged,
+            credits::reason::PAYMENT,
+            Some(&task.id),
+        )?;
+        tx.bump(worker, Counter::TasksCompleted)?;
+        return Ok(task);
+    }
     task.deliver(result, charged, ctx.now, &ctx.cfg);
+    system_tasks::request_verification(tx, ctx, &mut task)?;
     commit(tx, &task, &prior)?;
     ctx.emit(Event::new(
         EventKind::TaskDelivered,
@@ -307,6 +334,7 @@ pub fn approve(
     Action::Approve.check(task.status)?;
     let prior = task.clone();
     task.approve();
+    system_tasks::end_verification(tx, &mut task)?;
     commit(tx, &task, &prior)?;
     pay_out(tx, ctx, &task)?;
     if let (Some(score), Some(worker)) = (rating, task.worker_id.as_deref()) {
@@ -346,6 +374,7 @@ pub fn reject(
     Action::Reject.check(task.status)?;
     let prior = task.clone();
     let released = task.reject(reason.clone(), ctx.now, &ctx.cfg);
+    system_tasks::end_verification(tx, &mut task)?;
     commit(tx, &task, &prior)?;
     let worker = prior
         .worker_id
@@ -368,12 +397,11 @@ pub fn cancel(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, task_id: &str) -> Re
     task.close(TaskStatus::Cancelled);
     commit(tx, &task, &prior)?;
     credits::refund(tx, ctx, &task)?;
-    // Agents who showed interest (asked about it) hear that it is gone.
-    let mut interested: Vec<String> = tx
-        .questions_of(&task.id)?
-        .into_iter()
-        .map(|q| q.asker_id)
-        .collect();
+    system_tasks::cancel_about(tx, &task.id)?;
+    // Agents it was matched to, and those who showed interest (asked about it), hear that it
+    // is gone.
+    let mut interested = tx.matches_of(&task.id)?;
+    interested.extend(tx.questions_of(&task.id)?.into_iter().map(|q| q.asker_id));
     interested.sort();
     interested.dedup();
     for agent in interested {
@@ -418,32 +446,52 @@ pub fn fire_due_timers(tx: &mut dyn Tx, ctx: &mut Ctx, task_id: &str) -> Result<
             ctx.emit(Event::new(kind, &task.id, &worker));
         };
         match timer {
-            Timer::DeadlinePosted | Timer::Expiry => {
-                task.close(TaskStatus::Expired);
-                ctx.emit(Event::new(
-                    EventKind::TaskExpired,
-                    &task.id,
-                    &task.poster_id,
-                ));
-            }
+            Timer::DeadlinePosted | Timer::Expiry => task.close(TaskStatus::Expired),
             Timer::DeadlineClaimed => {
                 release(&mut task, ctx, EventKind::DeadlineExpired);
                 task.deadline = None;
             }
             Timer::RejectionGrace => release(&mut task, ctx, EventKind::RejectionGraceExpired),
             Timer::ClaimTimeout => release(&mut task, ctx, EventKind::ClaimTimeoutExpired),
-            Timer::ReviewTimeout => task.approve(),
+            Timer::ReviewTimeout => {
+                task.approve();
+                system_tasks::end_verification(tx, &mut task)?;
+            }
             Timer::MatchWindow => {
                 task.match_status = MatchStatus::Broadcast;
                 task.match_deadline = None;
+                system_tasks::cancel_about(tx, &task.id)?;
+            }
+            Timer::VerificationTimeout => {
+                task.verification = Some(VerificationState::TimedOut);
+                task.verification_deadline = None;
+                system_tasks::cancel_about(tx, &task.id)?;
             }
         }
         commit(tx, &task, &prior)?;
         match timer {
-            Timer::DeadlinePosted | Timer::Expiry => credits::refund(tx, ctx, &task)?,
+            Timer::DeadlinePosted | Timer::Expiry => expired(tx, ctx, &task, timer)?,
             Timer::ReviewTimeout => pay_out(tx, ctx, &task)?,
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// After a posted task expired: the escrow goes back, its system work is withdrawn, and the
+/// poster (and, past a deadline, the agents it was matched to) hear of it.
+fn expired(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task, timer: Timer) -> Result<()> {
+    credits::refund(tx, ctx, task)?;
+    system_tasks::cancel_about(tx, &task.id)?;
+    if task.is_system {
+        return Ok(());
+    }
+    let mut told = vec![task.poster_id.clone()];
+    if timer == Timer::DeadlinePosted {
+        told.extend(tx.matches_of(&task.id)?);
+    }
+    for agent in told {
+        ctx.emit(Event::new(EventKind::TaskExpired, &task.id, &agent));
     }
     Ok(())
 }

@@ -19,3 +19,6 @@ CREATE TABLE task_matches (
 );
 CREATE INDEX matches_by_agent ON task_matches (agent_id);
 CREATE INDEX tasks_open_system ON tasks (seq) WHERE is_system = 1 AND status = 'posted';
+CREATE INDEX agents_infra ON agents (accepts_system_tasks) WHERE accepts_system_tasks = 1;
+CREATE INDEX agents_with_skills ON agents (reputation)
+    WHERE good_at IS NOT NULL OR capability_tags IS NOT NULL;
