@@ -177,8 +177,12 @@ impl EventStream {
         }
     }
 
-    /// Opens the stream; on failure, the error and the server's Retry-After.
-    async fn connect(&self) -> std::result::Result<Frames, (ClientError, Option<u64>)> {
+    /// Opens the stream; on failure, the error and the server's Retry-After. The future
+    /// borrows nothing from `self`, so `next` can run in a spawned task.
+    fn connect(
+        &self,
+    ) -> impl Future<Output = std::result::Result<Frames, (ClientError, Option<u64>)>> + Send + 'static
+    {
         let key = self.client.api_key().unwrap_or_default();
         let mut req = self
             .http
@@ -188,23 +192,26 @@ impl EventStream {
         if let Some(id) = &self.last_event_id {
             req = req.header("Last-Event-ID", id);
         }
-        let res = req.send().await.map_err(|e| (e.into(), None))?;
-        let status = res.status();
-        if !status.is_success() {
-            let retry_after = res
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
-            let text = res.text().await.unwrap_or_default();
-            let error = ClientError::Api {
-                status: status.as_u16(),
-                message: crate::client::error_message(status, &text),
-                retry_after,
-            };
-            return Err((error, retry_after));
+        async move {
+            let res = req.send().await.map_err(|e| (e.into(), None))?;
+            let status = res.status();
+            if !status.is_success() {
+                let retry_after = res
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok());
+                let text = res.text().await.unwrap_or_default();
+                let error = ClientError::Api {
+                    status: status.as_u16(),
+                    message: crate::client::error_message(status, &text),
+                    retry_after,
+                };
+                return Err((error, retry_after));
+            }
+            let frames: Frames = Box::pin(res.bytes_stream().eventsource());
+            Ok(frames)
         }
-        Ok(Box::pin(res.bytes_stream().eventsource()))
     }
 
     async fn wait_before_retry(&mut self, error: &ClientError, retry_after: Option<u64>) {

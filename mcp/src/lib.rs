@@ -9,6 +9,7 @@ pub mod args;
 pub mod resources;
 pub mod server;
 pub mod settings;
+pub mod subscriptions;
 
 /// The credentials file the `pinchwork` CLI writes (same code, so the same format).
 #[path = "../../cli/src/config.rs"]

@@ -3,19 +3,22 @@
 use crate::args::*;
 use crate::resources;
 use crate::settings::Settings;
+use crate::subscriptions::{self, Subscribed};
 use pinchwork_client::Client;
 use pinchwork_client::client::{
     AgentQuery, ClientError, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
 };
 use pinchwork_client::types::*;
+use rmcp::Peer;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
-    ServerConfig,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{
     ErrorData as McpError, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router,
 };
@@ -51,6 +54,23 @@ struct Inner {
     client: RwLock<Client>,
     /// Serialises `register`, so one session never creates two agents.
     registering: tokio::sync::Mutex<()>,
+    /// `resources/subscribe`: the URIs, and the task following the events for them.
+    subscribed: Subscribed,
+    watcher: std::sync::Mutex<Option<Watcher>>,
+}
+
+struct Watcher {
+    peer: Peer<RoleServer>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let watcher = self.watcher.get_mut().expect("watcher lock");
+        if let Some(task) = watcher.as_mut().and_then(|w| w.task.take()) {
+            task.abort();
+        }
+    }
 }
 
 impl PinchworkMcp {
@@ -61,6 +81,8 @@ impl PinchworkMcp {
                 settings,
                 client: RwLock::new(client),
                 registering: tokio::sync::Mutex::new(()),
+                subscribed: Subscribed::default(),
+                watcher: std::sync::Mutex::new(None),
             }),
             tool_router: Self::tool_router(),
         })
@@ -69,6 +91,36 @@ impl PinchworkMcp {
     /// The client as it is now (with the key of the registered agent, if any).
     pub fn client(&self) -> Client {
         self.inner.client.read().expect("client lock").clone()
+    }
+
+    /// Starts following events for `resources/subscribe` (once there is a key and a peer to
+    /// notify, and unless it already runs).
+    fn ensure_watcher(&self, peer: Option<Peer<RoleServer>>) {
+        let client = self.client();
+        let mut watcher = self.inner.watcher.lock().expect("watcher lock");
+        if let Some(peer) = peer
+            && watcher.is_none()
+        {
+            *watcher = Some(Watcher { peer, task: None });
+        }
+        let Some(w) = watcher.as_mut() else { return };
+        if client.api_key().is_none() || w.task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let peer = w.peer.clone();
+        let subscribed = self.inner.subscribed.clone();
+        w.task = Some(tokio::spawn(subscriptions::watch(
+            client,
+            subscribed,
+            move |uri| {
+                let peer = peer.clone();
+                async move {
+                    peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                        .await
+                        .is_ok()
+                }
+            },
+        )));
     }
 }
 
@@ -88,6 +140,16 @@ fn fail(e: ClientError) -> String {
             .into(),
         other => other.to_string(),
     }
+}
+
+fn not_subscribable(uri: &str) -> McpError {
+    McpError::invalid_params(
+        format!(
+            "{uri} cannot be subscribed to; subscribe to pinchwork://me, pinchwork://tasks/mine, \
+             pinchwork://tasks/available or pinchwork://tasks/{{task_id}}"
+        ),
+        None,
+    )
 }
 
 fn ok<T>(r: Result<T, ClientError>) -> Result<Json<T>, String> {
@@ -131,6 +193,7 @@ impl PinchworkMcp {
             .save_agent(&res.agent_id, &req.name, &res.api_key);
         *self.inner.client.write().expect("client lock") =
             anon.with_api_key(Some(res.api_key.clone()));
+        self.ensure_watcher(None);
         let profile = &self.inner.settings.profile;
         match saved {
             Ok(Some(path)) => {
@@ -530,6 +593,7 @@ impl ServerHandler for PinchworkMcp {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .build(),
         )
         .with_server_info(
@@ -563,5 +627,82 @@ impl ServerHandler for PinchworkMcp {
     ) -> Result<ReadResourceResponse, McpError> {
         let contents = resources::read(&self.client(), &req.uri).await?;
         Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        req: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if !subscriptions::subscribable(&req.uri) {
+            return Err(not_subscribable(&req.uri));
+        }
+        self.inner
+            .subscribed
+            .lock()
+            .expect("subscriptions lock")
+            .insert(req.uri);
+        self.ensure_watcher(Some(context.peer));
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        req: UnsubscribeRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.inner
+            .subscribed
+            .lock()
+            .expect("subscriptions lock")
+            .remove(&req.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let uris: Vec<String> = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| subscriptions::subscribable(uri))
+            .cloned()
+            .collect();
+        Some(
+            SubscriptionFilter::builder()
+                .resource_subscriptions(uris)
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let client = self.client();
+        if client.api_key().is_none() {
+            return Err(McpError::invalid_request(
+                "no API key: call the `register` tool before subscribing",
+                None,
+            ));
+        }
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let subscribed: Subscribed =
+            Subscribed::new(std::sync::Mutex::new(uris.into_iter().collect()));
+        let sink = context.sink().clone();
+        let watch = subscriptions::watch(client, subscribed, move |uri| {
+            let sink = sink.clone();
+            async move { sink.notify_resource_updated(uri).await.is_ok() }
+        });
+        tokio::select! {
+            () = watch => {}
+            () = context.cancelled() => {}
+        }
+        Ok(())
     }
 }
