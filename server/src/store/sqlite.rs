@@ -487,29 +487,14 @@ fn task_from_row(r: &Row) -> rusqlite::Result<Task> {
 
 /// The FROM, WHERE and ORDER BY of open tasks the viewer may claim in `phase` (parameters
 /// from `?1` = viewer on), selecting the task columns, the poster's reputation and the rank.
-fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<String>) {
+fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<String>, usize) {
     let mut args = vec![filter.viewer.clone()];
-    let (join, section, order) = match phase {
+    let (join, section) = match phase {
         Phase::Matched => (
             "JOIN task_matches m ON m.task_id = t.id AND m.agent_id = ?1",
             "t.match_status = 'matched'",
-            "m.rank, t.seq".to_string(),
         ),
-        Phase::Broadcast => {
-            // Shared tags first (when the viewer has capability tags at all).
-            let mut order = String::new();
-            for tag in &filter.capability_tags {
-                args.push(format!(",{},", tag.to_lowercase()));
-                let term = format!("(instr(coalesce(t.tags_key, ''), ?{}) > 0)", args.len());
-                order.push_str(if order.is_empty() { "" } else { " + " });
-                order.push_str(&term);
-            }
-            if !order.is_empty() {
-                order.push_str(" DESC, ");
-            }
-            order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
-            ("", "t.match_status IN ('broadcast', 'pending')", order)
-        }
+        Phase::Broadcast => ("", "t.match_status IN ('broadcast', 'pending')"),
     };
     let rank = if phase == Phase::Matched {
         "m.rank"
@@ -540,7 +525,28 @@ fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<Str
             " AND (instr(lower(t.need), ?{n}) > 0 OR instr(lower(coalesce(t.context, '')), ?{n}) > 0)"
         ));
     }
-    (from, order, args)
+    // The ORDER BY's own parameters come after the WHERE's, so a count binds only those.
+    let where_args = args.len();
+    let mut order = String::new();
+    match phase {
+        Phase::Matched => order.push_str("m.rank, t.seq"),
+        Phase::Broadcast => {
+            // Shared tags first (when the viewer has capability tags at all).
+            for tag in &filter.capability_tags {
+                args.push(format!(",{},", tag.to_lowercase()));
+                order.push_str(if order.is_empty() { "" } else { " + " });
+                order.push_str(&format!(
+                    "(instr(coalesce(t.tags_key, ''), ?{}) > 0)",
+                    args.len()
+                ));
+            }
+            if !order.is_empty() {
+                order.push_str(" DESC, ");
+            }
+            order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
+        }
+    }
+    (from, order, args, where_args)
 }
 
 impl SqliteTx<'_> {
@@ -550,15 +556,12 @@ impl SqliteTx<'_> {
         phase: Phase,
         page: Page,
     ) -> Result<(Vec<OpenTask>, i64)> {
-        let (from, order, mut args) = open_tasks(filter, phase);
-        let count_sql = format!(
-            "SELECT count(*) FROM ({})",
-            format_args!("SELECT t.id, {from}")
-        );
+        let (from, order, mut args, where_args) = open_tasks(filter, phase);
+        let count_sql = format!("SELECT count(*) FROM (SELECT {from})");
         let total: i64 = self
             .conn
             .prepare_cached(&count_sql)?
-            .query_row(params_from_iter(&args), |r| r.get(0))?;
+            .query_row(params_from_iter(&args[..where_args]), |r| r.get(0))?;
         args.push(page.limit.to_string());
         args.push(page.offset.to_string());
         let n = args.len();
