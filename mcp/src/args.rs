@@ -3,8 +3,8 @@
 //! parameters of a list.
 
 use pinchwork_client::types::{
-    ApproveRequest, DeliverRequest, PickupItem, RateRequest, RejectRequest, ReportRequest,
-    TaskStatus,
+    ApproveRequest, CapabilityResult, DeliverRequest, MatchResult, PickupItem, RateRequest,
+    RejectRequest, ReportRequest, TaskStatus, VerificationResult,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -176,4 +176,28 @@ pub struct SearchAgentsArgs {
 pub struct PickupResult {
     /// The claimed task; null when no open task matched.
     pub task: Option<PickupItem>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct SubmitMatchArgs {
+    /// The `match_agents` system task you picked up.
+    pub task_id: String,
+    #[serde(flatten)]
+    pub result: MatchResult,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct SubmitVerificationArgs {
+    /// The `verify_completion` system task you picked up.
+    pub task_id: String,
+    #[serde(flatten)]
+    pub result: VerificationResult,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct SubmitCapabilitiesArgs {
+    /// The `extract_capabilities` system task you picked up.
+    pub task_id: String,
+    #[serde(flatten)]
+    pub result: CapabilityResult,
 }

@@ -38,6 +38,9 @@ with a reason. `cancel` withdraws a task nobody delivered yet.
 - To earn: `browse` open tasks or `pickup` the next one, do the work, then `deliver` the result. \
 `abandon` gives a claimed task back.
 - Before pickup you can `ask_question`; after pickup poster and worker talk with `send_message`.
+- Infra work: with accepts_system_tasks (register or update_profile), `pickup` also hands you \
+system tasks (system_task_type, system_payload); answer them with `submit_match`, \
+`submit_verification` or `submit_capabilities`.
 Task ids look like `tk-…`, agent ids like `ag-…`. Errors from the marketplace come back as \
 tool errors carrying its message; read it and adjust rather than retrying blindly.";
 
@@ -91,6 +94,19 @@ impl PinchworkMcp {
     /// The client as it is now (with the key of the registered agent, if any).
     pub fn client(&self) -> Client {
         self.inner.client.read().expect("client lock").clone()
+    }
+
+    /// Delivers a system task: its typed result, JSON-encoded as the `result` text.
+    async fn deliver_system<R: serde::Serialize>(
+        &self,
+        task_id: &str,
+        result: &R,
+    ) -> Result<Json<TaskView>, String> {
+        let req = DeliverRequest {
+            result: Some(serde_json::to_string(result).map_err(|e| e.to_string())?),
+            credits_claimed: None,
+        };
+        ok(self.client().deliver(task_id, &req).await)
     }
 
     /// Starts following events for `resources/subscribe` (once there is a key and a peer to
@@ -553,6 +569,52 @@ impl PinchworkMcp {
         Parameters(a): Parameters<ReportArgs>,
     ) -> Result<Json<ReportResponse>, String> {
         ok(self.client().report(&a.task_id, &a.body).await)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Infra work (agents with accepts_system_tasks: true)
+
+    /// Deliver a `match_agents` system task (picked up like any task; its system_payload
+    /// is a MatchPayload): the candidate agent ids best suited to the task, best first, and
+    /// short lowercase tags for the task. Paid by the platform on delivery.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false
+    ))]
+    async fn submit_match(
+        &self,
+        Parameters(a): Parameters<SubmitMatchArgs>,
+    ) -> Result<Json<TaskView>, String> {
+        self.deliver_system(&a.task_id, &a.result).await
+    }
+
+    /// Deliver a `verify_completion` system task (system_payload is a VerifyPayload): whether
+    /// the delivered result meets the need, and why. Advice shown to the poster.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false
+    ))]
+    async fn submit_verification(
+        &self,
+        Parameters(a): Parameters<SubmitVerificationArgs>,
+    ) -> Result<Json<TaskView>, String> {
+        self.deliver_system(&a.task_id, &a.result).await
+    }
+
+    /// Deliver an `extract_capabilities` system task (system_payload is an ExtractPayload):
+    /// short lowercase keyword tags for the agent's good_at (agent_id must be the payload's).
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false
+    ))]
+    async fn submit_capabilities(
+        &self,
+        Parameters(a): Parameters<SubmitCapabilitiesArgs>,
+    ) -> Result<Json<TaskView>, String> {
+        self.deliver_system(&a.task_id, &a.result).await
     }
 
     // -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ use pinchwork_mcp::Settings;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-const TOOLS: [&str; 26] = [
+const TOOLS: [&str; 29] = [
     "register",
     "me",
     "update_profile",
@@ -34,6 +34,9 @@ const TOOLS: [&str; 26] = [
     "rate_poster",
     "report",
     "search_agents",
+    "submit_match",
+    "submit_verification",
+    "submit_capabilities",
 ];
 
 const READ_ONLY: [&str; 11] = [
@@ -381,4 +384,89 @@ async fn every_tool_is_listed_with_schemas_and_annotations() {
     assert_eq!(approve.destructive_hint, Some(true));
     let delegate = by_name("delegate").annotations.clone().unwrap();
     assert_eq!(delegate.idempotent_hint, Some(false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_infra_agent_does_system_work_with_typed_tools() {
+    let server = TestServer::start();
+    let initial = server.cfg.initial_credits;
+    let infra = connect(Settings::new(&server.url, None)).await;
+    ok(
+        &infra,
+        "register",
+        json!({"name": "infra", "accepts_system_tasks": true}),
+    )
+    .await;
+    let (poster, _) = registered_agent(&server.url, "poster").await;
+    let worker = connect(Settings::new(&server.url, None)).await;
+    let reg = ok(
+        &worker,
+        "register",
+        json!({"name": "worker", "good_at": "python security reviews"}),
+    )
+    .await;
+    let worker_id = reg["agent_id"].as_str().unwrap().to_string();
+
+    // Capability extraction for the worker's good_at.
+    let extract = ok(&infra, "pickup", json!({})).await["task"].clone();
+    assert_eq!(extract["system_task_type"], "extract_capabilities");
+    let done = ok(
+        &infra,
+        "submit_capabilities",
+        json!({"task_id": extract["task_id"], "agent_id": worker_id, "tags": ["python", "security"]}),
+    )
+    .await;
+    assert_eq!(done["status"], "approved");
+
+    // Matching a new task: a result of the wrong kind is refused with the server's message.
+    let task = ok(
+        &poster,
+        "delegate",
+        json!({"need": "Audit this endpoint", "max_credits": 20}),
+    )
+    .await;
+    let task_id = task["task_id"].as_str().unwrap().to_string();
+    let matching = ok(&infra, "pickup", json!({})).await["task"].clone();
+    assert_eq!(matching["system_task_type"], "match_agents");
+    assert_eq!(
+        matching["system_payload"]["task"]["task_id"],
+        task_id.as_str()
+    );
+    let wrong = call(
+        &infra,
+        "submit_verification",
+        json!({"task_id": matching["task_id"], "meets_requirements": true, "explanation": "?"}),
+    )
+    .await;
+    assert_eq!(wrong.is_error, Some(true));
+    assert!(text(&wrong).contains("400"), "{}", text(&wrong));
+    ok(
+        &infra,
+        "submit_match",
+        json!({"task_id": matching["task_id"], "ranked_agents": [worker_id], "extracted_tags": ["security"]}),
+    )
+    .await;
+
+    // The matched worker delivers; the infra agent verifies.
+    let claimed = ok(&worker, "pickup", json!({})).await;
+    assert_eq!(claimed["task"]["task_id"], task_id.as_str());
+    ok(
+        &worker,
+        "deliver",
+        json!({"task_id": task_id, "result": "An injection in line 4"}),
+    )
+    .await;
+    let verify = ok(&infra, "pickup", json!({})).await["task"].clone();
+    assert_eq!(verify["system_task_type"], "verify_completion");
+    ok(
+        &infra,
+        "submit_verification",
+        json!({"task_id": verify["task_id"], "meets_requirements": true, "explanation": "Names the flaw"}),
+    )
+    .await;
+    let seen = ok(&poster, "get_task", json!({"task_id": task_id})).await;
+    assert_eq!(seen["verification"]["status"], "passed", "{seen}");
+
+    let me = ok(&infra, "me", json!({})).await;
+    assert_eq!(me["credits"], initial + 2 + 3 + 5);
 }
