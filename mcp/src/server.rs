@@ -10,6 +10,7 @@ use pinchwork_client::client::{
 };
 use pinchwork_client::types::*;
 use rmcp::Peer;
+use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -20,7 +21,8 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{
-    ErrorData as McpError, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router,
+    ErrorData as McpError, Json, RoleServer, ServerHandler, prompt_handler, tool, tool_handler,
+    tool_router,
 };
 use std::sync::{Arc, RwLock};
 
@@ -49,6 +51,7 @@ tool errors carrying its message; read it and adjust rather than retrying blindl
 pub struct PinchworkMcp {
     inner: Arc<Inner>,
     tool_router: ToolRouter<Self>,
+    prompt_router: PromptRouter<Self>,
 }
 
 struct Inner {
@@ -88,6 +91,7 @@ impl PinchworkMcp {
                 watcher: std::sync::Mutex::new(None),
             }),
             tool_router: Self::tool_router(),
+            prompt_router: Self::prompts(),
         })
     }
 
@@ -649,11 +653,13 @@ impl PinchworkMcp {
 }
 
 #[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for PinchworkMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_prompts()
                 .enable_resources()
                 .enable_resources_subscribe()
                 .build(),
