@@ -24,8 +24,19 @@ impl Settings {
     /// `PINCHWORK_API_KEY`, else the profile's key.
     pub fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let dir = credentials::config_dir()?;
-        let creds = credentials::load(&dir)?;
+        // Without a configuration directory (no HOME), the environment alone configures us
+        // and a newly registered key is not saved.
+        let dir = match credentials::config_dir() {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                tracing::warn!("{e}; credentials will not be read or saved");
+                None
+            }
+        };
+        let creds = match &dir {
+            Some(dir) => credentials::load(dir)?,
+            None => Credentials::default(),
+        };
         let profile = creds.profile_name(var("PINCHWORK_PROFILE").as_deref());
         let saved = creds.profiles.get(&profile);
         let url = var("PINCHWORK_URL")
@@ -36,7 +47,7 @@ impl Settings {
             url,
             api_key,
             profile,
-            config_dir: Some(dir),
+            config_dir: dir,
         })
     }
 
