@@ -163,8 +163,14 @@ fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Command>> {
     Ok(tx)
 }
 
+/// Runs a transaction-control statement through the statement cache: these run several
+/// times per request, and parsing them each time is a measurable part of the writer's work.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_group(conn: &Connection, group: Vec<Command>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
         let e = Error::from(e);
         for cmd in group {
             let _ = cmd.done.send(Err(e.clone()));
@@ -174,7 +180,8 @@ fn run_group(conn: &Connection, group: Vec<Command>) {
     let mut outcomes = Vec::with_capacity(group.len());
     for cmd in group {
         let outcome = conn
-            .execute_batch("SAVEPOINT job")
+            .prepare_cached("SAVEPOINT job")
+            .and_then(|mut s| s.execute([]).map(|_| ()))
             .map_err(Error::from)
             .and_then(|()| {
                 let mut tx = SqliteTx { conn };
@@ -182,14 +189,14 @@ fn run_group(conn: &Connection, group: Vec<Command>) {
                     .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
             });
         let closed = match outcome {
-            Ok(_) => conn.execute_batch("RELEASE job"),
-            Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job"),
+            Ok(_) => control(conn, "RELEASE job"),
+            Err(_) => control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job")),
         };
         let outcome = closed.map_err(Error::from).and(outcome);
         outcomes.push((cmd.done, outcome));
     }
     // Nobody hears of a success before it is committed.
-    match conn.execute_batch("COMMIT") {
+    match control(conn, "COMMIT") {
         Ok(()) => {
             for (done, outcome) in outcomes {
                 let _ = done.send(outcome);
@@ -246,7 +253,8 @@ fn spawn_reader(
 
 fn run_in_transaction(conn: &Connection, begin: &str, cmd: Command) {
     let outcome = conn
-        .execute_batch(begin)
+        .prepare_cached(begin)
+        .and_then(|mut s| s.execute([]).map(|_| ()))
         .map_err(Error::from)
         .and_then(|()| {
             let mut tx = SqliteTx { conn };
@@ -254,7 +262,7 @@ fn run_in_transaction(conn: &Connection, begin: &str, cmd: Command) {
                 .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
         });
     let outcome = match outcome {
-        Ok(value) => conn.execute_batch("COMMIT").map(|()| value).map_err(|e| {
+        Ok(value) => control(conn, "COMMIT").map(|()| value).map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             Error::from(e)
         }),
@@ -293,6 +301,55 @@ fn placeholders(n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The task columns that change after insertion. A compare-and-set update writes only these,
+/// so that SQLite leaves the indexes on the others (id, poster) untouched.
+const TASK_MUTABLE: &[&str] = &[
+    "worker_id",
+    "result",
+    "status",
+    "credits_charged",
+    "match_status",
+    "match_deadline",
+    "rejection_reason",
+    "rejection_count",
+    "rejection_grace_deadline",
+    "claim_deadline",
+    "review_deadline",
+    "deadline",
+    "claimed_at",
+    "delivered_at",
+    "expires_at",
+    "assignment",
+    "extracted_tags",
+    "verification",
+    "verification_deadline",
+    "tags_key",
+    "next_due_at",
+];
+
+/// The compare-and-set update of a task, and where its values sit in `task_values`.
+static TASK_UPDATE: std::sync::LazyLock<(String, Vec<usize>)> = std::sync::LazyLock::new(|| {
+    let all: Vec<&str> = TASK_COLS
+        .split(',')
+        .chain(TASK_DERIVED.split(','))
+        .map(str::trim)
+        .collect();
+    let positions: Vec<usize> = TASK_MUTABLE
+        .iter()
+        .map(|c| all.iter().position(|a| a == c).expect("a task column"))
+        .collect();
+    let n = positions.len();
+    let sql = format!(
+        "UPDATE tasks SET ({}) = ({}) WHERE id = ?{} AND status = ?{} AND worker_id IS ?{}",
+        TASK_MUTABLE.join(", "),
+        placeholders(n),
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    (sql, positions)
+});
 
 /// A task's values in the order of TASK_COLS, then TASK_DERIVED.
 fn task_values(t: &Task) -> Vec<SqlValue> {
@@ -373,6 +430,9 @@ fn open_task_from_row(r: &Row) -> rusqlite::Result<OpenTask> {
         match_rank,
     })
 }
+
+/// The task columns prefixed with `t.`, for the joined queries (built once).
+static T_TASK_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| task_cols("t."));
 
 /// The task columns, each prefixed (for joined queries).
 fn task_cols(prefix: &str) -> String {
@@ -507,7 +567,7 @@ fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<Str
          LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = ?1 \
          WHERE t.status = 'posted' AND t.is_system = 0 AND t.poster_id != ?1 AND {section} \
          AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id AND s.worker_id = ?1)",
-        task_cols("t.")
+        T_TASK_COLS.as_str()
     );
     for tag in &filter.tags {
         args.push(format!(",{},", tag.to_lowercase()));
@@ -550,18 +610,22 @@ fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<Str
 }
 
 impl SqliteTx<'_> {
+    /// One page of open tasks of a phase, in order; with their total count when `count`.
     fn open_task_page(
         &mut self,
         filter: &OpenTaskFilter,
         phase: Phase,
         page: Page,
+        count: bool,
     ) -> Result<(Vec<OpenTask>, i64)> {
         let (from, order, mut args, where_args) = open_tasks(filter, phase);
-        let count_sql = format!("SELECT count(*) FROM (SELECT {from})");
-        let total: i64 = self
-            .conn
-            .prepare_cached(&count_sql)?
-            .query_row(params_from_iter(&args[..where_args]), |r| r.get(0))?;
+        let total: i64 = if count {
+            self.conn
+                .prepare_cached(&format!("SELECT count(*) FROM (SELECT {from})"))?
+                .query_row(params_from_iter(&args[..where_args]), |r| r.get(0))?
+        } else {
+            0
+        };
         args.push(page.limit.to_string());
         args.push(page.offset.to_string());
         let n = args.len();
@@ -825,22 +889,18 @@ impl Tx for SqliteTx<'_> {
         prior_status: TaskStatus,
         prior_worker: Option<&str>,
     ) -> Result<bool> {
-        let mut values = task_values(t);
-        let n = values.len();
-        let sql = format!(
-            "UPDATE tasks SET ({TASK_COLS}, {TASK_DERIVED}) = ({}) \
-             WHERE id = ?{} AND status = ?{} AND worker_id IS ?{}",
-            placeholders(n),
-            n + 1,
-            n + 2,
-            n + 3
-        );
+        let (sql, positions) = &*TASK_UPDATE;
+        let mut all = task_values(t);
+        let mut values: Vec<SqlValue> = positions
+            .iter()
+            .map(|&i| std::mem::replace(&mut all[i], SqlValue::Null))
+            .collect();
         values.push(t.id.clone().into());
         values.push(prior_status.as_str().to_string().into());
         values.push(prior_worker.map(str::to_string).into());
         Ok(self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(sql)?
             .execute(params_from_iter(&values))?
             == 1)
     }
@@ -852,7 +912,7 @@ impl Tx for SqliteTx<'_> {
         limit: i64,
     ) -> Result<Vec<OpenTask>> {
         Ok(self
-            .open_task_page(filter, phase, Page { limit, offset: 0 })?
+            .open_task_page(filter, phase, Page { limit, offset: 0 }, false)?
             .0)
     }
 
@@ -865,6 +925,7 @@ impl Tx for SqliteTx<'_> {
                 limit: i64::MAX,
                 offset: 0,
             },
+            true,
         )?;
         let offset = (page.offset - matched_total).max(0);
         let (broadcast, broadcast_total) = self.open_task_page(
@@ -874,6 +935,7 @@ impl Tx for SqliteTx<'_> {
                 limit: page.limit,
                 offset,
             },
+            true,
         )?;
         let tasks = matched
             .into_iter()
@@ -891,7 +953,7 @@ impl Tx for SqliteTx<'_> {
                 "SELECT {}, 0.0, NULL FROM tasks t WHERE t.is_system = 1 AND t.status = 'posted' \
                  AND instr(coalesce(t.excluded_agents, ''), ',' || ?1 || ',') = 0 \
                  ORDER BY t.seq LIMIT ?2",
-                task_cols("t.")
+                T_TASK_COLS.as_str()
             ))?
             .query_map(params![viewer, limit], open_task_from_row)?
             .collect::<rusqlite::Result<_>>()?)
@@ -1320,7 +1382,13 @@ impl Tx for SqliteTx<'_> {
     fn prune_events(&mut self, before: Millis) -> Result<usize> {
         Ok(self
             .conn
-            .prepare_cached("DELETE FROM events WHERE created_at < ?1")?
+            // Ids follow time, so the expired events are the oldest ids: the scan stops at
+            // the first one to keep, and no index on the time is needed.
+            .prepare_cached(
+                "DELETE FROM events WHERE id < coalesce(\
+                 (SELECT id FROM events WHERE created_at >= ?1 ORDER BY id LIMIT 1), \
+                 (SELECT coalesce(max(id), 0) + 1 FROM events))",
+            )?
             .execute([before])?)
     }
 

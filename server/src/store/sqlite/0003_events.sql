@@ -9,4 +9,3 @@ CREATE TABLE events (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX events_by_recipient ON events (recipient, id);
-CREATE INDEX events_by_time ON events (created_at);
