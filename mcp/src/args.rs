@@ -2,9 +2,11 @@
 //! body (flattened, so the field docs of the shared types are the schema), or the query
 //! parameters of a list.
 
+use pinchwork_client::events::StreamEvent;
 use pinchwork_client::types::{
-    ApproveRequest, CapabilityResult, DeliverRequest, MatchResult, PickupItem, RateRequest,
-    RejectRequest, ReportRequest, TaskStatus, VerificationResult,
+    ApproveRequest, CapabilityResult, DeliverRequest, ExtractPayload, MatchPayload, MatchResult,
+    PickupItem, RateRequest, RejectRequest, ReportRequest, SystemTaskType, TaskStatus,
+    VerificationResult, VerifyPayload,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -200,4 +202,191 @@ pub struct SubmitCapabilitiesArgs {
     pub task_id: String,
     #[serde(flatten)]
     pub result: CapabilityResult,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct WaitArgs {
+    /// Answer the events after this event id (an `id` from a previous answer or from
+    /// pinchwork://events); absent: only events from now on.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// How long to wait for an event, 1-300 seconds (default 30).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// One event of your stream.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EventItem {
+    /// The event's id: pass it as `after` to wait_for_events to continue from it.
+    pub id: Option<String>,
+    /// The event type, e.g. `task_delivered`, `task_claimed`, `task_message`.
+    pub event: String,
+    /// The event: `type`, `task_id`, `event_id`, `created_at` and the event's own fields.
+    pub data: serde_json::Value,
+}
+
+impl From<StreamEvent> for EventItem {
+    fn from(e: StreamEvent) -> Self {
+        Self {
+            id: e.id,
+            event: e.event,
+            data: e.data,
+        }
+    }
+}
+
+/// Events, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EventBatch {
+    pub events: Vec<EventItem>,
+    /// The id to pass as `after` next time (the last event's, else the one you gave).
+    pub last_event_id: Option<String>,
+    /// True when the wait ended without an event.
+    pub timed_out: bool,
+}
+
+/// The work of a system task, by kind, with its parsed payload.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SystemWork {
+    /// Rank the candidates best suited to the task (best first, at most max_ranked) and give
+    /// the task at most max_tags short lowercase tags; answer with submit_match.
+    MatchAgents(MatchPayload),
+    /// Judge whether the delivered result meets the task's need; answer with
+    /// submit_verification.
+    VerifyCompletion(VerifyPayload),
+    /// Turn the agent's good_at into at most max_tags short lowercase tags; answer with
+    /// submit_capabilities.
+    ExtractCapabilities(ExtractPayload),
+}
+
+impl SystemWork {
+    /// The typed payload of a picked-up system task.
+    pub fn parse(kind: SystemTaskType, payload: serde_json::Value) -> Result<Self, String> {
+        let parsed = match kind {
+            SystemTaskType::MatchAgents => serde_json::from_value(payload).map(Self::MatchAgents),
+            SystemTaskType::VerifyCompletion => {
+                serde_json::from_value(payload).map(Self::VerifyCompletion)
+            }
+            SystemTaskType::ExtractCapabilities => {
+                serde_json::from_value(payload).map(Self::ExtractCapabilities)
+            }
+        };
+        parsed.map_err(|e| format!("the {} payload does not parse: {e}", kind.as_str()))
+    }
+}
+
+/// A system task you claimed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SystemTask {
+    /// Pass it to submit_match, submit_verification or submit_capabilities.
+    pub task_id: String,
+    /// What the platform pays on delivery.
+    pub max_credits: i64,
+    /// Deliver before this time.
+    pub claim_deadline: Option<String>,
+    pub work: SystemWork,
+}
+
+/// What next_system_task answers: the system task you claimed, or none.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NextSystemTask {
+    /// Null when no system work is waiting.
+    pub task: Option<SystemTask>,
+}
+
+/// Longest tag the platform accepts in a system task's result.
+pub const MAX_TAG_CHARS: usize = 50;
+/// Longest verification explanation.
+pub const MAX_EXPLANATION: usize = 5_000;
+/// Most agents a match may rank.
+pub const MAX_RANKED: usize = 20;
+
+/// As the platform counts them: trimmed, lower-cased, each once.
+fn check_tags(tags: &[String], max: Option<usize>) -> Result<(), String> {
+    let mut distinct: Vec<String> = Vec::new();
+    for tag in tags {
+        let tag = tag.trim().to_lowercase();
+        let len = tag.chars().count();
+        if len == 0 || len > MAX_TAG_CHARS {
+            return Err(format!(
+                "Tags must be 1-{MAX_TAG_CHARS} characters: {tag:?}"
+            ));
+        }
+        if !distinct.contains(&tag) {
+            distinct.push(tag);
+        }
+    }
+    if let Some(max) = max
+        && distinct.len() > max
+    {
+        return Err(format!(
+            "At most {max} tags are allowed ({} given)",
+            distinct.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a match result before it is sent (against the payload when this session handed
+/// out the task); the platform checks it again.
+pub fn check_match(r: &MatchResult, payload: Option<&MatchPayload>) -> Result<(), String> {
+    if let Some(id) = r.ranked_agents.iter().find(|id| id.trim().is_empty()) {
+        return Err(format!("ranked_agents holds an empty agent id: {id:?}"));
+    }
+    let max_ranked = payload.map_or(MAX_RANKED, |p| p.max_ranked);
+    let distinct: std::collections::BTreeSet<&str> =
+        r.ranked_agents.iter().map(String::as_str).collect();
+    if distinct.len() > max_ranked {
+        return Err(format!("Rank at most {max_ranked} agents"));
+    }
+    if let Some(p) = payload
+        && let Some(stranger) = r
+            .ranked_agents
+            .iter()
+            .find(|id| !p.candidates.iter().any(|c| &c.agent_id == *id))
+    {
+        return Err(format!(
+            "{stranger} is not one of the task's candidates: rank only their agent_ids"
+        ));
+    }
+    check_tags(&r.extracted_tags, payload.map(|p| p.max_tags))
+}
+
+pub fn check_verification(r: &VerificationResult) -> Result<(), String> {
+    let len = r.explanation.trim().chars().count();
+    if len == 0 || len > MAX_EXPLANATION {
+        return Err(format!(
+            "explanation must be 1-{MAX_EXPLANATION} characters: say why the result does or \
+             does not meet the need"
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_capabilities(
+    r: &CapabilityResult,
+    payload: Option<&ExtractPayload>,
+) -> Result<(), String> {
+    if r.agent_id.trim().is_empty() {
+        return Err("agent_id is required: the agent the task names".into());
+    }
+    if let Some(p) = payload
+        && p.agent_id != r.agent_id
+    {
+        return Err(format!(
+            "agent_id must be {} (the agent this task is about), not {}",
+            p.agent_id, r.agent_id
+        ));
+    }
+    check_tags(&r.tags, payload.map(|p| p.max_tags))
+}
+
+/// Typed arguments from a tool call's raw arguments, with the reason they do not fit.
+pub fn parse_args<T: serde::de::DeserializeOwned>(
+    args: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::Object(args))
+        .map_err(|e| format!("Invalid arguments: {e}"))
 }

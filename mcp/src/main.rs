@@ -36,6 +36,8 @@ async fn run() -> Result<(), String> {
         "pinchwork-mcp starting on stdio"
     );
     let server = PinchworkMcp::new(settings).map_err(|e| e.to_string())?;
+    // pinchwork://events shows what happened since the session began.
+    server.follow_events();
     let service = server
         .serve(rmcp::transport::stdio())
         .await

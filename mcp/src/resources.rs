@@ -4,9 +4,11 @@
 //! - `pinchwork://tasks/mine`: the tasks you posted or work on
 //! - `pinchwork://tasks/available`: open tasks you could pick up
 //! - `pinchwork://tasks/{task_id}`: one task you posted or work on
+//! - `pinchwork://events`: your recent events (kept by this session from your event stream)
 //! - `pinchwork://skill` and `pinchwork://skill/{section}`: the API reference (markdown)
 //!
-//! Each read is one call of the typed client, as for the tools.
+//! Each read is one call of the typed client, as for the tools (but `pinchwork://events`, read
+//! from the session's own record of the stream).
 
 use pinchwork_client::Client;
 use pinchwork_client::client::{ClientError, MyTasksQuery, TaskQuery};
@@ -15,6 +17,9 @@ use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 use serde::Serialize;
 
 const JSON: &str = "application/json";
+
+/// The URI of the recent events (read by the server, from its event log).
+pub const EVENTS: &str = "pinchwork://events";
 const MARKDOWN: &str = "text/markdown";
 
 /// The resources with a fixed URI.
@@ -35,6 +40,14 @@ pub fn list() -> Vec<Resource> {
         Resource::new("pinchwork://tasks/available", "available-tasks")
             .with_title("Open tasks")
             .with_description("Open tasks you could pick up, best matches first.")
+            .with_mime_type(JSON),
+        Resource::new(EVENTS, "events")
+            .with_title("Your recent events")
+            .with_description(
+                "The last 50 events of your stream (deliveries, claims, messages, approvals…) \
+                 received by this session, oldest first; each id can be passed to \
+                 wait_for_events as `after`.",
+            )
             .with_mime_type(JSON),
         Resource::new("pinchwork://skill", "skill")
             .with_title("Pinchwork API guide")
@@ -83,8 +96,8 @@ pub async fn read(client: &Client, uri: &str) -> Result<ResourceContents, McpErr
 fn unknown(uri: &str) -> McpError {
     McpError::resource_not_found(
         format!(
-            "No resource {uri}. Resources: pinchwork://me, pinchwork://tasks/mine, \
-             pinchwork://tasks/available, pinchwork://tasks/{{task_id}}, pinchwork://skill, \
+            "No resource {uri}. Resources: pinchwork://me, pinchwork://events, \
+             pinchwork://tasks/mine, pinchwork://tasks/available, pinchwork://tasks/{{task_id}}, pinchwork://skill, \
              pinchwork://skill/{{section}}"
         ),
         None,

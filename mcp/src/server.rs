@@ -3,28 +3,34 @@
 use crate::args::*;
 use crate::resources;
 use crate::settings::Settings;
-use crate::subscriptions::{self, Subscribed};
+use crate::subscriptions::{self, EventLog, Subscribed};
 use pinchwork_client::Client;
 use pinchwork_client::client::{
     AgentQuery, ClientError, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
 };
 use pinchwork_client::types::*;
 use rmcp::Peer;
+use rmcp::handler::server::common::schema_for_input;
+use rmcp::handler::server::prompt::PromptContext;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    SubscriptionFilter, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, Extensions, GetPromptRequestParams,
+    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult, JsonObject,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResourceContents, ResourceUpdatedNotificationParam, ResultType, ServerCapabilities,
+    ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{
-    ErrorData as McpError, Json, RoleServer, ServerHandler, prompt_handler, tool, tool_handler,
-    tool_router,
+    ErrorData as McpError, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router,
 };
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 // Every tool answers `Result<Json<T>, String>`: the API's response as structured content, or
 // the server's message as an error result the model can read. (Spelled out on each tool, not
@@ -40,9 +46,11 @@ with a reason. `cancel` withdraws a task nobody delivered yet.
 - To earn: `browse` open tasks or `pickup` the next one, do the work, then `deliver` the result. \
 `abandon` gives a claimed task back.
 - Before pickup you can `ask_question`; after pickup poster and worker talk with `send_message`.
-- Infra work: with accepts_system_tasks (register or update_profile), `pickup` also hands you \
-system tasks (system_task_type, system_payload); answer them with `submit_match`, \
-`submit_verification` or `submit_capabilities`.
+- Infra work: with accepts_system_tasks (register or update_profile), `next_system_task` hands \
+you the next system task with its typed payload (`pickup` also hands them out first); answer \
+them with `submit_match`, `submit_verification` or `submit_capabilities`.
+- Events: read pinchwork://events for your recent events, or call `wait_for_events` to block \
+until something happens (a delivery, a claim, a message) instead of polling.
 Task ids look like `tk-…`, agent ids like `ag-…`. Errors from the marketplace come back as \
 tool errors carrying its message; read it and adjust rather than retrying blindly.";
 
@@ -63,6 +71,12 @@ struct Inner {
     /// `resources/subscribe`: the URIs, and the task following the events for them.
     subscribed: Subscribed,
     watcher: std::sync::Mutex<Option<Watcher>>,
+    /// The agent's recent events and their broadcast, fed by one follower of the stream.
+    events: Arc<EventLog>,
+    /// Over HTTP: the agent is the one whose key the requests carry (bound on the first).
+    keyed_by_request: bool,
+    /// The payloads of the system tasks this session handed out, to check results against.
+    system_work: std::sync::Mutex<HashMap<String, SystemWork>>,
 }
 
 struct Watcher {
@@ -81,6 +95,17 @@ impl Drop for Inner {
 
 impl PinchworkMcp {
     pub fn new(settings: Settings) -> Result<Self, ClientError> {
+        Self::build(settings, false)
+    }
+
+    /// A server for one session over HTTP: it acts as the agent whose API key the requests
+    /// carry in `Authorization: Bearer …` (the key of the first request binds the session),
+    /// calling the API at `url`.
+    pub fn for_requests(url: &str) -> Result<Self, ClientError> {
+        Self::build(Settings::new(url, None), true)
+    }
+
+    fn build(settings: Settings, keyed_by_request: bool) -> Result<Self, ClientError> {
         let client = Client::new(&settings.url, settings.api_key.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -89,10 +114,49 @@ impl PinchworkMcp {
                 registering: tokio::sync::Mutex::new(()),
                 subscribed: Subscribed::default(),
                 watcher: std::sync::Mutex::new(None),
+                events: Arc::default(),
+                keyed_by_request,
+                system_work: Default::default(),
             }),
             tool_router: Self::tool_router(),
             prompt_router: Self::prompts(),
         })
+    }
+
+    /// Starts following the agent's events now (so pinchwork://events has what happened
+    /// since); otherwise that starts on first use. False without a key.
+    pub fn follow_events(&self) -> bool {
+        self.inner.events.follow(&self.client())
+    }
+
+    /// Over HTTP, takes the agent from the request's bearer key: the first request binds
+    /// the session to its key, and a request with another key is refused.
+    fn bind(&self, extensions: &Extensions) -> Result<(), McpError> {
+        if !self.inner.keyed_by_request {
+            return Ok(());
+        }
+        let key = extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get(http::header::AUTHORIZATION))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                McpError::invalid_request("Missing Authorization: Bearer <api key>", None)
+            })?;
+        let mut client = self.inner.client.write().expect("client lock");
+        match client.api_key() {
+            None => *client = client.with_api_key(Some(key.to_string())),
+            Some(bound) if bound == key => {}
+            Some(_) => {
+                return Err(McpError::invalid_request(
+                    "This MCP session belongs to another API key; start a new session",
+                    None,
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The client as it is now (with the key of the registered agent, if any).
@@ -124,13 +188,13 @@ impl PinchworkMcp {
             *watcher = Some(Watcher { peer, task: None });
         }
         let Some(w) = watcher.as_mut() else { return };
-        if client.api_key().is_none() || w.task.as_ref().is_some_and(|t| !t.is_finished()) {
+        if !self.inner.events.follow(&client) || w.task.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
         let peer = w.peer.clone();
         let subscribed = self.inner.subscribed.clone();
         w.task = Some(tokio::spawn(subscriptions::watch(
-            client,
+            self.inner.events.subscribe(),
             subscribed,
             move |uri| {
                 let peer = peer.clone();
@@ -141,6 +205,130 @@ impl PinchworkMcp {
                 }
             },
         )));
+    }
+}
+
+impl PinchworkMcp {
+    /// The events after `after` (or from now): at once if some are already here, else the
+    /// first to come within `timeout`, with those right behind it.
+    async fn wait_events(
+        &self,
+        after: Option<String>,
+        timeout: Duration,
+    ) -> Result<EventBatch, String> {
+        const MOST: usize = 100;
+        let client = self.client();
+        let log = &self.inner.events;
+        if !log.follow(&client) {
+            return Err(fail(ClientError::MissingApiKey));
+        }
+        let batch = |events: Vec<pinchwork_client::events::StreamEvent>, after: Option<String>| {
+            let last_event_id = events
+                .iter()
+                .rev()
+                .find_map(|e| e.id.clone())
+                .or(after)
+                .or_else(|| log.recent().iter().rev().find_map(|e| e.id.clone()));
+            EventBatch {
+                timed_out: events.is_empty(),
+                events: events.into_iter().take(MOST).map(EventItem::from).collect(),
+                last_event_id,
+            }
+        };
+        // Subscribe before looking at the recent events, so nothing falls in between.
+        let mut live = log.subscribe();
+        let known = match &after {
+            Some(id) => match log.after(id) {
+                Some(events) => Some(events),
+                // Not among the recent events: the server replays what came after it.
+                None => {
+                    return self
+                        .replay_after(&client, id, timeout)
+                        .await
+                        .map(|e| batch(e, after));
+                }
+            },
+            None => None,
+        };
+        if let Some(events) = known.filter(|e| !e.is_empty()) {
+            return Ok(batch(events, after));
+        }
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, live.recv()).await {
+                Ok(Ok(event)) => {
+                    events.push(event);
+                    break;
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => break,
+            }
+        }
+        // Those that came together with the first.
+        while events.len() < MOST {
+            match live.try_recv() {
+                Ok(event) => events.push(event),
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+        Ok(batch(events, after))
+    }
+
+    /// The events after `after` from the server's replay (one stream request).
+    async fn replay_after(
+        &self,
+        client: &Client,
+        after: &str,
+        timeout: Duration,
+    ) -> Result<Vec<pinchwork_client::events::StreamEvent>, String> {
+        let mut stream = client.events(Some(after.to_string())).map_err(fail)?;
+        let mut events = Vec::new();
+        match tokio::time::timeout(timeout, stream.next()).await {
+            Ok(Ok(event)) => events.push(event),
+            Ok(Err(e)) => return Err(fail(e)),
+            Err(_) => return Ok(events),
+        }
+        // The rest of the replay arrives right behind the first.
+        while events.len() < 100 {
+            match tokio::time::timeout(Duration::from_millis(50), stream.next()).await {
+                Ok(Ok(event)) => events.push(event),
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
+
+    /// The payload this session handed out with system task `task_id`, if any.
+    fn system_work(&self, task_id: &str) -> Option<SystemWork> {
+        self.inner
+            .system_work
+            .lock()
+            .expect("system work lock")
+            .get(task_id)
+            .cloned()
+    }
+
+    /// `pinchwork://events`: the session's recent events, oldest first.
+    fn read_events(&self, uri: &str) -> Result<ResourceContents, McpError> {
+        let following = self.follow_events();
+        let events: Vec<EventItem> = self
+            .inner
+            .events
+            .recent()
+            .into_iter()
+            .map(EventItem::from)
+            .collect();
+        let body = serde_json::json!({
+            "events": events,
+            "following": following,
+            "note": "The agent's events received by this MCP session since it began to follow \
+                     them (the last 50). wait_for_events waits for new ones.",
+        });
+        let text = serde_json::to_string_pretty(&body)
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        Ok(ResourceContents::text(text, uri).with_mime_type("application/json"))
     }
 }
 
@@ -165,7 +353,7 @@ fn fail(e: ClientError) -> String {
 fn not_subscribable(uri: &str) -> McpError {
     McpError::invalid_params(
         format!(
-            "{uri} cannot be subscribed to; subscribe to pinchwork://me, pinchwork://tasks/mine, \
+            "{uri} cannot be subscribed to; subscribe to pinchwork://me, pinchwork://events, pinchwork://tasks/mine, \
              pinchwork://tasks/available or pinchwork://tasks/{{task_id}}"
         ),
         None,
@@ -581,44 +769,147 @@ impl PinchworkMcp {
     /// Deliver a `match_agents` system task (picked up like any task; its system_payload
     /// is a MatchPayload): the candidate agent ids best suited to the task, best first, and
     /// short lowercase tags for the task. Paid by the platform on delivery.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        input_schema = schema_of::<SubmitMatchArgs>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false
+        )
+    )]
     async fn submit_match(
         &self,
-        Parameters(a): Parameters<SubmitMatchArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> Result<Json<TaskView>, String> {
+        let a: SubmitMatchArgs = parse_args(raw)?;
+        let payload = match self.system_work(&a.task_id) {
+            Some(SystemWork::MatchAgents(p)) => Some(p),
+            _ => None,
+        };
+        check_match(&a.result, payload.as_ref())?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 
     /// Deliver a `verify_completion` system task (system_payload is a VerifyPayload): whether
     /// the delivered result meets the need, and why. Advice shown to the poster.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        input_schema = schema_of::<SubmitVerificationArgs>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false
+        )
+    )]
     async fn submit_verification(
         &self,
-        Parameters(a): Parameters<SubmitVerificationArgs>,
+        Parameters(raw): Parameters<JsonObject>,
     ) -> Result<Json<TaskView>, String> {
+        let a: SubmitVerificationArgs = parse_args(raw)?;
+        check_verification(&a.result)?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 
     /// Deliver an `extract_capabilities` system task (system_payload is an ExtractPayload):
     /// short lowercase keyword tags for the agent's good_at (agent_id must be the payload's).
+    #[tool(
+        input_schema = schema_of::<SubmitCapabilitiesArgs>(),
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false
+        )
+    )]
+    async fn submit_capabilities(
+        &self,
+        Parameters(raw): Parameters<JsonObject>,
+    ) -> Result<Json<TaskView>, String> {
+        let a: SubmitCapabilitiesArgs = parse_args(raw)?;
+        let payload = match self.system_work(&a.task_id) {
+            Some(SystemWork::ExtractCapabilities(p)) => Some(p),
+            _ => None,
+        };
+        check_capabilities(&a.result, payload.as_ref())?;
+        self.deliver_system(&a.task_id, &a.result).await
+    }
+
+    /// Claim the next system task waiting for infra agents (you need accepts_system_tasks:
+    /// true) and get its work typed by kind: match_agents (the task and its candidates),
+    /// verify_completion (the task and the delivered result) or extract_capabilities (the
+    /// agent and its good_at). task is null when no system work is waiting; ordinary tasks
+    /// are never claimed by this tool.
     #[tool(annotations(
         read_only_hint = false,
         destructive_hint = false,
         idempotent_hint = false
     ))]
-    async fn submit_capabilities(
+    async fn next_system_task(&self) -> Result<Json<NextSystemTask>, String> {
+        let client = self.client();
+        let me = client.me().await.map_err(fail)?;
+        if !me.accepts_system_tasks {
+            return Err("You do not take system tasks: call update_profile with \
+                        accepts_system_tasks: true first"
+                .into());
+        }
+        // System work is handed out first whatever the filters; a tag no ordinary task
+        // carries keeps the later phases from claiming one.
+        let q = TaskQuery {
+            tags: vec![system_only_tag()],
+            ..Default::default()
+        };
+        let Some(item) = client.pickup(&q).await.map_err(fail)? else {
+            return Ok(Json(NextSystemTask { task: None }));
+        };
+        let (Some(kind), Some(payload)) = (item.system_task_type, item.system_payload.clone())
+        else {
+            let _ = client.abandon(&item.task_id).await;
+            return Err(format!(
+                "Picked up {}, which is not a system task; it was given back",
+                item.task_id
+            ));
+        };
+        let work = SystemWork::parse(kind, payload).map_err(|e| {
+            format!(
+                "System task {} is claimed, but {e}; its raw payload is in get_task or pickup",
+                item.task_id
+            )
+        })?;
+        self.inner
+            .system_work
+            .lock()
+            .expect("system work lock")
+            .insert(item.task_id.clone(), work.clone());
+        Ok(Json(NextSystemTask {
+            task: Some(SystemTask {
+                task_id: item.task_id,
+                max_credits: item.max_credits,
+                claim_deadline: item.claim_deadline,
+                work,
+            }),
+        }))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Events
+
+    /// Wait for your next events (deliveries, claims, messages, approvals…) instead of
+    /// polling: answers as soon as there is at least one event after `after` (or, without
+    /// it, from now on), or with none after timeout_seconds (1-300, default 30). Pass the
+    /// answer's last_event_id as `after` next time to miss nothing.
+    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    async fn wait_for_events(
         &self,
-        Parameters(a): Parameters<SubmitCapabilitiesArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        self.deliver_system(&a.task_id, &a.result).await
+        Parameters(a): Parameters<WaitArgs>,
+    ) -> Result<Json<EventBatch>, String> {
+        let secs = a.timeout_seconds.unwrap_or(30);
+        if !(1..=300).contains(&secs) {
+            return Err(format!(
+                "timeout_seconds must be between 1 and 300 (got {secs})"
+            ));
+        }
+        let after = a.after.filter(|id| !id.trim().is_empty());
+        self.wait_events(after, Duration::from_secs(secs))
+            .await
+            .map(Json)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -652,9 +943,74 @@ impl PinchworkMcp {
     }
 }
 
+/// The input schema of a tool whose arguments are checked by hand.
+fn schema_of<T: schemars::JsonSchema + 'static>() -> Arc<JsonObject> {
+    schema_for_input::<T>().unwrap_or_else(|e| panic!("input schema: {e}"))
+}
+
+/// A tag no ordinary task carries (for next_system_task's pickup).
+fn system_only_tag() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    format!("pinchwork-system-only-{:016x}", h.finish())
+}
+
 #[tool_handler(router = self.tool_router)]
-#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for PinchworkMcp {
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        self.bind(&context.extensions)?;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        self.bind(&context.extensions)?;
+        let tcc = ToolCallContext::new(self, request, context);
+        self.tool_router.call(tcc).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        self.bind(&context.extensions)?;
+        let prompt_context = PromptContext::new(self, request.name, request.arguments, context);
+        self.prompt_router.get_prompt(prompt_context).await
+    }
+
+    async fn list_prompts(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(ListPromptsResult {
+            result_type: Some(ResultType::COMPLETE),
+            prompts: self.prompt_router.list_all(),
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            cache_scope: cache_hints.then_some(CacheScope::Public),
+        })
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
@@ -691,9 +1047,14 @@ impl ServerHandler for PinchworkMcp {
     async fn read_resource(
         &self,
         req: ReadResourceRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let contents = resources::read(&self.client(), &req.uri).await?;
+        self.bind(&context.extensions)?;
+        let contents = if req.uri == resources::EVENTS {
+            self.read_events(&req.uri)?
+        } else {
+            resources::read(&self.client(), &req.uri).await?
+        };
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
@@ -703,6 +1064,7 @@ impl ServerHandler for PinchworkMcp {
         req: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        self.bind(&context.extensions)?;
         if !subscriptions::subscribable(&req.uri) {
             return Err(not_subscribable(&req.uri));
         }
@@ -748,8 +1110,9 @@ impl ServerHandler for PinchworkMcp {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        self.bind(&context.request_context().extensions)?;
         let client = self.client();
-        if client.api_key().is_none() {
+        if !self.inner.events.follow(&client) {
             return Err(McpError::invalid_request(
                 "no API key: call the `register` tool before subscribing",
                 None,
@@ -763,7 +1126,7 @@ impl ServerHandler for PinchworkMcp {
         let subscribed: Subscribed =
             Subscribed::new(std::sync::Mutex::new(uris.into_iter().collect()));
         let sink = context.sink().clone();
-        let watch = subscriptions::watch(client, subscribed, move |uri| {
+        let watch = subscriptions::watch(self.inner.events.subscribe(), subscribed, move |uri| {
             let sink = sink.clone();
             async move { sink.notify_resource_updated(uri).await.is_ok() }
         });

@@ -51,6 +51,7 @@ async fn resources_are_listed_and_read_as_the_api_answers() {
             "pinchwork://me",
             "pinchwork://tasks/mine",
             "pinchwork://tasks/available",
+            "pinchwork://events",
             "pinchwork://skill"
         ]
     );

@@ -85,7 +85,7 @@ fn the_binary_speaks_mcp_over_stdio_and_saves_the_registered_key() {
     send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}));
     let list = response(2);
     let tools = list["result"]["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 30, "{list}");
+    assert_eq!(tools.len(), 32, "{list}");
     let deliver = tools.iter().find(|t| t["name"] == "deliver").unwrap();
     assert_eq!(deliver["annotations"]["readOnlyHint"], false);
     assert!(

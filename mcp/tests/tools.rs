@@ -7,7 +7,7 @@ use pinchwork_mcp::Settings;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-const TOOLS: [&str; 29] = [
+const TOOLS: [&str; 31] = [
     "register",
     "me",
     "update_profile",
@@ -37,9 +37,11 @@ const TOOLS: [&str; 29] = [
     "submit_match",
     "submit_verification",
     "submit_capabilities",
+    "next_system_task",
+    "wait_for_events",
 ];
 
-const READ_ONLY: [&str; 11] = [
+const READ_ONLY: [&str; 12] = [
     "me",
     "credits",
     "stats",
@@ -51,6 +53,7 @@ const READ_ONLY: [&str; 11] = [
     "list_questions",
     "search_agents",
     "agent_profile",
+    "wait_for_events",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -469,4 +472,145 @@ async fn an_infra_agent_does_system_work_with_typed_tools() {
 
     let me = ok(&infra, "me", json!({})).await;
     assert_eq!(me["credits"], initial + 2 + 3 + 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_system_task_hands_out_typed_work_and_results_are_checked_before_sending() {
+    let server = TestServer::start();
+    // An ordinary task posted before any infra agent exists (so no system work for it).
+    let (poster, _) = registered_agent(&server.url, "poster").await;
+    let ordinary = ok(
+        &poster,
+        "delegate",
+        json!({"need": "Paint", "max_credits": 5}),
+    )
+    .await;
+
+    let not_infra = call(&poster, "next_system_task", json!({})).await;
+    assert_eq!(not_infra.is_error, Some(true));
+    assert!(
+        text(&not_infra).contains("accepts_system_tasks"),
+        "{}",
+        text(&not_infra)
+    );
+
+    let infra = connect(Settings::new(&server.url, None)).await;
+    ok(
+        &infra,
+        "register",
+        json!({"name": "infra", "accepts_system_tasks": true}),
+    )
+    .await;
+    // No system work: nothing is claimed, not even the open ordinary task.
+    let none = ok(&infra, "next_system_task", json!({})).await;
+    assert!(none["task"].is_null(), "{none}");
+    let still = ok(&poster, "get_task", json!({"task_id": ordinary["task_id"]})).await;
+    assert_eq!(still["status"], "posted");
+
+    // extract_capabilities, with its payload typed.
+    let worker = connect(Settings::new(&server.url, None)).await;
+    let reg = ok(
+        &worker,
+        "register",
+        json!({"name": "worker", "good_at": "rust and sql"}),
+    )
+    .await;
+    let worker_id = reg["agent_id"].as_str().unwrap().to_string();
+    let next = ok(&infra, "next_system_task", json!({})).await["task"].clone();
+    assert_eq!(next["work"]["kind"], "extract_capabilities", "{next}");
+    assert_eq!(next["work"]["agent_id"], worker_id.as_str());
+    assert_eq!(next["work"]["good_at"], "rust and sql");
+    let max_tags = next["work"]["max_tags"].as_u64().unwrap() as usize;
+    let extract_id = next["task_id"].clone();
+
+    // Bad results are refused here, as tool errors, before any call to the API.
+    let long = "x".repeat(51);
+    let too_many: Vec<String> = (0..=max_tags).map(|i| format!("tag{i}")).collect();
+    for (args, why) in [
+        (
+            json!({"task_id": extract_id, "agent_id": "ag-other", "tags": ["rust"]}),
+            "agent_id must be",
+        ),
+        (
+            json!({"task_id": extract_id, "agent_id": worker_id, "tags": [long]}),
+            "1-50 characters",
+        ),
+        (
+            json!({"task_id": extract_id, "agent_id": worker_id, "tags": too_many}),
+            "At most",
+        ),
+        (
+            json!({"task_id": extract_id, "agent_id": worker_id, "tags": [7]}),
+            "Invalid arguments",
+        ),
+        (
+            json!({"task_id": extract_id, "tags": ["rust"]}),
+            "Invalid arguments",
+        ),
+    ] {
+        let res = call(&infra, "submit_capabilities", args).await;
+        assert_eq!(res.is_error, Some(true), "{}", text(&res));
+        assert!(text(&res).contains(why), "{why}: {}", text(&res));
+    }
+    let blank = call(
+        &infra,
+        "submit_verification",
+        json!({"task_id": "tk-nothing", "meets_requirements": true, "explanation": "  "}),
+    )
+    .await;
+    assert_eq!(blank.is_error, Some(true));
+    assert!(
+        text(&blank).contains("explanation must be"),
+        "{}",
+        text(&blank)
+    );
+    let seen = ok(&infra, "get_task", json!({"task_id": extract_id})).await;
+    assert_eq!(seen["status"], "claimed", "nothing was delivered: {seen}");
+    let done = ok(
+        &infra,
+        "submit_capabilities",
+        json!({"task_id": extract_id, "agent_id": worker_id, "tags": ["Rust", "sql"]}),
+    )
+    .await;
+    assert_eq!(done["status"], "approved");
+
+    // match_agents: the task and its candidates.
+    let task = ok(
+        &poster,
+        "delegate",
+        json!({"need": "Write a SQL query", "max_credits": 9}),
+    )
+    .await;
+    let next = ok(&infra, "next_system_task", json!({})).await["task"].clone();
+    assert_eq!(next["work"]["kind"], "match_agents", "{next}");
+    assert_eq!(next["work"]["task"]["task_id"], task["task_id"]);
+    let candidates: Vec<&str> = next["work"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["agent_id"].as_str().unwrap())
+        .collect();
+    assert!(candidates.contains(&worker_id.as_str()), "{next}");
+    for (ranked, why) in [
+        (json!([1, 2]), "Invalid arguments"),
+        (json!(["ag-stranger"]), "not one of the task's candidates"),
+        (json!([""]), "empty agent id"),
+    ] {
+        let res = call(
+            &infra,
+            "submit_match",
+            json!({"task_id": next["task_id"], "ranked_agents": ranked}),
+        )
+        .await;
+        assert_eq!(res.is_error, Some(true), "{}", text(&res));
+        assert!(text(&res).contains(why), "{why}: {}", text(&res));
+    }
+    ok(
+        &infra,
+        "submit_match",
+        json!({"task_id": next["task_id"], "ranked_agents": [worker_id], "extracted_tags": ["sql"]}),
+    )
+    .await;
+    let none = ok(&infra, "next_system_task", json!({})).await;
+    assert!(none["task"].is_null(), "{none}");
 }

@@ -8,7 +8,7 @@ use pinchwork_server::config::Config;
 use pinchwork_server::time::SystemClock;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{Peer, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -89,7 +89,7 @@ pub async fn connect(settings: Settings) -> Agent {
 }
 
 /// Calls `tool` with `args` (a JSON object).
-pub async fn call(agent: &Agent, tool: &'static str, args: Value) -> CallToolResult {
+pub async fn call(agent: &Peer<RoleClient>, tool: &'static str, args: Value) -> CallToolResult {
     let args = match args {
         Value::Object(map) => map,
         Value::Null => Default::default(),
@@ -102,7 +102,7 @@ pub async fn call(agent: &Agent, tool: &'static str, args: Value) -> CallToolRes
 }
 
 /// Calls `tool` and answers its structured content, failing the test on an error result.
-pub async fn ok(agent: &Agent, tool: &'static str, args: Value) -> Value {
+pub async fn ok(agent: &Peer<RoleClient>, tool: &'static str, args: Value) -> Value {
     let res = call(agent, tool, args).await;
     assert_ne!(res.is_error, Some(true), "{tool} failed: {}", text(&res));
     let shown = text(&res);
