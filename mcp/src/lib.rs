@@ -6,6 +6,7 @@
 //! `isError` and the server's message.
 
 pub mod args;
+pub mod http;
 pub mod prompts;
 pub mod resources;
 pub mod server;

@@ -10,6 +10,7 @@ use crate::model::Millis;
 use crate::store::{Store, Tx};
 use crate::time::{Clock, SystemClock};
 use crate::{api, scheduler, webhooks};
+use pinchwork_mcp::http::McpHttp;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +107,10 @@ impl Server {
         let stopped = stop.subscribe();
         let timers = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
         let hooks = tokio::spawn(webhooks::run(state.clone(), stopped.clone()));
-        let app = api::router(state.clone());
+        // MCP over streamable HTTP at /mcp, calling this server's API back over loopback.
+        let mcp = McpHttp::new(&api::mcp::self_url(addr), &state.cfg.mcp_allowed_hosts);
+        let end_mcp_sessions = mcp.shutdown_handle();
+        let app = api::router(state.clone()).merge(api::mcp::router(state.clone(), mcp.service));
         let grace = Duration::from_secs(state.cfg.shutdown_timeout_seconds);
         let handle = tokio::spawn(async move {
             let mut until_stop = stopped.clone();
@@ -116,6 +120,8 @@ impl Server {
             )
             .with_graceful_shutdown(async move {
                 let _ = until_stop.wait_for(|s| *s).await;
+                // Open MCP streams would hold the shutdown up.
+                end_mcp_sessions();
             });
             let mut after_stop = stopped;
             tokio::select! {

@@ -144,6 +144,10 @@ pub struct Config {
     /// Longest time a graceful shutdown waits for open requests, in seconds.
     #[arg(long, env = "PINCHWORK_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 10)]
     pub shutdown_timeout_seconds: u64,
+    /// Host names the MCP endpoint (/mcp) accepts besides loopback, comma-separated (e.g.
+    /// `pinchwork.example.com`); `*` accepts any (a guard against DNS rebinding).
+    #[arg(long, env = "PINCHWORK_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl Config {

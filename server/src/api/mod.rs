@@ -8,6 +8,7 @@ pub mod auth;
 pub mod credits;
 pub mod docs;
 pub mod events;
+pub mod mcp;
 pub mod negotiate;
 pub mod rate_limit;
 pub mod social;

@@ -1,0 +1,61 @@
+//! The MCP server over streamable HTTP, for `pinchwork-server` to mount at `/mcp`.
+//!
+//! Each session is a [`PinchworkMcp`] acting as the agent whose API key the requests carry
+//! (`Authorization: Bearer …`), and calling the HTTP API at the given base URL — the server's
+//! own address over loopback — through the typed client, like the stdio server: so the MCP
+//! surface and the HTTP API can never disagree. The mounting server checks the key first.
+
+use crate::server::PinchworkMcp;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+/// The tower service answering MCP requests (sessions kept in this process).
+pub type McpHttpService = StreamableHttpService<PinchworkMcp, LocalSessionManager>;
+
+/// Host names always accepted in the `Host` header (a guard against DNS rebinding).
+pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// The MCP endpoint and the switch that ends its sessions.
+pub struct McpHttp {
+    pub service: McpHttpService,
+    shutdown: CancellationToken,
+}
+
+impl McpHttp {
+    /// Sessions call the API at `api_url`. `allowed_hosts`: host names (or `host:port`)
+    /// accepted besides loopback; `*` accepts any host.
+    pub fn new(api_url: &str, allowed_hosts: &[String]) -> Self {
+        let shutdown = CancellationToken::new();
+        let mut config =
+            StreamableHttpServerConfig::default().with_cancellation_token(shutdown.child_token());
+        let extra: Vec<&str> = allowed_hosts
+            .iter()
+            .map(|h| h.trim())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if extra.contains(&"*") {
+            config = config.disable_allowed_hosts();
+        } else {
+            config = config.with_allowed_hosts(LOOPBACK_HOSTS.iter().copied().chain(extra));
+        }
+        let url = api_url.to_string();
+        let service = StreamableHttpService::new(
+            move || PinchworkMcp::for_requests(&url).map_err(std::io::Error::other),
+            LocalSessionManager::default().into(),
+            config,
+        );
+        Self { service, shutdown }
+    }
+
+    /// Ends every session and open stream (for the server's shutdown).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A handle that ends the sessions when cancelled.
+    pub fn shutdown_handle(&self) -> impl FnOnce() + Send + 'static {
+        let token = self.shutdown.clone();
+        move || token.cancel()
+    }
+}
