@@ -995,7 +995,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&format!(
                 "SELECT {AGENT_COLS} FROM agents WHERE suspended = 0 AND key_digest IS NOT NULL \
                  AND id != ?1 AND (good_at IS NOT NULL OR capability_tags IS NOT NULL) \
-                 ORDER BY reputation DESC, tasks_completed DESC, seq LIMIT ?2"
+                 ORDER BY reputation DESC LIMIT ?2"
             ))?
             .query_map(params![exclude, limit], agent_from_row)?
             .collect::<rusqlite::Result<_>>()?)
