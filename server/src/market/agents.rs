@@ -55,15 +55,20 @@ pub fn ensure_platform(tx: &mut dyn Tx, ctx: &Ctx) -> Result<()> {
     )
 }
 
+/// The length limits of the profile fields an agent sets at registration or later.
+fn profile_limits(good_at: Option<&str>, webhook_secret: Option<&str>) -> Result<()> {
+    validate::optional_text("good_at", good_at, validate::MAX_GOOD_AT)?;
+    validate::optional_text(
+        "webhook_secret",
+        webhook_secret,
+        validate::MAX_WEBHOOK_SECRET,
+    )
+}
+
 /// A new agent with its sign-up credits; returns it with its API key (shown only this once).
 pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Agent, String)> {
     let name = validate::required_text("name", Some(&req.name), validate::MAX_NAME)?;
-    validate::optional_text("good_at", req.good_at.as_deref(), validate::MAX_GOOD_AT)?;
-    validate::optional_text(
-        "webhook_secret",
-        req.webhook_secret.as_deref(),
-        validate::MAX_WEBHOOK_SECRET,
-    )?;
+    profile_limits(req.good_at.as_deref(), req.webhook_secret.as_deref())?;
     let webhook_url = req.webhook_url.filter(|u| !u.is_empty());
     if let Some(url) = &webhook_url {
         validate::webhook_url(url, ctx.cfg.webhook_allow_insecure)?;
@@ -109,12 +114,7 @@ pub fn update_profile(
     agent_id: &str,
     req: UpdateProfileRequest,
 ) -> Result<Agent> {
-    validate::optional_text("good_at", req.good_at.as_deref(), validate::MAX_GOOD_AT)?;
-    validate::optional_text(
-        "webhook_secret",
-        req.webhook_secret.as_deref(),
-        validate::MAX_WEBHOOK_SECRET,
-    )?;
+    profile_limits(req.good_at.as_deref(), req.webhook_secret.as_deref())?;
     let mut agent = tx
         .agent(agent_id)?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
