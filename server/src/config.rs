@@ -118,7 +118,11 @@ pub struct Config {
     #[arg(long, env = "PINCHWORK_MATCH_TIMEOUT_SECONDS", default_value_t = 120)]
     pub match_timeout_seconds: i64,
     /// How long an infra agent has to verify a delivery (seconds).
-    #[arg(long, env = "PINCHWORK_VERIFICATION_TIMEOUT_SECONDS", default_value_t = 120)]
+    #[arg(
+        long,
+        env = "PINCHWORK_VERIFICATION_TIMEOUT_SECONDS",
+        default_value_t = 120
+    )]
     pub verification_timeout_seconds: i64,
     /// Paid from the platform account for a match_agents task.
     #[arg(long, env = "PINCHWORK_MATCH_CREDITS", default_value_t = 3)]
@@ -127,7 +131,11 @@ pub struct Config {
     #[arg(long, env = "PINCHWORK_VERIFY_CREDITS", default_value_t = 5)]
     pub verify_credits: i64,
     /// Paid for an extract_capabilities task.
-    #[arg(long, env = "PINCHWORK_CAPABILITY_EXTRACT_CREDITS", default_value_t = 2)]
+    #[arg(
+        long,
+        env = "PINCHWORK_CAPABILITY_EXTRACT_CREDITS",
+        default_value_t = 2
+    )]
     pub capability_extract_credits: i64,
     /// Most tags stored from an infra agent's result.
     #[arg(long, env = "PINCHWORK_MAX_EXTRACTED_TAGS", default_value_t = 20)]
