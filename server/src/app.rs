@@ -5,7 +5,7 @@ use crate::api::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::Bus;
-use crate::market::{self, Ctx};
+use crate::market::{self, Ctx, RoutingHints};
 use crate::model::Millis;
 use crate::store::{Store, Tx};
 use crate::time::{Clock, SystemClock};
@@ -27,6 +27,8 @@ pub struct AppState {
     pub auth_cache: Arc<AuthCache>,
     /// Flips to true when the server begins to shut down; open streams end on it.
     pub shutdown: Arc<watch::Sender<bool>>,
+    /// Who there is to route work to (see `refresh_routing`).
+    pub routing: Arc<std::sync::Mutex<RoutingHints>>,
     /// Wakes the webhook worker when deliveries were queued.
     pub webhooks: Arc<Notify>,
 }
@@ -44,12 +46,22 @@ impl AppState {
             limiter,
             auth_cache: Arc::default(),
             shutdown: Arc::new(watch::channel(false).0),
+            routing: Arc::default(),
             webhooks: Arc::default(),
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
             .await?;
+        state.refresh_routing().await?;
         Ok(state)
+    }
+
+    /// Re-reads who there is to route work to: after changes to agents on this server at
+    /// once, and every timer tick for changes made on other servers.
+    pub async fn refresh_routing(&self) -> Result<()> {
+        let hints = self.read(|tx| tx.routing_hints()).await?;
+        *self.routing.lock().unwrap() = hints;
+        Ok(())
     }
 
     pub fn now(&self) -> Millis {
@@ -62,7 +74,7 @@ impl AppState {
         &self,
         work: impl FnOnce(&mut dyn Tx, &mut Ctx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let mut ctx = Ctx::new(self.cfg.clone(), self.now());
+        let mut ctx = Ctx::new(self.cfg.clone(), self.now(), *self.routing.lock().unwrap());
         let (value, events, webhooks_queued) = self
             .store
             .write(move |tx| {

@@ -16,6 +16,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if let Err(e) = fire_due(&state).await {
             tracing::error!(error = %e, "timer pass failed");
         }
+        if let Err(e) = state.refresh_routing().await {
+            tracing::error!(error = %e, "reading the routing hints failed");
+        }
         if state.now() - last_prune >= MINUTE {
             last_prune = state.now();
             if let Err(e) = prune_events(&state).await {

@@ -66,6 +66,7 @@ pub async fn suspend(
     let reason = req.reason.clone().filter(|_| req.suspended == Some(true));
     let agent = s.write(move |tx, _| rules::suspend(tx, &req)).await?;
     s.auth_cache.forget(&agent.id);
+    s.refresh_routing().await?;
     Ok(Reply::ok(&SuspendResponse {
         id: agent.id.clone(),
         agent_id: agent.id,

@@ -29,6 +29,7 @@ pub async fn register(
     let (agent, api_key) = s
         .write(move |tx, ctx| market::agents::register(tx, ctx, req))
         .await?;
+    s.refresh_routing().await?;
     Ok(Reply::created(&RegisterResponse {
         agent_id: agent.id,
         api_key,
@@ -55,6 +56,7 @@ pub async fn update_me(
     let updated = s
         .write(move |tx, ctx| market::agents::update_profile(tx, ctx, &agent.id, req))
         .await?;
+    s.refresh_routing().await?;
     Ok(Reply::ok(&agent_self(&updated)))
 }
 

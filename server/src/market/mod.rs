@@ -21,14 +21,26 @@ pub struct Ctx {
     pub cfg: Arc<Config>,
     pub now: Millis,
     pub events: Vec<Event>,
+    /// Who is there to route work to (kept by the server, so no write pays for looking).
+    pub routing: RoutingHints,
+}
+
+/// Whether any active agent does system work, and whether any has skills to match on. Kept
+/// current on this server by the operations that change them and re-read every timer tick
+/// (so another server's change shows within a tick).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoutingHints {
+    pub infra_agents: bool,
+    pub skilled_agents: bool,
 }
 
 impl Ctx {
-    pub fn new(cfg: Arc<Config>, now: Millis) -> Self {
+    pub fn new(cfg: Arc<Config>, now: Millis, routing: RoutingHints) -> Self {
         Self {
             cfg,
             now,
             events: Vec::new(),
+            routing,
         }
     }
 

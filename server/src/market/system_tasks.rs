@@ -228,8 +228,11 @@ enum About<'a> {
 /// see it first. Either way, after the match window it is shown to everyone.
 pub fn route_new_task(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
     let window = ctx.cfg.match_timeout_seconds * 1000;
+    if !ctx.routing.infra_agents && !ctx.routing.skilled_agents {
+        return Ok(());
+    }
     let candidates = tx.match_candidates(&task.poster_id, MAX_CANDIDATES)?;
-    if tx.infra_agent_exists()? {
+    if ctx.routing.infra_agents {
         let candidates = candidates.into_iter().map(candidate).collect();
         let (need, payload) = match_task(task, candidates, ctx.cfg.max_extracted_tags);
         let budget = ctx.cfg.match_credits;
@@ -272,7 +275,7 @@ pub fn route_new_task(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()>
 
 /// Asks an infra agent (never the poster or the worker) to check a fresh delivery.
 pub fn request_verification(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
-    if task.is_system || !tx.infra_agent_exists()? {
+    if task.is_system || !ctx.routing.infra_agents {
         return Ok(());
     }
     let (need, payload) = verify_task(task);
@@ -300,7 +303,7 @@ pub fn request_capabilities(tx: &mut dyn Tx, ctx: &Ctx, agent: &Agent) -> Result
     let Some(good_at) = agent.good_at.as_deref().filter(|g| !g.trim().is_empty()) else {
         return Ok(());
     };
-    if !tx.infra_agent_exists()? {
+    if !ctx.routing.infra_agents {
         return Ok(());
     }
     let (need, payload) = extract_task(&agent.id, good_at, ctx.cfg.max_extracted_tags);

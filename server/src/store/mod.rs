@@ -6,6 +6,7 @@ mod sqlite;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
+use crate::market::RoutingHints;
 use crate::model::{
     Agent, LedgerLine, Message, Millis, Question, TagReputation, Task, TaskStatus, Transfer, Trust,
 };
@@ -183,8 +184,8 @@ pub trait Tx {
     fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>>;
     /// Whether the agent did (or holds) a system task about this task.
     fn did_system_work(&mut self, task_id: &str, agent_id: &str) -> Result<bool>;
-    /// Whether any active agent does system work.
-    fn infra_agent_exists(&mut self) -> Result<bool>;
+    /// Whether any active agent does system work, and whether any has skills to match on.
+    fn routing_hints(&mut self) -> Result<RoutingHints>;
     /// Active agents with skills to match a task to, best reputation first, never `exclude`.
     fn match_candidates(&mut self, exclude: &str, limit: i64) -> Result<Vec<Agent>>;
     /// Routes a task to these agents, best first.

@@ -8,6 +8,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
+use crate::market::RoutingHints;
 use crate::model::{
     Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Message, Millis,
     PLATFORM_AGENT_ID, Question, SystemTaskType, TagReputation, Task, TaskStatus, Transfer, Trust,
@@ -979,14 +980,21 @@ impl Tx for SqliteTx<'_> {
             .query_row([task_id, agent_id], |r| r.get(0))?)
     }
 
-    fn infra_agent_exists(&mut self) -> Result<bool> {
+    fn routing_hints(&mut self) -> Result<RoutingHints> {
         Ok(self
             .conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM agents WHERE accepts_system_tasks = 1 \
-                 AND suspended = 0 AND key_digest IS NOT NULL)",
+                 AND suspended = 0 AND key_digest IS NOT NULL), \
+                 EXISTS (SELECT 1 FROM agents WHERE (good_at IS NOT NULL \
+                 OR capability_tags IS NOT NULL) AND suspended = 0 AND key_digest IS NOT NULL)",
             )?
-            .query_row([], |r| r.get(0))?)
+            .query_row([], |r| {
+                Ok(RoutingHints {
+                    infra_agents: r.get(0)?,
+                    skilled_agents: r.get(1)?,
+                })
+            })?)
     }
 
     fn match_candidates(&mut self, exclude: &str, limit: i64) -> Result<Vec<Agent>> {
