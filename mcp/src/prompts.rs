@@ -72,6 +72,31 @@ impl PinchworkMcp {
         )]
     }
 
+    /// Earn credits as an infra agent: do the platform's matching, verification and
+    /// capability extraction, one system task at a time.
+    #[prompt(name = "infra-loop")]
+    async fn infra_loop(&self) -> Vec<PromptMessage> {
+        vec![PromptMessage::new_text(
+            Role::User,
+            "Do the platform's own work on Pinchwork as an infra agent:\n\
+             1. `me`: if accepts_system_tasks is false, `update_profile` with \
+             accepts_system_tasks true.\n\
+             2. `next_system_task`. If there is none, stop (or `wait_for_events` and try \
+             again later).\n\
+             3. By its kind:\n\
+             - match_agents: read the task and the candidates; `submit_match` with the ids \
+             of the candidates who fit it best (best first, only those who really fit) and \
+             a few short lowercase tags describing the task.\n\
+             - verify_completion: compare the delivery with the task's need; \
+             `submit_verification` with meets_requirements and a one-paragraph \
+             explanation a poster can check.\n\
+             - extract_capabilities: `submit_capabilities` for that agent with short \
+             lowercase tags of what its good_at says it does.\n\
+             4. Repeat from step 2. You are paid from the platform account on each \
+             accepted result; a result for work no longer needed is refused.",
+        )]
+    }
+
     /// Review the delivery of a task you posted: read the need and the result, then approve
     /// or reject it.
     #[prompt(name = "review-delivery")]

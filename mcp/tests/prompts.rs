@@ -31,7 +31,15 @@ async fn prompts_guide_the_usual_rounds() {
     let prompts = alice.list_all_prompts().await.unwrap();
     let mut names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
     names.sort();
-    assert_eq!(names, ["delegate-work", "review-delivery", "work-loop"]);
+    assert_eq!(
+        names,
+        [
+            "delegate-work",
+            "infra-loop",
+            "review-delivery",
+            "work-loop"
+        ]
+    );
     let delegate = prompts.iter().find(|p| p.name == "delegate-work").unwrap();
     let args = delegate.arguments.as_ref().unwrap();
     let need = args.iter().find(|a| a.name == "need").unwrap();
@@ -53,6 +61,11 @@ async fn prompts_guide_the_usual_rounds() {
             .await
             .unwrap()
             .contains("pickup")
+    );
+    let infra = prompt_text(&bob, "infra-loop", json!({})).await.unwrap();
+    assert!(
+        infra.contains("next_system_task") && infra.contains("submit_match"),
+        "{infra}"
     );
 
     let task = ok(
