@@ -375,7 +375,7 @@ pub fn apply_result(tx: &mut dyn Tx, ctx: &Ctx, system_task: &Task, result: &str
                 task.match_status = MatchStatus::Matched;
                 task.match_deadline = Some(ctx.now + ctx.cfg.match_timeout_seconds * 1000);
             }
-            save(tx, &task, &prior)
+            super::tasks::commit(tx, &task, &prior)
         }
         SystemTaskType::VerifyCompletion => {
             let payload: VerifyPayload = serde_json::from_str(payload).map_err(payload_error)?;
@@ -393,7 +393,7 @@ pub fn apply_result(tx: &mut dyn Tx, ctx: &Ctx, system_task: &Task, result: &str
                 explanation: verdict.explanation,
             });
             task.verification_deadline = None;
-            save(tx, &task, &prior)
+            super::tasks::commit(tx, &task, &prior)
         }
         SystemTaskType::ExtractCapabilities => {
             let payload: ExtractPayload = serde_json::from_str(payload).map_err(payload_error)?;
@@ -405,14 +405,6 @@ pub fn apply_result(tx: &mut dyn Tx, ctx: &Ctx, system_task: &Task, result: &str
             agent.capability_tags = Some(tags);
             tx.save_agent_profile(&agent)
         }
-    }
-}
-
-fn save(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
-    if tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
-        Ok(())
-    } else {
-        Err(Error::conflict("Task changed status, try again"))
     }
 }
 

@@ -117,7 +117,7 @@ enum Party {
 }
 
 /// Saves a transition of `task` from the state it had when loaded.
-fn commit(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
+pub(super) fn commit(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
     if tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
         Ok(())
     } else {
