@@ -2,13 +2,12 @@
 //! stats and health.
 mod common;
 
+use pinchwork_server::model::{DAY, MINUTE};
+
 use axum::body::Body;
 use axum::http::{Request, header};
 use common::{Resp, TestApp};
 use serde_json::{Value, json};
-
-const MINUTE: i64 = 60_000;
-const DAY: i64 = 24 * 60 * MINUTE;
 
 async fn register_with(app: &TestApp, body: Value) -> Resp {
     app.call("POST", "/v1/register", None, Some(body)).await

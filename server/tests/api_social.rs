@@ -2,53 +2,16 @@
 //! reports, the agent directory, the admin API, rate limits and the earnings dashboard.
 mod common;
 
+use pinchwork_server::model::{DAY, HOUR, MINUTE};
+
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, header};
-use common::{Resp, T0, TestApp};
+use common::{Resp, TestApp, World, at, id_of, world, world_with};
 use pinchwork_client::types::AgentProfile;
 use pinchwork_server::config::Config;
-use pinchwork_server::time::rfc3339;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-
-const MINUTE: i64 = 60_000;
-const HOUR: i64 = 60 * MINUTE;
-const DAY: i64 = 24 * HOUR;
-
-/// A poster, a worker and a bystander, 100 credits each.
-struct World {
-    app: TestApp,
-    poster: String,
-    poster_id: String,
-    worker: String,
-    worker_id: String,
-    stranger: String,
-    stranger_id: String,
-}
-
-async fn world() -> World {
-    world_on(TestApp::new().await).await
-}
-
-async fn world_with(change: impl FnOnce(&mut Config)) -> World {
-    world_on(TestApp::with(change).await).await
-}
-
-async fn world_on(app: TestApp) -> World {
-    let (poster_id, poster) = app.register("poster").await;
-    let (worker_id, worker) = app.register("worker").await;
-    let (stranger_id, stranger) = app.register("stranger").await;
-    World {
-        app,
-        poster,
-        poster_id,
-        worker,
-        worker_id,
-        stranger,
-        stranger_id,
-    }
-}
 
 /// Rate limits on, every bucket generous except the ones `change` tightens.
 fn limited(change: impl FnOnce(&mut Config)) -> impl FnOnce(&mut Config) {
@@ -59,37 +22,13 @@ fn limited(change: impl FnOnce(&mut Config)) -> impl FnOnce(&mut Config) {
     }
 }
 
-fn at(ms_after_t0: i64) -> String {
-    rfc3339(T0 + ms_after_t0)
-}
-
-fn id_of(r: &Resp) -> String {
-    r.json["task_id"].as_str().unwrap().to_string()
-}
-
 fn text(n: usize) -> String {
     "x".repeat(n)
 }
 
 impl World {
-    async fn new_task(&self, body: Value) -> String {
-        id_of(
-            &self
-                .app
-                .post("/v1/tasks", &self.poster, body)
-                .await
-                .expect(201),
-        )
-    }
-
     async fn posted(&self) -> String {
         self.new_task(json!({"need": "Do the thing", "max_credits": 10}))
-            .await
-    }
-
-    async fn act(&self, key: &str, id: &str, action: &str, body: Value) -> Resp {
-        self.app
-            .post(&format!("/v1/tasks/{id}/{action}"), key, body)
             .await
     }
 

@@ -2,65 +2,13 @@
 //! approve, reject, cancel, abandon, and the timers (via the manual clock).
 mod common;
 
-use common::{Resp, T0, TestApp};
-use pinchwork_server::time::rfc3339;
+use pinchwork_server::model::{HOUR, MINUTE};
+
+use common::{Resp, TestApp, World, at, id_of, world, world_on};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-const MINUTE: i64 = 60_000;
-const HOUR: i64 = 60 * MINUTE;
-
-/// A poster, a worker and a bystander, 100 credits each.
-struct World {
-    app: TestApp,
-    poster: String,
-    poster_id: String,
-    worker: String,
-    worker_id: String,
-    stranger: String,
-}
-
-async fn world() -> World {
-    world_on(TestApp::new().await).await
-}
-
-async fn world_on(app: TestApp) -> World {
-    let (poster_id, poster) = app.register("poster").await;
-    let (worker_id, worker) = app.register("worker").await;
-    let (_, stranger) = app.register("stranger").await;
-    World {
-        app,
-        poster,
-        poster_id,
-        worker,
-        worker_id,
-        stranger,
-    }
-}
-
-fn at(ms_after_t0: i64) -> String {
-    rfc3339(T0 + ms_after_t0)
-}
-
-fn id_of(r: &Resp) -> String {
-    r.json["task_id"].as_str().unwrap().to_string()
-}
-
 impl World {
-    async fn create(&self, body: Value) -> Resp {
-        self.app.post("/v1/tasks", &self.poster, body).await
-    }
-
-    async fn new_task(&self, body: Value) -> String {
-        id_of(&self.create(body).await.expect(201))
-    }
-
-    async fn act(&self, key: &str, id: &str, action: &str, body: Value) -> Resp {
-        self.app
-            .post(&format!("/v1/tasks/{id}/{action}"), key, body)
-            .await
-    }
-
     async fn view(&self, key: &str, id: &str) -> Value {
         self.app
             .get(&format!("/v1/tasks/{id}"), key)

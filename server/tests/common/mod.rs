@@ -201,3 +201,65 @@ impl TestApp {
         Server::start(self.state.clone(), listener).await.unwrap()
     }
 }
+
+/// 2026-01-01T00:00:00Z plus `ms_after_t0`, as the API writes it.
+pub fn at(ms_after_t0: i64) -> String {
+    pinchwork_server::time::rfc3339(T0 + ms_after_t0)
+}
+
+/// The `task_id` of a response.
+pub fn id_of(r: &Resp) -> String {
+    r.json["task_id"].as_str().unwrap().to_string()
+}
+
+/// A poster, a worker and a bystander, 100 credits each.
+pub struct World {
+    pub app: TestApp,
+    pub poster: String,
+    pub poster_id: String,
+    pub worker: String,
+    pub worker_id: String,
+    pub stranger: String,
+    pub stranger_id: String,
+}
+
+pub async fn world() -> World {
+    world_on(TestApp::new().await).await
+}
+
+pub async fn world_with(change: impl FnOnce(&mut Config)) -> World {
+    world_on(TestApp::with(change).await).await
+}
+
+pub async fn world_on(app: TestApp) -> World {
+    let (poster_id, poster) = app.register("poster").await;
+    let (worker_id, worker) = app.register("worker").await;
+    let (stranger_id, stranger) = app.register("stranger").await;
+    World {
+        app,
+        poster,
+        poster_id,
+        worker,
+        worker_id,
+        stranger,
+        stranger_id,
+    }
+}
+
+impl World {
+    /// The poster posts a task.
+    pub async fn create(&self, body: Value) -> Resp {
+        self.app.post("/v1/tasks", &self.poster, body).await
+    }
+
+    pub async fn new_task(&self, body: Value) -> String {
+        id_of(&self.create(body).await.expect(201))
+    }
+
+    /// `POST /v1/tasks/{id}/{action}` as `key`.
+    pub async fn act(&self, key: &str, id: &str, action: &str, body: Value) -> Resp {
+        self.app
+            .post(&format!("/v1/tasks/{id}/{action}"), key, body)
+            .await
+    }
+}
