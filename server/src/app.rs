@@ -36,7 +36,11 @@ pub struct AppState {
 impl AppState {
     /// Opens the database (creating and migrating it as needed) and the platform account.
     pub async fn open(cfg: Config, clock: Arc<dyn Clock>) -> Result<Self> {
-        let store = Store::open(&cfg.database_url, cfg.sqlite_readers)?;
+        let store = Store::open(
+            &cfg.database_url,
+            cfg.sqlite_readers,
+            cfg.database_pool_size,
+        )?;
         let limiter = Arc::new(RateLimiter::from_config(&cfg).map_err(Error::Internal)?);
         let state = Self {
             cfg: Arc::new(cfg),

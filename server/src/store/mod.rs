@@ -2,6 +2,8 @@
 //! transaction at a time, so the same rules serve every backend; `Store` runs such
 //! transactions for async callers.
 
+mod postgres;
+mod rows;
 mod sqlite;
 
 use crate::error::{Error, Result};
@@ -256,6 +258,19 @@ pub trait Tx {
     /// Forgets events logged before `before`; returns how many.
     fn prune_events(&mut self, before: Millis) -> Result<usize>;
 
+    // Rate limits shared by several nodes
+    /// Counts a hit in the (bucket, subject) window, starting a new window when the current
+    /// one (`window_ms` long) has ended; returns the window's start and its hits so far.
+    fn count_hit(
+        &mut self,
+        bucket: &str,
+        subject: &str,
+        now: Millis,
+        window_ms: Millis,
+    ) -> Result<(Millis, i64)>;
+    /// Forgets windows that started before `before`; returns how many.
+    fn prune_rate_windows(&mut self, before: Millis) -> Result<usize>;
+
     // Webhook outbox
     /// The agent's webhook URL, if it has one.
     fn webhook_url_of(&mut self, agent_id: &str) -> Result<Option<String>>;
@@ -303,25 +318,61 @@ pub struct Store {
 /// What a backend provides: somewhere to run a transaction, read-write or read-only.
 trait Backend: Send + Sync {
     fn run(&self, write: bool, job: Job<Box<dyn std::any::Any + Send>>, done: Done);
+
+    /// Events other nodes logged, for a database that several nodes share (None otherwise).
+    fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<LoggedEvents>> {
+        None
+    }
+
+    /// Whether other nodes may share this database.
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
+/// News of events that another node logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedEvents {
+    /// The recipient's events with ids `first..=last` committed.
+    Range {
+        recipient: String,
+        first: i64,
+        last: i64,
+    },
+    /// Notifications may have been missed (the connection was lost): every listener should
+    /// re-read the log.
+    Resync,
 }
 
 type Done = tokio::sync::oneshot::Sender<Result<Box<dyn std::any::Any + Send>>>;
 
 impl Store {
     /// Opens the database named by `url` and brings its schema up to date.
-    pub fn open(url: &str, readers: usize) -> Result<Self> {
+    /// `sqlite_readers`: reader threads beside SQLite's writer; `pool_size`: connections to
+    /// PostgreSQL.
+    pub fn open(url: &str, sqlite_readers: usize, pool_size: usize) -> Result<Self> {
         let backend: Arc<dyn Backend> = if let Some(rest) = url.strip_prefix("sqlite:") {
-            Arc::new(sqlite::Sqlite::open(rest, readers)?)
+            Arc::new(sqlite::Sqlite::open(rest, sqlite_readers)?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(Error::Internal(
-                "the PostgreSQL backend is not available in this build".into(),
-            ));
+            Arc::new(postgres::Postgres::open(url, pool_size)?)
         } else {
             return Err(Error::Internal(format!(
-                "unsupported database URL {url:?}: use sqlite://path or sqlite::memory:"
+                "unsupported database URL {url:?}: use sqlite://path, sqlite::memory: or \
+                 postgres://user@host/database"
             )));
         };
         Ok(Self { backend })
+    }
+
+    /// Whether several nodes may share this database (and so rate limits and events must
+    /// go through it).
+    pub fn shared(&self) -> bool {
+        self.backend.shared()
+    }
+
+    /// Follows the events other nodes log (None for a database only this node uses).
+    pub fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<LoggedEvents>> {
+        self.backend.listen()
     }
 
     /// Runs `job` in one read-write transaction: committed if it returns Ok, rolled back if not.

@@ -2,22 +2,24 @@
 //! transactions never wait on each other's locks and a read-check-write inside one of them is
 //! atomic; a few reader threads serve snapshots from WAL beside it.
 
+use super::rows::{
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
+    TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+};
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
-    OpenTaskFilter, Page, Phase, Role, Tx, WebhookDelivery, tags_key,
+    OpenTaskFilter, Page, Phase, Role, Tx, WebhookDelivery,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::market::RoutingHints;
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, MatchStatus, Message, Millis,
-    PLATFORM_AGENT_ID, Question, SystemTaskType, TagReputation, Task, TaskStatus, Transfer, Trust,
-    VerificationState,
+    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Message, Millis, PLATFORM_AGENT_ID,
+    Question, TagReputation, Task, TaskStatus, Transfer, Trust,
 };
-use pinchwork_client::types::{StatsResponse, TagEarnings};
+use pinchwork_client::types::StatsResponse;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -28,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0003_events.sql"),
     include_str!("sqlite/0004_webhooks.sql"),
     include_str!("sqlite/0005_infra.sql"),
+    include_str!("sqlite/0006_rate_windows.sql"),
 ];
 
 struct Command {
@@ -281,20 +284,6 @@ struct SqliteTx<'c> {
     conn: &'c Connection,
 }
 
-const AGENT_COLS: &str = "id, name, key_digest, credits, reputation, rating_count, tasks_posted, \
-    tasks_completed, accepts_system_tasks, good_at, capability_tags, suspended, abandon_count, \
-    last_abandon_at, webhook_url, webhook_secret, created_at";
-
-const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, status, max_credits, \
-    credits_charged, tags, is_system, match_status, match_deadline, rejection_reason, \
-    rejection_count, rejection_grace_deadline, review_timeout_minutes, claim_timeout_minutes, \
-    claim_deadline, review_deadline, deadline, created_at, claimed_at, delivered_at, expires_at, \
-    assignment, system_task_type, parent_task_id, subject_agent_id, system_payload, \
-    excluded_agents, extracted_tags, verification, verification_deadline";
-
-/// Columns a task row has beyond TASK_COLS: derived for filtering and timers.
-const TASK_DERIVED: &str = "tags_key, next_due_at";
-
 /// `?1, ?2, …, ?n`.
 fn placeholders(n: usize) -> String {
     (1..=n)
@@ -303,43 +292,9 @@ fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
-/// The task columns that change after insertion. A compare-and-set update writes only these,
-/// so that SQLite leaves the indexes on the others (id, poster) untouched.
-const TASK_MUTABLE: &[&str] = &[
-    "worker_id",
-    "result",
-    "status",
-    "credits_charged",
-    "match_status",
-    "match_deadline",
-    "rejection_reason",
-    "rejection_count",
-    "rejection_grace_deadline",
-    "claim_deadline",
-    "review_deadline",
-    "deadline",
-    "claimed_at",
-    "delivered_at",
-    "expires_at",
-    "assignment",
-    "extracted_tags",
-    "verification",
-    "verification_deadline",
-    "tags_key",
-    "next_due_at",
-];
-
 /// The compare-and-set update of a task, and where its values sit in `task_values`.
 static TASK_UPDATE: std::sync::LazyLock<(String, Vec<usize>)> = std::sync::LazyLock::new(|| {
-    let all: Vec<&str> = TASK_COLS
-        .split(',')
-        .chain(TASK_DERIVED.split(','))
-        .map(str::trim)
-        .collect();
-    let positions: Vec<usize> = TASK_MUTABLE
-        .iter()
-        .map(|c| all.iter().position(|a| a == c).expect("a task column"))
-        .collect();
+    let positions = rows::task_mutable_positions();
     let n = positions.len();
     let sql = format!(
         "UPDATE tasks SET ({}) = ({}) WHERE id = ?{} AND status = ?{} AND worker_id IS ?{}",
@@ -354,197 +309,44 @@ static TASK_UPDATE: std::sync::LazyLock<(String, Vec<usize>)> = std::sync::LazyL
 
 /// A task's values in the order of TASK_COLS, then TASK_DERIVED.
 fn task_values(t: &Task) -> Vec<SqlValue> {
-    vec![
-        t.id.clone().into(),
-        t.poster_id.clone().into(),
-        t.worker_id.clone().into(),
-        t.need.clone().into(),
-        t.context.clone().into(),
-        t.result.clone().into(),
-        t.status.as_str().to_string().into(),
-        t.max_credits.into(),
-        t.credits_charged.into(),
-        list_json(&t.tags).into(),
-        t.is_system.into(),
-        t.match_status.as_str().to_string().into(),
-        t.match_deadline.into(),
-        t.rejection_reason.clone().into(),
-        t.rejection_count.into(),
-        t.rejection_grace_deadline.into(),
-        t.review_timeout_minutes.into(),
-        t.claim_timeout_minutes.into(),
-        t.claim_deadline.into(),
-        t.review_deadline.into(),
-        t.deadline.into(),
-        t.created_at.into(),
-        t.claimed_at.into(),
-        t.delivered_at.into(),
-        t.expires_at.into(),
-        t.assignment.clone().into(),
-        t.system_task_type.map(|k| k.as_str().to_string()).into(),
-        t.parent_task_id.clone().into(),
-        t.subject_agent_id.clone().into(),
-        t.system_payload.clone().into(),
-        t.excluded_agents.clone().into(),
-        list_json(&t.extracted_tags).into(),
-        t.verification.as_ref().map(verification_to_json).into(),
-        t.verification_deadline.into(),
-        tags_key(&Some(t.routing_tags())).into(),
-        t.next_due().into(),
-    ]
+    rows::task_cells(t)
+        .into_iter()
+        .map(|cell| match cell {
+            Cell::Text(v) => v.into(),
+            Cell::Int(v) => v.into(),
+            Cell::Flag(v) => v.into(),
+        })
+        .collect()
 }
 
-fn verification_to_json(v: &VerificationState) -> String {
-    let value = match v {
-        VerificationState::Pending => serde_json::json!({"status": "pending"}),
-        VerificationState::TimedOut => serde_json::json!({"status": "timed_out"}),
-        VerificationState::Done {
-            meets_requirements,
-            explanation,
-        } => serde_json::json!({
-            "status": if *meets_requirements { "passed" } else { "failed" },
-            "meets_requirements": meets_requirements,
-            "explanation": explanation,
-        }),
-    };
-    value.to_string()
-}
-
-fn verification_from_json(text: &str) -> Option<VerificationState> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    Some(match v["status"].as_str()? {
-        "pending" => VerificationState::Pending,
-        "timed_out" => VerificationState::TimedOut,
-        _ => VerificationState::Done {
-            meets_requirements: v["meets_requirements"].as_bool()?,
-            explanation: v["explanation"].as_str()?.to_string(),
-        },
-    })
-}
-
-/// A task row followed by its poster's reputation.
-fn open_task_from_row(r: &Row) -> rusqlite::Result<OpenTask> {
-    let match_rank = r.get(35)?;
-    Ok(OpenTask {
-        task: task_from_row(r)?,
-        poster_reputation: r.get(34)?,
-        match_rank,
-    })
+impl Cells for Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+    fn real(&self, i: usize) -> rusqlite::Result<f64> {
+        self.get(i)
+    }
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        self.get(i)
+    }
+    fn opt_bytes(&self, i: usize) -> rusqlite::Result<Option<Vec<u8>>> {
+        self.get(i)
+    }
 }
 
 /// The task columns prefixed with `t.`, for the joined queries (built once).
-static T_TASK_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| task_cols("t."));
-
-/// The task columns, each prefixed (for joined queries).
-fn task_cols(prefix: &str) -> String {
-    TASK_COLS
-        .split(',')
-        .map(|c| format!("{prefix}{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn json_list(text: Option<String>) -> Option<Vec<String>> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-}
-
-fn list_json(list: &Option<Vec<String>>) -> Option<String> {
-    list.as_ref()
-        .map(|l| serde_json::to_string(l).expect("strings serialize"))
-}
-
-const QUESTION_COLS: &str = "id, task_id, asker_id, question, answer, created_at, answered_at";
-
-fn question_from_row(r: &Row) -> rusqlite::Result<Question> {
-    Ok(Question {
-        id: r.get(0)?,
-        task_id: r.get(1)?,
-        asker_id: r.get(2)?,
-        question: r.get(3)?,
-        answer: r.get(4)?,
-        created_at: r.get(5)?,
-        answered_at: r.get(6)?,
-    })
-}
-
-const TRUST_COLS: &str = "truster_id, trusted_id, score, interactions, updated_at";
-
-fn trust_from_row(r: &Row) -> rusqlite::Result<Trust> {
-    Ok(Trust {
-        truster_id: r.get(0)?,
-        trusted_id: r.get(1)?,
-        score: r.get(2)?,
-        interactions: r.get(3)?,
-        updated_at: r.get(4)?,
-    })
-}
-
-fn agent_from_row(r: &Row) -> rusqlite::Result<Agent> {
-    Ok(Agent {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        key_digest: r.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default(),
-        credits: r.get(3)?,
-        reputation: r.get(4)?,
-        rating_count: r.get(5)?,
-        tasks_posted: r.get(6)?,
-        tasks_completed: r.get(7)?,
-        accepts_system_tasks: r.get(8)?,
-        good_at: r.get(9)?,
-        capability_tags: json_list(r.get(10)?),
-        suspended: r.get(11)?,
-        abandon_count: r.get(12)?,
-        last_abandon_at: r.get(13)?,
-        webhook_url: r.get(14)?,
-        webhook_secret: r.get(15)?,
-        created_at: r.get(16)?,
-    })
-}
-
-fn task_from_row(r: &Row) -> rusqlite::Result<Task> {
-    let status: String = r.get(6)?;
-    let match_status: String = r.get(11)?;
-    Ok(Task {
-        id: r.get(0)?,
-        poster_id: r.get(1)?,
-        worker_id: r.get(2)?,
-        need: r.get(3)?,
-        context: r.get(4)?,
-        result: r.get(5)?,
-        status: TaskStatus::parse(&status).unwrap_or(TaskStatus::Cancelled),
-        max_credits: r.get(7)?,
-        credits_charged: r.get(8)?,
-        tags: json_list(r.get(9)?),
-        is_system: r.get(10)?,
-        match_status: MatchStatus::parse(&match_status).unwrap_or(MatchStatus::Broadcast),
-        match_deadline: r.get(12)?,
-        rejection_reason: r.get(13)?,
-        rejection_count: r.get(14)?,
-        rejection_grace_deadline: r.get(15)?,
-        review_timeout_minutes: r.get(16)?,
-        claim_timeout_minutes: r.get(17)?,
-        claim_deadline: r.get(18)?,
-        review_deadline: r.get(19)?,
-        deadline: r.get(20)?,
-        created_at: r.get(21)?,
-        claimed_at: r.get(22)?,
-        delivered_at: r.get(23)?,
-        expires_at: r.get(24)?,
-        assignment: r.get(25)?,
-        system_task_type: r
-            .get::<_, Option<String>>(26)?
-            .and_then(|t| SystemTaskType::parse(&t)),
-        parent_task_id: r.get(27)?,
-        subject_agent_id: r.get(28)?,
-        system_payload: r.get(29)?,
-        excluded_agents: r.get(30)?,
-        extracted_tags: json_list(r.get(31)?),
-        verification: r
-            .get::<_, Option<String>>(32)?
-            .and_then(|v| verification_from_json(&v)),
-        verification_deadline: r.get(33)?,
-    })
-}
+static T_TASK_COLS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| rows::task_cols("t."));
 
 /// The FROM, WHERE and ORDER BY of open tasks the viewer may claim in `phase` (parameters
 /// from `?1` = viewer on), selecting the task columns, the poster's reputation and the rank.
@@ -637,7 +439,7 @@ impl SqliteTx<'_> {
         let tasks = self
             .conn
             .prepare_cached(&sql)?
-            .query_map(params_from_iter(&args), open_task_from_row)?
+            .query_map(params_from_iter(&args), |r| rows::open_task_from(r))?
             .collect::<rusqlite::Result<_>>()?;
         Ok((tasks, total))
     }
@@ -662,7 +464,7 @@ impl Tx for SqliteTx<'_> {
                 a.tasks_completed,
                 a.accepts_system_tasks,
                 a.good_at,
-                list_json(&a.capability_tags),
+                rows::list_json(&a.capability_tags),
                 a.suspended,
                 a.abandon_count,
                 a.last_abandon_at,
@@ -677,7 +479,7 @@ impl Tx for SqliteTx<'_> {
         Ok(self
             .conn
             .prepare_cached(&format!("SELECT {AGENT_COLS} FROM agents WHERE id = ?1"))?
-            .query_row([id], agent_from_row)
+            .query_row([id], |r| rows::agent_from(r))
             .optional()?)
     }
 
@@ -687,7 +489,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&format!(
                 "SELECT {AGENT_COLS} FROM agents WHERE key_digest = ?1"
             ))?
-            .query_row([digest], agent_from_row)
+            .query_row([digest], |r| rows::agent_from(r))
             .optional()?)
     }
 
@@ -703,7 +505,7 @@ impl Tx for SqliteTx<'_> {
                 a.name,
                 a.accepts_system_tasks,
                 a.good_at,
-                list_json(&a.capability_tags),
+                rows::list_json(&a.capability_tags),
                 a.suspended,
                 a.abandon_count,
                 a.last_abandon_at,
@@ -829,39 +631,25 @@ impl Tx for SqliteTx<'_> {
                  FROM tasks WHERE worker_id = ?1",
             )?
             .query_row([agent_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        let mut by_tag: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        let mut rows = c.prepare_cached(
-            "SELECT tags, coalesce(credits_charged, 0) FROM tasks \
+        let approved_tags = c
+            .prepare_cached(
+                "SELECT tags, coalesce(credits_charged, 0) FROM tasks \
                  WHERE worker_id = ?1 AND status = 'approved' AND tags IS NOT NULL",
-        )?;
-        let rows = rows.query_map([agent_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (tags, charged) = row?;
-            for tag in json_list(Some(tags)).unwrap_or_default() {
-                let entry = by_tag.entry(tag).or_default();
-                entry.0 += 1;
-                entry.1 += charged;
-            }
-        }
-        let mut tasks_by_tag: Vec<TagEarnings> = by_tag
-            .into_iter()
-            .map(|(tag, (count, earned))| TagEarnings { tag, count, earned })
-            .collect();
-        tasks_by_tag.sort_by(|a, b| b.earned.cmp(&a.earned).then(a.tag.cmp(&b.tag)));
-        let round2 = |x: f64| (x * 100.0).round() / 100.0;
-        Ok(StatsResponse {
+            )?
+            .query_map([agent_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(StatFigures {
             total_earned,
             total_spent,
             total_fees_paid,
-            approval_rate: (approved + delivered > 0)
-                .then(|| round2(approved as f64 / (approved + delivered) as f64)),
-            avg_task_value: avg_value.map(round2),
-            tasks_by_tag,
+            approved,
+            delivered,
+            avg_value,
+            approved_tags,
             recent_7d_earned: earned_since(now - 7 * DAY)?,
             recent_30d_earned: earned_since(now - 30 * DAY)?,
-        })
+        }
+        .into_response())
     }
 
     fn insert_task(&mut self, t: &Task) -> Result<()> {
@@ -880,7 +668,7 @@ impl Tx for SqliteTx<'_> {
         Ok(self
             .conn
             .prepare_cached(&format!("SELECT {TASK_COLS} FROM tasks WHERE id = ?1"))?
-            .query_row([id], task_from_row)
+            .query_row([id], |r| rows::task_from(r))
             .optional()?)
     }
 
@@ -956,7 +744,7 @@ impl Tx for SqliteTx<'_> {
                  ORDER BY t.seq LIMIT ?2",
                 T_TASK_COLS.as_str()
             ))?
-            .query_map(params![viewer, limit], open_task_from_row)?
+            .query_map(params![viewer, limit], |r| rows::open_task_from(r))?
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -967,7 +755,7 @@ impl Tx for SqliteTx<'_> {
                 "SELECT {TASK_COLS} FROM tasks WHERE (parent_task_id = ?1 OR subject_agent_id = ?1) \
                  AND is_system = 1 AND status IN ('posted', 'claimed')"
             ))?
-            .query_map([subject], task_from_row)?
+            .query_map([subject], |r| rows::task_from(r))?
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1005,7 +793,7 @@ impl Tx for SqliteTx<'_> {
                  AND id != ?1 AND (good_at IS NOT NULL OR capability_tags IS NOT NULL) \
                  ORDER BY reputation DESC LIMIT ?2"
             ))?
-            .query_map(params![exclude, limit], agent_from_row)?
+            .query_map(params![exclude, limit], |r| rows::agent_from(r))?
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1051,10 +839,9 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&format!(
                 "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq DESC LIMIT ?3 OFFSET ?4"
             ))?
-            .query_map(
-                params![agent_id, status, page.limit, page.offset],
-                task_from_row,
-            )?
+            .query_map(params![agent_id, status, page.limit, page.offset], |r| {
+                rows::task_from(r)
+            })?
             .collect::<rusqlite::Result<_>>()?;
         Ok((tasks, total))
     }
@@ -1123,7 +910,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&format!(
                 "SELECT {QUESTION_COLS} FROM questions WHERE id = ?1"
             ))?
-            .query_row([id], question_from_row)
+            .query_row([id], |r| rows::question_from(r))
             .optional()?)
     }
 
@@ -1144,7 +931,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&format!(
                 "SELECT {QUESTION_COLS} FROM questions WHERE task_id = ?1 ORDER BY seq"
             ))?
-            .query_map([task_id], question_from_row)?
+            .query_map([task_id], |r| rows::question_from(r))?
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1214,7 +1001,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(&format!(
                 "SELECT {TRUST_COLS} FROM trust WHERE truster_id = ?1 AND trusted_id = ?2"
             ))?
-            .query_row([truster, trusted], trust_from_row)
+            .query_row([truster, trusted], |r| rows::trust_from(r))
             .optional()?)
     }
 
@@ -1243,42 +1030,21 @@ impl Tx for SqliteTx<'_> {
                 "SELECT {TRUST_COLS} FROM trust WHERE truster_id = ?1 \
                  ORDER BY score DESC, trusted_id"
             ))?
-            .query_map([truster], trust_from_row)?
+            .query_map([truster], |r| rows::trust_from(r))?
             .collect::<rusqlite::Result<_>>()?)
     }
 
     fn reputation_by_tag(&mut self, agent_id: &str) -> Result<Vec<TagReputation>> {
-        let mut per_tag: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT t.tags, r.score FROM ratings r JOIN tasks t ON t.id = r.task_id \
-             WHERE r.rated_id = ?1 AND t.worker_id = ?1 AND t.status = 'approved' \
-             AND t.tags IS NOT NULL",
-        )?;
-        let rows = stmt.query_map([agent_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (tags, score) = row?;
-            for tag in json_list(Some(tags)).unwrap_or_default() {
-                let entry = per_tag.entry(tag).or_default();
-                entry.0 += score;
-                entry.1 += 1;
-            }
-        }
-        let mut out: Vec<TagReputation> = per_tag
-            .into_iter()
-            .map(|(tag, (sum, count))| TagReputation {
-                tag,
-                avg_rating: (sum as f64 / count as f64 * 100.0).round() / 100.0,
-                count,
-            })
-            .collect();
-        out.sort_by(|a, b| {
-            b.avg_rating
-                .total_cmp(&a.avg_rating)
-                .then(b.count.cmp(&a.count))
-        });
-        Ok(out)
+        let rated = self
+            .conn
+            .prepare_cached(
+                "SELECT t.tags, r.score FROM ratings r JOIN tasks t ON t.id = r.task_id \
+                 WHERE r.rated_id = ?1 AND t.worker_id = ?1 AND t.status = 'approved' \
+                 AND t.tags IS NOT NULL",
+            )?
+            .query_map([agent_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows::tag_reputations(rated))
     }
 
     fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)> {
@@ -1322,7 +1088,7 @@ impl Tx for SqliteTx<'_> {
                 n + 1,
                 n + 2
             ))?
-            .query_map(params_from_iter(args.iter()), agent_from_row)?
+            .query_map(params_from_iter(args.iter()), |r| rows::agent_from(r))?
             .collect::<rusqlite::Result<_>>()?;
         Ok((agents, total))
     }
@@ -1400,6 +1166,34 @@ impl Tx for SqliteTx<'_> {
             .execute([before])?)
     }
 
+    fn count_hit(
+        &mut self,
+        bucket: &str,
+        subject: &str,
+        now: Millis,
+        window_ms: Millis,
+    ) -> Result<(Millis, i64)> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "INSERT INTO rate_windows AS w (bucket, subject, window_start, hits) \
+                 VALUES (?1, ?2, ?3, 1) ON CONFLICT (bucket, subject) DO UPDATE SET \
+                 window_start = CASE WHEN w.window_start + ?4 <= ?3 THEN ?3 ELSE w.window_start END, \
+                 hits = CASE WHEN w.window_start + ?4 <= ?3 THEN 1 ELSE w.hits + 1 END \
+                 RETURNING window_start, hits",
+            )?
+            .query_row(params![bucket, subject, now, window_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?)
+    }
+
+    fn prune_rate_windows(&mut self, before: Millis) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM rate_windows WHERE window_start < ?1")?
+            .execute([before])?)
+    }
+
     fn webhook_url_of(&mut self, agent_id: &str) -> Result<Option<String>> {
         Ok(self
             .conn
@@ -1464,7 +1258,7 @@ impl Tx for SqliteTx<'_> {
                      LEFT JOIN agents a ON a.id = d.recipient WHERE d.id = ?1"
                 ))?
                 .query_row([&id], |r| {
-                    Ok((delivery_from_row(r)?, r.get::<_, Option<String>>(13)?))
+                    Ok((rows::delivery_from(r)?, r.get::<_, Option<String>>(13)?))
                 })?;
             taken.push(row);
         }
@@ -1505,7 +1299,7 @@ impl Tx for SqliteTx<'_> {
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.recipient = ?1 \
                  ORDER BY d.created_at, d.event_id"
             ))?
-            .query_map([recipient], delivery_from_row)?
+            .query_map([recipient], |r| rows::delivery_from(r))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -1550,26 +1344,4 @@ impl Tx for SqliteTx<'_> {
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(ids)
     }
-}
-
-const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.recipient, d.kind, d.url, d.body, d.status, \
-    d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, d.finished_at";
-
-fn delivery_from_row(r: &Row) -> rusqlite::Result<WebhookDelivery> {
-    let status: String = r.get(6)?;
-    Ok(WebhookDelivery {
-        id: r.get(0)?,
-        event_id: r.get(1)?,
-        recipient: r.get(2)?,
-        kind: r.get(3)?,
-        url: r.get(4)?,
-        body: r.get(5)?,
-        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Failed),
-        attempts: r.get(7)?,
-        next_attempt_at: r.get(8)?,
-        last_status: r.get(9)?,
-        last_error: r.get(10)?,
-        created_at: r.get(11)?,
-        finished_at: r.get(12)?,
-    })
 }

@@ -23,7 +23,107 @@ pub struct TestApp {
     pub router: Router,
     pub clock: ManualClock,
     pub cfg: Config,
-    pub dir: Arc<TempDir>,
+    pub dir: Arc<TestDir>,
+}
+
+/// Where a test's server keeps its data: a temporary directory and, when
+/// `PINCHWORK_TEST_POSTGRES_URL` is set, a PostgreSQL database of its own (dropped with it).
+/// Without that variable the database is a SQLite file in the directory.
+pub struct TestDir {
+    pub tmp: TempDir,
+    pub database_url: String,
+    postgres: Option<TestDatabase>,
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = TempDir;
+    fn deref(&self) -> &TempDir {
+        &self.tmp
+    }
+}
+
+impl TestDir {
+    pub fn new() -> Self {
+        let tmp = TempDir::new().unwrap();
+        match std::env::var("PINCHWORK_TEST_POSTGRES_URL") {
+            Ok(server) if !server.is_empty() => {
+                let db = TestDatabase::create(&server);
+                Self {
+                    tmp,
+                    database_url: db.url.clone(),
+                    postgres: Some(db),
+                }
+            }
+            _ => Self {
+                database_url: format!("sqlite://{}", tmp.path().join("pinchwork.db").display()),
+                tmp,
+                postgres: None,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.postgres.is_some()
+    }
+}
+
+/// A PostgreSQL database made for one test.
+pub struct TestDatabase {
+    server: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh database on the server `server` names (any database URL on it).
+    /// Panics when the server cannot be reached: a suite asked to run on PostgreSQL must not
+    /// pass without it.
+    pub fn create(server: &str) -> Self {
+        let name = pinchwork_server::ids::new_id("pwt")
+            .to_lowercase()
+            .replace('-', "_");
+        admin(server, &format!("CREATE DATABASE {name}"));
+        let base = match server.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.split(['/', '?']).next().unwrap_or(rest);
+                format!("{scheme}://{host}")
+            }
+            None => panic!("PINCHWORK_TEST_POSTGRES_URL is not a URL: {server}"),
+        };
+        let url = format!("{base}/{name}");
+        Self {
+            server: server.to_string(),
+            name,
+            url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        admin(
+            &self.server,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// Runs one statement on the PostgreSQL server (off the async runtime: the blocking client
+/// runs its own).
+fn admin(server: &str, sql: &str) {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut client =
+                postgres::Client::connect(server, postgres::NoTls).unwrap_or_else(|e| {
+                    panic!("PINCHWORK_TEST_POSTGRES_URL={server} cannot be reached: {e}")
+                });
+            client
+                .batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 pub struct Resp {
@@ -57,9 +157,11 @@ impl Resp {
     }
 }
 
-pub fn test_config(dir: &TempDir) -> Config {
+pub fn test_config(dir: &TestDir) -> Config {
     let mut cfg = Config::defaults();
-    cfg.database_url = format!("sqlite://{}", dir.path().join("pinchwork.db").display());
+    cfg.database_url = dir.database_url.clone();
+    // Enough connections for the concurrency tests, few enough for many tests at once.
+    cfg.database_pool_size = 8;
     // Tests that are about rate limits switch them on themselves.
     cfg.rate_limits_enabled = false;
     cfg
@@ -71,14 +173,14 @@ impl TestApp {
     }
 
     pub async fn with(change: impl FnOnce(&mut Config)) -> Self {
-        let dir = Arc::new(TempDir::new().unwrap());
+        let dir = Arc::new(TestDir::new());
         let mut cfg = test_config(&dir);
         change(&mut cfg);
         Self::open(cfg, dir, ManualClock::new(T0)).await
     }
 
     /// Opens a server on `cfg` (possibly an existing database) with the given clock.
-    pub async fn open(cfg: Config, dir: Arc<TempDir>, clock: ManualClock) -> Self {
+    pub async fn open(cfg: Config, dir: Arc<TestDir>, clock: ManualClock) -> Self {
         let state = AppState::open(cfg.clone(), Arc::new(clock.clone()))
             .await
             .unwrap();

@@ -1,0 +1,1358 @@
+//! PostgreSQL backend, for several server nodes sharing one database. A pool of threads, each
+//! owning one connection, runs transactions: writes at READ COMMITTED, where every
+//! read-check-write of the rules is made safe by a row lock (`task` reads lock the row) or a
+//! conditional statement (compare-and-set, `credits >= n`, `ON CONFLICT`); reads on a
+//! REPEATABLE READ snapshot. Pickups lock the task they return with `FOR UPDATE SKIP LOCKED`,
+//! so concurrent pickups on any node never wait for each other nor claim a task twice.
+//!
+//! Each commit that logs events notifies the other nodes (`NOTIFY pinchwork_events`) so
+//! they can wake their listeners; the event log stays the source of truth.
+
+use super::rows::{
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
+    TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+};
+use super::{
+    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, LoggedEvents, OpenTask,
+    OpenTaskFilter, Page, Phase, Role, Tx, WebhookDelivery,
+};
+use crate::error::{Error, Result};
+use crate::events::{Event, EventKind};
+use crate::market::RoutingHints;
+use crate::model::{
+    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Message, Millis, PLATFORM_AGENT_ID,
+    Question, TagReputation, Task, TaskStatus, Transfer, Trust,
+};
+use pinchwork_client::types::StatsResponse;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// Schema versions, applied in order; `pinchwork_migrations` records which ran.
+const MIGRATIONS: &[&str] = &[include_str!("postgres/0001_schema.sql")];
+
+/// The advisory lock that lets one node at a time migrate.
+const MIGRATION_LOCK: i64 = 0x7069_6e63_686d_6967;
+
+/// The channel commits that logged events notify on.
+const EVENTS_CHANNEL: &str = "pinchwork_events";
+
+/// Prepared statements kept per connection, at most (dynamic filters make many shapes).
+const STATEMENT_CACHE: usize = 512;
+
+struct Command {
+    write: bool,
+    job: Job<Box<dyn std::any::Any + Send>>,
+    done: Done,
+}
+
+pub struct Postgres {
+    jobs: mpsc::Sender<Command>,
+    url: String,
+    /// Tells this node's own notifications apart from other nodes'.
+    node: Arc<str>,
+}
+
+impl Postgres {
+    pub fn open(url: &str, pool_size: usize) -> Result<Self> {
+        // The blocking client runs its own runtime: keep it off the caller's (async) thread.
+        let owned = url.to_string();
+        std::thread::spawn(move || migrate(&mut connect(&owned)?))
+            .join()
+            .map_err(|_| Error::Internal("migrating PostgreSQL panicked".into()))??;
+        let node: Arc<str> = crate::ids::new_id("node").into();
+        let (jobs, queue) = mpsc::channel::<Command>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..pool_size.max(1) {
+            let (queue, url, node) = (queue.clone(), url.to_string(), node.clone());
+            std::thread::Builder::new()
+                .name(format!("postgres-{i}"))
+                .spawn(move || serve(&url, &node, &queue))
+                .map_err(|e| Error::Internal(format!("spawning a PostgreSQL worker: {e}")))?;
+        }
+        Ok(Self {
+            jobs,
+            url: url.to_string(),
+            node,
+        })
+    }
+}
+
+impl Backend for Postgres {
+    fn run(&self, write: bool, job: Job<Box<dyn std::any::Any + Send>>, done: Done) {
+        if let Err(mpsc::SendError(cmd)) = self.jobs.send(Command { write, job, done }) {
+            let _ = cmd
+                .done
+                .send(Err(Error::Internal("database worker stopped".into())));
+        }
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<LoggedEvents>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (url, node) = (self.url.clone(), self.node.clone());
+        std::thread::Builder::new()
+            .name("postgres-listen".into())
+            .spawn(move || listen(&url, &node, &tx))
+            .ok()?;
+        Some(rx)
+    }
+}
+
+fn connect(url: &str) -> Result<Client> {
+    Client::connect(url, NoTls).map_err(Error::from)
+}
+
+fn migrate(client: &mut Client) -> Result<()> {
+    // Nodes starting together take turns; each sees what the one before it applied.
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
+    let outcome = (|| -> Result<()> {
+        client.batch_execute(
+            "CREATE TABLE IF NOT EXISTS pinchwork_migrations \
+             (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )?;
+        let done: i64 = client
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM pinchwork_migrations",
+                &[],
+            )?
+            .get(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            let mut tx = client.transaction()?;
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO pinchwork_migrations (version) VALUES ($1)",
+                &[&(i as i64 + 1)],
+            )?;
+            tx.commit()?;
+        }
+        Ok(())
+    })();
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
+    outcome
+}
+
+/// One connection with its prepared statements.
+struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// A pool thread: takes the next job from the shared queue and runs it in a transaction on
+/// its connection, reconnecting when the connection was lost.
+fn serve(url: &str, node: &str, queue: &Mutex<mpsc::Receiver<Command>>) {
+    let mut conn: Option<Conn> = None;
+    loop {
+        let next = queue.lock().unwrap().recv();
+        let Ok(cmd) = next else { return };
+        if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            match connect(url) {
+                Ok(client) => {
+                    conn = Some(Conn {
+                        client,
+                        statements: HashMap::new(),
+                    })
+                }
+                Err(e) => {
+                    let _ = cmd.done.send(Err(e));
+                    continue;
+                }
+            }
+        }
+        let conn = conn.as_mut().expect("connected above");
+        let outcome = run_in_transaction(conn, node, cmd.write, cmd.job);
+        let _ = cmd.done.send(outcome);
+    }
+}
+
+fn run_in_transaction(
+    conn: &mut Conn,
+    node: &str,
+    write: bool,
+    job: Job<Box<dyn std::any::Any + Send>>,
+) -> Result<Box<dyn std::any::Any + Send>> {
+    let begin = if write {
+        "BEGIN"
+    } else {
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+    };
+    conn.client.batch_execute(begin)?;
+    let outcome = {
+        let mut tx = PgTx { conn, node, write };
+        catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
+            .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
+    };
+    match outcome {
+        Ok(value) => {
+            conn.client.batch_execute("COMMIT")?;
+            Ok(value)
+        }
+        Err(e) => {
+            let _ = conn.client.batch_execute("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// Follows the other nodes' notifications, reconnecting when the connection drops; after a
+/// reconnection it asks for a resynchronisation (notifications may have been missed).
+fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<LoggedEvents>) {
+    let mut first = true;
+    while !out.is_closed() {
+        let mut client = match connect(url).and_then(|mut c| {
+            c.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}"))
+                .map(|()| c)
+                .map_err(Error::from)
+        }) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "listening for other nodes' events failed, retrying");
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+        };
+        if !std::mem::take(&mut first) && out.send(LoggedEvents::Resync).is_err() {
+            return;
+        }
+        loop {
+            let next = client
+                .notifications()
+                .timeout_iter(Duration::from_millis(500))
+                .next();
+            match next {
+                Ok(Some(n)) => {
+                    if let Some(logged) = parse_notice(n.payload(), node)
+                        && out.send(logged).is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(None) if out.is_closed() => return,
+                Ok(None) if client.is_closed() => break,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the event notifications, reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `node recipient first last` → the range, unless this node sent it.
+fn parse_notice(payload: &str, node: &str) -> Option<LoggedEvents> {
+    let mut parts = payload.split(' ');
+    let (from, recipient) = (parts.next()?, parts.next()?);
+    let first = parts.next()?.parse().ok()?;
+    let last = parts.next()?.parse().ok()?;
+    (from != node).then(|| LoggedEvents::Range {
+        recipient: recipient.to_string(),
+        first,
+        last,
+    })
+}
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        match e.code() {
+            // Two transactions waited on each other: one gives way and may simply retry.
+            Some(c)
+                if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
+                Self::Conflict("A concurrent change got in the way, try again".into())
+            }
+            _ => Self::Internal(format!("postgres: {e}")),
+        }
+    }
+}
+
+impl Cells for Row {
+    type Error = postgres::Error;
+    fn text(&self, i: usize) -> Result<String, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn int(&self, i: usize) -> Result<i64, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn real(&self, i: usize) -> Result<f64, postgres::Error> {
+        self.try_get(i)
+    }
+    fn flag(&self, i: usize) -> Result<bool, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, postgres::Error> {
+        self.try_get(i)
+    }
+}
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+fn cell_param(cell: Cell) -> Param {
+    match cell {
+        Cell::Text(v) => Box::new(v),
+        Cell::Int(v) => Box::new(v),
+        Cell::Flag(v) => Box::new(v),
+    }
+}
+
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The compare-and-set update of a task, and where its values sit in `task_cells`.
+static TASK_UPDATE: std::sync::LazyLock<(String, Vec<usize>)> = std::sync::LazyLock::new(|| {
+    let positions = rows::task_mutable_positions();
+    let n = positions.len();
+    let sets = (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "UPDATE tasks SET ({}) = ({sets}) WHERE id = ${} AND status = ${} \
+         AND worker_id IS NOT DISTINCT FROM ${}",
+        TASK_MUTABLE.join(", "),
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    (sql, positions)
+});
+
+static T_TASK_COLS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| rows::task_cols("t."));
+
+/// A stable 64-bit key for an advisory lock on one event recipient.
+fn recipient_lock(recipient: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(recipient.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+struct PgTx<'c> {
+    conn: &'c mut Conn,
+    node: &'c str,
+    /// Write transactions lock what they read to change.
+    write: bool,
+}
+
+impl PgTx<'_> {
+    fn stmt(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.conn.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        if self.conn.statements.len() >= STATEMENT_CACHE {
+            self.conn.statements.clear();
+        }
+        let s = self.conn.client.prepare(sql)?;
+        self.conn.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let s = self.stmt(sql)?;
+        Ok(self.conn.client.query(&s, params)?)
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>> {
+        let s = self.stmt(sql)?;
+        Ok(self.conn.client.query_opt(&s, params)?)
+    }
+
+    fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
+        let s = self.stmt(sql)?;
+        Ok(self.conn.client.query_one(&s, params)?)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let s = self.stmt(sql)?;
+        Ok(self.conn.client.execute(&s, params)?)
+    }
+
+    /// The first column of a one-row query.
+    fn scalar<T: for<'a> postgres::types::FromSql<'a>>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<T> {
+        Ok(self.query_one(sql, params)?.try_get(0)?)
+    }
+
+    fn map<T>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        f: impl Fn(&Row) -> Result<T, postgres::Error>,
+    ) -> Result<Vec<T>> {
+        Ok(self
+            .query(sql, params)?
+            .iter()
+            .map(f)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// One page of open tasks of a phase, in order; with their total count when `count`.
+    /// In a write transaction the tasks returned are locked, skipping those others hold.
+    fn open_task_page(
+        &mut self,
+        filter: &OpenTaskFilter,
+        phase: Phase,
+        page: Page,
+        count: bool,
+    ) -> Result<(Vec<OpenTask>, i64)> {
+        let (from, order, mut args, where_args) = open_tasks(filter, phase);
+        let total: i64 = if count {
+            let sql = format!("SELECT count(*) FROM (SELECT {from}) AS open_tasks");
+            self.scalar(&sql, &refs(&args[..where_args]))?
+        } else {
+            0
+        };
+        args.push(Box::new(page.limit));
+        args.push(Box::new(page.offset));
+        let n = args.len();
+        let lock = if self.write {
+            " FOR UPDATE OF t SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {from} ORDER BY {order} LIMIT ${} OFFSET ${n}{lock}",
+            n - 1
+        );
+        let tasks = self.map(&sql, &refs(&args), rows::open_task_from)?;
+        Ok((tasks, total))
+    }
+}
+
+/// The FROM, WHERE and ORDER BY of open tasks the viewer may claim in `phase` (parameters
+/// from `$1` = viewer on), selecting the task columns, the poster's reputation and the rank;
+/// with the parameters, and how many of them the WHERE uses.
+fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<Param>, usize) {
+    let mut args: Vec<Param> = vec![Box::new(filter.viewer.clone())];
+    let (join, section, rank) = match phase {
+        Phase::Matched => (
+            "JOIN task_matches m ON m.task_id = t.id AND m.agent_id = $1",
+            "t.match_status = 'matched'",
+            "m.rank",
+        ),
+        Phase::Broadcast => (
+            "",
+            "t.match_status IN ('broadcast', 'pending')",
+            "NULL::bigint",
+        ),
+    };
+    let mut from = format!(
+        "{}, coalesce(a.reputation, 0.0::float8), {rank} FROM tasks t {join} \
+         LEFT JOIN agents a ON a.id = t.poster_id \
+         LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = $1 \
+         WHERE t.status = 'posted' AND NOT t.is_system AND t.poster_id <> $1 AND {section} \
+         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id AND s.worker_id = $1)",
+        T_TASK_COLS.as_str()
+    );
+    for tag in &filter.tags {
+        args.push(Box::new(format!(",{},", tag.to_lowercase())));
+        from.push_str(&format!(
+            " AND strpos(coalesce(t.tags_key, ''), ${}) > 0",
+            args.len()
+        ));
+    }
+    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
+        args.push(Box::new(search.to_string()));
+        let n = args.len();
+        from.push_str(&format!(
+            " AND (strpos(lower(t.need), lower(${n})) > 0 \
+             OR strpos(lower(coalesce(t.context, '')), lower(${n})) > 0)"
+        ));
+    }
+    let where_args = args.len();
+    let mut order = String::new();
+    match phase {
+        Phase::Matched => order.push_str("m.rank, t.seq"),
+        Phase::Broadcast => {
+            for tag in &filter.capability_tags {
+                args.push(Box::new(format!(",{},", tag.to_lowercase())));
+                order.push_str(if order.is_empty() { "" } else { " + " });
+                order.push_str(&format!(
+                    "(strpos(coalesce(t.tags_key, ''), ${}) > 0)::int",
+                    args.len()
+                ));
+            }
+            if !order.is_empty() {
+                order.push_str(" DESC, ");
+            }
+            order.push_str(
+                "coalesce(a.reputation, 0.0::float8) DESC, coalesce(tr.score, 0.5::float8) DESC, t.seq",
+            );
+        }
+    }
+    (from, order, args, where_args)
+}
+
+impl Tx for PgTx<'_> {
+    fn insert_agent(&mut self, a: &Agent) -> Result<()> {
+        let digest = (!a.key_digest.is_empty()).then_some(&a.key_digest);
+        self.execute(
+            &format!(
+                "INSERT INTO agents ({AGENT_COLS}) VALUES \
+                 ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
+            ),
+            &[
+                &a.id,
+                &a.name,
+                &digest,
+                &a.credits,
+                &a.reputation,
+                &a.rating_count,
+                &a.tasks_posted,
+                &a.tasks_completed,
+                &a.accepts_system_tasks,
+                &a.good_at,
+                &rows::list_json(&a.capability_tags),
+                &a.suspended,
+                &a.abandon_count,
+                &a.last_abandon_at,
+                &a.webhook_url,
+                &a.webhook_secret,
+                &a.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn agent(&mut self, id: &str) -> Result<Option<Agent>> {
+        let row = self.query_opt(
+            &format!("SELECT {AGENT_COLS} FROM agents WHERE id = $1"),
+            &[&id],
+        )?;
+        Ok(row.map(|r| rows::agent_from(&r)).transpose()?)
+    }
+
+    fn agent_by_key_digest(&mut self, digest: &[u8]) -> Result<Option<Agent>> {
+        let row = self.query_opt(
+            &format!("SELECT {AGENT_COLS} FROM agents WHERE key_digest = $1"),
+            &[&digest],
+        )?;
+        Ok(row.map(|r| rows::agent_from(&r)).transpose()?)
+    }
+
+    fn save_agent_profile(&mut self, a: &Agent) -> Result<()> {
+        self.execute(
+            "UPDATE agents SET name = $2, accepts_system_tasks = $3, good_at = $4, \
+             capability_tags = $5, suspended = $6, abandon_count = $7, last_abandon_at = $8, \
+             webhook_url = $9, webhook_secret = $10 WHERE id = $1",
+            &[
+                &a.id,
+                &a.name,
+                &a.accepts_system_tasks,
+                &a.good_at,
+                &rows::list_json(&a.capability_tags),
+                &a.suspended,
+                &a.abandon_count,
+                &a.last_abandon_at,
+                &a.webhook_url,
+                &a.webhook_secret,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn bump(&mut self, agent_id: &str, counter: Counter) -> Result<()> {
+        let sql = match counter {
+            Counter::TasksPosted => {
+                "UPDATE agents SET tasks_posted = tasks_posted + 1 WHERE id = $1"
+            }
+            Counter::TasksCompleted => {
+                "UPDATE agents SET tasks_completed = tasks_completed + 1 WHERE id = $1"
+            }
+        };
+        self.execute(sql, &[&agent_id])?;
+        Ok(())
+    }
+
+    fn add_credits(&mut self, agent_id: &str, delta: i64) -> Result<()> {
+        self.execute(
+            "UPDATE agents SET credits = credits + $2 WHERE id = $1",
+            &[&agent_id, &delta],
+        )?;
+        Ok(())
+    }
+
+    fn take_credits(&mut self, agent_id: &str, amount: i64) -> Result<bool> {
+        let n = self.execute(
+            "UPDATE agents SET credits = credits - $2 WHERE id = $1 AND credits >= $2",
+            &[&agent_id, &amount],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn insert_transfer(&mut self, t: &Transfer) -> Result<()> {
+        self.execute(
+            "INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &t.id,
+                &t.from,
+                &t.to,
+                &t.amount,
+                &t.reason,
+                &t.task_id,
+                &t.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<(Vec<LedgerLine>, i64)> {
+        let total: i64 = self.scalar(
+            "SELECT (SELECT count(*) FROM ledger WHERE src = $1) \
+             + (SELECT count(*) FROM ledger WHERE dst = $1)",
+            &[&agent_id],
+        )?;
+        let lines = self.map(
+            "SELECT id, CASE WHEN dst = $1 THEN amount ELSE -amount END, reason, task_id, \
+             created_at FROM ledger WHERE src = $1 OR dst = $1 \
+             ORDER BY seq DESC LIMIT $2 OFFSET $3",
+            &[&agent_id, &page.limit, &page.offset],
+            |r| {
+                Ok(LedgerLine {
+                    id: r.try_get(0)?,
+                    amount: r.try_get(1)?,
+                    reason: r.try_get(2)?,
+                    task_id: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                })
+            },
+        )?;
+        Ok((lines, total))
+    }
+
+    fn escrowed_by(&mut self, agent_id: &str) -> Result<i64> {
+        self.scalar(
+            "SELECT coalesce(sum(max_credits), 0)::bigint FROM tasks WHERE poster_id = $1 \
+             AND NOT is_system AND status IN ('posted', 'claimed', 'delivered')",
+            &[&agent_id],
+        )
+    }
+
+    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatsResponse> {
+        let earned_since = |tx: &mut Self, since: Millis| -> Result<i64> {
+            tx.scalar(
+                "SELECT coalesce(sum(amount), 0)::bigint FROM ledger \
+                 WHERE dst = $1 AND reason = 'payment' AND created_at >= $2",
+                &[&agent_id, &since],
+            )
+        };
+        let total_earned = earned_since(self, i64::MIN)?;
+        let recent_7d_earned = earned_since(self, now - 7 * DAY)?;
+        let recent_30d_earned = earned_since(self, now - 30 * DAY)?;
+        let total_spent = self.scalar(
+            "SELECT coalesce(sum(amount), 0)::bigint FROM ledger \
+             WHERE src = $1 AND reason = 'escrow'",
+            &[&agent_id],
+        )?;
+        let total_fees_paid = self.scalar(
+            "SELECT coalesce(sum(l.amount), 0)::bigint FROM ledger l \
+             JOIN tasks t ON t.id = l.task_id \
+             WHERE l.reason = 'platform_fee' AND t.worker_id = $1 AND t.status = 'approved'",
+            &[&agent_id],
+        )?;
+        let row = self.query_one(
+            "SELECT count(*) FILTER (WHERE status = 'approved'), \
+             count(*) FILTER (WHERE status = 'delivered'), \
+             (avg(credits_charged) FILTER (WHERE status = 'approved'))::float8 \
+             FROM tasks WHERE worker_id = $1",
+            &[&agent_id],
+        )?;
+        let approved_tags = self.map(
+            "SELECT tags, coalesce(credits_charged, 0) FROM tasks \
+             WHERE worker_id = $1 AND status = 'approved' AND tags IS NOT NULL",
+            &[&agent_id],
+            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+        )?;
+        Ok(StatFigures {
+            total_earned,
+            total_spent,
+            total_fees_paid,
+            approved: row.try_get(0)?,
+            delivered: row.try_get(1)?,
+            avg_value: row.try_get(2)?,
+            approved_tags,
+            recent_7d_earned,
+            recent_30d_earned,
+        }
+        .into_response())
+    }
+
+    fn insert_task(&mut self, t: &Task) -> Result<()> {
+        let values: Vec<Param> = rows::task_cells(t).into_iter().map(cell_param).collect();
+        let placeholders = (1..=values.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql =
+            format!("INSERT INTO tasks ({TASK_COLS}, {TASK_DERIVED}) VALUES ({placeholders})");
+        self.execute(&sql, &refs(&values))?;
+        Ok(())
+    }
+
+    fn task(&mut self, id: &str) -> Result<Option<Task>> {
+        // A write transaction reads a task to change it: holding its row until commit makes
+        // the read-check-write atomic across nodes, as the single writer does on SQLite.
+        let sql = if self.write {
+            format!("SELECT {TASK_COLS} FROM tasks WHERE id = $1 FOR UPDATE")
+        } else {
+            format!("SELECT {TASK_COLS} FROM tasks WHERE id = $1")
+        };
+        let row = self.query_opt(&sql, &[&id])?;
+        Ok(row.map(|r| rows::task_from(&r)).transpose()?)
+    }
+
+    fn save_task(
+        &mut self,
+        t: &Task,
+        prior_status: TaskStatus,
+        prior_worker: Option<&str>,
+    ) -> Result<bool> {
+        let (sql, positions) = &*TASK_UPDATE;
+        let mut all: Vec<Option<Cell>> = rows::task_cells(t).into_iter().map(Some).collect();
+        let mut values: Vec<Param> = positions
+            .iter()
+            .map(|&i| cell_param(all[i].take().expect("each column once")))
+            .collect();
+        values.push(Box::new(t.id.clone()));
+        values.push(Box::new(prior_status.as_str().to_string()));
+        values.push(Box::new(prior_worker.map(str::to_string)));
+        Ok(self.execute(sql, &refs(&values))? == 1)
+    }
+
+    fn claimable(
+        &mut self,
+        filter: &OpenTaskFilter,
+        phase: Phase,
+        limit: i64,
+    ) -> Result<Vec<OpenTask>> {
+        Ok(self
+            .open_task_page(filter, phase, Page { limit, offset: 0 }, false)?
+            .0)
+    }
+
+    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
+        let (matched, matched_total) = self.open_task_page(
+            filter,
+            Phase::Matched,
+            Page {
+                limit: i64::MAX,
+                offset: 0,
+            },
+            true,
+        )?;
+        let offset = (page.offset - matched_total).max(0);
+        let (broadcast, broadcast_total) = self.open_task_page(
+            filter,
+            Phase::Broadcast,
+            Page {
+                limit: page.limit,
+                offset,
+            },
+            true,
+        )?;
+        let tasks = matched
+            .into_iter()
+            .skip(page.offset as usize)
+            .chain(broadcast)
+            .take(page.limit as usize)
+            .collect();
+        Ok((tasks, matched_total + broadcast_total))
+    }
+
+    fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
+        let lock = if self.write {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {}, 0.0::float8, NULL::bigint FROM tasks t WHERE t.is_system \
+             AND t.status = 'posted' \
+             AND strpos(coalesce(t.excluded_agents, ''), ',' || $1 || ',') = 0 \
+             ORDER BY t.seq LIMIT $2{lock}",
+            T_TASK_COLS.as_str()
+        );
+        self.map(&sql, &[&viewer, &limit], rows::open_task_from)
+    }
+
+    fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>> {
+        self.map(
+            &format!(
+                "SELECT {TASK_COLS} FROM tasks WHERE (parent_task_id = $1 OR subject_agent_id = $1) \
+                 AND is_system AND status IN ('posted', 'claimed')"
+            ),
+            &[&subject],
+            rows::task_from,
+        )
+    }
+
+    fn did_system_work(&mut self, task_id: &str, agent_id: &str) -> Result<bool> {
+        self.scalar(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE parent_task_id = $1 AND worker_id = $2)",
+            &[&task_id, &agent_id],
+        )
+    }
+
+    fn routing_hints(&mut self) -> Result<RoutingHints> {
+        let row = self.query_one(
+            "SELECT EXISTS (SELECT 1 FROM agents WHERE accepts_system_tasks \
+             AND NOT suspended AND key_digest IS NOT NULL), \
+             EXISTS (SELECT 1 FROM agents WHERE (good_at IS NOT NULL \
+             OR capability_tags IS NOT NULL) AND NOT suspended AND key_digest IS NOT NULL)",
+            &[],
+        )?;
+        Ok(RoutingHints {
+            infra_agents: row.try_get(0)?,
+            skilled_agents: row.try_get(1)?,
+        })
+    }
+
+    fn match_candidates(&mut self, exclude: &str, limit: i64) -> Result<Vec<Agent>> {
+        self.map(
+            &format!(
+                "SELECT {AGENT_COLS} FROM agents WHERE NOT suspended AND key_digest IS NOT NULL \
+                 AND id <> $1 AND (good_at IS NOT NULL OR capability_tags IS NOT NULL) \
+                 ORDER BY reputation DESC LIMIT $2"
+            ),
+            &[&exclude, &limit],
+            rows::agent_from,
+        )
+    }
+
+    fn insert_matches(&mut self, task_id: &str, ranked: &[String]) -> Result<()> {
+        for (rank, agent) in ranked.iter().enumerate() {
+            self.execute(
+                "INSERT INTO task_matches (task_id, agent_id, rank) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+                &[&task_id, agent, &(rank as i64)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn matches_of(&mut self, task_id: &str) -> Result<Vec<String>> {
+        self.map(
+            "SELECT agent_id FROM task_matches WHERE task_id = $1 ORDER BY rank",
+            &[&task_id],
+            |r| r.try_get(0),
+        )
+    }
+
+    fn tasks_of(
+        &mut self,
+        agent_id: &str,
+        role: Option<Role>,
+        status: Option<TaskStatus>,
+        page: Page,
+    ) -> Result<(Vec<Task>, i64)> {
+        let who = match role {
+            Some(Role::Poster) => "poster_id = $1",
+            Some(Role::Worker) => "worker_id = $1",
+            None => "(poster_id = $1 OR worker_id = $1)",
+        };
+        let cond = format!("{who} AND NOT is_system AND ($2::text IS NULL OR status = $2)");
+        let status = status.map(|s| s.as_str());
+        let total = self.scalar(
+            &format!("SELECT count(*) FROM tasks WHERE {cond}"),
+            &[&agent_id, &status],
+        )?;
+        let tasks = self.map(
+            &format!(
+                "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq DESC LIMIT $3 OFFSET $4"
+            ),
+            &[&agent_id, &status, &page.limit, &page.offset],
+            rows::task_from,
+        )?;
+        Ok((tasks, total))
+    }
+
+    fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>> {
+        self.map(
+            "SELECT id FROM tasks WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2",
+            &[&now, &limit],
+            |r| r.try_get(0),
+        )
+    }
+
+    fn insert_rating(
+        &mut self,
+        task_id: &str,
+        rater: &str,
+        rated: &str,
+        score: i64,
+        now: Millis,
+    ) -> Result<bool> {
+        let n = self.execute(
+            "INSERT INTO ratings (task_id, rater_id, rated_id, score, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[&task_id, &rater, &rated, &score, &now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn refresh_reputation(&mut self, agent_id: &str) -> Result<()> {
+        self.execute(
+            "UPDATE agents SET \
+             reputation = coalesce((SELECT round(avg(score), 2)::float8 FROM ratings \
+             WHERE rated_id = $1), 0.0), \
+             rating_count = (SELECT count(*) FROM ratings WHERE rated_id = $1) WHERE id = $1",
+            &[&agent_id],
+        )?;
+        Ok(())
+    }
+
+    fn insert_question(&mut self, q: &Question) -> Result<()> {
+        self.execute(
+            "INSERT INTO questions (id, task_id, asker_id, question, answer, created_at, \
+             answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &q.id,
+                &q.task_id,
+                &q.asker_id,
+                &q.question,
+                &q.answer,
+                &q.created_at,
+                &q.answered_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn question(&mut self, id: &str) -> Result<Option<Question>> {
+        let row = self.query_opt(
+            &format!("SELECT {QUESTION_COLS} FROM questions WHERE id = $1"),
+            &[&id],
+        )?;
+        Ok(row.map(|r| rows::question_from(&r)).transpose()?)
+    }
+
+    fn answer_question(&mut self, id: &str, answer: &str, now: Millis) -> Result<bool> {
+        let n = self.execute(
+            "UPDATE questions SET answer = $2, answered_at = $3 \
+             WHERE id = $1 AND answer IS NULL",
+            &[&id, &answer, &now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn questions_of(&mut self, task_id: &str) -> Result<Vec<Question>> {
+        self.map(
+            &format!("SELECT {QUESTION_COLS} FROM questions WHERE task_id = $1 ORDER BY seq"),
+            &[&task_id],
+            rows::question_from,
+        )
+    }
+
+    fn unanswered_questions(&mut self, task_id: &str) -> Result<i64> {
+        self.scalar(
+            "SELECT count(*) FROM questions WHERE task_id = $1 AND answer IS NULL",
+            &[&task_id],
+        )
+    }
+
+    fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()> {
+        self.execute(
+            "INSERT INTO messages (id, task_id, assignment, sender_id, message, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &m.id,
+                &m.task_id,
+                &assignment,
+                &m.sender_id,
+                &m.message,
+                &m.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn messages_of(&mut self, task_id: &str, assignment: &str) -> Result<Vec<Message>> {
+        self.map(
+            "SELECT id, task_id, sender_id, message, created_at FROM messages \
+             WHERE task_id = $1 AND assignment = $2 ORDER BY seq",
+            &[&task_id, &assignment],
+            |r| {
+                Ok(Message {
+                    id: r.try_get(0)?,
+                    task_id: r.try_get(1)?,
+                    sender_id: r.try_get(2)?,
+                    message: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                })
+            },
+        )
+    }
+
+    fn insert_report(
+        &mut self,
+        id: &str,
+        task_id: &str,
+        reporter: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<()> {
+        self.execute(
+            "INSERT INTO reports (id, task_id, reporter_id, reason, status, created_at) \
+             VALUES ($1, $2, $3, $4, 'open', $5)",
+            &[&id, &task_id, &reporter, &reason, &now],
+        )?;
+        Ok(())
+    }
+
+    fn trust(&mut self, truster: &str, trusted: &str) -> Result<Option<Trust>> {
+        let row = self.query_opt(
+            &format!("SELECT {TRUST_COLS} FROM trust WHERE truster_id = $1 AND trusted_id = $2"),
+            &[&truster, &trusted],
+        )?;
+        Ok(row.map(|r| rows::trust_from(&r)).transpose()?)
+    }
+
+    fn save_trust(&mut self, t: &Trust) -> Result<()> {
+        self.execute(
+            "INSERT INTO trust (truster_id, trusted_id, score, interactions, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (truster_id, trusted_id) DO UPDATE \
+             SET score = excluded.score, interactions = excluded.interactions, \
+             updated_at = excluded.updated_at",
+            &[
+                &t.truster_id,
+                &t.trusted_id,
+                &t.score,
+                &t.interactions,
+                &t.updated_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn trust_of(&mut self, truster: &str) -> Result<Vec<Trust>> {
+        self.map(
+            &format!(
+                "SELECT {TRUST_COLS} FROM trust WHERE truster_id = $1 \
+                 ORDER BY score DESC, trusted_id"
+            ),
+            &[&truster],
+            rows::trust_from,
+        )
+    }
+
+    fn reputation_by_tag(&mut self, agent_id: &str) -> Result<Vec<TagReputation>> {
+        let rated = self.map(
+            "SELECT t.tags, r.score FROM ratings r JOIN tasks t ON t.id = r.task_id \
+             WHERE r.rated_id = $1 AND t.worker_id = $1 AND t.status = 'approved' \
+             AND t.tags IS NOT NULL",
+            &[&agent_id],
+            |r| Ok((r.try_get(0)?, r.try_get(1)?)),
+        )?;
+        Ok(rows::tag_reputations(rated))
+    }
+
+    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)> {
+        let mut cond = format!("NOT suspended AND id <> '{PLATFORM_AGENT_ID}'");
+        let mut args: Vec<Param> = Vec::new();
+        if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
+            args.push(Box::new(search.to_string()));
+            cond.push_str(&format!(
+                " AND strpos(lower(coalesce(good_at, '')), lower(${})) > 0",
+                args.len()
+            ));
+        }
+        if let Some(min) = q.min_reputation {
+            args.push(Box::new(min));
+            cond.push_str(&format!(" AND reputation >= ${}", args.len()));
+        }
+        for tag in &q.tags {
+            args.push(Box::new(format!("\"{}\"", tag.to_lowercase())));
+            cond.push_str(&format!(
+                " AND strpos(lower(coalesce(capability_tags, '')), ${}) > 0",
+                args.len()
+            ));
+        }
+        let total = self.scalar(
+            &format!("SELECT count(*) FROM agents WHERE {cond}"),
+            &refs(&args),
+        )?;
+        let order = if q.by_tasks_completed {
+            "tasks_completed"
+        } else {
+            "reputation"
+        };
+        let n = args.len();
+        args.push(Box::new(page.limit));
+        args.push(Box::new(page.offset));
+        let agents = self.map(
+            &format!(
+                "SELECT {AGENT_COLS} FROM agents WHERE {cond} ORDER BY {order} DESC, seq \
+                 LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            &refs(&args),
+            rows::agent_from,
+        )?;
+        Ok((agents, total))
+    }
+
+    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // One recipient's appends take turns to commit, in a fixed order of locks (no
+        // deadlock between two appends).
+        let mut locks: Vec<i64> = events
+            .iter()
+            .map(|e| recipient_lock(&e.recipient))
+            .collect();
+        locks.sort_unstable();
+        locks.dedup();
+        for key in &locks {
+            self.execute("SELECT pg_advisory_xact_lock($1)", &[key])?;
+        }
+        let mut logged: Vec<(String, i64, i64)> = Vec::new();
+        for event in events.iter_mut() {
+            let data = serde_json::to_string(&event.data).expect("JSON maps serialize");
+            event.id = self.scalar(
+                "INSERT INTO events (recipient, kind, task_id, data, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[
+                    &event.recipient,
+                    &event.kind.as_str(),
+                    &event.task_id,
+                    &data,
+                    &now,
+                ],
+            )?;
+            event.created_at = now;
+            match logged.iter_mut().find(|(r, ..)| *r == event.recipient) {
+                Some(range) => range.2 = event.id,
+                None => logged.push((event.recipient.clone(), event.id, event.id)),
+            }
+        }
+        // Delivered to the listening nodes when (and only if) this transaction commits.
+        for (recipient, first, last) in logged {
+            let payload = format!("{} {recipient} {first} {last}", self.node);
+            self.execute("SELECT pg_notify($1, $2)", &[&EVENTS_CHANNEL, &payload])?;
+        }
+        Ok(())
+    }
+
+    fn events_after(&mut self, recipient: &str, after_id: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows = self.query(
+            "SELECT id, kind, task_id, data, created_at FROM events \
+             WHERE recipient = $1 AND id > $2 ORDER BY id LIMIT $3",
+            &[&recipient, &after_id, &limit],
+        )?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in rows {
+            // Kinds this build does not know (from a newer node) are skipped, not fatal.
+            let Some(kind) = EventKind::parse(r.try_get(1)?) else {
+                continue;
+            };
+            events.push(Event {
+                id: r.try_get(0)?,
+                kind,
+                task_id: r.try_get(2)?,
+                recipient: recipient.to_string(),
+                data: serde_json::from_str(r.try_get(3)?).unwrap_or_default(),
+                created_at: r.try_get(4)?,
+            });
+        }
+        Ok(events)
+    }
+
+    fn latest_event_id(&mut self, recipient: &str) -> Result<i64> {
+        self.scalar(
+            "SELECT coalesce(max(id), 0) FROM events WHERE recipient = $1",
+            &[&recipient],
+        )
+    }
+
+    fn prune_events(&mut self, before: Millis) -> Result<usize> {
+        Ok(self.execute(
+            "DELETE FROM events WHERE id < coalesce(\
+             (SELECT id FROM events WHERE created_at >= $1 ORDER BY id LIMIT 1), \
+             (SELECT coalesce(max(id), 0) + 1 FROM events))",
+            &[&before],
+        )? as usize)
+    }
+
+    fn count_hit(
+        &mut self,
+        bucket: &str,
+        subject: &str,
+        now: Millis,
+        window_ms: Millis,
+    ) -> Result<(Millis, i64)> {
+        let row = self.query_one(
+            "INSERT INTO rate_windows AS w (bucket, subject, window_start, hits) \
+             VALUES ($1, $2, $3, 1) ON CONFLICT (bucket, subject) DO UPDATE SET \
+             window_start = CASE WHEN w.window_start + $4 <= $3 THEN $3 ELSE w.window_start END, \
+             hits = CASE WHEN w.window_start + $4 <= $3 THEN 1 ELSE w.hits + 1 END \
+             RETURNING window_start, hits",
+            &[&bucket, &subject, &now, &window_ms],
+        )?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    fn prune_rate_windows(&mut self, before: Millis) -> Result<usize> {
+        Ok(self.execute(
+            "DELETE FROM rate_windows WHERE window_start < $1",
+            &[&before],
+        )? as usize)
+    }
+
+    fn webhook_url_of(&mut self, agent_id: &str) -> Result<Option<String>> {
+        let row = self.query_opt("SELECT webhook_url FROM agents WHERE id = $1", &[&agent_id])?;
+        Ok(row
+            .map(|r| r.try_get::<_, Option<String>>(0))
+            .transpose()?
+            .flatten()
+            .filter(|u| !u.is_empty()))
+    }
+
+    fn insert_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()> {
+        self.execute(
+            "INSERT INTO webhook_deliveries (id, event_id, recipient, kind, url, body, \
+             status, attempts, next_attempt_at, last_status, last_error, created_at, \
+             finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                &d.id,
+                &d.event_id,
+                &d.recipient,
+                &d.kind,
+                &d.url,
+                &d.body,
+                &d.status.as_str(),
+                &d.attempts,
+                &d.next_attempt_at,
+                &d.last_status,
+                &d.last_error,
+                &d.created_at,
+                &d.finished_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn take_due_webhooks(
+        &mut self,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> Result<Vec<(WebhookDelivery, Option<String>)>> {
+        // Rows another node is taking right now are skipped, not waited for.
+        let mut taken = self.map(
+            &format!(
+                "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, \
+                 next_attempt_at = $2 \
+                 FROM (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+                       AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at \
+                       LIMIT $3 FOR UPDATE SKIP LOCKED) due \
+                 WHERE d.id = due.id \
+                 RETURNING {DELIVERY_COLUMNS}, \
+                 (SELECT webhook_secret FROM agents a WHERE a.id = d.recipient)"
+            ),
+            &[&now, &lease_until, &limit],
+            |r| Ok((rows::delivery_from(r)?, r.try_get::<_, Option<String>>(13)?)),
+        )?;
+        taken.sort_by_key(|(d, _)| (d.created_at, d.event_id));
+        Ok(taken)
+    }
+
+    fn record_webhook_attempt(
+        &mut self,
+        id: &str,
+        attempt: i64,
+        record: &AttemptRecord,
+        now: Millis,
+    ) -> Result<bool> {
+        let finished_at = (record.status != DeliveryStatus::Pending).then_some(now);
+        let changed = self.execute(
+            "UPDATE webhook_deliveries SET status = $3, next_attempt_at = $4, \
+             last_status = $5, last_error = $6, finished_at = $7 \
+             WHERE id = $1 AND attempts = $2 AND status = 'pending'",
+            &[
+                &id,
+                &attempt,
+                &record.status.as_str(),
+                &record.next_attempt_at,
+                &record.last_status,
+                &record.last_error,
+                &finished_at,
+            ],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>> {
+        self.map(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.recipient = $1 \
+                 ORDER BY d.created_at, d.event_id"
+            ),
+            &[&recipient],
+            rows::delivery_from,
+        )
+    }
+
+    fn prune_webhook_deliveries(&mut self, before: Millis) -> Result<usize> {
+        Ok(self.execute(
+            "DELETE FROM webhook_deliveries WHERE finished_at IS NOT NULL \
+             AND finished_at < $1",
+            &[&before],
+        )? as usize)
+    }
+
+    fn books(&mut self) -> Result<(i64, i64, i64)> {
+        let row = self.query_one(
+            &format!(
+                "SELECT (SELECT coalesce(sum(credits), 0)::bigint FROM agents), \
+                 (SELECT coalesce(sum(max_credits), 0)::bigint FROM tasks WHERE NOT is_system \
+                  AND status IN ('posted', 'claimed', 'delivered')), \
+                 (SELECT coalesce(sum(amount), 0)::bigint FROM ledger WHERE src = '{MINT_ACCOUNT}') \
+                 - (SELECT coalesce(sum(amount), 0)::bigint FROM ledger WHERE dst = '{MINT_ACCOUNT}')"
+            ),
+            &[],
+        )?;
+        Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+    }
+
+    fn unexplained_balances(&mut self) -> Result<Vec<String>> {
+        self.map(
+            &format!(
+                "SELECT id FROM agents a WHERE credits <> \
+                 (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = a.id) \
+                 - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = a.id) \
+                 UNION ALL SELECT '{ESCROW_ACCOUNT}' WHERE \
+                 (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = '{ESCROW_ACCOUNT}') \
+                 - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = '{ESCROW_ACCOUNT}') \
+                 <> (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE NOT is_system \
+                     AND status IN ('posted', 'claimed', 'delivered'))"
+            ),
+            &[],
+            |r| r.try_get(0),
+        )
+    }
+}
