@@ -41,7 +41,9 @@ impl AppState {
             cfg.sqlite_readers,
             cfg.database_pool_size,
         )?;
-        let limiter = Arc::new(RateLimiter::from_config(&cfg).map_err(Error::Internal)?);
+        // Nodes sharing a database share its rate-limit windows too.
+        let shared = store.shared().then(|| store.clone());
+        let limiter = Arc::new(RateLimiter::from_config(&cfg, shared).map_err(Error::Internal)?);
         let state = Self {
             cfg: Arc::new(cfg),
             store,
@@ -123,6 +125,11 @@ impl Server {
         let stopped = stop.subscribe();
         let timers = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
         let hooks = tokio::spawn(webhooks::run(state.clone(), stopped.clone()));
+        // Events committed by other nodes sharing the database, for listeners here.
+        let relay = state
+            .store
+            .listen()
+            .map(|news| tokio::spawn(crate::events::relay(state.clone(), news)));
         // MCP over streamable HTTP at /mcp, calling this server's API back over loopback.
         let mcp = McpHttp::new(&api::mcp::self_url(addr), &state.cfg.mcp_allowed_hosts);
         let end_mcp_sessions = mcp.shutdown_handle();
@@ -149,6 +156,9 @@ impl Server {
             }
             timers.abort();
             hooks.abort();
+            if let Some(relay) = relay {
+                relay.abort();
+            }
         });
         Ok(Self {
             addr,

@@ -90,11 +90,22 @@ impl Event {
     }
 }
 
+/// What listeners hear on the bus.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// An event for the listener's agent committed.
+    Event(Arc<Event>),
+    /// Events may have been missed (another node's news was lost): re-read the log.
+    Resync,
+}
+
 /// In-process fan-out of committed events, one channel per agent that listens (streams,
-/// waiters), so an event wakes only its recipient's listeners.
+/// waiters), so an event wakes only its recipient's listeners. Events committed on other
+/// nodes sharing the database arrive through `relay`. The log stays the source of truth:
+/// listeners that must not miss anything read it after `last` when woken.
 #[derive(Clone, Default)]
 pub struct Bus {
-    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>>,
+    channels: Arc<Mutex<HashMap<String, broadcast::Sender<Notice>>>>,
 }
 
 /// Events an agent's listeners may fall behind by before they re-read the log.
@@ -107,15 +118,15 @@ impl Bus {
             let Some(sender) = channels.get(&event.recipient) else {
                 continue;
             };
-            if sender.send(Arc::new(event)).is_err() {
+            if sender.send(Notice::Event(Arc::new(event))).is_err() {
                 // Nobody listens any more: forget the channel.
                 channels.retain(|_, s| s.receiver_count() > 0);
             }
         }
     }
 
-    /// Live events for `agent` from now on.
-    pub fn subscribe(&self, agent: &str) -> broadcast::Receiver<Arc<Event>> {
+    /// Live notices for `agent` from now on.
+    pub fn subscribe(&self, agent: &str) -> broadcast::Receiver<Notice> {
         let mut channels = self.channels.lock().unwrap();
         match channels.get(agent) {
             Some(sender) => sender.subscribe(),
@@ -124,6 +135,58 @@ impl Bus {
                 channels.insert(agent.to_string(), sender);
                 receiver
             }
+        }
+    }
+
+    /// Whether anyone on this node listens for `agent`'s events.
+    pub fn has_listeners(&self, agent: &str) -> bool {
+        let channels = self.channels.lock().unwrap();
+        channels.get(agent).is_some_and(|s| s.receiver_count() > 0)
+    }
+
+    /// Tells every listener to re-read the log.
+    pub fn resync(&self) {
+        let channels = self.channels.lock().unwrap();
+        for sender in channels.values() {
+            let _ = sender.send(Notice::Resync);
+        }
+    }
+}
+
+/// Publishes on this node's bus the events other nodes logged, for agents that have
+/// listeners here: the other node's notification says which, the log says what.
+pub async fn relay(
+    state: crate::app::AppState,
+    mut news: tokio::sync::mpsc::UnboundedReceiver<crate::store::LoggedEvents>,
+) {
+    use crate::store::LoggedEvents;
+    while let Some(logged) = news.recv().await {
+        match logged {
+            LoggedEvents::Range {
+                recipient,
+                first,
+                last,
+            } => {
+                if !state.bus.has_listeners(&recipient) {
+                    continue;
+                }
+                let who = recipient.clone();
+                let read = state
+                    .read(move |tx| tx.events_after(&who, first - 1, last - first + 1))
+                    .await;
+                match read {
+                    Ok(events) => {
+                        state
+                            .bus
+                            .publish(events.into_iter().filter(|e| e.id <= last).collect());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading another node's events failed");
+                        state.bus.resync();
+                    }
+                }
+            }
+            LoggedEvents::Resync => state.bus.resync(),
         }
     }
 }

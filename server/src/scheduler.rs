@@ -5,7 +5,7 @@
 use crate::app::AppState;
 use crate::error::Result;
 use crate::market::tasks as rules;
-use crate::model::{HOUR, MINUTE};
+use crate::model::{DAY, HOUR, MINUTE};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -32,10 +32,17 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Forgets events older than the retention period.
+/// Forgets events older than the retention period, and rate-limit windows that have ended
+/// (the longest is a day).
 pub async fn prune_events(state: &AppState) -> Result<usize> {
-    let before = state.now() - state.cfg.event_retention_hours * HOUR;
-    state.write(move |tx, _| tx.prune_events(before)).await
+    let now = state.now();
+    let before = now - state.cfg.event_retention_hours * HOUR;
+    state
+        .write(move |tx, _| {
+            tx.prune_rate_windows(now - DAY)?;
+            tx.prune_events(before)
+        })
+        .await
 }
 
 /// Fires every timer due now; returns how many tasks it touched.

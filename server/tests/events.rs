@@ -4,42 +4,11 @@
 
 mod common;
 
-use common::TestApp;
-use eventsource_stream::{Event, Eventsource};
-use futures_util::{Stream, StreamExt};
+use common::{Events, TestApp, next, open};
+use futures_util::StreamExt;
 use pinchwork_server::model::MINUTE;
 use serde_json::{Value, json};
-use std::pin::Pin;
 use std::time::{Duration, Instant};
-
-type Events = Pin<
-    Box<
-        dyn Stream<Item = Result<Event, eventsource_stream::EventStreamError<reqwest::Error>>>
-            + Send,
-    >,
->;
-
-async fn open(base: &str, key: &str, last_event_id: Option<&str>) -> Events {
-    let mut req = reqwest::Client::new()
-        .get(format!("{base}/v1/events"))
-        .bearer_auth(key);
-    if let Some(id) = last_event_id {
-        req = req.header("last-event-id", id);
-    }
-    let res = req.send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-type"], "text/event-stream");
-    Box::pin(res.bytes_stream().eventsource())
-}
-
-/// The next event (keepalive comments are not events), within two seconds.
-async fn next(events: &mut Events) -> Event {
-    tokio::time::timeout(Duration::from_secs(2), events.next())
-        .await
-        .expect("no event within 2 s")
-        .expect("stream ended")
-        .expect("well-formed event")
-}
 
 /// Reads the next event and checks its name, task and the fields of its data.
 async fn expect(events: &mut Events, kind: &str, task: &str) -> Value {
@@ -442,4 +411,50 @@ async fn events_older_than_the_retention_period_are_pruned() {
         .await
         .unwrap();
     assert_eq!(count(poster_id).await, 0, "pruned after it");
+}
+
+/// Events another node logged reach this node's streams through the relay: a notice names
+/// the range, the log supplies it; after a `Resync` (news lost with the connection) streams
+/// re-read the log and find what nobody announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
+    use pinchwork_server::events::{Event as Logged, EventKind};
+    use pinchwork_server::store::LoggedEvents;
+
+    let app = TestApp::new().await;
+    let server = app.serve().await;
+    let base = format!("http://{}", server.addr);
+    let (agent, key) = app.register("listener").await;
+    let mut stream = open(&base, &key, None).await;
+    let (news, feed) = tokio::sync::mpsc::unbounded_channel();
+    let relay = tokio::spawn(pinchwork_server::events::relay(app.state.clone(), feed));
+
+    // Logged as another node would: committed, but not published on this node's bus.
+    let log = |task: &'static str| {
+        let agent = agent.clone();
+        app.state.store.write(move |tx| {
+            let mut events = vec![Logged::new(EventKind::TaskMessage, task, &agent)];
+            tx.append_events(&mut events, common::T0)?;
+            Ok(events[0].id)
+        })
+    };
+    let first = log("tk-announced").await.unwrap();
+    news.send(LoggedEvents::Range {
+        recipient: agent.clone(),
+        first,
+        last: first,
+    })
+    .unwrap();
+    let data: Value = serde_json::from_str(&next(&mut stream).await.data).unwrap();
+    assert_eq!(data["task_id"], "tk-announced");
+
+    log("tk-unannounced").await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+    assert!(quiet.is_err(), "nothing arrives without news: {quiet:?}");
+    news.send(LoggedEvents::Resync).unwrap();
+    let data: Value = serde_json::from_str(&next(&mut stream).await.data).unwrap();
+    assert_eq!(data["task_id"], "tk-unannounced");
+
+    relay.abort();
+    server.shutdown().await;
 }

@@ -1,13 +1,14 @@
 //! `GET /v1/events`: the caller's events as Server-Sent Events. `Last-Event-ID` (or
 //! `?last_event_id=`) replays what the client missed from the event log, then the stream
-//! follows live events. An open stream holds no database connection: it reads the log only
-//! to replay, and again only if it fell behind the live channel.
+//! follows live events. An open stream holds no database connection: live notices wake it,
+//! and it reads what is new from the log (so events committed on other nodes, or published
+//! out of order, are sent in log order and never skipped).
 
 use super::auth::Auth;
 use super::negotiate::Query;
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::events::Event;
+use crate::events::{Event, Notice};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -15,7 +16,6 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
@@ -37,7 +37,7 @@ struct Follow {
     backlog: VecDeque<Event>,
     /// Whether the log may hold more after the backlog (a full batch was read).
     more_in_log: bool,
-    live: broadcast::Receiver<Arc<Event>>,
+    live: broadcast::Receiver<Notice>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -119,13 +119,11 @@ impl Follow {
             };
             match received {
                 // Already sent from the log.
-                Ok(event) if event.id <= self.last => {}
-                Ok(event) => {
-                    self.last = event.id;
-                    return Some((*event).clone());
-                }
-                // Fell behind the live channel: the log has everything.
-                Err(broadcast::error::RecvError::Lagged(_)) => self.read_log().await.ok()?,
+                Ok(Notice::Event(event)) if event.id <= self.last => {}
+                // Something new: the log has it, and anything before it that this node heard
+                // of out of order (events committed on other nodes arrive later).
+                Ok(Notice::Event(_) | Notice::Resync)
+                | Err(broadcast::error::RecvError::Lagged(_)) => self.read_log().await.ok()?,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }

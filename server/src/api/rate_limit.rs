@@ -5,6 +5,7 @@ use crate::app::AppState;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::Millis;
+use crate::store::Store;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -62,12 +63,20 @@ impl std::str::FromStr for Limit {
 pub struct RateLimiter {
     enabled: bool,
     limits: HashMap<Bucket, Limit>,
-    /// (bucket, subject) → (window start, hits in it).
-    windows: Mutex<HashMap<(Bucket, String), (Millis, u32)>>,
+    windows: Windows,
+}
+
+/// Where the windows are counted.
+enum Windows {
+    /// In this process: (bucket, subject) → (window start, hits in it).
+    Local(Mutex<HashMap<(Bucket, String), (Millis, i64)>>),
+    /// In the database, so that every node sharing it counts the same windows.
+    Shared(Store),
 }
 
 impl RateLimiter {
-    pub fn from_config(cfg: &Config) -> std::result::Result<Self, String> {
+    /// Counts in `shared` when given (a database several nodes share), in memory otherwise.
+    pub fn from_config(cfg: &Config, shared: Option<Store>) -> std::result::Result<Self, String> {
         let limits = [
             (Bucket::Register, &cfg.rate_limit_register),
             (Bucket::Create, &cfg.rate_limit_create),
@@ -85,29 +94,44 @@ impl RateLimiter {
         Ok(Self {
             enabled: cfg.rate_limits_enabled,
             limits,
-            windows: Mutex::default(),
+            windows: match shared {
+                Some(store) => Windows::Shared(store),
+                None => Windows::Local(Mutex::default()),
+            },
         })
     }
 
     /// Counts one request; 429 with Retry-After once the window's allowance is spent.
-    pub fn hit(&self, bucket: Bucket, subject: &str, now: Millis) -> Result<()> {
+    pub async fn hit(&self, bucket: Bucket, subject: &str, now: Millis) -> Result<()> {
         if !self.enabled {
             return Ok(());
         }
         let limit = self.limits[&bucket];
-        let mut windows = self.windows.lock().unwrap();
-        if windows.len() > 100_000 {
-            // Forget windows that have ended, so idle keys cost nothing.
-            windows.retain(|(b, _), (start, _)| now < *start + self.limits[b].window_ms);
-        }
-        let (start, hits) = windows
-            .entry((bucket, subject.to_string()))
-            .or_insert((now, 0));
-        if now >= *start + limit.window_ms {
-            (*start, *hits) = (now, 0);
-        }
-        if *hits >= limit.max {
-            let retry_after_secs = ((*start + limit.window_ms - now) as u64)
+        let (start, hits) = match &self.windows {
+            Windows::Local(windows) => {
+                let mut windows = windows.lock().unwrap();
+                if windows.len() > 100_000 {
+                    // Forget windows that have ended, so idle keys cost nothing.
+                    windows.retain(|(b, _), (start, _)| now < *start + self.limits[b].window_ms);
+                }
+                let (start, hits) = windows
+                    .entry((bucket, subject.to_string()))
+                    .or_insert((now, 0));
+                if now >= *start + limit.window_ms {
+                    (*start, *hits) = (now, 0);
+                }
+                *hits += 1;
+                (*start, *hits)
+            }
+            Windows::Shared(store) => {
+                let (name, subject) = (format!("{bucket:?}"), subject.to_string());
+                store
+                    .write(move |tx| tx.count_hit(&name, &subject, now, limit.window_ms))
+                    .await?
+            }
+        };
+        if hits > i64::from(limit.max) {
+            let retry_after_secs = ((start + limit.window_ms - now) as u64)
                 .div_ceil(1000)
                 .max(1);
             return Err(Error::TooManyRequests {
@@ -119,7 +143,6 @@ impl RateLimiter {
                 retry_after_secs: Some(retry_after_secs),
             });
         }
-        *hits += 1;
         Ok(())
     }
 }
@@ -162,7 +185,7 @@ pub async fn enforce(
             hex::encode(&Sha256::digest(key.trim().as_bytes())[..16])
         ),
     };
-    match state.limiter.hit(bucket, &subject, state.now()) {
+    match state.limiter.hit(bucket, &subject, state.now()).await {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
@@ -199,26 +222,41 @@ mod tests {
         assert!("5/fortnight".parse::<Limit>().is_err());
     }
 
-    #[test]
-    fn a_window_allows_max_then_refuses_until_it_ends() {
+    fn two_per_minute() -> Config {
         let mut cfg = Config::defaults();
         cfg.rate_limit_create = "2/minute".into();
-        let limiter = RateLimiter::from_config(&cfg).unwrap();
-        assert!(limiter.hit(Bucket::Create, "a", 0).is_ok());
-        assert!(limiter.hit(Bucket::Create, "a", 10).is_ok());
+        cfg
+    }
+
+    #[tokio::test]
+    async fn a_window_allows_max_then_refuses_until_it_ends() {
+        allows_max_then_refuses(RateLimiter::from_config(&two_per_minute(), None).unwrap()).await;
+    }
+
+    /// The same windows counted in the database (as nodes sharing PostgreSQL count them).
+    #[tokio::test]
+    async fn a_shared_window_allows_max_then_refuses_until_it_ends() {
+        let store = Store::open("sqlite::memory:", 0, 1).unwrap();
+        allows_max_then_refuses(RateLimiter::from_config(&two_per_minute(), Some(store)).unwrap())
+            .await;
+    }
+
+    async fn allows_max_then_refuses(limiter: RateLimiter) {
+        assert!(limiter.hit(Bucket::Create, "a", 0).await.is_ok());
+        assert!(limiter.hit(Bucket::Create, "a", 10).await.is_ok());
         let Err(Error::TooManyRequests {
             retry_after_secs, ..
-        }) = limiter.hit(Bucket::Create, "a", 30_000)
+        }) = limiter.hit(Bucket::Create, "a", 30_000).await
         else {
             panic!("third hit in the window must be refused")
         };
         assert_eq!(retry_after_secs, Some(30));
         assert!(
-            limiter.hit(Bucket::Create, "b", 30_000).is_ok(),
+            limiter.hit(Bucket::Create, "b", 30_000).await.is_ok(),
             "other keys have their own window"
         );
         assert!(
-            limiter.hit(Bucket::Create, "a", 60_000).is_ok(),
+            limiter.hit(Bucket::Create, "a", 60_000).await.is_ok(),
             "a new window starts"
         );
     }

@@ -5,7 +5,7 @@ use super::negotiate::{Body, BodyText, Path, Query, Reply};
 use super::views::{abandon_response, available_item, pickup_item, task_view};
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::events::EventKind;
+use crate::events::{EventKind, Notice};
 use crate::market::tasks as rules;
 use crate::model::{Task, TaskStatus};
 use crate::store::{OpenTask, OpenTaskFilter, Role};
@@ -70,7 +70,7 @@ pub async fn create(
 /// Waits up to `secs` for the task's delivery event, then returns the task as it stands.
 async fn wait_for_delivery(
     s: &AppState,
-    mut events: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::events::Event>>,
+    mut events: tokio::sync::broadcast::Receiver<Notice>,
     task_id: &str,
     poster: &str,
     secs: i64,
@@ -79,10 +79,14 @@ async fn wait_for_delivery(
     let _ = tokio::time::timeout(Duration::from_secs(secs as u64), async {
         loop {
             match events.recv().await {
-                Ok(e) if e.task_id == wanted && e.kind == EventKind::TaskDelivered => return,
-                Ok(_) => {}
-                // Missed events while lagging: the database says whether it was delivered.
-                Err(RecvError::Lagged(_)) => {
+                Ok(Notice::Event(e))
+                    if e.task_id == wanted && e.kind == EventKind::TaskDelivered =>
+                {
+                    return;
+                }
+                Ok(Notice::Event(_)) => {}
+                // Notices may have been missed: the database says whether it was delivered.
+                Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
                     let (id, who) = (wanted.clone(), poster.to_string());
                     let task = s.read(move |tx| rules::visible_task(tx, &who, &id)).await;
                     if task.is_ok_and(|t| {

@@ -36,14 +36,15 @@ fn blank_agent(id: String, name: String, now: i64) -> Agent {
 
 /// Creates the platform account on first start (it has no key, so it can never log in).
 pub fn ensure_platform(tx: &mut dyn Tx, ctx: &Ctx) -> Result<()> {
-    if tx.agent(PLATFORM_AGENT_ID)?.is_some() {
-        return Ok(());
-    }
-    tx.insert_agent(&blank_agent(
+    // Nodes starting together may race to create it: one does, the others find it there.
+    let created = tx.insert_agent(&blank_agent(
         PLATFORM_AGENT_ID.into(),
         "platform".into(),
         ctx.now,
     ))?;
+    if !created {
+        return Ok(());
+    }
     credits::transfer(
         tx,
         ctx,
@@ -80,7 +81,9 @@ pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Age
     agent.accepts_system_tasks = req.accepts_system_tasks.unwrap_or(false);
     agent.webhook_url = webhook_url;
     agent.webhook_secret = req.webhook_secret.filter(|s| !s.is_empty());
-    tx.insert_agent(&agent)?;
+    if !tx.insert_agent(&agent)? {
+        return Err(Error::Internal(format!("agent id {} is taken", agent.id)));
+    }
     system_tasks::request_capabilities(tx, ctx, &agent)?;
     let bonus = ctx.cfg.initial_credits;
     credits::transfer(

@@ -15,9 +15,10 @@ use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Phase, Tx};
 use crate::time::rfc3339;
 use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
 
-/// How many open tasks a pickup considers per attempt; more than one so that a claim lost to
-/// another node (PostgreSQL) falls through to the next task.
-const PICKUP_CANDIDATES: i64 = 8;
+/// How many open tasks a pickup takes per phase: one, as the backend hands it over locked
+/// (the single writer of SQLite; `FOR UPDATE SKIP LOCKED` on PostgreSQL, which skips tasks
+/// other pickups hold). Taking more would hide them from concurrent pickups meanwhile.
+const PICKUP_CANDIDATES: i64 = 1;
 
 /// Posts a task, holding `max_credits` of the poster's balance in escrow (402 when short).
 pub fn create(

@@ -141,7 +141,8 @@ pub struct AttemptRecord {
 /// fixed group of them; the caller decides what is atomic by what it does in one transaction.
 pub trait Tx {
     // Agents
-    fn insert_agent(&mut self, agent: &Agent) -> Result<()>;
+    /// Adds the agent; false (and nothing changed) when one with its id exists.
+    fn insert_agent(&mut self, agent: &Agent) -> Result<bool>;
     fn agent(&mut self, id: &str) -> Result<Option<Agent>>;
     fn agent_by_key_digest(&mut self, digest: &[u8]) -> Result<Option<Agent>>;
     /// Writes the profile fields and abandon counters (never credits, see `add_credits`).
@@ -170,7 +171,8 @@ pub trait Tx {
         prior_worker: Option<&str>,
     ) -> Result<bool>;
     /// Tasks of one phase the viewer may claim, in pickup order. Never the viewer's own, nor
-    /// tasks the viewer did system work for.
+    /// tasks the viewer did system work for. In a write transaction they are the caller's to
+    /// claim: locked until commit, and never ones another transaction holds.
     fn claimable(
         &mut self,
         filter: &OpenTaskFilter,
@@ -180,7 +182,8 @@ pub trait Tx {
     /// Tasks open for pickup as browsing shows them (matched first, then broadcast), with the
     /// total before paging.
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)>;
-    /// Open system tasks the viewer may do, oldest first (never about the viewer's own work).
+    /// Open system tasks the viewer may do, oldest first (never about the viewer's own work);
+    /// locked as `claimable` locks them.
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>>;
     /// Posted or claimed system tasks about a task or an agent.
     fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>>;

@@ -270,7 +270,15 @@ impl From<postgres::Error> for Error {
             {
                 Self::Conflict("A concurrent change got in the way, try again".into())
             }
-            _ => Self::Internal(format!("postgres: {e}")),
+            _ => match e.as_db_error() {
+                Some(db) => Self::Internal(format!(
+                    "postgres: {} ({}){}",
+                    db.message(),
+                    db.code().code(),
+                    db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+                )),
+                None => Self::Internal(format!("postgres: {e}")),
+            },
         }
     }
 }
@@ -506,12 +514,12 @@ fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<Par
 }
 
 impl Tx for PgTx<'_> {
-    fn insert_agent(&mut self, a: &Agent) -> Result<()> {
+    fn insert_agent(&mut self, a: &Agent) -> Result<bool> {
         let digest = (!a.key_digest.is_empty()).then_some(&a.key_digest);
-        self.execute(
+        let n = self.execute(
             &format!(
                 "INSERT INTO agents ({AGENT_COLS}) VALUES \
-                 ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
+                 ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) ON CONFLICT (id) DO NOTHING"
             ),
             &[
                 &a.id,
@@ -533,7 +541,7 @@ impl Tx for PgTx<'_> {
                 &a.created_at,
             ],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
     fn agent(&mut self, id: &str) -> Result<Option<Agent>> {

@@ -446,12 +446,13 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
-    fn insert_agent(&mut self, a: &Agent) -> Result<()> {
+    fn insert_agent(&mut self, a: &Agent) -> Result<bool> {
         let digest = (!a.key_digest.is_empty()).then_some(&a.key_digest);
-        self.conn
+        let n = self
+            .conn
             .prepare_cached(&format!(
                 "INSERT INTO agents ({AGENT_COLS}) VALUES \
-                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
+                 (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17) ON CONFLICT (id) DO NOTHING"
             ))?
             .execute(params![
                 a.id,
@@ -472,7 +473,7 @@ impl Tx for SqliteTx<'_> {
                 a.webhook_secret,
                 a.created_at
             ])?;
-        Ok(())
+        Ok(n == 1)
     }
 
     fn agent(&mut self, id: &str) -> Result<Option<Agent>> {

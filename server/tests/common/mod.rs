@@ -108,9 +108,9 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Runs one statement on the PostgreSQL server (off the async runtime: the blocking client
-/// runs its own).
-fn admin(server: &str, sql: &str) {
+/// Runs statements on the PostgreSQL database `server` names (off the async runtime: the
+/// blocking client runs its own).
+pub fn admin(server: &str, sql: &str) {
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut client =
@@ -364,4 +364,49 @@ impl World {
             .post(&format!("/v1/tasks/{id}/{action}"), key, body)
             .await
     }
+}
+
+/// An agent's SSE stream (`GET /v1/events`).
+pub type Events = std::pin::Pin<
+    Box<
+        dyn futures_util::Stream<
+                Item = Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// Opens the agent's event stream on the server at `base`, resuming after `last_event_id`.
+pub async fn open(base: &str, key: &str, last_event_id: Option<&str>) -> Events {
+    use eventsource_stream::Eventsource;
+    let mut req = reqwest::Client::new()
+        .get(format!("{base}/v1/events"))
+        .bearer_auth(key);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    Box::pin(res.bytes_stream().eventsource())
+}
+
+/// The next event (keepalive comments are not events), within two seconds.
+pub async fn next(events: &mut Events) -> eventsource_stream::Event {
+    next_within(events, std::time::Duration::from_secs(2)).await
+}
+
+/// The next event, within `limit`.
+pub async fn next_within(
+    events: &mut Events,
+    limit: std::time::Duration,
+) -> eventsource_stream::Event {
+    use futures_util::StreamExt;
+    tokio::time::timeout(limit, events.next())
+        .await
+        .unwrap_or_else(|_| panic!("no event within {limit:?}"))
+        .expect("stream ended")
+        .expect("well-formed event")
 }

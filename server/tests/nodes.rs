@@ -1,0 +1,370 @@
+//! Three server nodes on one PostgreSQL database, each serving real HTTP with its own timer
+//! loop, webhook worker and event relay: pickups spread over the nodes never claim a task
+//! twice, an event caused on one node reaches a stream on another within a second (also
+//! after the nodes lost their notification connections), and every timer fires once.
+//!
+//! These run on the PostgreSQL pass of the suite (`PINCHWORK_TEST_POSTGRES_URL` set); on
+//! SQLite, a single-node database, there is nothing to share and they return at once.
+
+mod common;
+
+use common::{T0, TestApp, TestDir, next_within, open, test_config};
+use pinchwork_server::app::Server;
+use pinchwork_server::model::MINUTE;
+use pinchwork_server::time::ManualClock;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NODES: usize = 3;
+
+struct Cluster {
+    nodes: Vec<TestApp>,
+    servers: Vec<Server>,
+    bases: Vec<String>,
+    clock: ManualClock,
+}
+
+impl Cluster {
+    /// Three nodes on a fresh database, started at the same time (their migrations race).
+    async fn start() -> Option<Self> {
+        let dir = Arc::new(TestDir::new());
+        if !dir.is_postgres() {
+            eprintln!(
+                "PINCHWORK_TEST_POSTGRES_URL is not set: the multi-node tests need PostgreSQL"
+            );
+            return None;
+        }
+        let clock = ManualClock::new(T0);
+        let mut cfg = test_config(&dir);
+        cfg.initial_credits = 100_000;
+        cfg.timer_tick_ms = 20;
+        let nodes = futures_util::future::join_all(
+            (0..NODES).map(|_| TestApp::open(cfg.clone(), dir.clone(), clock.clone())),
+        )
+        .await;
+        let mut servers = Vec::new();
+        for node in &nodes {
+            servers.push(node.serve().await);
+        }
+        let bases = servers
+            .iter()
+            .map(|s| format!("http://{}", s.addr))
+            .collect();
+        Some(Self {
+            nodes,
+            servers,
+            bases,
+            clock,
+        })
+    }
+
+    async fn stop(self) {
+        for server in self.servers {
+            server.shutdown().await;
+        }
+    }
+
+    /// Waits (up to 10 s) until `done` holds, checking every 20 ms.
+    async fn until(&self, what: &str, mut done: impl AsyncFnMut(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(self).await {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn events_of(&self, agent: &str) -> Vec<String> {
+        let agent = agent.to_string();
+        self.nodes[0]
+            .state
+            .read(move |tx| tx.events_after(&agent, 0, 10_000))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {}", e.kind.as_str(), e.task_id))
+            .collect()
+    }
+}
+
+async fn pickup(http: &reqwest::Client, base: &str, key: &str) -> Option<String> {
+    let r = http
+        .post(format!("{base}/v1/tasks/pickup"))
+        .bearer_auth(key)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    match r.status().as_u16() {
+        204 => None,
+        200 => Some(
+            r.json::<Value>().await.unwrap()["task_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ),
+        other => panic!("pickup answered {other}: {}", r.text().await.unwrap()),
+    }
+}
+
+async fn post(http: &reqwest::Client, url: &str, key: &str, body: Value) -> Value {
+    let r = http
+        .post(url)
+        .bearer_auth(key)
+        .header("accept", "application/json")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{url}: {}", r.status());
+    r.json().await.unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pickups_on_three_nodes_claim_every_task_exactly_once() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let app = &cluster.nodes[0];
+    let http = reqwest::Client::new();
+    let (poster_id, poster) = app.register("poster").await;
+    let mut posted = HashSet::new();
+    for i in 0..300 {
+        posted.insert(app.post_task(&poster, &format!("task {i}"), 1).await);
+    }
+    let mut workers = Vec::new();
+    for i in 0..30 {
+        workers.push(app.register(&format!("worker-{i}")).await);
+    }
+    let handles: Vec<_> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, (id, key))| {
+            // Each worker talks to one node; the nodes race for the same rows.
+            let base = cluster.bases[i % NODES].clone();
+            let (http, id, key) = (http.clone(), id.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut claimed = Vec::new();
+                while let Some(task) = pickup(&http, &base, &key).await {
+                    claimed.push(task);
+                }
+                (id, claimed)
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut busy_nodes = HashSet::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let (worker_id, claimed) = handle.await.unwrap();
+        if !claimed.is_empty() {
+            busy_nodes.insert(i % NODES);
+        }
+        for task in claimed {
+            assert!(seen.insert(task.clone()), "{task} was claimed twice");
+            let r = app
+                .get(&format!("/v1/tasks/{task}"), &poster)
+                .await
+                .expect(200);
+            assert_eq!(r.json["worker_id"], json!(worker_id));
+            assert_eq!(r.json["status"], "claimed");
+        }
+    }
+    assert_eq!(seen, posted, "every task claimed, none lost");
+    assert_eq!(busy_nodes.len(), NODES, "every node claimed tasks");
+    // One task_claimed event per task: no claim happened twice, even briefly.
+    let claims = cluster.events_of(&poster_id).await;
+    assert_eq!(claims.len(), posted.len(), "one task_claimed per task");
+    app.assert_books_balance().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_caused_on_one_node_reaches_a_stream_on_another_within_a_second() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let (a, b, c) = (&cluster.bases[0], &cluster.bases[1], &cluster.bases[2]);
+    let app = &cluster.nodes[0];
+    let http = reqwest::Client::new();
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
+    let mut stream = open(a, &poster, None).await;
+
+    // Claimed through node B, seen on node A.
+    let task = app.post_task(&poster, "translate this", 10).await;
+    let started = Instant::now();
+    assert_eq!(
+        pickup(&http, b, &worker).await.as_deref(),
+        Some(task.as_str())
+    );
+    let event = next_within(&mut stream, Duration::from_secs(1)).await;
+    assert_eq!(event.event, "task_claimed");
+    let crossed = started.elapsed();
+
+    // A message through node C, then a delivery through node B: in order, nothing skipped.
+    post(
+        &http,
+        &format!("{c}/v1/tasks/{task}/messages"),
+        &worker,
+        json!({"message": "on it"}),
+    )
+    .await;
+    post(
+        &http,
+        &format!("{b}/v1/tasks/{task}/deliver"),
+        &worker,
+        json!({"result": "done"}),
+    )
+    .await;
+    assert_eq!(
+        next_within(&mut stream, Duration::from_secs(1)).await.event,
+        "task_message"
+    );
+    let delivered = next_within(&mut stream, Duration::from_secs(1)).await;
+    assert_eq!(delivered.event, "task_delivered");
+
+    // `wait` on node A answers when node C delivers.
+    let waiting = {
+        let (http, a, poster) = (http.clone(), a.clone(), poster.clone());
+        tokio::spawn(async move {
+            post(
+                &http,
+                &format!("{a}/v1/tasks"),
+                &poster,
+                json!({"need": "wait for me", "max_credits": 5, "wait": 30}),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = pickup(&http, c, &worker).await.expect("the waiting task");
+    let asked = Instant::now();
+    post(
+        &http,
+        &format!("{c}/v1/tasks/{second}/deliver"),
+        &worker,
+        json!({"result": "fast"}),
+    )
+    .await;
+    let answer = tokio::time::timeout(Duration::from_secs(1), waiting)
+        .await
+        .expect("wait answered within a second of the delivery on another node")
+        .unwrap();
+    assert_eq!(answer["status"], "delivered");
+    assert_eq!(answer["result"], "fast");
+    eprintln!(
+        "cross-node: stream {crossed:?} after the pickup began, wait {:?} after the delivery began",
+        asked.elapsed()
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_catch_up_after_the_nodes_lose_their_notifications() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let app = &cluster.nodes[0];
+    let http = reqwest::Client::new();
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
+    let mut stream = open(&cluster.bases[0], &poster, None).await;
+    let task = app.post_task(&poster, "survive a reconnect", 10).await;
+
+    // Cut every node's LISTEN connection, then claim at once: node A cannot hear of it, and
+    // must find it in the log when it reconnects.
+    common::admin(
+        &app.cfg.database_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE query LIKE 'LISTEN %' AND datname = current_database()",
+    );
+    assert_eq!(
+        pickup(&http, &cluster.bases[1], &worker).await.as_deref(),
+        Some(task.as_str())
+    );
+    let event = next_within(&mut stream, Duration::from_secs(3)).await;
+    assert_eq!(event.event, "task_claimed");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_timer_fires_once_with_three_timer_loops() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let app = &cluster.nodes[0];
+    let (_, poster) = app.register("poster").await;
+    let (worker_id, worker) = app.register("worker").await;
+    let http = reqwest::Client::new();
+    // 20 tasks only claimed (their claim times out), 20 delivered (their review times out).
+    let mut claimed = Vec::new();
+    let mut delivered = Vec::new();
+    for i in 0..40 {
+        let task = app.post_task(&poster, &format!("task {i}"), 10).await;
+        let base = &cluster.bases[i % NODES];
+        assert_eq!(
+            pickup(&http, base, &worker).await.as_deref(),
+            Some(task.as_str())
+        );
+        if i % 2 == 0 {
+            claimed.push(task);
+        } else {
+            post(
+                &http,
+                &format!("{base}/v1/tasks/{task}/deliver"),
+                &worker,
+                json!({"result": "r"}),
+            )
+            .await;
+            delivered.push(task);
+        }
+    }
+
+    // Past the claim timeout (10 min): every node's timer loop sees the same due tasks.
+    cluster.clock.advance(11 * MINUTE);
+    cluster
+        .until("every claim timed out", async |c: &Cluster| {
+            c.events_of(&worker_id)
+                .await
+                .iter()
+                .filter(|e| e.starts_with("claim_timeout_expired"))
+                .count()
+                >= claimed.len()
+        })
+        .await;
+    // Past the review timeout (30 min): auto-approval pays each worker once.
+    cluster.clock.advance(30 * MINUTE);
+    cluster
+        .until("every delivery was approved", async |c: &Cluster| {
+            c.events_of(&worker_id)
+                .await
+                .iter()
+                .filter(|e| e.starts_with("task_approved"))
+                .count()
+                >= delivered.len()
+        })
+        .await;
+    // Give any double firing the time to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let events = cluster.events_of(&worker_id).await;
+    for task in &claimed {
+        let fired = events
+            .iter()
+            .filter(|e| **e == format!("claim_timeout_expired {task}"))
+            .count();
+        assert_eq!(fired, 1, "claim timeout of {task} fired {fired} times");
+    }
+    for task in &delivered {
+        let fired = events
+            .iter()
+            .filter(|e| **e == format!("task_approved {task}"))
+            .count();
+        assert_eq!(fired, 1, "auto-approval of {task} fired {fired} times");
+    }
+    // Paid once each: 20 × 9 credits (10 less the 10 % fee).
+    assert_eq!(app.credits(&worker).await, 100_000 + 20 * 9);
+    app.assert_books_balance().await;
+    cluster.stop().await;
+}
