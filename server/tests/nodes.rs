@@ -8,8 +8,10 @@
 
 mod common;
 
+use common::hooks::Receiver;
 use common::{T0, TestApp, TestDir, next_within, open, test_config};
 use pinchwork_server::app::Server;
+use pinchwork_server::config::Config;
 use pinchwork_server::model::MINUTE;
 use pinchwork_server::time::ManualClock;
 use serde_json::{Value, json};
@@ -27,8 +29,12 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Three nodes on a fresh database, started at the same time (their migrations race).
     async fn start() -> Option<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Three nodes on a fresh database, started at the same time (their migrations race).
+    async fn start_with(change: impl FnOnce(&mut Config)) -> Option<Self> {
         let dir = Arc::new(TestDir::new());
         if !dir.is_postgres() {
             eprintln!(
@@ -40,6 +46,7 @@ impl Cluster {
         let mut cfg = test_config(&dir);
         cfg.initial_credits = 100_000;
         cfg.timer_tick_ms = 20;
+        change(&mut cfg);
         let nodes = futures_util::future::join_all(
             (0..NODES).map(|_| TestApp::open(cfg.clone(), dir.clone(), clock.clone())),
         )
@@ -366,5 +373,90 @@ async fn every_timer_fires_once_with_three_timer_loops() {
     // Paid once each: 20 × 9 credits (10 less the 10 % fee).
     assert_eq!(app.credits(&worker).await, 100_000 + 20 * 9);
     app.assert_books_balance().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limits_hold_across_nodes() {
+    let Some(cluster) = Cluster::start_with(|cfg| {
+        cfg.rate_limits_enabled = true;
+        cfg.rate_limit_create = "3/minute".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let (_, poster) = cluster.nodes[0].register("poster").await;
+    let create = |node: usize| {
+        let (http, url, poster) = (
+            http.clone(),
+            format!("{}/v1/tasks", cluster.bases[node]),
+            poster.clone(),
+        );
+        async move {
+            http.post(url)
+                .bearer_auth(poster)
+                .json(&json!({"need": "n", "max_credits": 1}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // One allowance for the key, whichever node counts it.
+    for node in 0..NODES {
+        assert_eq!(
+            create(node).await.status(),
+            201,
+            "hit {} on node {node}",
+            node + 1
+        );
+    }
+    for node in 0..NODES {
+        let refused = create(node).await;
+        assert_eq!(refused.status(), 429, "over the limit on node {node}");
+        assert!(refused.headers().contains_key("retry-after"));
+    }
+    // A new window for everyone once the minute is over.
+    cluster.clock.advance(MINUTE);
+    assert_eq!(create(2).await.status(), 201);
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_webhook_is_sent_once_by_three_outbox_workers() {
+    let Some(cluster) = Cluster::start_with(|cfg| cfg.webhook_allow_insecure = true).await else {
+        return;
+    };
+    let receiver = Receiver::start(200).await;
+    let app = &cluster.nodes[0];
+    let http = reqwest::Client::new();
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
+    app.call(
+        "PATCH",
+        "/v1/me",
+        Some(&poster),
+        Some(json!({"webhook_url": receiver.url})),
+    )
+    .await
+    .expect(200);
+    const CLAIMS: usize = 30;
+    for i in 0..CLAIMS {
+        app.post_task(&poster, &format!("task {i}"), 1).await;
+        // Claimed through every node in turn: each queues the poster's webhook.
+        assert!(
+            pickup(&http, &cluster.bases[i % NODES], &worker)
+                .await
+                .is_some()
+        );
+    }
+    let hits = receiver.wait_for(CLAIMS).await;
+    receiver.stays_at(CLAIMS, 500).await;
+    let ids: HashSet<_> = hits
+        .iter()
+        .map(|h| h.header("x-pinchwork-delivery").unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), CLAIMS, "every delivery sent once");
     cluster.stop().await;
 }

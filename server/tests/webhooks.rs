@@ -4,110 +4,15 @@
 
 mod common;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use common::hooks::{Hit, Receiver};
 use common::{T0, TestApp, test_config};
 use pinchwork_server::store::{DeliveryStatus, WebhookDelivery};
 use pinchwork_server::webhooks;
-use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use serde_json::json;
+
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "my-hmac-secret";
-
-/// What the receiver saw of one request.
-#[derive(Debug, Clone)]
-struct Hit {
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Hit {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-type Shared = (Arc<Mutex<Vec<Hit>>>, Arc<AtomicU16>);
-
-/// A webhook receiver on 127.0.0.1 that records every request and answers `status`.
-#[derive(Clone)]
-struct Receiver {
-    hits: Arc<Mutex<Vec<Hit>>>,
-    status: Arc<AtomicU16>,
-    url: String,
-}
-
-impl Receiver {
-    async fn start(status: u16) -> Self {
-        let hits = Arc::new(Mutex::new(Vec::new()));
-        let status = Arc::new(AtomicU16::new(status));
-        let app = axum::Router::new()
-            .route(
-                "/hook",
-                axum::routing::post(
-                    |State((hits, status)): State<Shared>,
-                     headers: HeaderMap,
-                     body: Bytes| async move {
-                        hits.lock().unwrap().push(Hit { headers, body });
-                        StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap()
-                    },
-                ),
-            )
-            .with_state((hits.clone(), status.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { hits, status, url }
-    }
-
-    fn answer(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.hits.lock().unwrap().clone()
-    }
-
-    fn port(&self) -> u16 {
-        self.url
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .trim_end_matches("/hook")
-            .parse()
-            .unwrap()
-    }
-
-    /// Waits (up to 5 s) until at least `n` requests arrived; returns them all.
-    async fn wait_for(&self, n: usize) -> Vec<Hit> {
-        let start = Instant::now();
-        loop {
-            let hits = self.hits();
-            if hits.len() >= n {
-                return hits;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "expected {n} webhook requests, got {}",
-                hits.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Asserts that no more than `n` requests arrive within `ms`.
-    async fn stays_at(&self, n: usize, ms: u64) {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        assert_eq!(self.hits().len(), n, "unexpected webhook requests");
-    }
-}
 
 async fn insecure_app() -> TestApp {
     TestApp::with(|cfg| cfg.webhook_allow_insecure = true).await

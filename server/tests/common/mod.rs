@@ -2,6 +2,8 @@
 //! (or over real HTTP on loopback), with a manual clock for timers.
 #![allow(dead_code)]
 
+pub mod hooks;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
