@@ -87,9 +87,9 @@ impl AppState {
                 let value = work(tx, &mut ctx)?;
                 // Logged in the same transaction: an event exists if and only if its change
                 // committed, and is published below only after that.
-                tx.append_events(&mut ctx.events, ctx.now)?;
+                let urls = tx.append_events(&mut ctx.events, ctx.now)?;
                 // Webhook deliveries too: queued if and only if their event committed.
-                let queued = webhooks::enqueue(tx, &ctx.events, ctx.now)?;
+                let queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now)?;
                 Ok((value, ctx.events, queued))
             })
             .await?;

@@ -150,7 +150,8 @@ pub struct Config {
     #[arg(long, env = "PINCHWORK_SQLITE_READERS", default_value_t = 4)]
     pub sqlite_readers: usize,
     /// Connections this node keeps to PostgreSQL (transactions run on them in parallel).
-    #[arg(long, env = "PINCHWORK_DATABASE_POOL_SIZE", default_value_t = 16)]
+    /// Past the database's cores, more connections mostly add contention (BENCHMARKS.md).
+    #[arg(long, env = "PINCHWORK_DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: usize,
     /// Longest time a graceful shutdown waits for open requests, in seconds.
     #[arg(long, env = "PINCHWORK_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 10)]

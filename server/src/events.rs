@@ -162,24 +162,15 @@ pub async fn relay(
     use crate::store::LoggedEvents;
     while let Some(logged) = news.recv().await {
         match logged {
-            LoggedEvents::Range {
-                recipient,
-                first,
-                last,
-            } => {
+            LoggedEvents::Logged { recipient, id } => {
                 if !state.bus.has_listeners(&recipient) {
                     continue;
                 }
-                let who = recipient.clone();
                 let read = state
-                    .read(move |tx| tx.events_after(&who, first - 1, last - first + 1))
+                    .read(move |tx| tx.events_after(&recipient, id - 1, 1))
                     .await;
                 match read {
-                    Ok(events) => {
-                        state
-                            .bus
-                            .publish(events.into_iter().filter(|e| e.id <= last).collect());
-                    }
+                    Ok(events) => state.bus.publish(events),
                     Err(e) => {
                         tracing::warn!(error = %e, "reading another node's events failed");
                         state.bus.resync();

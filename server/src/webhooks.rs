@@ -43,18 +43,14 @@ const MAX_ERROR_CHARS: usize = 500;
 
 /// Queues one delivery per event whose recipient has a webhook URL; returns how many.
 /// The events must be logged already (their ids and times set).
-pub fn enqueue(tx: &mut dyn Tx, events: &[Event], now: Millis) -> Result<usize> {
-    let mut urls: Vec<(&str, Option<String>)> = Vec::new();
+pub fn enqueue(
+    tx: &mut dyn Tx,
+    events: &[Event],
+    urls: Vec<Option<String>>,
+    now: Millis,
+) -> Result<usize> {
     let mut queued = 0;
-    for event in events {
-        let url = match urls.iter().find(|(agent, _)| *agent == event.recipient) {
-            Some((_, url)) => url.clone(),
-            None => {
-                let url = tx.webhook_url_of(&event.recipient)?;
-                urls.push((&event.recipient, url.clone()));
-                url
-            }
-        };
+    for (event, url) in events.iter().zip(urls) {
         let Some(url) = url else { continue };
         tx.insert_webhook_delivery(&WebhookDelivery {
             id: ids::new_id("wh"),

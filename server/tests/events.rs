@@ -439,10 +439,9 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
         })
     };
     let first = log("tk-announced").await.unwrap();
-    news.send(LoggedEvents::Range {
+    news.send(LoggedEvents::Logged {
         recipient: agent.clone(),
-        first,
-        last: first,
+        id: first,
     })
     .unwrap();
     let data: Value = serde_json::from_str(&next(&mut stream).await.data).unwrap();

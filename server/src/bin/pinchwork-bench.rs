@@ -1,5 +1,6 @@
 //! Load benchmark: starts a real `pinchwork-server` (the release binary next to this one) on a
-//! fresh SQLite database in a temporary directory, drives whole task lifecycles through it over
+//! fresh SQLite database in a temporary directory (or one or more nodes on a fresh PostgreSQL
+//! database: `--postgres URL --nodes 3`), drives whole task lifecycles through it over
 //! HTTP (create → pickup → deliver → approve), and prints throughput, per-endpoint latency,
 //! status counts, the server's memory and CPU, and a credit-conservation check.
 //!
@@ -20,6 +21,7 @@ use bench_support::*;
 use axum::body::Bytes;
 use clap::Parser;
 use pinchwork_client::types::{CreateTaskResponse, CreditsResponse, PickupItem};
+use pinchwork_server::store::scratch::ScratchDatabase;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -61,6 +63,16 @@ struct Args {
     /// Keeps the temporary directory (database and server log) instead of deleting it.
     #[arg(long)]
     keep: bool,
+    /// Runs on PostgreSQL instead of SQLite: the URL of any database on the server
+    /// (`postgres://user@host:port/db`). The bench makes a fresh database there for the run
+    /// and drops it afterwards.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Server nodes sharing the database (more than one needs --postgres). Each poster and
+    /// worker talks to one node, in turn, as a load balancer with sticky clients would spread
+    /// them.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 const INITIAL_CREDITS: i64 = 1_000_000_000;
@@ -299,21 +311,38 @@ async fn main() {
     }
 }
 
+/// CPU ticks per thread group, summed over the server nodes.
+fn nodes_cpu(pids: &[u32]) -> BTreeMap<String, u64> {
+    let mut total = BTreeMap::new();
+    for &pid in pids {
+        for (group, ticks) in thread_cpu(pid) {
+            *total.entry(group).or_default() += ticks;
+        }
+    }
+    total
+}
+
 async fn run(args: Args) -> Result<(), String> {
     if args.workers == 0 || args.posters == 0 || args.window == 0 || args.seconds == 0 {
         return Err("--workers, --posters, --window and --seconds must be at least 1".into());
     }
+    if args.nodes == 0 || (args.nodes > 1 && args.postgres.is_none()) {
+        return Err("--nodes must be 1, or more with --postgres (nodes share its database)".into());
+    }
     let bin = find_server(args.server_bin.clone())?;
-    let (mut server, port) = start_server(
-        &bin,
-        args.keep,
-        &[
-            ("PINCHWORK_INITIAL_CREDITS", INITIAL_CREDITS.to_string()),
-            ("PINCHWORK_PLATFORM_FEE_PERCENT", FEE_PERCENT.to_string()),
-        ],
-    )?;
-    let pid = server.child.id();
-    let base = format!("http://127.0.0.1:{port}");
+    let database = args
+        .postgres
+        .as_deref()
+        .map(|server| ScratchDatabase::create(server, "pinchwork_bench"))
+        .transpose()
+        .map_err(|e| format!("creating the benchmark database: {e}"))?;
+    let mut env = vec![
+        ("PINCHWORK_INITIAL_CREDITS", INITIAL_CREDITS.to_string()),
+        ("PINCHWORK_PLATFORM_FEE_PERCENT", FEE_PERCENT.to_string()),
+    ];
+    if let Some(db) = &database {
+        env.push(("PINCHWORK_DATABASE_URL", db.url.clone()));
+    }
     let client = Client::builder()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(usize::MAX)
@@ -321,7 +350,18 @@ async fn run(args: Args) -> Result<(), String> {
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| e.to_string())?;
-    wait_healthy(&client, &base, &mut server).await?;
+    let mut servers = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..args.nodes {
+        let (mut server, port) = start_server(&bin, args.keep, &env)?;
+        let base = format!("http://127.0.0.1:{port}");
+        wait_healthy(&client, &base, &mut server).await?;
+        servers.push(server);
+        bases.push(base);
+    }
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    // Setup and the final audit go through the first node.
+    let base = bases[0].clone();
 
     let mut posters = Vec::new();
     for i in 0..args.posters {
@@ -333,9 +373,15 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     println!(
-        "pinchwork-bench: server {} (pid {pid}) on {base}; {} posters (window {}), {} workers, \
-         {} s warm-up + {} s measured",
+        "pinchwork-bench: server {} on {} ({} node(s) {bases:?}, pids {pids:?}); {} posters \
+         (window {}), {} workers, {} s warm-up + {} s measured",
         bin.display(),
+        if database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        args.nodes,
         args.posters,
         args.window,
         args.workers,
@@ -350,7 +396,8 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let mut channels = HashMap::new();
     let mut handles = Vec::new();
-    for p in &posters {
+    for (i, p) in posters.iter().enumerate() {
+        let base = &bases[i % bases.len()];
         let (tx, rx) = mpsc::unbounded_channel();
         channels.insert(p.id.clone(), tx);
         let open = Arc::new(Semaphore::new(args.window));
@@ -372,7 +419,8 @@ async fn run(args: Args) -> Result<(), String> {
         )));
     }
     let channels = Arc::new(channels);
-    for w in &workers {
+    for (i, w) in workers.iter().enumerate() {
+        let base = &bases[i % bases.len()];
         handles.push(tokio::spawn(worker_loop(
             client.clone(),
             base.clone(),
@@ -385,11 +433,11 @@ async fn run(args: Args) -> Result<(), String> {
 
     // CPU figures over the measured window.
     tokio::time::sleep_until(window.start.into()).await;
-    let server_cpu0 = thread_cpu(pid);
+    let server_cpu0 = nodes_cpu(&pids);
     let bench_cpu0 = stat_cpu("/proc/self/stat").map_or(0, |(_, t)| t);
     let machine0 = machine_cpu();
     tokio::time::sleep_until(window.end.into()).await;
-    let server_cpu1 = thread_cpu(pid);
+    let server_cpu1 = nodes_cpu(&pids);
     let bench_cpu1 = stat_cpu("/proc/self/stat").map_or(0, |(_, t)| t);
     let machine1 = machine_cpu();
 
@@ -414,9 +462,16 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let minted = (posters.len() + workers.len()) as i64 * INITIAL_CREDITS;
 
-    let vm_hwm = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
-    let vm_rss = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
-    drop(server);
+    let vm_hwm: Vec<u64> = pids
+        .iter()
+        .map(|&pid| proc_status_kb(pid, "VmHWM:").unwrap_or(0))
+        .collect();
+    let vm_rss: Vec<u64> = pids
+        .iter()
+        .map(|&pid| proc_status_kb(pid, "VmRSS:").unwrap_or(0))
+        .collect();
+    drop(servers);
+    drop(database);
 
     // Report.
     let secs = args.seconds as f64;
@@ -476,14 +531,21 @@ async fn run(args: Args) -> Result<(), String> {
         println!("  {name:<8} {label:<16} {n}");
     }
     println!();
+    let mib = |kb: &[u64]| {
+        kb.iter()
+            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
     println!(
-        "server memory: peak RSS (VmHWM) {:.1} MiB, current RSS {:.1} MiB",
-        vm_hwm as f64 / 1024.0,
-        vm_rss as f64 / 1024.0
+        "server memory per node: peak RSS (VmHWM) {} MiB, current RSS {} MiB",
+        mib(&vm_hwm),
+        mib(&vm_rss)
     );
     let server_total: u64 = server_cpu1.values().sum::<u64>() - server_cpu0.values().sum::<u64>();
     let bench_total = bench_cpu1 - bench_cpu0;
     let machine_busy = machine1.0 - machine0.0;
+    // On PostgreSQL, "rest of the machine" is mostly the database server.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "CPU over the window (cores of {cores}): server {:.2}, bench {:.2}, rest of the machine \

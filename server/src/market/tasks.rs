@@ -11,13 +11,13 @@ use crate::model::{
     Agent, ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, PLATFORM_AGENT_ID, Task, TaskStatus,
     VerificationState,
 };
-use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Phase, Tx};
+use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Tx};
 use crate::time::rfc3339;
 use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
 
-/// How many open tasks a pickup takes per phase: one, as the backend hands it over locked
-/// (the single writer of SQLite; `FOR UPDATE SKIP LOCKED` on PostgreSQL, which skips tasks
-/// other pickups hold). Taking more would hide them from concurrent pickups meanwhile.
+/// How many open tasks a pickup takes: one, as the backend hands it over locked (the single
+/// writer of SQLite; `FOR UPDATE SKIP LOCKED` on PostgreSQL, which skips tasks other pickups
+/// hold). Taking more would hide them from concurrent pickups meanwhile.
 const PICKUP_CANDIDATES: i64 = 1;
 
 /// Posts a task, holding `max_credits` of the poster's balance in escrow (402 when short).
@@ -156,25 +156,34 @@ fn try_claim(tx: &mut dyn Tx, ctx: &mut Ctx, task: &mut Task, worker: &str) -> R
     Ok(true)
 }
 
-/// Claims the first task the worker may take, in the order of the phases: system work for
-/// infra agents (phase 0, whatever the filters), tasks matched to the worker (phase 1), then
-/// tasks open to everyone (phase 2).
+/// Claims the first task the worker may take: system work for infra agents (whatever the
+/// filters), then tasks matched to the worker, then tasks open to everyone.
 fn claim_next(
     tx: &mut dyn Tx,
     ctx: &mut Ctx,
     worker: &Agent,
     filter: &OpenTaskFilter,
 ) -> Result<Option<OpenTask>> {
-    let mut candidates = Vec::new();
     if worker.accepts_system_tasks {
-        candidates.push(tx.system_claimable(&worker.id, PICKUP_CANDIDATES)?);
+        let system = tx.system_claimable(&worker.id, PICKUP_CANDIDATES)?;
+        if let Some(open) = first_claimed(tx, ctx, system, &worker.id)? {
+            return Ok(Some(open));
+        }
     }
-    for phase in [Phase::Matched, Phase::Broadcast] {
-        candidates.push(tx.claimable(filter, phase, PICKUP_CANDIDATES)?);
-        for mut open in candidates.drain(..).flatten() {
-            if try_claim(tx, ctx, &mut open.task, &worker.id)? {
-                return Ok(Some(open));
-            }
+    let open = tx.claimable(filter, PICKUP_CANDIDATES)?;
+    first_claimed(tx, ctx, open, &worker.id)
+}
+
+/// The first of `candidates` the worker manages to claim.
+fn first_claimed(
+    tx: &mut dyn Tx,
+    ctx: &mut Ctx,
+    candidates: Vec<OpenTask>,
+    worker: &str,
+) -> Result<Option<OpenTask>> {
+    for mut open in candidates {
+        if try_claim(tx, ctx, &mut open.task, worker)? {
+            return Ok(Some(open));
         }
     }
     Ok(None)

@@ -4,6 +4,7 @@
 
 mod postgres;
 mod rows;
+pub mod scratch;
 mod sqlite;
 
 use crate::error::{Error, Result};
@@ -28,15 +29,14 @@ pub struct OpenTaskFilter {
     pub capability_tags: Vec<String>,
 }
 
-/// The sections of open tasks, in the order workers see them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Tasks an infra agent (or the built-in matcher) routed to the viewer, by rank.
-    Matched,
-    /// Tasks open to everyone: by tag overlap with the viewer, poster reputation, the
-    /// poster's trust in the viewer, then age.
-    Broadcast,
-}
+/// The viewer's match rank of an open task `t` (joined with its matches `m` for the viewer),
+/// in SQL both backends speak: null unless the task is still routed to its matches.
+const MATCH_RANK: &str = "CASE WHEN t.match_status = 'matched' THEN m.rank END";
+
+/// The start of the pickup order: tasks matched to the viewer first, by rank, then age.
+const MATCHED_FIRST: &str = "(t.match_status <> 'matched'), \
+    CASE WHEN t.match_status = 'matched' THEN m.rank END, \
+    CASE WHEN t.match_status = 'matched' THEN t.seq END";
 
 /// A page of a list.
 #[derive(Debug, Clone, Copy)]
@@ -170,17 +170,13 @@ pub trait Tx {
         prior_status: TaskStatus,
         prior_worker: Option<&str>,
     ) -> Result<bool>;
-    /// Tasks of one phase the viewer may claim, in pickup order. Never the viewer's own, nor
-    /// tasks the viewer did system work for. In a write transaction they are the caller's to
-    /// claim: locked until commit, and never ones another transaction holds.
-    fn claimable(
-        &mut self,
-        filter: &OpenTaskFilter,
-        phase: Phase,
-        limit: i64,
-    ) -> Result<Vec<OpenTask>>;
-    /// Tasks open for pickup as browsing shows them (matched first, then broadcast), with the
-    /// total before paging.
+    /// Tasks the viewer may claim, in pickup order: those matched to the viewer by rank, then
+    /// those open to everyone by tag overlap with the viewer, poster reputation, the poster's
+    /// trust in the viewer, then age. Never the viewer's own, nor tasks the viewer did system
+    /// work for. In a write transaction they are the caller's to claim: locked until commit,
+    /// and never ones another transaction holds.
+    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>>;
+    /// The same tasks as browsing shows them (never locked), with the total before paging.
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)>;
     /// Open system tasks the viewer may do, oldest first (never about the viewer's own work);
     /// locked as `claimable` locks them.
@@ -252,8 +248,10 @@ pub trait Tx {
     fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)>;
 
     // Event log
-    /// Logs the events (setting their ids and times, in order).
-    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<()>;
+    /// Logs the events (setting their ids and times; one recipient's in the order given) and
+    /// returns each one's recipient's webhook URL, if any, so that deliveries are queued in
+    /// the same transaction without another lookup.
+    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<Vec<Option<String>>>;
     /// The recipient's events after `after_id`, oldest first.
     fn events_after(&mut self, recipient: &str, after_id: i64, limit: i64) -> Result<Vec<Event>>;
     /// The id of the recipient's newest logged event (0 when none).
@@ -275,8 +273,6 @@ pub trait Tx {
     fn prune_rate_windows(&mut self, before: Millis) -> Result<usize>;
 
     // Webhook outbox
-    /// The agent's webhook URL, if it has one.
-    fn webhook_url_of(&mut self, agent_id: &str) -> Result<Option<String>>;
     fn insert_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()>;
     /// Takes up to `limit` pending deliveries due at `now`, oldest first: counts an attempt
     /// on each and leases it until `lease_until` (its `next_attempt_at`), so that no other
@@ -336,12 +332,8 @@ trait Backend: Send + Sync {
 /// News of events that another node logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoggedEvents {
-    /// The recipient's events with ids `first..=last` committed.
-    Range {
-        recipient: String,
-        first: i64,
-        last: i64,
-    },
+    /// The recipient's event `id` committed.
+    Logged { recipient: String, id: i64 },
     /// Notifications may have been missed (the connection was lost): every listener should
     /// re-read the log.
     Resync,

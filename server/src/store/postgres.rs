@@ -13,8 +13,8 @@ use super::rows::{
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
-    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, LoggedEvents, OpenTask,
-    OpenTaskFilter, Page, Phase, Role, Tx, WebhookDelivery,
+    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, LoggedEvents,
+    MATCH_RANK, MATCHED_FIRST, OpenTask, OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -246,16 +246,14 @@ fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<Logged
     }
 }
 
-/// `node recipient first last` → the range, unless this node sent it.
+/// `node recipient id` → the event, unless this node logged it.
 fn parse_notice(payload: &str, node: &str) -> Option<LoggedEvents> {
     let mut parts = payload.split(' ');
     let (from, recipient) = (parts.next()?, parts.next()?);
-    let first = parts.next()?.parse().ok()?;
-    let last = parts.next()?.parse().ok()?;
-    (from != node).then(|| LoggedEvents::Range {
+    let id = parts.next()?.parse().ok()?;
+    (from != node).then(|| LoggedEvents::Logged {
         recipient: recipient.to_string(),
-        first,
-        last,
+        id,
     })
 }
 
@@ -416,16 +414,15 @@ impl PgTx<'_> {
             .collect::<Result<_, _>>()?)
     }
 
-    /// One page of open tasks of a phase, in order; with their total count when `count`.
-    /// In a write transaction the tasks returned are locked, skipping those others hold.
+    /// One page of open tasks, in order; with their total count when `count`. In a write
+    /// transaction the tasks returned are locked, skipping those others hold.
     fn open_task_page(
         &mut self,
         filter: &OpenTaskFilter,
-        phase: Phase,
         page: Page,
         count: bool,
     ) -> Result<(Vec<OpenTask>, i64)> {
-        let (from, order, mut args, where_args) = open_tasks(filter, phase);
+        let (from, order, mut args, where_args) = open_tasks(filter);
         let total: i64 = if count {
             let sql = format!("SELECT count(*) FROM (SELECT {from}) AS open_tasks");
             self.scalar(&sql, &refs(&args[..where_args]))?
@@ -449,28 +446,19 @@ impl PgTx<'_> {
     }
 }
 
-/// The FROM, WHERE and ORDER BY of open tasks the viewer may claim in `phase` (parameters
-/// from `$1` = viewer on), selecting the task columns, the poster's reputation and the rank;
-/// with the parameters, and how many of them the WHERE uses.
-fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<Param>, usize) {
+/// The FROM, WHERE and ORDER BY of open tasks the viewer may claim (parameters from `$1` =
+/// viewer on), selecting the task columns, the poster's reputation and the viewer's match
+/// rank; with the parameters, and how many of them the WHERE uses.
+fn open_tasks(filter: &OpenTaskFilter) -> (String, String, Vec<Param>, usize) {
     let mut args: Vec<Param> = vec![Box::new(filter.viewer.clone())];
-    let (join, section, rank) = match phase {
-        Phase::Matched => (
-            "JOIN task_matches m ON m.task_id = t.id AND m.agent_id = $1",
-            "t.match_status = 'matched'",
-            "m.rank",
-        ),
-        Phase::Broadcast => (
-            "",
-            "t.match_status IN ('broadcast', 'pending')",
-            "NULL::bigint",
-        ),
-    };
     let mut from = format!(
-        "{}, coalesce(a.reputation, 0.0::float8), {rank} FROM tasks t {join} \
+        "{}, coalesce(a.reputation, 0.0::float8), {MATCH_RANK} FROM tasks t \
+         LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = $1 \
          LEFT JOIN agents a ON a.id = t.poster_id \
          LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = $1 \
-         WHERE t.status = 'posted' AND NOT t.is_system AND t.poster_id <> $1 AND {section} \
+         WHERE t.status = 'posted' AND NOT t.is_system AND t.poster_id <> $1 \
+         AND (t.match_status IN ('broadcast', 'pending') \
+              OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
          AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id AND s.worker_id = $1)",
         T_TASK_COLS.as_str()
     );
@@ -490,26 +478,22 @@ fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<Par
         ));
     }
     let where_args = args.len();
-    let mut order = String::new();
-    match phase {
-        Phase::Matched => order.push_str("m.rank, t.seq"),
-        Phase::Broadcast => {
-            for tag in &filter.capability_tags {
-                args.push(Box::new(format!(",{},", tag.to_lowercase())));
-                order.push_str(if order.is_empty() { "" } else { " + " });
-                order.push_str(&format!(
-                    "(strpos(coalesce(t.tags_key, ''), ${}) > 0)::int",
-                    args.len()
-                ));
-            }
-            if !order.is_empty() {
-                order.push_str(" DESC, ");
-            }
-            order.push_str(
-                "coalesce(a.reputation, 0.0::float8) DESC, coalesce(tr.score, 0.5::float8) DESC, t.seq",
-            );
-        }
+    // Matched tasks first (by rank, then age), then the rest, sharing tags first.
+    let mut order = format!("{MATCHED_FIRST}, ");
+    let mut overlap = Vec::new();
+    for tag in &filter.capability_tags {
+        args.push(Box::new(format!(",{},", tag.to_lowercase())));
+        overlap.push(format!(
+            "(strpos(coalesce(t.tags_key, ''), ${}) > 0)::int",
+            args.len()
+        ));
     }
+    if !overlap.is_empty() {
+        order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
+    }
+    order.push_str(
+        "coalesce(a.reputation, 0.0::float8) DESC, coalesce(tr.score, 0.5::float8) DESC, t.seq",
+    );
     (from, order, args, where_args)
 }
 
@@ -750,44 +734,14 @@ impl Tx for PgTx<'_> {
         Ok(self.execute(sql, &refs(&values))? == 1)
     }
 
-    fn claimable(
-        &mut self,
-        filter: &OpenTaskFilter,
-        phase: Phase,
-        limit: i64,
-    ) -> Result<Vec<OpenTask>> {
+    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>> {
         Ok(self
-            .open_task_page(filter, phase, Page { limit, offset: 0 }, false)?
+            .open_task_page(filter, Page { limit, offset: 0 }, false)?
             .0)
     }
 
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
-        let (matched, matched_total) = self.open_task_page(
-            filter,
-            Phase::Matched,
-            Page {
-                limit: i64::MAX,
-                offset: 0,
-            },
-            true,
-        )?;
-        let offset = (page.offset - matched_total).max(0);
-        let (broadcast, broadcast_total) = self.open_task_page(
-            filter,
-            Phase::Broadcast,
-            Page {
-                limit: page.limit,
-                offset,
-            },
-            true,
-        )?;
-        let tasks = matched
-            .into_iter()
-            .skip(page.offset as usize)
-            .chain(broadcast)
-            .take(page.limit as usize)
-            .collect();
-        Ok((tasks, matched_total + broadcast_total))
+        self.open_task_page(filter, page, true)
     }
 
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
@@ -1123,47 +1077,40 @@ impl Tx for PgTx<'_> {
         Ok((agents, total))
     }
 
-    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        // One recipient's appends take turns to commit, in a fixed order of locks (no
-        // deadlock between two appends).
-        let mut locks: Vec<i64> = events
-            .iter()
-            .map(|e| recipient_lock(&e.recipient))
-            .collect();
-        locks.sort_unstable();
-        locks.dedup();
-        for key in &locks {
-            self.execute("SELECT pg_advisory_xact_lock($1)", &[key])?;
-        }
-        let mut logged: Vec<(String, i64, i64)> = Vec::new();
-        for event in events.iter_mut() {
+    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<Vec<Option<String>>> {
+        // One statement per event: wait for the recipient's turn (an advisory lock held to
+        // commit, so one recipient's events commit in id order), log it, tell the other nodes
+        // (NOTIFY is delivered at commit, and only then), and read the webhook URL. Locks are
+        // taken in one global order, so two appends never wait on each other in a circle.
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|&i| recipient_lock(&events[i].recipient));
+        let mut urls = vec![None; events.len()];
+        let node = self.node;
+        for i in order {
+            let event = &mut events[i];
             let data = serde_json::to_string(&event.data).expect("JSON maps serialize");
-            event.id = self.scalar(
+            let row = self.query_one(
                 "INSERT INTO events (recipient, kind, task_id, data, created_at) \
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                 SELECT $1, $2, $3, $4, $5 FROM (SELECT pg_advisory_xact_lock($6)) AS turn \
+                 RETURNING id, \
+                 pg_notify($7, $8 || ' ' || recipient || ' ' || id || ' ' || id)::text, \
+                 (SELECT nullif(webhook_url, '') FROM agents WHERE id = $1)",
                 &[
                     &event.recipient,
                     &event.kind.as_str(),
                     &event.task_id,
                     &data,
                     &now,
+                    &recipient_lock(&event.recipient),
+                    &EVENTS_CHANNEL,
+                    &node,
                 ],
             )?;
+            event.id = row.try_get(0)?;
             event.created_at = now;
-            match logged.iter_mut().find(|(r, ..)| *r == event.recipient) {
-                Some(range) => range.2 = event.id,
-                None => logged.push((event.recipient.clone(), event.id, event.id)),
-            }
+            urls[i] = row.try_get(2)?;
         }
-        // Delivered to the listening nodes when (and only if) this transaction commits.
-        for (recipient, first, last) in logged {
-            let payload = format!("{} {recipient} {first} {last}", self.node);
-            self.execute("SELECT pg_notify($1, $2)", &[&EVENTS_CHANNEL, &payload])?;
-        }
-        Ok(())
+        Ok(urls)
     }
 
     fn events_after(&mut self, recipient: &str, after_id: i64, limit: i64) -> Result<Vec<Event>> {
@@ -1229,15 +1176,6 @@ impl Tx for PgTx<'_> {
             "DELETE FROM rate_windows WHERE window_start < $1",
             &[&before],
         )? as usize)
-    }
-
-    fn webhook_url_of(&mut self, agent_id: &str) -> Result<Option<String>> {
-        let row = self.query_opt("SELECT webhook_url FROM agents WHERE id = $1", &[&agent_id])?;
-        Ok(row
-            .map(|r| r.try_get::<_, Option<String>>(0))
-            .transpose()?
-            .flatten()
-            .filter(|u| !u.is_empty()))
     }
 
     fn insert_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()> {

@@ -7,8 +7,8 @@ use super::rows::{
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
-    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
-    OpenTaskFilter, Page, Phase, Role, Tx, WebhookDelivery,
+    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, MATCH_RANK,
+    MATCHED_FIRST, OpenTask, OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -280,6 +280,16 @@ fn run_in_transaction(conn: &Connection, begin: &str, cmd: Command) {
     let _ = cmd.done.send(outcome);
 }
 
+/// The agent's webhook URL, if it has one.
+fn webhook_url_of(conn: &Connection, agent_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT webhook_url FROM agents WHERE id = ?1")?
+        .query_row([agent_id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten()
+        .filter(|u| !u.is_empty()))
+}
+
 struct SqliteTx<'c> {
     conn: &'c Connection,
 }
@@ -348,27 +358,19 @@ impl Cells for Row<'_> {
 static T_TASK_COLS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| rows::task_cols("t."));
 
-/// The FROM, WHERE and ORDER BY of open tasks the viewer may claim in `phase` (parameters
-/// from `?1` = viewer on), selecting the task columns, the poster's reputation and the rank.
-fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<String>, usize) {
+/// The FROM, WHERE and ORDER BY of open tasks the viewer may claim (parameters from `?1` =
+/// viewer on), selecting the task columns, the poster's reputation and the viewer's match
+/// rank; with the parameters, and how many of them the WHERE uses.
+fn open_tasks(filter: &OpenTaskFilter) -> (String, String, Vec<String>, usize) {
     let mut args = vec![filter.viewer.clone()];
-    let (join, section) = match phase {
-        Phase::Matched => (
-            "JOIN task_matches m ON m.task_id = t.id AND m.agent_id = ?1",
-            "t.match_status = 'matched'",
-        ),
-        Phase::Broadcast => ("", "t.match_status IN ('broadcast', 'pending')"),
-    };
-    let rank = if phase == Phase::Matched {
-        "m.rank"
-    } else {
-        "NULL"
-    };
     let mut from = format!(
-        "{}, coalesce(a.reputation, 0.0), {rank} FROM tasks t {join} \
+        "{}, coalesce(a.reputation, 0.0), {MATCH_RANK} FROM tasks t \
+         LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = ?1 \
          LEFT JOIN agents a ON a.id = t.poster_id \
          LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = ?1 \
-         WHERE t.status = 'posted' AND t.is_system = 0 AND t.poster_id != ?1 AND {section} \
+         WHERE t.status = 'posted' AND t.is_system = 0 AND t.poster_id != ?1 \
+         AND (t.match_status IN ('broadcast', 'pending') \
+              OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
          AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id AND s.worker_id = ?1)",
         T_TASK_COLS.as_str()
     );
@@ -390,38 +392,33 @@ fn open_tasks(filter: &OpenTaskFilter, phase: Phase) -> (String, String, Vec<Str
     }
     // The ORDER BY's own parameters come after the WHERE's, so a count binds only those.
     let where_args = args.len();
-    let mut order = String::new();
-    match phase {
-        Phase::Matched => order.push_str("m.rank, t.seq"),
-        Phase::Broadcast => {
-            // Shared tags first (when the viewer has capability tags at all).
-            for tag in &filter.capability_tags {
-                args.push(format!(",{},", tag.to_lowercase()));
-                order.push_str(if order.is_empty() { "" } else { " + " });
-                order.push_str(&format!(
-                    "(instr(coalesce(t.tags_key, ''), ?{}) > 0)",
-                    args.len()
-                ));
-            }
-            if !order.is_empty() {
-                order.push_str(" DESC, ");
-            }
-            order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
-        }
+    // Matched tasks first, by rank then age; then the rest, sharing tags first (when the
+    // viewer has capability tags at all).
+    let mut order = format!("{MATCHED_FIRST}, ");
+    let mut overlap = Vec::new();
+    for tag in &filter.capability_tags {
+        args.push(format!(",{},", tag.to_lowercase()));
+        overlap.push(format!(
+            "(instr(coalesce(t.tags_key, ''), ?{}) > 0)",
+            args.len()
+        ));
     }
+    if !overlap.is_empty() {
+        order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
+    }
+    order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
     (from, order, args, where_args)
 }
 
 impl SqliteTx<'_> {
-    /// One page of open tasks of a phase, in order; with their total count when `count`.
+    /// One page of open tasks, in order; with their total count when `count`.
     fn open_task_page(
         &mut self,
         filter: &OpenTaskFilter,
-        phase: Phase,
         page: Page,
         count: bool,
     ) -> Result<(Vec<OpenTask>, i64)> {
-        let (from, order, mut args, where_args) = open_tasks(filter, phase);
+        let (from, order, mut args, where_args) = open_tasks(filter);
         let total: i64 = if count {
             self.conn
                 .prepare_cached(&format!("SELECT count(*) FROM (SELECT {from})"))?
@@ -695,45 +692,14 @@ impl Tx for SqliteTx<'_> {
             == 1)
     }
 
-    fn claimable(
-        &mut self,
-        filter: &OpenTaskFilter,
-        phase: Phase,
-        limit: i64,
-    ) -> Result<Vec<OpenTask>> {
+    fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>> {
         Ok(self
-            .open_task_page(filter, phase, Page { limit, offset: 0 }, false)?
+            .open_task_page(filter, Page { limit, offset: 0 }, false)?
             .0)
     }
 
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
-        // Matched tasks first: few per agent, so they are read whole and the page spans both.
-        let (matched, matched_total) = self.open_task_page(
-            filter,
-            Phase::Matched,
-            Page {
-                limit: i64::MAX,
-                offset: 0,
-            },
-            true,
-        )?;
-        let offset = (page.offset - matched_total).max(0);
-        let (broadcast, broadcast_total) = self.open_task_page(
-            filter,
-            Phase::Broadcast,
-            Page {
-                limit: page.limit,
-                offset,
-            },
-            true,
-        )?;
-        let tasks = matched
-            .into_iter()
-            .skip(page.offset as usize)
-            .chain(broadcast)
-            .take(page.limit as usize)
-            .collect();
-        Ok((tasks, matched_total + broadcast_total))
+        self.open_task_page(filter, page, true)
     }
 
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
@@ -1094,11 +1060,13 @@ impl Tx for SqliteTx<'_> {
         Ok((agents, total))
     }
 
-    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<()> {
+    fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<Vec<Option<String>>> {
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO events (recipient, kind, task_id, data, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
+        let mut url_of: Vec<(String, Option<String>)> = Vec::new();
+        let mut urls = Vec::with_capacity(events.len());
         for event in events {
             let data = serde_json::to_string(&event.data).expect("JSON maps serialize");
             stmt.execute(params![
@@ -1110,8 +1078,17 @@ impl Tx for SqliteTx<'_> {
             ])?;
             event.id = self.conn.last_insert_rowid();
             event.created_at = now;
+            let url = match url_of.iter().find(|(agent, _)| *agent == event.recipient) {
+                Some((_, url)) => url.clone(),
+                None => {
+                    let url = webhook_url_of(self.conn, &event.recipient)?;
+                    url_of.push((event.recipient.clone(), url.clone()));
+                    url
+                }
+            };
+            urls.push(url);
         }
-        Ok(())
+        Ok(urls)
     }
 
     fn events_after(&mut self, recipient: &str, after_id: i64, limit: i64) -> Result<Vec<Event>> {
@@ -1193,16 +1170,6 @@ impl Tx for SqliteTx<'_> {
             .conn
             .prepare_cached("DELETE FROM rate_windows WHERE window_start < ?1")?
             .execute([before])?)
-    }
-
-    fn webhook_url_of(&mut self, agent_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT webhook_url FROM agents WHERE id = ?1")?
-            .query_row([agent_id], |r| r.get::<_, Option<String>>(0))
-            .optional()?
-            .flatten()
-            .filter(|u| !u.is_empty()))
     }
 
     fn insert_webhook_delivery(&mut self, d: &WebhookDelivery) -> Result<()> {

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use pinchwork_server::app::{AppState, Server};
 use pinchwork_server::config::Config;
 use pinchwork_server::scheduler;
+use pinchwork_server::store::scratch::{self, ScratchDatabase};
 use pinchwork_server::time::ManualClock;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub struct TestApp {
 pub struct TestDir {
     pub tmp: TempDir,
     pub database_url: String,
-    postgres: Option<TestDatabase>,
+    postgres: Option<ScratchDatabase>,
 }
 
 impl std::ops::Deref for TestDir {
@@ -49,7 +50,10 @@ impl TestDir {
         let tmp = TempDir::new().unwrap();
         match std::env::var("PINCHWORK_TEST_POSTGRES_URL") {
             Ok(server) if !server.is_empty() => {
-                let db = TestDatabase::create(&server);
+                // A suite asked to run on PostgreSQL must not pass without it.
+                let db = ScratchDatabase::create(&server, "pwt").unwrap_or_else(|e| {
+                    panic!("PINCHWORK_TEST_POSTGRES_URL={server} cannot be used: {e}")
+                });
                 Self {
                     tmp,
                     database_url: db.url.clone(),
@@ -69,63 +73,9 @@ impl TestDir {
     }
 }
 
-/// A PostgreSQL database made for one test.
-pub struct TestDatabase {
-    server: String,
-    name: String,
-    pub url: String,
-}
-
-impl TestDatabase {
-    /// Creates a fresh database on the server `server` names (any database URL on it).
-    /// Panics when the server cannot be reached: a suite asked to run on PostgreSQL must not
-    /// pass without it.
-    pub fn create(server: &str) -> Self {
-        let name = pinchwork_server::ids::new_id("pwt")
-            .to_lowercase()
-            .replace('-', "_");
-        admin(server, &format!("CREATE DATABASE {name}"));
-        let base = match server.split_once("://") {
-            Some((scheme, rest)) => {
-                let host = rest.split(['/', '?']).next().unwrap_or(rest);
-                format!("{scheme}://{host}")
-            }
-            None => panic!("PINCHWORK_TEST_POSTGRES_URL is not a URL: {server}"),
-        };
-        let url = format!("{base}/{name}");
-        Self {
-            server: server.to_string(),
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        admin(
-            &self.server,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-/// Runs statements on the PostgreSQL database `server` names (off the async runtime: the
-/// blocking client runs its own).
-pub fn admin(server: &str, sql: &str) {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut client =
-                postgres::Client::connect(server, postgres::NoTls).unwrap_or_else(|e| {
-                    panic!("PINCHWORK_TEST_POSTGRES_URL={server} cannot be reached: {e}")
-                });
-            client
-                .batch_execute(sql)
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        })
-        .join()
-        .unwrap()
-    })
+/// Runs statements on the PostgreSQL database `url` names.
+pub fn admin(url: &str, sql: &str) {
+    scratch::admin(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 pub struct Resp {
