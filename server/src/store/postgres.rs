@@ -201,10 +201,10 @@ fn run_in_transaction(
     }
 }
 
-/// Follows the other nodes' notifications, reconnecting when the connection drops; after a
-/// reconnection it asks for a resynchronisation (notifications may have been missed).
+/// Follows the other nodes' notifications, reconnecting when the connection drops. Each time
+/// it starts listening it asks for a resynchronisation: notifications sent while it was not
+/// (before the first connection too, when streams may already be open) are lost.
 fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<LoggedEvents>) {
-    let mut first = true;
     while !out.is_closed() {
         let mut client = match connect(url).and_then(|mut c| {
             c.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}"))
@@ -218,7 +218,7 @@ fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<Logged
                 continue;
             }
         };
-        if !std::mem::take(&mut first) && out.send(LoggedEvents::Resync).is_err() {
+        if out.send(LoggedEvents::Resync).is_err() {
             return;
         }
         loop {
