@@ -2,8 +2,7 @@
 
 mod common;
 
-use common::TestApp;
-use serde_json::{Value, json};
+use common::{TestApp, race_for_tasks};
 use std::collections::HashSet;
 
 const TASKS: usize = 1_000;
@@ -14,7 +13,6 @@ async fn concurrent_pickups_claim_every_task_exactly_once() {
     let app = TestApp::with(|c| c.initial_credits = 100_000).await;
     let server = app.serve().await;
     let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
 
     let (_, poster) = app.register("poster").await;
     let mut posted = HashSet::new();
@@ -26,50 +24,8 @@ async fn concurrent_pickups_claim_every_task_exactly_once() {
         workers.push(app.register(&format!("worker-{i}")).await);
     }
 
-    let handles: Vec<_> = workers
-        .iter()
-        .map(|(id, key)| {
-            let (http, base, id, key) = (http.clone(), base.clone(), id.clone(), key.clone());
-            tokio::spawn(async move {
-                let mut claimed = Vec::new();
-                loop {
-                    let r = http
-                        .post(format!("{base}/v1/tasks/pickup"))
-                        .bearer_auth(&key)
-                        .header("accept", "application/json")
-                        .send()
-                        .await
-                        .unwrap();
-                    match r.status().as_u16() {
-                        204 => return (id, claimed),
-                        200 => {
-                            let v: Value = r.json().await.unwrap();
-                            claimed.push(v["task_id"].as_str().unwrap().to_string());
-                        }
-                        other => panic!("pickup answered {other}: {}", r.text().await.unwrap()),
-                    }
-                }
-            })
-        })
-        .collect();
-
-    let mut seen = HashSet::new();
-    let mut busy_workers = 0;
-    for handle in handles {
-        let (worker_id, claimed) = handle.await.unwrap();
-        busy_workers += usize::from(!claimed.is_empty());
-        for task in claimed {
-            assert!(seen.insert(task.clone()), "{task} was claimed twice");
-            // The database agrees on who holds it.
-            let r = app
-                .get(&format!("/v1/tasks/{task}"), &poster)
-                .await
-                .expect(200);
-            assert_eq!(r.json["worker_id"], json!(worker_id));
-            assert_eq!(r.json["status"], "claimed");
-        }
-    }
-    assert_eq!(seen, posted, "every task claimed, none lost");
+    let counts = race_for_tasks(&app, &poster, &posted, &workers, &[base]).await;
+    let busy_workers = counts.iter().filter(|&&n| n > 0).count();
     assert!(
         busy_workers > WORKERS / 2,
         "the claims really raced: {busy_workers} workers got tasks"

@@ -9,14 +9,16 @@
 mod common;
 
 use common::hooks::Receiver;
-use common::{T0, TestApp, TestDir, next_within, open, test_config};
+use common::{T0, TestApp, TestDir, next_within, open, pickup, race_for_tasks, test_config};
 use pinchwork_server::app::Server;
 use pinchwork_server::config::Config;
 use pinchwork_server::model::MINUTE;
+use pinchwork_server::store::OpenTaskFilter;
 use pinchwork_server::time::ManualClock;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const NODES: usize = 3;
@@ -95,26 +97,6 @@ impl Cluster {
     }
 }
 
-async fn pickup(http: &reqwest::Client, base: &str, key: &str) -> Option<String> {
-    let r = http
-        .post(format!("{base}/v1/tasks/pickup"))
-        .bearer_auth(key)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    match r.status().as_u16() {
-        204 => None,
-        200 => Some(
-            r.json::<Value>().await.unwrap()["task_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        ),
-        other => panic!("pickup answered {other}: {}", r.text().await.unwrap()),
-    }
-}
-
 async fn post(http: &reqwest::Client, url: &str, key: &str, body: Value) -> Value {
     let r = http
         .post(url)
@@ -134,7 +116,6 @@ async fn pickups_on_three_nodes_claim_every_task_exactly_once() {
         return;
     };
     let app = &cluster.nodes[0];
-    let http = reqwest::Client::new();
     let (poster_id, poster) = app.register("poster").await;
     let mut posted = HashSet::new();
     for i in 0..300 {
@@ -144,45 +125,62 @@ async fn pickups_on_three_nodes_claim_every_task_exactly_once() {
     for i in 0..30 {
         workers.push(app.register(&format!("worker-{i}")).await);
     }
-    let handles: Vec<_> = workers
-        .iter()
-        .enumerate()
-        .map(|(i, (id, key))| {
-            // Each worker talks to one node; the nodes race for the same rows.
-            let base = cluster.bases[i % NODES].clone();
-            let (http, id, key) = (http.clone(), id.clone(), key.clone());
-            tokio::spawn(async move {
-                let mut claimed = Vec::new();
-                while let Some(task) = pickup(&http, &base, &key).await {
-                    claimed.push(task);
-                }
-                (id, claimed)
-            })
-        })
+    // Each worker talks to one node; the nodes race for the same rows.
+    let counts = race_for_tasks(app, &poster, &posted, &workers, &cluster.bases).await;
+    let busy_nodes: HashSet<usize> = (0..workers.len())
+        .filter(|&i| counts[i] > 0)
+        .map(|i| i % NODES)
         .collect();
-    let mut seen = HashSet::new();
-    let mut busy_nodes = HashSet::new();
-    for (i, handle) in handles.into_iter().enumerate() {
-        let (worker_id, claimed) = handle.await.unwrap();
-        if !claimed.is_empty() {
-            busy_nodes.insert(i % NODES);
-        }
-        for task in claimed {
-            assert!(seen.insert(task.clone()), "{task} was claimed twice");
-            let r = app
-                .get(&format!("/v1/tasks/{task}"), &poster)
-                .await
-                .expect(200);
-            assert_eq!(r.json["worker_id"], json!(worker_id));
-            assert_eq!(r.json["status"], "claimed");
-        }
-    }
-    assert_eq!(seen, posted, "every task claimed, none lost");
     assert_eq!(busy_nodes.len(), NODES, "every node claimed tasks");
     // One task_claimed event per task: no claim happened twice, even briefly.
     let claims = cluster.events_of(&poster_id).await;
     assert_eq!(claims.len(), posted.len(), "one task_claimed per task");
     app.assert_books_balance().await;
+    cluster.stop().await;
+}
+
+/// A pickup skips a task another transaction holds (`SKIP LOCKED`) and claims the next one at
+/// once, instead of queueing behind that transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pickup_takes_the_next_task_instead_of_waiting_for_a_held_one() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let app = &cluster.nodes[0];
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
+    let first = app.post_task(&poster, "first", 1).await;
+    let second = app.post_task(&poster, "second", 1).await;
+    // Node A takes the oldest task, as a pickup does, and keeps its transaction open for 2 s.
+    let held = Arc::new(AtomicBool::new(true));
+    let holder = {
+        let (state, held) = (app.state.clone(), held.clone());
+        tokio::spawn(async move {
+            state
+                .store
+                .write(move |tx| {
+                    let filter = OpenTaskFilter {
+                        viewer: "ag-someone-else".into(),
+                        ..Default::default()
+                    };
+                    let taken = tx.claimable(&filter, 1)?;
+                    std::thread::sleep(Duration::from_secs(2));
+                    held.store(false, Ordering::SeqCst);
+                    Ok(taken.into_iter().map(|o| o.task.id).collect::<Vec<_>>())
+                })
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let http = reqwest::Client::new();
+    let got = pickup(&http, &cluster.bases[1], &worker).await;
+    assert!(
+        held.load(Ordering::SeqCst),
+        "the pickup waited for the other transaction"
+    );
+    assert_eq!(got, Some(second), "the next task, not the held one");
+    assert_eq!(holder.await.unwrap(), vec![first]);
     cluster.stop().await;
 }
 

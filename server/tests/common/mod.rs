@@ -362,3 +362,70 @@ pub async fn next_within(
         .expect("stream ended")
         .expect("well-formed event")
 }
+
+/// `POST /v1/tasks/pickup` over HTTP: the claimed task's id, or None on 204.
+pub async fn pickup(http: &reqwest::Client, base: &str, key: &str) -> Option<String> {
+    let r = http
+        .post(format!("{base}/v1/tasks/pickup"))
+        .bearer_auth(key)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    match r.status().as_u16() {
+        204 => None,
+        200 => Some(
+            r.json::<Value>().await.unwrap()["task_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ),
+        other => panic!("pickup answered {other}: {}", r.text().await.unwrap()),
+    }
+}
+
+/// Every worker (id, key) picks up tasks until none is left, all at once, worker `i` through
+/// the server at `bases[i % len]`. Checks that no task was claimed twice, that every one of
+/// `posted` was claimed, and that `app`'s database agrees on each holder; returns how many
+/// tasks each worker got.
+pub async fn race_for_tasks(
+    app: &TestApp,
+    poster: &str,
+    posted: &std::collections::HashSet<String>,
+    workers: &[(String, String)],
+    bases: &[String],
+) -> Vec<usize> {
+    let http = reqwest::Client::new();
+    let handles: Vec<_> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, (id, key))| {
+            let base = bases[i % bases.len()].clone();
+            let (http, id, key) = (http.clone(), id.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut claimed = Vec::new();
+                while let Some(task) = pickup(&http, &base, &key).await {
+                    claimed.push(task);
+                }
+                (id, claimed)
+            })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut counts = Vec::new();
+    for handle in handles {
+        let (worker_id, claimed) = handle.await.unwrap();
+        counts.push(claimed.len());
+        for task in claimed {
+            assert!(seen.insert(task.clone()), "{task} was claimed twice");
+            let r = app
+                .get(&format!("/v1/tasks/{task}"), poster)
+                .await
+                .expect(200);
+            assert_eq!(r.json["worker_id"], json!(worker_id));
+            assert_eq!(r.json["status"], "claimed");
+        }
+    }
+    assert_eq!(&seen, posted, "every task claimed, none lost");
+    counts
+}
