@@ -3,6 +3,7 @@
 //! transactions for async callers.
 
 mod postgres;
+mod query;
 mod rows;
 pub mod scratch;
 mod sqlite;
@@ -28,15 +29,6 @@ pub struct OpenTaskFilter {
     /// The viewer's capability tags: tasks sharing more of them come first.
     pub capability_tags: Vec<String>,
 }
-
-/// The viewer's match rank of an open task `t` (joined with its matches `m` for the viewer),
-/// in SQL both backends speak: null unless the task is still routed to its matches.
-const MATCH_RANK: &str = "CASE WHEN t.match_status = 'matched' THEN m.rank END";
-
-/// The start of the pickup order: tasks matched to the viewer first, by rank, then age.
-const MATCHED_FIRST: &str = "(t.match_status <> 'matched'), \
-    CASE WHEN t.match_status = 'matched' THEN m.rank END, \
-    CASE WHEN t.match_status = 'matched' THEN t.seq END";
 
 /// A page of a list.
 #[derive(Debug, Clone, Copy)]

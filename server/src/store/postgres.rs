@@ -8,20 +8,21 @@
 //! Each commit that logs events notifies the other nodes (`NOTIFY pinchwork_events`) so
 //! they can wake their listeners; the event log stays the source of truth.
 
+use super::query::{self, Arg, Dialect, Query};
 use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
-    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, LoggedEvents,
-    MATCH_RANK, MATCHED_FIRST, OpenTask, OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
+    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, LoggedEvents, OpenTask,
+    OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::market::RoutingHints;
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Message, Millis, PLATFORM_AGENT_ID,
-    Question, TagReputation, Task, TaskStatus, Transfer, Trust,
+    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Message, Millis, Question, TagReputation,
+    Task, TaskStatus, Transfer, Trust,
 };
 use pinchwork_client::types::StatsResponse;
 use postgres::fallible_iterator::FallibleIterator;
@@ -414,87 +415,27 @@ impl PgTx<'_> {
             .collect::<Result<_, _>>()?)
     }
 
-    /// One page of open tasks, in order; with their total count when `count`. In a write
-    /// transaction the tasks returned are locked, skipping those others hold.
-    fn open_task_page(
+    fn query_rows<T>(
         &mut self,
-        filter: &OpenTaskFilter,
-        page: Page,
-        count: bool,
-    ) -> Result<(Vec<OpenTask>, i64)> {
-        let (from, order, mut args, where_args) = open_tasks(filter);
-        let total: i64 = if count {
-            let sql = format!("SELECT count(*) FROM (SELECT {from}) AS open_tasks");
-            self.scalar(&sql, &refs(&args[..where_args]))?
-        } else {
-            0
-        };
-        args.push(Box::new(page.limit));
-        args.push(Box::new(page.offset));
-        let n = args.len();
-        let lock = if self.write {
-            " FOR UPDATE OF t SKIP LOCKED"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {from} ORDER BY {order} LIMIT ${} OFFSET ${n}{lock}",
-            n - 1
-        );
-        let tasks = self.map(&sql, &refs(&args), rows::open_task_from)?;
-        Ok((tasks, total))
+        q: &Query,
+        f: impl Fn(&Row) -> Result<T, postgres::Error>,
+    ) -> Result<Vec<T>> {
+        let params: Vec<Param> = q.args.iter().map(arg_param).collect();
+        self.map(&q.sql, &refs(&params), f)
+    }
+
+    fn count(&mut self, q: &Query) -> Result<i64> {
+        let params: Vec<Param> = q.args.iter().map(arg_param).collect();
+        self.scalar(&q.sql, &refs(&params))
     }
 }
 
-/// The FROM, WHERE and ORDER BY of open tasks the viewer may claim (parameters from `$1` =
-/// viewer on), selecting the task columns, the poster's reputation and the viewer's match
-/// rank; with the parameters, and how many of them the WHERE uses.
-fn open_tasks(filter: &OpenTaskFilter) -> (String, String, Vec<Param>, usize) {
-    let mut args: Vec<Param> = vec![Box::new(filter.viewer.clone())];
-    let mut from = format!(
-        "{}, coalesce(a.reputation, 0.0::float8), {MATCH_RANK} FROM tasks t \
-         LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = $1 \
-         LEFT JOIN agents a ON a.id = t.poster_id \
-         LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = $1 \
-         WHERE t.status = 'posted' AND NOT t.is_system AND t.poster_id <> $1 \
-         AND (t.match_status IN ('broadcast', 'pending') \
-              OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
-         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id AND s.worker_id = $1)",
-        T_TASK_COLS.as_str()
-    );
-    for tag in &filter.tags {
-        args.push(Box::new(format!(",{},", tag.to_lowercase())));
-        from.push_str(&format!(
-            " AND strpos(coalesce(t.tags_key, ''), ${}) > 0",
-            args.len()
-        ));
+fn arg_param(arg: &Arg) -> Param {
+    match arg {
+        Arg::Text(v) => Box::new(v.clone()),
+        Arg::Int(v) => Box::new(*v),
+        Arg::Real(v) => Box::new(*v),
     }
-    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
-        args.push(Box::new(search.to_string()));
-        let n = args.len();
-        from.push_str(&format!(
-            " AND (strpos(lower(t.need), lower(${n})) > 0 \
-             OR strpos(lower(coalesce(t.context, '')), lower(${n})) > 0)"
-        ));
-    }
-    let where_args = args.len();
-    // Matched tasks first (by rank, then age), then the rest, sharing tags first.
-    let mut order = format!("{MATCHED_FIRST}, ");
-    let mut overlap = Vec::new();
-    for tag in &filter.capability_tags {
-        args.push(Box::new(format!(",{},", tag.to_lowercase())));
-        overlap.push(format!(
-            "(strpos(coalesce(t.tags_key, ''), ${}) > 0)::int",
-            args.len()
-        ));
-    }
-    if !overlap.is_empty() {
-        order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
-    }
-    order.push_str(
-        "coalesce(a.reputation, 0.0::float8) DESC, coalesce(tr.score, 0.5::float8) DESC, t.seq",
-    );
-    (from, order, args, where_args)
 }
 
 impl Tx for PgTx<'_> {
@@ -735,13 +676,21 @@ impl Tx for PgTx<'_> {
     }
 
     fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>> {
-        Ok(self
-            .open_task_page(filter, Page { limit, offset: 0 }, false)?
-            .0)
+        let (mut tasks, _) =
+            query::open_tasks(Dialect::Postgres, filter, Page { limit, offset: 0 });
+        if self.write {
+            // Ours to claim: locked, and never one another transaction holds.
+            tasks.sql.push_str(" FOR UPDATE OF t SKIP LOCKED");
+        }
+        self.query_rows(&tasks, rows::open_task_from)
     }
 
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
-        self.open_task_page(filter, page, true)
+        let (tasks, count) = query::open_tasks(Dialect::Postgres, filter, page);
+        Ok((
+            self.query_rows(&tasks, rows::open_task_from)?,
+            self.count(&count)?,
+        ))
     }
 
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
@@ -1032,49 +981,11 @@ impl Tx for PgTx<'_> {
     }
 
     fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)> {
-        let mut cond = format!("NOT suspended AND id <> '{PLATFORM_AGENT_ID}'");
-        let mut args: Vec<Param> = Vec::new();
-        if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
-            args.push(Box::new(search.to_string()));
-            cond.push_str(&format!(
-                " AND strpos(lower(coalesce(good_at, '')), lower(${})) > 0",
-                args.len()
-            ));
-        }
-        if let Some(min) = q.min_reputation {
-            args.push(Box::new(min));
-            cond.push_str(&format!(" AND reputation >= ${}", args.len()));
-        }
-        for tag in &q.tags {
-            args.push(Box::new(format!("\"{}\"", tag.to_lowercase())));
-            cond.push_str(&format!(
-                " AND strpos(lower(coalesce(capability_tags, '')), ${}) > 0",
-                args.len()
-            ));
-        }
-        let total = self.scalar(
-            &format!("SELECT count(*) FROM agents WHERE {cond}"),
-            &refs(&args),
-        )?;
-        let order = if q.by_tasks_completed {
-            "tasks_completed"
-        } else {
-            "reputation"
-        };
-        let n = args.len();
-        args.push(Box::new(page.limit));
-        args.push(Box::new(page.offset));
-        let agents = self.map(
-            &format!(
-                "SELECT {AGENT_COLS} FROM agents WHERE {cond} ORDER BY {order} DESC, seq \
-                 LIMIT ${} OFFSET ${}",
-                n + 1,
-                n + 2
-            ),
-            &refs(&args),
-            rows::agent_from,
-        )?;
-        Ok((agents, total))
+        let (agents, count) = query::directory(Dialect::Postgres, q, page);
+        Ok((
+            self.query_rows(&agents, rows::agent_from)?,
+            self.count(&count)?,
+        ))
     }
 
     fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<Vec<Option<String>>> {

@@ -2,20 +2,21 @@
 //! transactions never wait on each other's locks and a read-check-write inside one of them is
 //! atomic; a few reader threads serve snapshots from WAL beside it.
 
+use super::query::{self, Arg, Dialect, Query};
 use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
-    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, MATCH_RANK,
-    MATCHED_FIRST, OpenTask, OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
+    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
+    OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::market::RoutingHints;
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Message, Millis, PLATFORM_AGENT_ID,
-    Question, TagReputation, Task, TaskStatus, Transfer, Trust,
+    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Message, Millis, Question, TagReputation,
+    Task, TaskStatus, Transfer, Trust,
 };
 use pinchwork_client::types::StatsResponse;
 use rusqlite::types::Value as SqlValue;
@@ -358,87 +359,32 @@ impl Cells for Row<'_> {
 static T_TASK_COLS: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| rows::task_cols("t."));
 
-/// The FROM, WHERE and ORDER BY of open tasks the viewer may claim (parameters from `?1` =
-/// viewer on), selecting the task columns, the poster's reputation and the viewer's match
-/// rank; with the parameters, and how many of them the WHERE uses.
-fn open_tasks(filter: &OpenTaskFilter) -> (String, String, Vec<String>, usize) {
-    let mut args = vec![filter.viewer.clone()];
-    let mut from = format!(
-        "{}, coalesce(a.reputation, 0.0), {MATCH_RANK} FROM tasks t \
-         LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = ?1 \
-         LEFT JOIN agents a ON a.id = t.poster_id \
-         LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = ?1 \
-         WHERE t.status = 'posted' AND t.is_system = 0 AND t.poster_id != ?1 \
-         AND (t.match_status IN ('broadcast', 'pending') \
-              OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
-         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id AND s.worker_id = ?1)",
-        T_TASK_COLS.as_str()
-    );
-    for tag in &filter.tags {
-        args.push(format!(",{},", tag.to_lowercase()));
-        from.push_str(&format!(
-            " AND instr(coalesce(t.tags_key, ''), ?{}) > 0",
-            args.len()
-        ));
+impl SqliteTx<'_> {
+    fn query_rows<T>(
+        &self,
+        q: &Query,
+        f: impl FnMut(&Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        Ok(self
+            .conn
+            .prepare_cached(&q.sql)?
+            .query_map(params_from_iter(q.args.iter().map(sql_value)), f)?
+            .collect::<rusqlite::Result<_>>()?)
     }
-    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
-        // SQLite's lower() folds ASCII only: fold the search the same way, or a search for
-        // "Über" would never find "Über".
-        args.push(search.to_ascii_lowercase());
-        let n = args.len();
-        from.push_str(&format!(
-            " AND (instr(lower(t.need), ?{n}) > 0 OR instr(lower(coalesce(t.context, '')), ?{n}) > 0)"
-        ));
+
+    fn count(&self, q: &Query) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(&q.sql)?
+            .query_row(params_from_iter(q.args.iter().map(sql_value)), |r| r.get(0))?)
     }
-    // The ORDER BY's own parameters come after the WHERE's, so a count binds only those.
-    let where_args = args.len();
-    // Matched tasks first, by rank then age; then the rest, sharing tags first (when the
-    // viewer has capability tags at all).
-    let mut order = format!("{MATCHED_FIRST}, ");
-    let mut overlap = Vec::new();
-    for tag in &filter.capability_tags {
-        args.push(format!(",{},", tag.to_lowercase()));
-        overlap.push(format!(
-            "(instr(coalesce(t.tags_key, ''), ?{}) > 0)",
-            args.len()
-        ));
-    }
-    if !overlap.is_empty() {
-        order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
-    }
-    order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
-    (from, order, args, where_args)
 }
 
-impl SqliteTx<'_> {
-    /// One page of open tasks, in order; with their total count when `count`.
-    fn open_task_page(
-        &mut self,
-        filter: &OpenTaskFilter,
-        page: Page,
-        count: bool,
-    ) -> Result<(Vec<OpenTask>, i64)> {
-        let (from, order, mut args, where_args) = open_tasks(filter);
-        let total: i64 = if count {
-            self.conn
-                .prepare_cached(&format!("SELECT count(*) FROM (SELECT {from})"))?
-                .query_row(params_from_iter(&args[..where_args]), |r| r.get(0))?
-        } else {
-            0
-        };
-        args.push(page.limit.to_string());
-        args.push(page.offset.to_string());
-        let n = args.len();
-        let sql = format!(
-            "SELECT {from} ORDER BY {order} LIMIT CAST(?{} AS INTEGER) OFFSET CAST(?{n} AS INTEGER)",
-            n - 1
-        );
-        let tasks = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_map(params_from_iter(&args), |r| rows::open_task_from(r))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok((tasks, total))
+fn sql_value(arg: &Arg) -> SqlValue {
+    match arg {
+        Arg::Text(v) => SqlValue::Text(v.clone()),
+        Arg::Int(v) => SqlValue::Integer(*v),
+        Arg::Real(v) => SqlValue::Real(*v),
     }
 }
 
@@ -693,13 +639,17 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>> {
-        Ok(self
-            .open_task_page(filter, Page { limit, offset: 0 }, false)?
-            .0)
+        // The single writer makes what it returns the caller's to claim.
+        let (tasks, _) = query::open_tasks(Dialect::Sqlite, filter, Page { limit, offset: 0 });
+        self.query_rows(&tasks, |r| rows::open_task_from(r))
     }
 
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
-        self.open_task_page(filter, page, true)
+        let (tasks, count) = query::open_tasks(Dialect::Sqlite, filter, page);
+        Ok((
+            self.query_rows(&tasks, |r| rows::open_task_from(r))?,
+            self.count(&count)?,
+        ))
     }
 
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
@@ -1015,49 +965,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)> {
-        let mut cond = format!("suspended = 0 AND id != '{PLATFORM_AGENT_ID}'");
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-        if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
-            args.push(Box::new(search.to_ascii_lowercase()));
-            cond.push_str(&format!(
-                " AND instr(lower(coalesce(good_at, '')), ?{}) > 0",
-                args.len()
-            ));
-        }
-        if let Some(min) = q.min_reputation {
-            args.push(Box::new(min));
-            cond.push_str(&format!(" AND reputation >= ?{}", args.len()));
-        }
-        for tag in &q.tags {
-            args.push(Box::new(format!("\"{}\"", tag.to_ascii_lowercase())));
-            cond.push_str(&format!(
-                " AND instr(lower(coalesce(capability_tags, '')), ?{}) > 0",
-                args.len()
-            ));
-        }
-        let total: i64 = self
-            .conn
-            .prepare_cached(&format!("SELECT count(*) FROM agents WHERE {cond}"))?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
-        let order = if q.by_tasks_completed {
-            "tasks_completed"
-        } else {
-            "reputation"
-        };
-        let n = args.len();
-        args.push(Box::new(page.limit));
-        args.push(Box::new(page.offset));
-        let agents = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {AGENT_COLS} FROM agents WHERE {cond} ORDER BY {order} DESC, seq \
-                 LIMIT ?{} OFFSET ?{}",
-                n + 1,
-                n + 2
-            ))?
-            .query_map(params_from_iter(args.iter()), |r| rows::agent_from(r))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok((agents, total))
+        let (agents, count) = query::directory(Dialect::Sqlite, q, page);
+        Ok((
+            self.query_rows(&agents, |r| rows::agent_from(r))?,
+            self.count(&count)?,
+        ))
     }
 
     fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<Vec<Option<String>>> {

@@ -1,0 +1,211 @@
+//! The queries whose shape depends on the caller's filters (open tasks, the agent directory),
+//! built once for both backends: only parameter markers and substring search differ between
+//! SQLite and PostgreSQL.
+
+use super::rows::{AGENT_COLS, task_cols};
+use super::{AgentQuery, OpenTaskFilter, Page};
+use crate::model::PLATFORM_AGENT_ID;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The marker of parameter `n` (1-based).
+    fn param(self, n: usize) -> String {
+        match self {
+            Self::Sqlite => format!("?{n}"),
+            Self::Postgres => format!("${n}"),
+        }
+    }
+
+    /// True when `needle` occurs in `haystack` (both SQL expressions).
+    fn contains(self, haystack: &str, needle: &str) -> String {
+        match self {
+            Self::Sqlite => format!("instr({haystack}, {needle}) > 0"),
+            Self::Postgres => format!("strpos({haystack}, {needle}) > 0"),
+        }
+    }
+}
+
+/// A value to bind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+/// A query and its parameters, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+/// Collects parameters while a query is written.
+struct Args {
+    dialect: Dialect,
+    args: Vec<Arg>,
+}
+
+impl Args {
+    /// Adds a parameter; returns its marker.
+    fn bind(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        self.dialect.param(self.args.len())
+    }
+}
+
+/// Open tasks the viewer may claim, in pickup order, selecting the task columns, the
+/// poster's reputation and the viewer's match rank (see `Tx::claimable`): one page of them,
+/// and the count of them all.
+pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Query, Query) {
+    let mut args = Args {
+        dialect,
+        args: Vec::new(),
+    };
+    let viewer = args.bind(Arg::Text(filter.viewer.clone()));
+    let mut from = format!(
+        "{}, coalesce(a.reputation, 0.0), \
+         CASE WHEN t.match_status = 'matched' THEN m.rank END FROM tasks t \
+         LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = {viewer} \
+         LEFT JOIN agents a ON a.id = t.poster_id \
+         LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = {viewer} \
+         WHERE t.status = 'posted' AND t.is_system = FALSE AND t.poster_id <> {viewer} \
+         AND (t.match_status IN ('broadcast', 'pending') \
+              OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
+         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id \
+                         AND s.worker_id = {viewer})",
+        task_cols("t.")
+    );
+    for tag in &filter.tags {
+        let tag = args.bind(Arg::Text(format!(",{},", tag.to_lowercase())));
+        let found = dialect.contains("coalesce(t.tags_key, '')", &tag);
+        from.push_str(&format!(" AND {found}"));
+    }
+    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
+        // lower() on both sides: SQLite's folds ASCII only, PostgreSQL's every letter, and
+        // each backend must fold the search as it folds the text.
+        let search = format!("lower({})", args.bind(Arg::Text(search.to_string())));
+        let in_need = dialect.contains("lower(t.need)", &search);
+        let in_context = dialect.contains("lower(coalesce(t.context, ''))", &search);
+        from.push_str(&format!(" AND ({in_need} OR {in_context})"));
+    }
+    let count = Query {
+        sql: format!("SELECT count(*) FROM (SELECT {from}) AS open_tasks"),
+        args: args.args.clone(),
+    };
+    // Matched tasks first, by rank then age; then the rest, sharing more tags with the viewer
+    // first, then by poster reputation, the poster's trust in the viewer, and age.
+    let mut order = String::from(
+        "(t.match_status <> 'matched'), CASE WHEN t.match_status = 'matched' THEN m.rank END, \
+         CASE WHEN t.match_status = 'matched' THEN t.seq END, ",
+    );
+    let overlap: Vec<String> = filter
+        .capability_tags
+        .iter()
+        .map(|tag| {
+            let tag = args.bind(Arg::Text(format!(",{},", tag.to_lowercase())));
+            let shared = dialect.contains("coalesce(t.tags_key, '')", &tag);
+            format!("CASE WHEN {shared} THEN 1 ELSE 0 END")
+        })
+        .collect();
+    if !overlap.is_empty() {
+        order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
+    }
+    order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
+    let limit = args.bind(Arg::Int(page.limit));
+    let offset = args.bind(Arg::Int(page.offset));
+    let tasks = Query {
+        sql: format!("SELECT {from} ORDER BY {order} LIMIT {limit} OFFSET {offset}"),
+        args: args.args,
+    };
+    (tasks, count)
+}
+
+/// A page of the public directory (active agents, not the platform), best first, and the
+/// count of them all.
+pub fn directory(dialect: Dialect, q: &AgentQuery, page: Page) -> (Query, Query) {
+    let mut args = Args {
+        dialect,
+        args: Vec::new(),
+    };
+    let mut cond = format!("suspended = FALSE AND id <> '{PLATFORM_AGENT_ID}'");
+    if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
+        let search = format!("lower({})", args.bind(Arg::Text(search.to_string())));
+        let found = dialect.contains("lower(coalesce(good_at, ''))", &search);
+        cond.push_str(&format!(" AND {found}"));
+    }
+    if let Some(min) = q.min_reputation {
+        cond.push_str(&format!(" AND reputation >= {}", args.bind(Arg::Real(min))));
+    }
+    for tag in &q.tags {
+        // Tags are kept as a JSON list: look for the quoted tag.
+        let tag = format!("lower({})", args.bind(Arg::Text(format!("\"{tag}\""))));
+        let found = dialect.contains("lower(coalesce(capability_tags, ''))", &tag);
+        cond.push_str(&format!(" AND {found}"));
+    }
+    let count = Query {
+        sql: format!("SELECT count(*) FROM agents WHERE {cond}"),
+        args: args.args.clone(),
+    };
+    let order = if q.by_tasks_completed {
+        "tasks_completed"
+    } else {
+        "reputation"
+    };
+    let limit = args.bind(Arg::Int(page.limit));
+    let offset = args.bind(Arg::Int(page.offset));
+    let agents = Query {
+        sql: format!(
+            "SELECT {AGENT_COLS} FROM agents WHERE {cond} ORDER BY {order} DESC, seq \
+             LIMIT {limit} OFFSET {offset}"
+        ),
+        args: args.args,
+    };
+    (agents, count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_numbered_in_order_in_each_dialect() {
+        let filter = OpenTaskFilter {
+            viewer: "ag-1".into(),
+            tags: vec!["Rust".into()],
+            search: Some("Über".into()),
+            capability_tags: vec!["sql".into()],
+        };
+        let page = Page {
+            limit: 5,
+            offset: 10,
+        };
+        for (dialect, marker) in [(Dialect::Sqlite, "?"), (Dialect::Postgres, "$")] {
+            let (tasks, count) = open_tasks(dialect, &filter, page);
+            assert_eq!(
+                tasks.args,
+                vec![
+                    Arg::Text("ag-1".into()),
+                    Arg::Text(",rust,".into()),
+                    Arg::Text("Über".into()),
+                    Arg::Text(",sql,".into()),
+                    Arg::Int(5),
+                    Arg::Int(10),
+                ]
+            );
+            // The count binds only what its WHERE uses.
+            assert_eq!(count.args, tasks.args[..3]);
+            assert!(
+                tasks
+                    .sql
+                    .contains(&format!("LIMIT {marker}5 OFFSET {marker}6"))
+            );
+            assert!(!count.sql.contains(&format!("{marker}4")));
+        }
+    }
+}
