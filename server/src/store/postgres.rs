@@ -779,25 +779,11 @@ impl Tx for PgTx<'_> {
         status: Option<TaskStatus>,
         page: Page,
     ) -> Result<(Vec<Task>, i64)> {
-        let who = match role {
-            Some(Role::Poster) => "poster_id = $1",
-            Some(Role::Worker) => "worker_id = $1",
-            None => "(poster_id = $1 OR worker_id = $1)",
-        };
-        let cond = format!("{who} AND NOT is_system AND ($2::text IS NULL OR status = $2)");
-        let status = status.map(|s| s.as_str());
-        let total = self.scalar(
-            &format!("SELECT count(*) FROM tasks WHERE {cond}"),
-            &[&agent_id, &status],
-        )?;
-        let tasks = self.map(
-            &format!(
-                "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq DESC LIMIT $3 OFFSET $4"
-            ),
-            &[&agent_id, &status, &page.limit, &page.offset],
-            rows::task_from,
-        )?;
-        Ok((tasks, total))
+        let (tasks, count) = query::tasks_of(Dialect::Postgres, agent_id, role, status, page);
+        Ok((
+            self.query_rows(&tasks, rows::task_from)?,
+            self.count(&count)?,
+        ))
     }
 
     fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>> {

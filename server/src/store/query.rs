@@ -1,10 +1,10 @@
-//! The queries whose shape depends on the caller's filters (open tasks, the agent directory),
-//! built once for both backends: only parameter markers and substring search differ between
+//! The queries whose shape depends on the caller's filters (open tasks, the agent directory,
+//! an agent's tasks), built once for both backends: only parameter markers and substring search differ between
 //! SQLite and PostgreSQL.
 
-use super::rows::{AGENT_COLS, task_cols};
-use super::{AgentQuery, OpenTaskFilter, Page};
-use crate::model::PLATFORM_AGENT_ID;
+use super::rows::{AGENT_COLS, TASK_COLS, task_cols};
+use super::{AgentQuery, OpenTaskFilter, Page, Role};
+use crate::model::{PLATFORM_AGENT_ID, TaskStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -167,6 +167,46 @@ pub fn directory(dialect: Dialect, q: &AgentQuery, page: Page) -> (Query, Query)
         args: args.args,
     };
     (agents, count)
+}
+
+/// A page of the agent's tasks (not system tasks) in one role or both, newest first, and the
+/// count of them all.
+pub fn tasks_of(
+    dialect: Dialect,
+    agent_id: &str,
+    role: Option<Role>,
+    status: Option<TaskStatus>,
+    page: Page,
+) -> (Query, Query) {
+    let mut args = Args {
+        dialect,
+        args: Vec::new(),
+    };
+    let agent = args.bind(Arg::Text(agent_id.to_string()));
+    let mut cond = match role {
+        Some(Role::Poster) => format!("poster_id = {agent}"),
+        Some(Role::Worker) => format!("worker_id = {agent}"),
+        None => format!("(poster_id = {agent} OR worker_id = {agent})"),
+    };
+    cond.push_str(" AND is_system = FALSE");
+    if let Some(status) = status {
+        let status = args.bind(Arg::Text(status.as_str().to_string()));
+        cond.push_str(&format!(" AND status = {status}"));
+    }
+    let count = Query {
+        sql: format!("SELECT count(*) FROM tasks WHERE {cond}"),
+        args: args.args.clone(),
+    };
+    let limit = args.bind(Arg::Int(page.limit));
+    let offset = args.bind(Arg::Int(page.offset));
+    let tasks = Query {
+        sql: format!(
+            "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq DESC \
+             LIMIT {limit} OFFSET {offset}"
+        ),
+        args: args.args,
+    };
+    (tasks, count)
 }
 
 #[cfg(test)]

@@ -740,27 +740,11 @@ impl Tx for SqliteTx<'_> {
         status: Option<TaskStatus>,
         page: Page,
     ) -> Result<(Vec<Task>, i64)> {
-        let who = match role {
-            Some(Role::Poster) => "poster_id = ?1",
-            Some(Role::Worker) => "worker_id = ?1",
-            None => "(poster_id = ?1 OR worker_id = ?1)",
-        };
-        let cond = format!("{who} AND is_system = 0 AND (?2 IS NULL OR status = ?2)");
-        let status = status.map(|s| s.as_str());
-        let total: i64 = self
-            .conn
-            .prepare_cached(&format!("SELECT count(*) FROM tasks WHERE {cond}"))?
-            .query_row(params![agent_id, status], |r| r.get(0))?;
-        let tasks = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq DESC LIMIT ?3 OFFSET ?4"
-            ))?
-            .query_map(params![agent_id, status, page.limit, page.offset], |r| {
-                rows::task_from(r)
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok((tasks, total))
+        let (tasks, count) = query::tasks_of(Dialect::Sqlite, agent_id, role, status, page);
+        Ok((
+            self.query_rows(&tasks, |r| rows::task_from(r))?,
+            self.count(&count)?,
+        ))
     }
 
     fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>> {
