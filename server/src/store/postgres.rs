@@ -8,7 +8,7 @@
 //! Each commit that logs events notifies the other nodes (`NOTIFY pinchwork_events`) so
 //! they can wake their listeners; the event log stays the source of truth.
 
-use super::query::{self, Arg, Dialect, Query};
+use super::query::{self, Dialect, Query};
 use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
@@ -313,6 +313,7 @@ fn cell_param(cell: Cell) -> Param {
     match cell {
         Cell::Text(v) => Box::new(v),
         Cell::Int(v) => Box::new(v),
+        Cell::Real(v) => Box::new(v),
         Cell::Flag(v) => Box::new(v),
     }
 }
@@ -420,21 +421,13 @@ impl PgTx<'_> {
         q: &Query,
         f: impl Fn(&Row) -> Result<T, postgres::Error>,
     ) -> Result<Vec<T>> {
-        let params: Vec<Param> = q.args.iter().map(arg_param).collect();
+        let params: Vec<Param> = q.args.iter().cloned().map(cell_param).collect();
         self.map(&q.sql, &refs(&params), f)
     }
 
     fn count(&mut self, q: &Query) -> Result<i64> {
-        let params: Vec<Param> = q.args.iter().map(arg_param).collect();
+        let params: Vec<Param> = q.args.iter().cloned().map(cell_param).collect();
         self.scalar(&q.sql, &refs(&params))
-    }
-}
-
-fn arg_param(arg: &Arg) -> Param {
-    match arg {
-        Arg::Text(v) => Box::new(v.clone()),
-        Arg::Int(v) => Box::new(*v),
-        Arg::Real(v) => Box::new(*v),
     }
 }
 

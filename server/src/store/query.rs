@@ -2,7 +2,7 @@
 //! an agent's tasks), built once for both backends: only parameter markers and substring search differ between
 //! SQLite and PostgreSQL.
 
-use super::rows::{AGENT_COLS, TASK_COLS, task_cols};
+use super::rows::{AGENT_COLS, Cell, TASK_COLS, task_cols};
 use super::{AgentQuery, OpenTaskFilter, Page, Role};
 use crate::model::{PLATFORM_AGENT_ID, TaskStatus};
 
@@ -30,30 +30,23 @@ impl Dialect {
     }
 }
 
-/// A value to bind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Arg {
-    Text(String),
-    Int(i64),
-    Real(f64),
-}
-
 /// A query and its parameters, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
     pub sql: String,
-    pub args: Vec<Arg>,
+    pub args: Vec<Cell>,
 }
 
 /// Collects parameters while a query is written.
 struct Args {
     dialect: Dialect,
-    args: Vec<Arg>,
+    args: Vec<Cell>,
 }
 
 impl Args {
     /// Adds a parameter; returns its marker.
-    fn bind(&mut self, arg: Arg) -> String {
+    fn bind(&mut self, arg: impl Into<Cell>) -> String {
+        let arg = arg.into();
         self.args.push(arg);
         self.dialect.param(self.args.len())
     }
@@ -67,7 +60,7 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
         dialect,
         args: Vec::new(),
     };
-    let viewer = args.bind(Arg::Text(filter.viewer.clone()));
+    let viewer = args.bind(filter.viewer.clone());
     let mut from = format!(
         "{}, coalesce(a.reputation, 0.0), \
          CASE WHEN t.match_status = 'matched' THEN m.rank END FROM tasks t \
@@ -82,14 +75,14 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
         task_cols("t.")
     );
     for tag in &filter.tags {
-        let tag = args.bind(Arg::Text(format!(",{},", tag.to_lowercase())));
+        let tag = args.bind(format!(",{},", tag.to_lowercase()));
         let found = dialect.contains("coalesce(t.tags_key, '')", &tag);
         from.push_str(&format!(" AND {found}"));
     }
     if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
         // lower() on both sides: SQLite's folds ASCII only, PostgreSQL's every letter, and
         // each backend must fold the search as it folds the text.
-        let search = format!("lower({})", args.bind(Arg::Text(search.to_string())));
+        let search = format!("lower({})", args.bind(search.to_string()));
         let in_need = dialect.contains("lower(t.need)", &search);
         let in_context = dialect.contains("lower(coalesce(t.context, ''))", &search);
         from.push_str(&format!(" AND ({in_need} OR {in_context})"));
@@ -108,7 +101,7 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
         .capability_tags
         .iter()
         .map(|tag| {
-            let tag = args.bind(Arg::Text(format!(",{},", tag.to_lowercase())));
+            let tag = args.bind(format!(",{},", tag.to_lowercase()));
             let shared = dialect.contains("coalesce(t.tags_key, '')", &tag);
             format!("CASE WHEN {shared} THEN 1 ELSE 0 END")
         })
@@ -117,8 +110,8 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
         order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
     }
     order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
-    let limit = args.bind(Arg::Int(page.limit));
-    let offset = args.bind(Arg::Int(page.offset));
+    let limit = args.bind(page.limit);
+    let offset = args.bind(page.offset);
     let tasks = Query {
         sql: format!("SELECT {from} ORDER BY {order} LIMIT {limit} OFFSET {offset}"),
         args: args.args,
@@ -135,16 +128,19 @@ pub fn directory(dialect: Dialect, q: &AgentQuery, page: Page) -> (Query, Query)
     };
     let mut cond = format!("suspended = FALSE AND id <> '{PLATFORM_AGENT_ID}'");
     if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
-        let search = format!("lower({})", args.bind(Arg::Text(search.to_string())));
+        let search = format!("lower({})", args.bind(search.to_string()));
         let found = dialect.contains("lower(coalesce(good_at, ''))", &search);
         cond.push_str(&format!(" AND {found}"));
     }
     if let Some(min) = q.min_reputation {
-        cond.push_str(&format!(" AND reputation >= {}", args.bind(Arg::Real(min))));
+        cond.push_str(&format!(
+            " AND reputation >= {}",
+            args.bind(Cell::Real(min))
+        ));
     }
     for tag in &q.tags {
         // Tags are kept as a JSON list: look for the quoted tag.
-        let tag = format!("lower({})", args.bind(Arg::Text(format!("\"{tag}\""))));
+        let tag = format!("lower({})", args.bind(format!("\"{tag}\"")));
         let found = dialect.contains("lower(coalesce(capability_tags, ''))", &tag);
         cond.push_str(&format!(" AND {found}"));
     }
@@ -157,8 +153,8 @@ pub fn directory(dialect: Dialect, q: &AgentQuery, page: Page) -> (Query, Query)
     } else {
         "reputation"
     };
-    let limit = args.bind(Arg::Int(page.limit));
-    let offset = args.bind(Arg::Int(page.offset));
+    let limit = args.bind(page.limit);
+    let offset = args.bind(page.offset);
     let agents = Query {
         sql: format!(
             "SELECT {AGENT_COLS} FROM agents WHERE {cond} ORDER BY {order} DESC, seq \
@@ -182,7 +178,7 @@ pub fn tasks_of(
         dialect,
         args: Vec::new(),
     };
-    let agent = args.bind(Arg::Text(agent_id.to_string()));
+    let agent = args.bind(agent_id.to_string());
     let mut cond = match role {
         Some(Role::Poster) => format!("poster_id = {agent}"),
         Some(Role::Worker) => format!("worker_id = {agent}"),
@@ -190,15 +186,15 @@ pub fn tasks_of(
     };
     cond.push_str(" AND is_system = FALSE");
     if let Some(status) = status {
-        let status = args.bind(Arg::Text(status.as_str().to_string()));
+        let status = args.bind(status.as_str().to_string());
         cond.push_str(&format!(" AND status = {status}"));
     }
     let count = Query {
         sql: format!("SELECT count(*) FROM tasks WHERE {cond}"),
         args: args.args.clone(),
     };
-    let limit = args.bind(Arg::Int(page.limit));
-    let offset = args.bind(Arg::Int(page.offset));
+    let limit = args.bind(page.limit);
+    let offset = args.bind(page.offset);
     let tasks = Query {
         sql: format!(
             "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq DESC \
@@ -230,12 +226,12 @@ mod tests {
             assert_eq!(
                 tasks.args,
                 vec![
-                    Arg::Text("ag-1".into()),
-                    Arg::Text(",rust,".into()),
-                    Arg::Text("Über".into()),
-                    Arg::Text(",sql,".into()),
-                    Arg::Int(5),
-                    Arg::Int(10),
+                    Cell::from("ag-1".to_string()),
+                    Cell::from(",rust,".to_string()),
+                    Cell::from("Über".to_string()),
+                    Cell::from(",sql,".to_string()),
+                    Cell::from(5),
+                    Cell::from(10),
                 ]
             );
             // The count binds only what its WHERE uses.

@@ -89,6 +89,7 @@ pub fn task_mutable_positions() -> Vec<usize> {
 pub enum Cell {
     Text(Option<String>),
     Int(Option<i64>),
+    Real(f64),
     Flag(bool),
 }
 

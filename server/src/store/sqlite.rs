@@ -2,7 +2,7 @@
 //! transactions never wait on each other's locks and a read-check-write inside one of them is
 //! atomic; a few reader threads serve snapshots from WAL beside it.
 
-use super::query::{self, Arg, Dialect, Query};
+use super::query::{self, Dialect, Query};
 use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
@@ -320,14 +320,7 @@ static TASK_UPDATE: std::sync::LazyLock<(String, Vec<usize>)> = std::sync::LazyL
 
 /// A task's values in the order of TASK_COLS, then TASK_DERIVED.
 fn task_values(t: &Task) -> Vec<SqlValue> {
-    rows::task_cells(t)
-        .into_iter()
-        .map(|cell| match cell {
-            Cell::Text(v) => v.into(),
-            Cell::Int(v) => v.into(),
-            Cell::Flag(v) => v.into(),
-        })
-        .collect()
+    rows::task_cells(t).into_iter().map(sql_value).collect()
 }
 
 impl Cells for Row<'_> {
@@ -368,23 +361,24 @@ impl SqliteTx<'_> {
         Ok(self
             .conn
             .prepare_cached(&q.sql)?
-            .query_map(params_from_iter(q.args.iter().map(sql_value)), f)?
+            .query_map(params_from_iter(q.args.iter().cloned().map(sql_value)), f)?
             .collect::<rusqlite::Result<_>>()?)
     }
 
     fn count(&self, q: &Query) -> Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached(&q.sql)?
-            .query_row(params_from_iter(q.args.iter().map(sql_value)), |r| r.get(0))?)
+        Ok(self.conn.prepare_cached(&q.sql)?.query_row(
+            params_from_iter(q.args.iter().cloned().map(sql_value)),
+            |r| r.get(0),
+        )?)
     }
 }
 
-fn sql_value(arg: &Arg) -> SqlValue {
-    match arg {
-        Arg::Text(v) => SqlValue::Text(v.clone()),
-        Arg::Int(v) => SqlValue::Integer(*v),
-        Arg::Real(v) => SqlValue::Real(*v),
+fn sql_value(cell: Cell) -> SqlValue {
+    match cell {
+        Cell::Text(v) => v.into(),
+        Cell::Int(v) => v.into(),
+        Cell::Real(v) => v.into(),
+        Cell::Flag(v) => v.into(),
     }
 }
 
