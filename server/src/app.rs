@@ -129,7 +129,7 @@ impl Server {
         let relay = state
             .store
             .listen()
-            .map(|news| tokio::spawn(crate::events::relay(state.clone(), news)));
+            .map(|news| tokio::spawn(crate::events::relay(state.bus.clone(), news)));
         // MCP over streamable HTTP at /mcp, calling this server's API back over loopback.
         let mcp = McpHttp::new(&api::mcp::self_url(addr), &state.cfg.mcp_allowed_hosts);
         let end_mcp_sessions = mcp.shutdown_handle();

@@ -95,8 +95,9 @@ impl Event {
 pub enum Notice {
     /// An event for the listener's agent committed.
     Event(Arc<Event>),
-    /// Events may have been missed (another node's news was lost): re-read the log.
-    Resync,
+    /// Something for the listener's agent may be in the log that this node did not publish
+    /// (another node committed it, or news of it was lost): read the log.
+    Wake,
 }
 
 /// In-process fan-out of committed events, one channel per agent that listens (streams,
@@ -138,46 +139,32 @@ impl Bus {
         }
     }
 
-    /// Whether anyone on this node listens for `agent`'s events.
-    pub fn has_listeners(&self, agent: &str) -> bool {
-        let channels = self.channels.lock().unwrap();
-        channels.get(agent).is_some_and(|s| s.receiver_count() > 0)
+    /// Wakes `agent`'s listeners, if it has any on this node.
+    pub fn wake(&self, agent: &str) {
+        if let Some(sender) = self.channels.lock().unwrap().get(agent) {
+            let _ = sender.send(Notice::Wake);
+        }
     }
 
-    /// Tells every listener to re-read the log.
-    pub fn resync(&self) {
-        let channels = self.channels.lock().unwrap();
-        for sender in channels.values() {
-            let _ = sender.send(Notice::Resync);
+    /// Wakes every listener.
+    pub fn wake_all(&self) {
+        for sender in self.channels.lock().unwrap().values() {
+            let _ = sender.send(Notice::Wake);
         }
     }
 }
 
-/// Publishes on this node's bus the events other nodes logged, for agents that have
-/// listeners here: the other node's notification says which, the log says what.
+/// Wakes this node's listeners of agents whose events other nodes logged; the listeners read
+/// them from the log. After lost news, every listener is woken.
 pub async fn relay(
-    state: crate::app::AppState,
+    bus: Bus,
     mut news: tokio::sync::mpsc::UnboundedReceiver<crate::store::LoggedEvents>,
 ) {
     use crate::store::LoggedEvents;
     while let Some(logged) = news.recv().await {
         match logged {
-            LoggedEvents::Logged { recipient, id } => {
-                if !state.bus.has_listeners(&recipient) {
-                    continue;
-                }
-                let read = state
-                    .read(move |tx| tx.events_after(&recipient, id - 1, 1))
-                    .await;
-                match read {
-                    Ok(events) => state.bus.publish(events),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading another node's events failed");
-                        state.bus.resync();
-                    }
-                }
-            }
-            LoggedEvents::Resync => state.bus.resync(),
+            LoggedEvents::Logged { recipient } => bus.wake(&recipient),
+            LoggedEvents::Resync => bus.wake_all(),
         }
     }
 }

@@ -122,7 +122,7 @@ impl Follow {
                 Ok(Notice::Event(event)) if event.id <= self.last => {}
                 // Something new: the log has it, and anything before it that this node heard
                 // of out of order (events committed on other nodes arrive later).
-                Ok(Notice::Event(_) | Notice::Resync)
+                Ok(Notice::Event(_) | Notice::Wake)
                 | Err(broadcast::error::RecvError::Lagged(_)) => self.read_log().await.ok()?,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }

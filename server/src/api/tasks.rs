@@ -85,8 +85,9 @@ async fn wait_for_delivery(
                     return;
                 }
                 Ok(Notice::Event(_)) => {}
-                // Notices may have been missed: the database says whether it was delivered.
-                Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => {
+                // News from elsewhere, or notices missed: the database says whether it was
+                // delivered.
+                Ok(Notice::Wake) | Err(RecvError::Lagged(_)) => {
                     let (id, who) = (wanted.clone(), poster.to_string());
                     let task = s.read(move |tx| rules::visible_task(tx, &who, &id)).await;
                     if task.is_ok_and(|t| {

@@ -324,8 +324,8 @@ trait Backend: Send + Sync {
 /// News of events that another node logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoggedEvents {
-    /// The recipient's event `id` committed.
-    Logged { recipient: String, id: i64 },
+    /// An event for `recipient` committed.
+    Logged { recipient: String },
     /// Notifications may have been missed (the connection was lost): every listener should
     /// re-read the log.
     Resync,

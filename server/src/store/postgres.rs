@@ -247,14 +247,11 @@ fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<Logged
     }
 }
 
-/// `node recipient id` → the event, unless this node logged it.
+/// `node recipient` → news for the recipient, unless this node logged it (and published it).
 fn parse_notice(payload: &str, node: &str) -> Option<LoggedEvents> {
-    let mut parts = payload.split(' ');
-    let (from, recipient) = (parts.next()?, parts.next()?);
-    let id = parts.next()?.parse().ok()?;
+    let (from, recipient) = payload.split_once(' ')?;
     (from != node).then(|| LoggedEvents::Logged {
         recipient: recipient.to_string(),
-        id,
     })
 }
 
@@ -983,7 +980,7 @@ impl Tx for PgTx<'_> {
                 "INSERT INTO events (recipient, kind, task_id, data, created_at) \
                  SELECT $1, $2, $3, $4, $5 FROM (SELECT pg_advisory_xact_lock($6)) AS turn \
                  RETURNING id, \
-                 pg_notify($7, $8 || ' ' || recipient || ' ' || id || ' ' || id)::text, \
+                 pg_notify($7, $8 || ' ' || recipient), \
                  (SELECT nullif(webhook_url, '') FROM agents WHERE id = $1)",
                 &[
                     &event.recipient,
