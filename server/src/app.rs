@@ -125,11 +125,12 @@ impl Server {
         let stopped = stop.subscribe();
         let timers = tokio::spawn(scheduler::run(state.clone(), stopped.clone()));
         let hooks = tokio::spawn(webhooks::run(state.clone(), stopped.clone()));
-        // Events committed by other nodes sharing the database, for listeners here.
+        // News from other nodes sharing the database: events for listeners here, agents
+        // whose standing changed.
         let relay = state
             .store
             .listen()
-            .map(|news| tokio::spawn(crate::events::relay(state.bus.clone(), news)));
+            .map(|news| tokio::spawn(crate::events::relay(state.clone(), news)));
         // MCP over streamable HTTP at /mcp, calling this server's API back over loopback.
         let mcp = McpHttp::new(&api::mcp::self_url(addr), &state.cfg.mcp_allowed_hosts);
         let end_mcp_sessions = mcp.shutdown_handle();

@@ -154,17 +154,22 @@ impl Bus {
     }
 }
 
-/// Wakes this node's listeners of agents whose events other nodes logged; the listeners read
-/// them from the log. After lost news, every listener is woken.
+/// Acts on the other nodes' news: wakes the listeners of agents whose events they logged (the
+/// listeners read them from the log), forgets cached keys of agents whose standing changed.
+/// After lost news, every listener is woken and every cached key forgotten.
 pub async fn relay(
-    bus: Bus,
-    mut news: tokio::sync::mpsc::UnboundedReceiver<crate::store::LoggedEvents>,
+    state: crate::app::AppState,
+    mut news: tokio::sync::mpsc::UnboundedReceiver<crate::store::NodeNews>,
 ) {
-    use crate::store::LoggedEvents;
-    while let Some(logged) = news.recv().await {
-        match logged {
-            LoggedEvents::Logged { recipient } => bus.wake(&recipient),
-            LoggedEvents::Resync => bus.wake_all(),
+    use crate::store::NodeNews;
+    while let Some(item) = news.recv().await {
+        match item {
+            NodeNews::Logged { recipient } => state.bus.wake(&recipient),
+            NodeNews::AgentChanged { agent } => state.auth_cache.forget(&agent),
+            NodeNews::Resync => {
+                state.bus.wake_all();
+                state.auth_cache.forget_all();
+            }
         }
     }
 }

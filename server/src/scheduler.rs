@@ -21,8 +21,8 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         if state.now() - last_prune >= MINUTE {
             last_prune = state.now();
-            if let Err(e) = prune_events(&state).await {
-                tracing::error!(error = %e, "pruning the event log failed");
+            if let Err(e) = prune_expired(&state).await {
+                tracing::error!(error = %e, "pruning the event log and rate windows failed");
             }
         }
         tokio::select! {
@@ -34,7 +34,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 
 /// Forgets events older than the retention period, and rate-limit windows that have ended
 /// (the longest is a day).
-pub async fn prune_events(state: &AppState) -> Result<usize> {
+pub async fn prune_expired(state: &AppState) -> Result<usize> {
     let now = state.now();
     let before = now - state.cfg.event_retention_hours * HOUR;
     state

@@ -398,7 +398,7 @@ async fn events_older_than_the_retention_period_are_pruned() {
     };
     assert_eq!(count(poster_id.clone()).await, 1);
     app.clock.advance(59 * MINUTE);
-    pinchwork_server::scheduler::prune_events(&app.state)
+    pinchwork_server::scheduler::prune_expired(&app.state)
         .await
         .unwrap();
     assert_eq!(
@@ -407,7 +407,7 @@ async fn events_older_than_the_retention_period_are_pruned() {
         "kept within the retention period"
     );
     app.clock.advance(2 * MINUTE);
-    pinchwork_server::scheduler::prune_events(&app.state)
+    pinchwork_server::scheduler::prune_expired(&app.state)
         .await
         .unwrap();
     assert_eq!(count(poster_id).await, 0, "pruned after it");
@@ -419,7 +419,7 @@ async fn events_older_than_the_retention_period_are_pruned() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
     use pinchwork_server::events::{Event as Logged, EventKind};
-    use pinchwork_server::store::LoggedEvents;
+    use pinchwork_server::store::NodeNews;
 
     let app = TestApp::new().await;
     let server = app.serve().await;
@@ -427,7 +427,7 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
     let (agent, key) = app.register("listener").await;
     let mut stream = open(&base, &key, None).await;
     let (news, feed) = tokio::sync::mpsc::unbounded_channel();
-    let relay = tokio::spawn(pinchwork_server::events::relay(app.state.bus.clone(), feed));
+    let relay = tokio::spawn(pinchwork_server::events::relay(app.state.clone(), feed));
 
     // Logged as another node would: committed, but not published on this node's bus.
     let log = |task: &'static str| {
@@ -438,7 +438,7 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
         })
     };
     log("tk-announced").await.unwrap();
-    news.send(LoggedEvents::Logged {
+    news.send(NodeNews::Logged {
         recipient: agent.clone(),
     })
     .unwrap();
@@ -448,7 +448,7 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
     log("tk-unannounced").await.unwrap();
     let quiet = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
     assert!(quiet.is_err(), "nothing arrives without news: {quiet:?}");
-    news.send(LoggedEvents::Resync).unwrap();
+    news.send(NodeNews::Resync).unwrap();
     let data: Value = serde_json::from_str(&next(&mut stream).await.data).unwrap();
     assert_eq!(data["task_id"], "tk-unannounced");
 

@@ -458,3 +458,47 @@ async fn each_webhook_is_sent_once_by_three_outbox_workers() {
     assert_eq!(ids.len(), CLAIMS, "every delivery sent once");
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_suspension_on_one_node_holds_on_the_others_within_a_second() {
+    let Some(cluster) = Cluster::start_with(|cfg| cfg.admin_key = Some("admin-key".into())).await
+    else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let (agent, key) = cluster.nodes[0].register("soon-suspended").await;
+    let me = |node: usize| {
+        let (http, url, key) = (
+            http.clone(),
+            format!("{}/v1/me", cluster.bases[node]),
+            key.clone(),
+        );
+        async move {
+            http.get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Node B has checked the key and keeps it for a while.
+    assert_eq!(me(1).await, 200);
+    post(
+        &http,
+        &format!("{}/v1/admin/agents/suspend", cluster.bases[0]),
+        "admin-key",
+        json!({"agent_id": agent, "suspended": true}),
+    )
+    .await;
+    let suspended = Instant::now();
+    while me(1).await != 403 {
+        assert!(
+            suspended.elapsed() < Duration::from_secs(1),
+            "node B still lets the suspended agent in"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(me(2).await, 403);
+    cluster.stop().await;
+}

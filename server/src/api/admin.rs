@@ -64,7 +64,13 @@ pub async fn suspend(
     Body(req): Body<SuspendRequest>,
 ) -> Result<Reply> {
     let reason = req.reason.clone().filter(|_| req.suspended == Some(true));
-    let agent = s.write(move |tx, _| rules::suspend(tx, &req)).await?;
+    let agent = s
+        .write(move |tx, _| {
+            let agent = rules::suspend(tx, &req)?;
+            tx.announce_agent_change(&agent.id)?;
+            Ok(agent)
+        })
+        .await?;
     s.auth_cache.forget(&agent.id);
     s.refresh_routing().await?;
     Ok(Reply::ok(&SuspendResponse {

@@ -18,9 +18,9 @@ pub struct Caller {
     pub id: String,
 }
 
-/// How long a verified key is trusted without asking the database again. A suspension made
-/// on this server takes effect at once (it clears the entry); on other servers of the same
-/// database within this time.
+/// How long a verified key is trusted without asking the database again. A suspension clears
+/// the agent's entries at once on the node that made it, and on the other nodes of the same
+/// database as soon as its news arrives (or this time has passed, if the news was lost).
 const AUTH_TTL: Duration = Duration::from_secs(10);
 
 /// Recently verified keys, by digest, so most requests skip the key lookup.
@@ -52,6 +52,11 @@ impl AuthCache {
             .lock()
             .unwrap()
             .retain(|_, (id, _)| id != agent_id);
+    }
+
+    /// Drops every key.
+    pub fn forget_all(&self) {
+        self.entries.lock().unwrap().clear();
     }
 }
 

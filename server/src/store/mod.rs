@@ -251,6 +251,10 @@ pub trait Tx {
     /// Forgets events logged before `before`; returns how many.
     fn prune_events(&mut self, before: Millis) -> Result<usize>;
 
+    /// Tells the other nodes sharing the database, once this transaction commits, that the
+    /// agent's standing changed (a no-op where no other node can be).
+    fn announce_agent_change(&mut self, agent_id: &str) -> Result<()>;
+
     // Rate limits shared by several nodes
     /// Counts a hit in the (bucket, subject) window, starting a new window when the current
     /// one (`window_ms` long) has ended; returns the window's start and its hits so far.
@@ -310,8 +314,8 @@ pub struct Store {
 trait Backend: Send + Sync {
     fn run(&self, write: bool, job: Job<Box<dyn std::any::Any + Send>>, done: Done);
 
-    /// Events other nodes logged, for a database that several nodes share (None otherwise).
-    fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<LoggedEvents>> {
+    /// News from the other nodes, for a database that several nodes share (None otherwise).
+    fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<NodeNews>> {
         None
     }
 
@@ -321,13 +325,15 @@ trait Backend: Send + Sync {
     }
 }
 
-/// News of events that another node logged.
+/// What another node sharing the database tells this one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoggedEvents {
+pub enum NodeNews {
     /// An event for `recipient` committed.
     Logged { recipient: String },
-    /// Notifications may have been missed (the connection was lost): every listener should
-    /// re-read the log.
+    /// The agent's standing changed (suspended, reinstated): forget what was cached of it.
+    AgentChanged { agent: String },
+    /// News may have been missed (the connection was lost): every listener should re-read
+    /// the log, and cached agents be checked again.
     Resync,
 }
 
@@ -357,8 +363,8 @@ impl Store {
         self.backend.shared()
     }
 
-    /// Follows the events other nodes log (None for a database only this node uses).
-    pub fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<LoggedEvents>> {
+    /// Follows the news of the other nodes (None for a database only this node uses).
+    pub fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<NodeNews>> {
         self.backend.listen()
     }
 

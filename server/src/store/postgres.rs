@@ -14,7 +14,7 @@ use super::rows::{
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
-    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, LoggedEvents, OpenTask,
+    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, NodeNews, OpenTask,
     OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
 };
 use crate::error::{Error, Result};
@@ -39,7 +39,7 @@ const MIGRATIONS: &[&str] = &[include_str!("postgres/0001_schema.sql")];
 /// The advisory lock that lets one node at a time migrate.
 const MIGRATION_LOCK: i64 = 0x7069_6e63_686d_6967;
 
-/// The channel commits that logged events notify on.
+/// The channel nodes tell each other on, at commit: events logged, agents changed.
 const EVENTS_CHANNEL: &str = "pinchwork_events";
 
 /// Prepared statements kept per connection, at most (dynamic filters make many shapes).
@@ -96,7 +96,7 @@ impl Backend for Postgres {
         true
     }
 
-    fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<LoggedEvents>> {
+    fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<NodeNews>> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let (url, node) = (self.url.clone(), self.node.clone());
         std::thread::Builder::new()
@@ -205,7 +205,7 @@ fn run_in_transaction(
 /// Follows the other nodes' notifications, reconnecting when the connection drops. Each time
 /// it starts listening it asks for a resynchronisation: notifications sent while it was not
 /// (before the first connection too, when streams may already be open) are lost.
-fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<LoggedEvents>) {
+fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<NodeNews>) {
     while !out.is_closed() {
         let mut client = match connect(url).and_then(|mut c| {
             c.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}"))
@@ -219,7 +219,7 @@ fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<Logged
                 continue;
             }
         };
-        if out.send(LoggedEvents::Resync).is_err() {
+        if out.send(NodeNews::Resync).is_err() {
             return;
         }
         loop {
@@ -247,12 +247,19 @@ fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<Logged
     }
 }
 
-/// `node recipient` → news for the recipient, unless this node logged it (and published it).
-fn parse_notice(payload: &str, node: &str) -> Option<LoggedEvents> {
-    let (from, recipient) = payload.split_once(' ')?;
-    (from != node).then(|| LoggedEvents::Logged {
-        recipient: recipient.to_string(),
-    })
+/// `node event recipient` or `node agent id` → the news, unless this node sent it (and so
+/// acted on it already).
+fn parse_notice(payload: &str, node: &str) -> Option<NodeNews> {
+    let mut parts = payload.splitn(3, ' ');
+    let (from, kind, about) = (parts.next()?, parts.next()?, parts.next()?.to_string());
+    if from == node {
+        return None;
+    }
+    match kind {
+        "event" => Some(NodeNews::Logged { recipient: about }),
+        "agent" => Some(NodeNews::AgentChanged { agent: about }),
+        _ => None,
+    }
 }
 
 impl From<postgres::Error> for Error {
@@ -980,7 +987,7 @@ impl Tx for PgTx<'_> {
                 "INSERT INTO events (recipient, kind, task_id, data, created_at) \
                  SELECT $1, $2, $3, $4, $5 FROM (SELECT pg_advisory_xact_lock($6)) AS turn \
                  RETURNING id, \
-                 pg_notify($7, $8 || ' ' || recipient), \
+                 pg_notify($7, $8 || ' event ' || recipient), \
                  (SELECT nullif(webhook_url, '') FROM agents WHERE id = $1)",
                 &[
                     &event.recipient,
@@ -1038,6 +1045,12 @@ impl Tx for PgTx<'_> {
              (SELECT coalesce(max(id), 0) + 1 FROM events))",
             &[&before],
         )? as usize)
+    }
+
+    fn announce_agent_change(&mut self, agent_id: &str) -> Result<()> {
+        let payload = format!("{} agent {agent_id}", self.node);
+        self.execute("SELECT pg_notify($1, $2)", &[&EVENTS_CHANNEL, &payload])?;
+        Ok(())
     }
 
     fn count_hit(

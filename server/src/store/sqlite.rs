@@ -1034,6 +1034,11 @@ impl Tx for SqliteTx<'_> {
             .execute([before])?)
     }
 
+    fn announce_agent_change(&mut self, _agent_id: &str) -> Result<()> {
+        // One process owns a SQLite database: nobody else to tell.
+        Ok(())
+    }
+
     fn count_hit(
         &mut self,
         bucket: &str,
