@@ -1,7 +1,9 @@
 //! Three server nodes on one PostgreSQL database, each serving real HTTP with its own timer
-//! loop, webhook worker and event relay: pickups spread over the nodes never claim a task
-//! twice, an event caused on one node reaches a stream on another within a second (also
-//! after the nodes lost their notification connections), and every timer fires once.
+//! loop, webhook worker and relay of the other nodes' news: pickups spread over the nodes never
+//! claim a task twice nor wait for each other, an event caused on one node reaches a stream
+//! and a `wait` on another within a second (also after the nodes lost their notification
+//! connections), every timer fires and every webhook is sent once, a rate limit is one
+//! allowance across the nodes, and a suspension holds on every node at once.
 //!
 //! These run on the PostgreSQL pass of the suite (`PINCHWORK_TEST_POSTGRES_URL` set); on
 //! SQLite, a single-node database, there is nothing to share and they return at once.
