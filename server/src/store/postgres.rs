@@ -348,9 +348,6 @@ static TASK_UPDATE: std::sync::LazyLock<(String, Vec<usize>)> = std::sync::LazyL
     (sql, positions)
 });
 
-static T_TASK_COLS: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| rows::task_cols("t."));
-
 /// A stable 64-bit key for an advisory lock on one event recipient.
 fn recipient_lock(recipient: &str) -> i64 {
     use sha2::{Digest, Sha256};
@@ -427,6 +424,15 @@ impl PgTx<'_> {
     ) -> Result<Vec<T>> {
         let params: Vec<Param> = q.args.iter().cloned().map(cell_param).collect();
         self.map(&q.sql, &refs(&params), f)
+    }
+
+    /// Open tasks for a pickup: in a write transaction ours to claim, locked, and never one
+    /// another transaction holds.
+    fn claim_candidates(&mut self, mut tasks: Query) -> Result<Vec<OpenTask>> {
+        if self.write {
+            tasks.sql.push_str(" FOR UPDATE OF t SKIP LOCKED");
+        }
+        self.query_rows(&tasks, rows::open_task_from)
     }
 
     fn count(&mut self, q: &Query) -> Result<i64> {
@@ -673,13 +679,8 @@ impl Tx for PgTx<'_> {
     }
 
     fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>> {
-        let (mut tasks, _) =
-            query::open_tasks(Dialect::Postgres, filter, Page { limit, offset: 0 });
-        if self.write {
-            // Ours to claim: locked, and never one another transaction holds.
-            tasks.sql.push_str(" FOR UPDATE OF t SKIP LOCKED");
-        }
-        self.query_rows(&tasks, rows::open_task_from)
+        let (tasks, _) = query::open_tasks(Dialect::Postgres, filter, Page { limit, offset: 0 });
+        self.claim_candidates(tasks)
     }
 
     fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
@@ -691,19 +692,7 @@ impl Tx for PgTx<'_> {
     }
 
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
-        let lock = if self.write {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {}, 0.0::float8, NULL::bigint FROM tasks t WHERE t.is_system \
-             AND t.status = 'posted' \
-             AND strpos(coalesce(t.excluded_agents, ''), ',' || $1 || ',') = 0 \
-             ORDER BY t.seq LIMIT $2{lock}",
-            T_TASK_COLS.as_str()
-        );
-        self.map(&sql, &[&viewer, &limit], rows::open_task_from)
+        self.claim_candidates(query::system_tasks(Dialect::Postgres, viewer, limit))
     }
 
     fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>> {
@@ -976,8 +965,12 @@ impl Tx for PgTx<'_> {
         // commit, so one recipient's events commit in id order), log it, tell the other nodes
         // (NOTIFY is delivered at commit, and only then), and read the webhook URL. Locks are
         // taken in one global order, so two appends never wait on each other in a circle.
+        let locks: Vec<i64> = events
+            .iter()
+            .map(|e| recipient_lock(&e.recipient))
+            .collect();
         let mut order: Vec<usize> = (0..events.len()).collect();
-        order.sort_by_key(|&i| recipient_lock(&events[i].recipient));
+        order.sort_by_key(|&i| locks[i]);
         let mut urls = vec![None; events.len()];
         let node = self.node;
         for i in order {
@@ -995,7 +988,7 @@ impl Tx for PgTx<'_> {
                     &event.task_id,
                     &data,
                     &now,
-                    &recipient_lock(&event.recipient),
+                    &locks[i],
                     &EVENTS_CHANNEL,
                     &node,
                 ],

@@ -2,7 +2,7 @@
 //! an agent's tasks), built once for both backends: only parameter markers and substring search differ between
 //! SQLite and PostgreSQL.
 
-use super::rows::{AGENT_COLS, Cell, TASK_COLS, task_cols};
+use super::rows::{AGENT_COLS, Cell, T_TASK_COLS, TASK_COLS};
 use super::{AgentQuery, OpenTaskFilter, Page, Role};
 use crate::model::{PLATFORM_AGENT_ID, TaskStatus};
 
@@ -72,7 +72,7 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
               OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
          AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id \
                          AND s.worker_id = {viewer})",
-        task_cols("t.")
+        T_TASK_COLS.as_str()
     );
     for tag in &filter.tags {
         let tag = args.bind(format!(",{},", tag.to_lowercase()));
@@ -117,6 +117,30 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
         args: args.args,
     };
     (tasks, count)
+}
+
+/// Open system tasks the viewer may do, oldest first, shaped as `open_tasks` rows (no poster
+/// reputation, no rank).
+pub fn system_tasks(dialect: Dialect, viewer: &str, limit: i64) -> Query {
+    let mut args = Args {
+        dialect,
+        args: Vec::new(),
+    };
+    let viewer = args.bind(viewer.to_string());
+    let excluded = dialect.contains(
+        "coalesce(t.excluded_agents, '')",
+        &format!("',' || {viewer} || ','"),
+    );
+    let limit = args.bind(limit);
+    Query {
+        sql: format!(
+            "SELECT {}, CAST(0.0 AS DOUBLE PRECISION), CAST(NULL AS BIGINT) FROM tasks t \
+             WHERE t.is_system = TRUE AND t.status = 'posted' AND NOT ({excluded}) \
+             ORDER BY t.seq LIMIT {limit}",
+            T_TASK_COLS.as_str()
+        ),
+        args: args.args,
+    }
 }
 
 /// A page of the public directory (active agents, not the platform), best first, and the

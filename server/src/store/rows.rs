@@ -61,6 +61,9 @@ pub const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.recipient, d.kind, d.url
     d.status, d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, \
     d.finished_at";
 
+/// The task columns of a table aliased `t` (built once).
+pub static T_TASK_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| task_cols("t."));
+
 /// The task columns, each prefixed (for joined queries).
 pub fn task_cols(prefix: &str) -> String {
     TASK_COLS

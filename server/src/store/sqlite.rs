@@ -349,9 +349,6 @@ impl Cells for Row<'_> {
 }
 
 /// The task columns prefixed with `t.`, for the joined queries (built once).
-static T_TASK_COLS: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| rows::task_cols("t."));
-
 impl SqliteTx<'_> {
     fn query_rows<T>(
         &self,
@@ -647,16 +644,8 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {}, 0.0, NULL FROM tasks t WHERE t.is_system = 1 AND t.status = 'posted' \
-                 AND instr(coalesce(t.excluded_agents, ''), ',' || ?1 || ',') = 0 \
-                 ORDER BY t.seq LIMIT ?2",
-                T_TASK_COLS.as_str()
-            ))?
-            .query_map(params![viewer, limit], |r| rows::open_task_from(r))?
-            .collect::<rusqlite::Result<_>>()?)
+        let tasks = query::system_tasks(Dialect::Sqlite, viewer, limit);
+        self.query_rows(&tasks, |r| rows::open_task_from(r))
     }
 
     fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>> {
