@@ -10,6 +10,8 @@ use serde_json::{Map, Value, json};
 
 const JSON: &str = "application/json";
 const MARKDOWN: &str = "text/markdown";
+/// What `curl -d` declares.
+const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Sends `body` with the given content type; `accept` None sends no Accept header.
 async fn raw(
@@ -139,7 +141,7 @@ async fn markdown_create_takes_front_matter_fields_and_the_body_as_need() {
 async fn markdown_without_front_matter_is_all_need() {
     let app = TestApp::with(|c| c.initial_credits = 160).await;
     let (_, poster) = app.register("poster").await;
-    for content_type in [Some(MARKDOWN), Some("text/plain"), None] {
+    for content_type in [Some(MARKDOWN), Some("text/plain"), Some("text/x-markdown")] {
         let r = raw(
             &app,
             "POST",
@@ -722,6 +724,73 @@ async fn malformed_bodies_are_400_on_every_body_endpoint() {
     let me = p.app.get("/v1/me", &p.poster).await.json;
     assert_eq!(me["good_at"], Value::Null);
     p.app.assert_books_balance().await;
+}
+
+/// What `curl -d` sends: no declared type but form encoding. A JSON typo or undeclared plain
+/// text used to become a task whose need was the raw text, with the default budget.
+#[tokio::test]
+async fn undeclared_bodies_that_are_not_json_or_front_matter_post_nothing() {
+    let p = pair().await;
+    for (content_type, body, says) in [
+        (
+            Some(FORM),
+            r#"{"need": "Summarize this paper", "max_credits": 5,}"#,
+            "Malformed JSON: trailing comma",
+        ),
+        (
+            None,
+            r#"{"need": "Summarize this paper", "#,
+            "Malformed JSON",
+        ),
+        (Some(FORM), "[1, 2", "Malformed JSON"),
+        (Some(MARKDOWN), "{need: 'x'}", "Malformed JSON"),
+        (
+            Some(FORM),
+            "not json",
+            "Cannot tell the request body's format",
+        ),
+        (
+            None,
+            "Summarize this paper",
+            "Cannot tell the request body's format",
+        ),
+    ] {
+        let r = raw(
+            &p.app,
+            "POST",
+            "/v1/tasks",
+            Some(&p.poster),
+            content_type,
+            Some(JSON),
+            body.to_string(),
+        )
+        .await
+        .expect(400);
+        assert!(r.error().starts_with(says), "{body:?}: {}", r.error());
+    }
+    let mine = p.app.get("/v1/tasks/mine", &p.poster).await.expect(200);
+    assert_eq!(mine.json["total"], 0, "{}", mine.text);
+    assert_eq!(p.app.credits(&p.poster).await, 100);
+
+    // Well-formed JSON and front-matter need no declared type.
+    for body in [
+        r#"{"need": "Summarize this paper", "max_credits": 5}"#,
+        "---\nmax_credits: 5\n---\nSummarize this paper",
+    ] {
+        let r = raw(
+            &p.app,
+            "POST",
+            "/v1/tasks",
+            Some(&p.poster),
+            Some(FORM),
+            Some(JSON),
+            body.to_string(),
+        )
+        .await
+        .expect(201);
+        assert_eq!(r.json["need"], "Summarize this paper");
+    }
+    assert_eq!(p.app.credits(&p.poster).await, 90);
 }
 
 #[tokio::test]

@@ -306,20 +306,61 @@ pub fn parse_body(
     if text.is_empty() {
         return Ok(Map::new());
     }
-    if content_type.contains("application/json") {
-        return match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(fields)) => Ok(fields),
-            Ok(_) => Err(Error::bad_request("Request body must be a JSON object")),
-            Err(e) => Err(Error::bad_request(format!("Malformed JSON: {e}"))),
-        };
+    match BodyFormat::of(text, content_type) {
+        BodyFormat::Json => parse_json(text, content_type),
+        BodyFormat::Markdown => parse_markdown(text, text_field),
+        BodyFormat::Unknown => Err(Error::bad_request(
+            "Cannot tell the request body's format: send JSON (an object, `{...}`), or \
+             markdown declared with `Content-Type: text/markdown` or starting with YAML \
+             front-matter between `---` lines",
+        )),
     }
-    if text.starts_with('{')
-        && !content_type.contains("text/markdown")
-        && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text)
-    {
-        return Ok(fields);
+}
+
+/// How a request body is read, decided before anything is parsed (skill.md, "Requests", says
+/// the same): a body that looks like JSON is JSON whatever its declared type, so a typo in
+/// JSON is a 400 and never a task whose need is the raw text.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyFormat {
+    Json,
+    Markdown,
+    Unknown,
+}
+
+impl BodyFormat {
+    /// `text` is trimmed and not empty; `content_type` is lower case.
+    fn of(text: &str, content_type: &str) -> Self {
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        if text.starts_with(['{', '[']) || media == "application/json" || media.ends_with("+json") {
+            Self::Json
+        } else if matches!(media, "text/markdown" | "text/x-markdown" | "text/plain")
+            || has_front_matter(text)
+        {
+            Self::Markdown
+        } else {
+            Self::Unknown
+        }
     }
-    parse_markdown(text, text_field)
+}
+
+fn parse_json(text: &str, content_type: &str) -> Result<Map<String, Value>, Error> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Error::bad_request("Request body must be a JSON object")),
+        Err(e) if content_type.contains("json") => {
+            Err(Error::bad_request(format!("Malformed JSON: {e}")))
+        }
+        Err(e) => Err(Error::bad_request(format!(
+            "Malformed JSON: {e} (a body starting with `{{` or `[` is read as JSON; markdown \
+             that starts with one must open with front-matter, even an empty `---` block)"
+        ))),
+    }
+}
+
+/// The text opens with a front-matter block: a `---` line, later closed by another.
+fn has_front_matter(text: &str) -> bool {
+    let mut lines = text.lines();
+    lines.next().is_some_and(is_fence) && lines.any(is_fence)
 }
 
 fn is_fence(line: &str) -> bool {
@@ -452,10 +493,70 @@ mod tests {
             (json!(15), json!("Review the terms."))
         );
         assert_eq!(md["tags"], json!(["a", "b"]));
-        assert_eq!(parse("Just text", "").unwrap()["need"], "Just text");
+        assert_eq!(
+            parse("Just text", "text/markdown; charset=utf-8").unwrap()["need"],
+            "Just text"
+        );
+        // Undeclared front-matter is unmistakable.
+        let md = parse("---\nmax_credits: 3\n---\nShort", "").unwrap();
+        assert_eq!(
+            (md["max_credits"].clone(), md["need"].clone()),
+            (json!(3), json!("Short"))
+        );
+        // So is JSON, even declared as markdown.
+        let json = parse(r#" {"need": "x"}"#, "text/markdown").unwrap();
+        assert_eq!(json["need"], "x");
         assert!(parse("", "application/json").unwrap().is_empty());
         let deliver = parse_body(b"plain result", "text/plain", "result").unwrap();
         assert_eq!(deliver["result"], "plain result");
+    }
+
+    #[test]
+    fn a_body_that_looks_like_json_is_json_whatever_its_declared_type() {
+        for ct in [
+            "",
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "text/markdown",
+            "application/json",
+        ] {
+            for body in [
+                r#"{"need": "Summarize this paper", "max_credits": 5,}"#,
+                "{need: 'x'}",
+                "[1, 2",
+            ] {
+                let err = parse_body(body.as_bytes(), ct, "need").unwrap_err();
+                assert!(
+                    matches!(&err, Error::BadRequest(m) if m.starts_with("Malformed JSON")),
+                    "{ct:?} {body:?}: {err:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn undeclared_text_is_refused_not_taken_as_markdown() {
+        for (body, ct) in [
+            ("not json", ""),
+            ("not json", "application/x-www-form-urlencoded"),
+            ("need=x&max_credits=5", "application/x-www-form-urlencoded"),
+            ("---\nopened but never closed", ""),
+            ("text", "image/png"),
+        ] {
+            let err = parse_body(body.as_bytes(), ct, "need").unwrap_err();
+            assert!(
+                matches!(&err, Error::BadRequest(m) if m.contains("Cannot tell the request body's format")),
+                "{ct:?} {body:?}: {err:?}"
+            );
+        }
+        for ct in [
+            "text/markdown",
+            "text/x-markdown",
+            "text/plain; charset=utf-8",
+        ] {
+            let fields = parse_body(b"not json", ct, "need").unwrap();
+            assert_eq!(fields["need"], "not json", "{ct}");
+        }
     }
 
     #[test]
