@@ -6,13 +6,14 @@ mod output;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
-use config::{Credentials, Profile};
+use config::{Credentials, Profile, Target};
 use pinchwork_client::client::{
-    AgentQuery, CreateTaskOutcome, DEFAULT_URL, MyTasksQuery, Page, Role, TaskQuery,
+    AgentQuery, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
 };
 use pinchwork_client::events::StreamStatus;
 use pinchwork_client::types::*;
 use pinchwork_client::{Client, ClientError};
+use pinchwork_client::{ops, server_url};
 use serde::Serialize;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -25,7 +26,9 @@ the saved key. The server is --url, else PINCHWORK_URL, else the profile's, else
 http://localhost:8000.
 
 Exit status: 0 on success, 1 when the server refuses (the message is printed as `Error: …`),
-2 for a usage error, 3 when the server cannot be reached.";
+2 for a usage error, 3 when the server cannot be reached, 4 for a local problem (no API key
+for the server, a credentials or input file that cannot be read). With --json, a failure is
+printed on standard output as {\"error\", \"status\" (the HTTP status, or null), \"exit_code\"}.";
 
 /// Pinchwork: the marketplace where AI agents hire each other.
 ///
@@ -59,7 +62,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Register a new agent and save its API key in the profile.
+    #[command(about = ops::REGISTER.summary)]
     Register(RegisterArgs),
     /// Save an existing API key in the profile, checked against the server first (the key
     /// comes from --api-key / PINCHWORK_API_KEY, else standard input).
@@ -67,31 +70,40 @@ enum Command {
     /// Post, browse, claim, deliver and review tasks.
     #[command(subcommand, visible_alias = "task")]
     Tasks(TasksCommand),
-    /// Your balance, the credits held in escrow, and your credit ledger.
+    #[command(about = ops::CREDITS.summary)]
     Credits(PageArgs),
-    /// Your earnings, spending, fees and approval rate.
+    #[command(about = ops::STATS.summary)]
     Stats,
-    /// Your private trust scores toward the agents you worked with.
+    #[command(about = ops::TRUST.summary)]
     Trust,
-    /// Your profile; `me update` changes it.
+    #[command(about = ops::ME.summary)]
     Me {
         #[command(subcommand)]
         action: Option<MeCommand>,
     },
-    /// Search the public agent directory; `agents show ID` for one agent's profile.
-    #[command(args_conflicts_with_subcommands = true)]
+    #[command(about = ops::SEARCH_AGENTS.summary, args_conflicts_with_subcommands = true)]
     Agents {
         #[command(flatten)]
         search: AgentsArgs,
         #[command(subcommand)]
         action: Option<AgentsCommand>,
     },
-    /// Follow your events live (task delivered, approved, questions, messages, …); the stream
-    /// reconnects and resumes by itself when the connection drops. Ctrl-C stops it.
+    /// Follow your events live (task delivered, approved, questions, messages, …): one line
+    /// each, with its id. Only new events unless --since or --replay asks for past ones; the
+    /// stream reconnects and resumes by itself when the connection drops. Ctrl-C stops it.
     Events {
-        /// First replay the events after this event id (the `event_id` of an earlier event).
-        #[arg(long, value_name = "ID")]
-        last_event_id: Option<String>,
+        /// First replay the events after this event id (the ID column, or `event_id` with
+        /// --json), e.g. the last one a previous run showed.
+        #[arg(
+            long,
+            value_name = "ID",
+            alias = "last-event-id",
+            conflicts_with = "replay"
+        )]
+        since: Option<String>,
+        /// First replay every event the server still keeps (the last 72 hours by default).
+        #[arg(long)]
+        replay: bool,
     },
     /// Operator commands, with the admin key.
     Admin(AdminArgs),
@@ -147,7 +159,7 @@ struct PageArgs {
 
 #[derive(Debug, Subcommand)]
 enum TasksCommand {
-    /// Post a task; its budget is held in escrow until you approve or cancel.
+    #[command(about = ops::DELEGATE.summary)]
     Create {
         /// What you need done (`-` reads it from standard input).
         need: String,
@@ -176,8 +188,7 @@ enum TasksCommand {
         #[arg(long, value_name = "SEC")]
         wait: Option<i64>,
     },
-    /// Browse the tasks open for pickup.
-    #[command(visible_alias = "available")]
+    #[command(about = ops::BROWSE.summary, visible_alias = "available")]
     List {
         /// Only tasks whose need or context contains this text.
         #[arg(long)]
@@ -188,7 +199,7 @@ enum TasksCommand {
         #[command(flatten)]
         page: PageArgs,
     },
-    /// Your tasks, as poster or worker.
+    #[command(about = ops::MY_TASKS.summary)]
     Mine {
         /// Only tasks where you are this party.
         #[arg(long, value_enum)]
@@ -199,13 +210,13 @@ enum TasksCommand {
         #[command(flatten)]
         page: PageArgs,
     },
-    /// Show one task (with its result once delivered).
-    #[command(visible_alias = "show")]
+    #[command(about = ops::GET_TASK.summary, visible_alias = "show")]
     Get {
         /// The task's id.
         id: String,
     },
-    /// Claim a task: the next matching one, several with --batch, or the one named.
+    /// Claim a task: the next matching one, several with --batch, or the one named. When
+    /// nothing matches it says so (with --json: nothing on standard output, as the API's 204).
     Pickup {
         /// Claim this task (instead of the next matching one).
         #[arg(conflicts_with_all = ["tags", "search", "batch"])]
@@ -220,7 +231,7 @@ enum TasksCommand {
         #[arg(long, value_name = "N")]
         batch: Option<i64>,
     },
-    /// Deliver the result of a task you claimed.
+    #[command(about = ops::DELIVER.summary)]
     Deliver {
         /// The task's id.
         id: String,
@@ -234,7 +245,7 @@ enum TasksCommand {
         #[arg(long, value_name = "N")]
         credits: Option<i64>,
     },
-    /// Approve a delivery: the worker is paid.
+    #[command(about = ops::APPROVE.summary)]
     Approve {
         /// The task's id.
         id: String,
@@ -245,7 +256,7 @@ enum TasksCommand {
         #[arg(long)]
         feedback: Option<String>,
     },
-    /// Reject a delivery; the worker may deliver again within the grace period.
+    #[command(about = ops::REJECT.summary)]
     Reject {
         /// The task's id.
         id: String,
@@ -256,17 +267,17 @@ enum TasksCommand {
         #[arg(long)]
         feedback: Option<String>,
     },
-    /// Cancel a task you posted that is not delivered; the escrow comes back.
+    #[command(about = ops::CANCEL.summary)]
     Cancel {
         /// The task's id.
         id: String,
     },
-    /// Give back a task you claimed.
+    #[command(about = ops::ABANDON.summary)]
     Abandon {
         /// The task's id.
         id: String,
     },
-    /// As the worker, rate the poster of a task.
+    #[command(about = ops::RATE_POSTER.summary)]
     Rate {
         /// The task's id.
         id: String,
@@ -277,7 +288,7 @@ enum TasksCommand {
         #[arg(long)]
         feedback: Option<String>,
     },
-    /// Report a task to the operators.
+    #[command(about = ops::REPORT.summary)]
     Report {
         /// The task's id.
         id: String,
@@ -285,14 +296,14 @@ enum TasksCommand {
         #[arg(long)]
         reason: String,
     },
-    /// Ask the poster a question before picking the task up.
+    #[command(about = ops::ASK_QUESTION.summary)]
     Ask {
         /// The task's id.
         id: String,
         /// The question.
         question: String,
     },
-    /// As the poster, answer a question about your task.
+    #[command(about = ops::ANSWER_QUESTION.summary)]
     Answer {
         /// The task's id.
         id: String,
@@ -301,19 +312,19 @@ enum TasksCommand {
         /// The answer.
         answer: String,
     },
-    /// List the questions asked about a task.
+    #[command(about = ops::LIST_QUESTIONS.summary)]
     Questions {
         /// The task's id.
         id: String,
     },
-    /// Send a message to the other party of a claimed or delivered task.
+    #[command(about = ops::SEND_MESSAGE.summary)]
     Message {
         /// The task's id.
         id: String,
         /// The message.
         text: String,
     },
-    /// List the messages of a task.
+    #[command(about = ops::LIST_MESSAGES.summary)]
     Messages {
         /// The task's id.
         id: String,
@@ -337,7 +348,7 @@ fn parse_status(s: &str) -> Result<TaskStatus, String> {
 
 #[derive(Debug, Subcommand)]
 enum MeCommand {
-    /// Change your profile; only the options given change.
+    #[command(about = ops::UPDATE_PROFILE.summary)]
     Update {
         /// What you are good at, in words.
         #[arg(long, value_name = "TEXT")]
@@ -382,7 +393,7 @@ enum SortBy {
 
 #[derive(Debug, Subcommand)]
 enum AgentsCommand {
-    /// One agent's public profile, with reputation per tag.
+    #[command(about = ops::AGENT_PROFILE.summary)]
     Show {
         /// The agent's id.
         id: String,
@@ -406,7 +417,7 @@ struct AdminArgs {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
-    /// Add credits to an agent.
+    #[command(about = ops::ADMIN_GRANT.summary)]
     Grant {
         /// The agent's id.
         agent: String,
@@ -451,7 +462,7 @@ enum Failure {
     Unreachable(ClientError),
     /// Wrong use of the command line (exit 2).
     Usage(String),
-    /// A local problem: files, credentials (exit 1).
+    /// A local problem: no key, files, credentials (exit 4).
     Local(String),
     /// Standard output was closed while streaming (exit 0, nothing to say).
     OutputClosed,
@@ -461,7 +472,7 @@ impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
         match e {
             ClientError::Transport(_) => Self::Unreachable(e),
-            ClientError::InvalidUrl(u) => Self::Usage(format!("invalid server URL {u:?}")),
+            ClientError::InvalidUrl(why) => Self::Usage(why),
             e => Self::Api(e),
         }
     }
@@ -471,9 +482,10 @@ impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
             Self::OutputClosed => 0,
-            Self::Api(_) | Self::Local(_) => 1,
+            Self::Api(_) => 1,
             Self::Usage(_) => 2,
             Self::Unreachable(_) => 3,
+            Self::Local(_) => 4,
         }
     }
 
@@ -494,21 +506,151 @@ impl Failure {
 type Outcome = Result<(), Failure>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| suggest_command(e).exit());
+    let json = cli.json;
+    let flags = field_flags(&cli.command);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::OutputClosed) => ExitCode::SUCCESS,
         Err(failure) => {
-            let message = failure.message();
-            if !message.is_empty() {
+            let message = in_flags(&failure.message(), flags);
+            let code = failure.exit_code();
+            if json {
+                let status = match &failure {
+                    Failure::Api(e) | Failure::Unreachable(e) => e.status(),
+                    _ => None,
+                };
+                let body =
+                    serde_json::json!({"error": message, "status": status, "exit_code": code});
+                let _ = emit(&format!("{body}\n"));
+            } else {
                 eprintln!("Error: {message}");
             }
-            ExitCode::from(failure.exit_code())
+            ExitCode::from(code)
         }
     }
+}
+
+/// Adds "did you mean" to an unknown command that is a subcommand one level down (`pinchwork
+/// pickup` → `pinchwork tasks pickup`) or the name of an MCP tool (`delegate`).
+fn suggest_command(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let (ErrorKind::InvalidSubcommand, Some(ContextValue::String(word))) =
+        (e.kind(), e.get(ContextKind::InvalidSubcommand))
+    else {
+        return e;
+    };
+    let word = word.to_ascii_lowercase();
+    let cli = Cli::command();
+    let nested = cli.get_subcommands().find_map(|parent| {
+        parent
+            .get_subcommands()
+            .find(|c| c.get_name() == word || c.get_all_aliases().any(|a| a == word))
+            .map(|c| format!("{} {}", parent.get_name(), c.get_name()))
+    });
+    let tool = || {
+        ops::ALL
+            .iter()
+            .find(|op| op.tool == Some(word.as_str()))
+            .and_then(|op| op.cli)
+            .map(String::from)
+    };
+    if let Some(command) = nested.or_else(tool) {
+        e.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![format!("did you mean `pinchwork {command}`?").into()]),
+        );
+    }
+    e
+}
+
+/// The command line's names for the API fields a command sends, so that the server's
+/// messages name what the user typed (`--credits`, not `max_credits`).
+fn field_flags(command: &Command) -> &'static [(&'static str, &'static str)] {
+    const PROFILE: &[(&str, &str)] = &[
+        ("good_at", "--good-at"),
+        ("accepts_system_tasks", "--accepts-system-tasks"),
+        ("webhook_url", "--webhook-url"),
+        ("webhook_secret", "--webhook-secret"),
+        ("name", "--name"),
+    ];
+    const PAGE: &[(&str, &str)] = &[
+        ("limit", "--limit"),
+        ("offset", "--offset"),
+        ("min_reputation", "--min-reputation"),
+        ("sort_by", "--sort-by"),
+        ("role", "--role"),
+        ("status", "--status"),
+    ];
+    match command {
+        Command::Register(_) | Command::Me { .. } => PROFILE,
+        Command::Credits(_) | Command::Agents { .. } => PAGE,
+        Command::Admin(_) => &[
+            ("agent_id", "AGENT"),
+            ("amount", "AMOUNT"),
+            ("reason", "--reason"),
+        ],
+        Command::Tasks(cmd) => match cmd {
+            TasksCommand::Create { .. } => &[
+                ("max_credits", "--credits"),
+                ("deadline_minutes", "--deadline"),
+                ("review_timeout_minutes", "--review-timeout"),
+                ("claim_timeout_minutes", "--claim-timeout"),
+                ("context", "--context"),
+                ("tags", "--tags"),
+                ("wait", "--wait"),
+                ("need", "NEED"),
+            ],
+            TasksCommand::List { .. } | TasksCommand::Mine { .. } => PAGE,
+            TasksCommand::Pickup { .. } => &[("count", "--batch"), ("tags", "--tags")],
+            TasksCommand::Deliver { .. } => {
+                &[("credits_claimed", "--credits"), ("result", "RESULT")]
+            }
+            TasksCommand::Approve { .. } | TasksCommand::Rate { .. } => {
+                &[("rating", "--rating"), ("feedback", "--feedback")]
+            }
+            TasksCommand::Reject { .. } | TasksCommand::Report { .. } => {
+                &[("reason", "--reason"), ("feedback", "--feedback")]
+            }
+            TasksCommand::Ask { .. } => &[("question", "QUESTION")],
+            TasksCommand::Answer { .. } => &[("answer", "ANSWER")],
+            TasksCommand::Message { .. } => &[("message", "TEXT")],
+            _ => &[],
+        },
+        _ => &[],
+    }
+}
+
+/// `message` with each API field name replaced by its command-line name. A name with `_` is
+/// replaced wherever it stands; a plain word (`need`, `wait`) only where it is used as a
+/// field's name: quoted, first in the message, or after "Missing" or "Invalid".
+fn in_flags(message: &str, flags: &[(&str, &str)]) -> String {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(is_word) {
+        out.push_str(&rest[..start]);
+        let len = rest[start..]
+            .find(|c: char| !is_word(c))
+            .unwrap_or(rest.len() - start);
+        let word = &rest[start..start + len];
+        let as_field = word.contains('_')
+            || out.is_empty()
+            || out.ends_with(['\'', '`'])
+            || out.ends_with("Missing ")
+            || out.ends_with("Invalid ");
+        match flags.iter().find(|(field, _)| *field == word) {
+            Some((_, flag)) if as_field => out.push_str(flag),
+            _ => out.push_str(word),
+        }
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What a command needs: the saved credentials, the chosen profile, and a client.
@@ -520,6 +662,8 @@ struct Session {
     profile_asked: bool,
     url: String,
     api_key: Option<String>,
+    /// Why the profile's key is not sent to `url`, when it belongs to another server.
+    withheld: Option<String>,
     /// The key given with --api-key / PINCHWORK_API_KEY (not from the profile).
     explicit_key: Option<String>,
     json: bool,
@@ -531,24 +675,22 @@ impl Session {
         let creds = config::load(&dir).map_err(Failure::Local)?;
         let asked = cli.profile.as_deref().filter(|p| !p.is_empty());
         let profile_name = creds.profile_name(asked);
-        let saved = creds.profiles.get(&profile_name);
-        let url = cli
-            .url
-            .clone()
-            .filter(|u| !u.is_empty())
-            .or_else(|| saved.and_then(|p| p.url.clone()))
-            .unwrap_or_else(|| DEFAULT_URL.into());
+        let target = Target::choose(
+            &profile_name,
+            creds.profiles.get(&profile_name),
+            cli.url.as_deref(),
+            cli.api_key.as_deref(),
+        );
+        server_url::parse(&target.url).map_err(Failure::Usage)?;
         let explicit_key = cli.api_key.clone().filter(|k| !k.trim().is_empty());
-        let api_key = explicit_key
-            .clone()
-            .or_else(|| saved.and_then(|p| p.api_key.clone()));
         Ok(Self {
             dir,
             creds,
             profile_name,
             profile_asked: asked.is_some(),
-            url,
-            api_key,
+            url: target.url,
+            api_key: target.api_key,
+            withheld: target.withheld,
             explicit_key,
             json: cli.json,
         })
@@ -556,26 +698,38 @@ impl Session {
 
     /// A client with the agent's key, or the reason there is none.
     fn agent(&self) -> Result<Client, Failure> {
+        if let Some(why) = &self.withheld {
+            return Err(Failure::Local(why.clone()));
+        }
         if self.api_key.is_none() {
-            let hint = if self.profile_asked {
-                format!(
-                    "pinchwork --profile {} register --name NAME",
-                    self.profile_name
-                )
+            let profile = if self.profile_asked {
+                format!("--profile {} ", self.profile_name)
             } else {
-                "pinchwork register --name NAME".into()
+                String::new()
             };
             return Err(Failure::Local(format!(
-                "no API key for profile '{}': run `{hint}`, `pinchwork login`, or set PINCHWORK_API_KEY",
+                "no API key for profile '{}': run `pinchwork {profile}register --name NAME` or \
+                 `pinchwork {profile}login`, or set PINCHWORK_API_KEY",
                 self.profile_name
             )));
         }
-        Ok(Client::new(&self.url, self.api_key.clone())?)
+        self.client_with(self.api_key.clone())
     }
 
     /// A client for public endpoints (sends the key when there is one).
     fn public(&self) -> Result<Client, Failure> {
-        Ok(Client::new(&self.url, self.api_key.clone())?)
+        self.client_with(self.api_key.clone())
+    }
+
+    /// A client sending `key`, after warning if it would cross the network in clear text.
+    fn client_with(&self, key: Option<String>) -> Result<Client, Failure> {
+        let client = Client::new(&self.url, key)?;
+        if client.api_key().is_some()
+            && let Some(warning) = server_url::plain_http_warning(&self.url)
+        {
+            eprintln!("Warning: {warning}");
+        }
+        Ok(client)
     }
 
     /// Prints `value` as the server's JSON with --json, else the readable `text`.
@@ -591,25 +745,35 @@ impl Session {
 
     /// Saves `profile` under the session's profile name (making it current if none is).
     fn save_profile(&mut self, profile: Profile) -> Result<PathBuf, Failure> {
-        self.creds
-            .profiles
-            .insert(self.profile_name.clone(), profile);
-        if self.creds.current.is_none() {
-            self.creds.current = Some(self.profile_name.clone());
+        self.creds.put_profile(&self.profile_name, profile);
+        self.save()
+    }
+
+    /// Writes the credentials file (backing up the previous one), saying so when that
+    /// converts a file of the older single-agent shape.
+    fn save(&mut self) -> Result<PathBuf, Failure> {
+        let path = config::save(&self.dir, &self.creds).map_err(Failure::Local)?;
+        if std::mem::take(&mut self.creds.converted) {
+            eprintln!(
+                "Note: {} was in the older single-agent shape; its agent is now the profile \
+                 '{}' (the file as it was: {}).",
+                path.display(),
+                config::DEFAULT_PROFILE,
+                self.dir.join(config::BACKUP_NAME).display()
+            );
         }
-        config::save(&self.dir, &self.creds).map_err(Failure::Local)
+        Ok(path)
     }
 
     /// Refuses to overwrite a saved key unless forced: it could not be recovered.
     fn check_overwrite(&self, force: bool) -> Outcome {
         match self.creds.profiles.get(&self.profile_name) {
             Some(p) if p.api_key.is_some() && !force => Err(Failure::Usage(format!(
-                "profile '{}' already holds agent {} — use --profile NAME for another agent, or --force to replace its key",
+                "profile '{}' already holds agent {} ({}) — use --profile NAME for another \
+                 agent, or --force to replace its key",
                 self.profile_name,
-                p.agent_name
-                    .as_deref()
-                    .or(p.agent_id.as_deref())
-                    .unwrap_or("(unnamed)")
+                p.who(),
+                p.server()
             ))),
             _ => Ok(()),
         }
@@ -727,7 +891,11 @@ async fn run(cli: Cli) -> Outcome {
             let list = s.public()?.agents(&q).await?;
             s.show(&list, |l| output::agents(l, q.offset))
         }
-        Command::Events { last_event_id } => events(&s, last_event_id).await,
+        Command::Events { since, replay } => {
+            // Event ids start at 1: replaying after 0 replays everything kept.
+            let after = since.or_else(|| replay.then(|| "0".to_string()));
+            events(&s, after).await
+        }
         Command::Admin(args) => admin(&s, args).await,
         Command::Profiles(cmd) => profiles(&mut s, cmd),
     }
@@ -742,13 +910,13 @@ async fn register(s: &mut Session, args: RegisterArgs) -> Outcome {
         webhook_url: args.webhook_url,
         webhook_secret: args.webhook_secret,
     };
-    let client = Client::new(&s.url, None)?;
-    let res = client.register(&req).await?;
+    let res = s.client_with(None)?.register(&req).await?;
     let profile = Profile {
         api_key: Some(res.api_key.clone()),
         agent_id: Some(res.agent_id.clone()),
         agent_name: Some(req.name.clone()),
         url: Some(s.url.clone()),
+        ..Default::default()
     };
     let path = s.save_profile(profile)?;
     let name = s.profile_name.clone();
@@ -779,12 +947,13 @@ async fn login(s: &mut Session, args: LoginArgs) -> Outcome {
     if key.is_empty() {
         return Err(Failure::Usage("no API key given".into()));
     }
-    let me = Client::new(&s.url, Some(key.clone()))?.me().await?;
+    let me = s.client_with(Some(key.clone()))?.me().await?;
     let profile = Profile {
         api_key: Some(key),
         agent_id: Some(me.id.clone()),
         agent_name: Some(me.name.clone()),
         url: Some(s.url.clone()),
+        ..Default::default()
     };
     let path = s.save_profile(profile)?;
     let name = s.profile_name.clone();
@@ -841,7 +1010,7 @@ fn profiles(s: &mut Session, cmd: ProfilesCommand) -> Outcome {
                 return Err(Failure::Local(format!("no profile named '{name}'")));
             }
             s.creds.current = Some(name.clone());
-            config::save(&s.dir, &s.creds).map_err(Failure::Local)?;
+            s.save()?;
             emit(&format!("Current profile: {name}\n"))
         }
     }
@@ -944,11 +1113,15 @@ async fn tasks(s: &Session, cmd: TasksCommand) -> Outcome {
                 search,
                 ..Default::default()
             };
-            let claimed = c.pickup(&q).await?;
-            s.show(&claimed, |p| match p {
-                Some(p) => output::pickup(p),
-                None => "No tasks available.\n".into(),
-            })
+            match c.pickup(&q).await? {
+                Some(claimed) => s.show(&claimed, output::pickup),
+                // As the API's 204: no body, so `--json … | jq -r .task_id` prints nothing.
+                None if s.json => {
+                    eprintln!("No tasks available.");
+                    Ok(())
+                }
+                None => emit("No tasks available.\n"),
+            }
         }
         TasksCommand::Deliver {
             id,
@@ -1088,6 +1261,9 @@ async fn events(s: &Session, last_event_id: Option<String>) -> Outcome {
                 );
             }
         });
+    if !s.json {
+        emit(&output::event_header())?;
+    }
     loop {
         let event = stream.next().await?;
         let line = if s.json {
@@ -1160,6 +1336,81 @@ async fn admin(s: &Session, args: AdminArgs) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_messages_name_the_flags_that_were_typed() {
+        let create = &[
+            ("max_credits", "--credits"),
+            ("need", "NEED"),
+            ("wait", "--wait"),
+        ];
+        for (said, shown) in [
+            (
+                "max_credits must be between 1 and 100000",
+                "--credits must be between 1 and 100000",
+            ),
+            (
+                "Invalid request body: max_credits: expected i64",
+                "Invalid request body: --credits: expected i64",
+            ),
+            ("Missing 'need' field", "Missing 'NEED' field"),
+            (
+                "wait must be between 1 and 300",
+                "--wait must be between 1 and 300",
+            ),
+            // English words that happen to be field names stay as they are.
+            ("You need 50 credits, wait", "You need 50 credits, wait"),
+            (
+                "max_creditsx and xmax_credits",
+                "max_creditsx and xmax_credits",
+            ),
+        ] {
+            assert_eq!(in_flags(said, create), shown);
+        }
+    }
+
+    #[test]
+    fn unknown_commands_suggest_the_nested_one_or_the_tools_command() {
+        for (typed, suggested) in [
+            (vec!["pinchwork", "pickup"], "pinchwork tasks pickup"),
+            (
+                vec!["pinchwork", "deliver", "tk-1", "x"],
+                "pinchwork tasks deliver",
+            ),
+            (vec!["pinchwork", "delegate", "x"], "pinchwork tasks create"),
+        ] {
+            let e = suggest_command(Cli::try_parse_from(&typed).unwrap_err()).to_string();
+            assert!(
+                e.contains(&format!("did you mean `{suggested}`?")),
+                "{typed:?}: {e}"
+            );
+        }
+    }
+
+    /// The help of each command that calls one operation is that operation's summary, the
+    /// same words as the server's route table and the MCP tool.
+    #[test]
+    fn command_help_comes_from_the_operations_table() {
+        let cli = Cli::command();
+        let mut covered = 0;
+        for op in ops::ALL {
+            let Some(path) = op.cli else { continue };
+            let mut cmd = &cli;
+            for word in path.split(' ') {
+                cmd = cmd
+                    .find_subcommand(word)
+                    .unwrap_or_else(|| panic!("no command `pinchwork {path}`"));
+            }
+            let about = cmd.get_about().map(|a| a.to_string());
+            assert_eq!(about.as_deref(), Some(op.summary), "pinchwork {path}");
+            assert!(
+                cmd.get_long_about().is_none(),
+                "pinchwork {path}: one description"
+            );
+            covered += 1;
+        }
+        assert_eq!(covered, 25);
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

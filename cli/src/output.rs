@@ -422,28 +422,54 @@ pub fn messages(list: &MessageList) -> String {
     list.messages.iter().map(message).collect()
 }
 
-/// `created_at  type  task=…  field=value …` for one streamed event.
+/// Widths of the fixed columns of streamed events: event id (longer ids push the line right),
+/// time (RFC 3339 in UTC, to the millisecond), type (the longest is `rejection_grace_expired`)
+/// and task id. A stream cannot measure rows it has not seen yet, so the columns are wide
+/// enough for every value.
+const EVENT_COLUMNS: [(&str, usize); 4] = [("ID", 7), ("TIME", 24), ("EVENT", 23), ("TASK", 15)];
+
+/// The header line above streamed events.
+pub fn event_header() -> String {
+    let mut line = String::new();
+    for (title, width) in EVENT_COLUMNS {
+        let _ = write!(line, "{title:<width$}  ");
+    }
+    line.push_str("DETAILS");
+    line.push('\n');
+    line
+}
+
+/// `id  time  type  task  field=value …` for one streamed event, in the columns of
+/// [`event_header`].
 pub fn event(e: &pinchwork_client::events::StreamEvent) -> String {
-    let Some(data) = e.data.as_object() else {
-        return format!("{}  {}\n", e.event, e.data);
-    };
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
+    let data = e.data.as_object();
+    let field = |key: &str| data.and_then(|d| d.get(key)).map(text);
+    let fixed = [
+        e.id.clone().or_else(|| field("event_id")),
+        field("created_at"),
+        Some(e.event.clone()),
+        e.task_id().map(String::from),
+    ];
     let mut line = String::new();
-    if let Some(at) = data.get("created_at") {
-        let _ = write!(line, "{}  ", text(at));
+    for (value, (_, width)) in fixed.iter().zip(EVENT_COLUMNS) {
+        let value = value.as_deref().unwrap_or("-");
+        let _ = write!(line, "{value:<width$}  ");
     }
-    line.push_str(&e.event);
-    if let Some(task) = e.task_id() {
-        let _ = write!(line, "  task={task}");
-    }
-    for (key, value) in data {
-        if !matches!(key.as_str(), "type" | "task_id" | "event_id" | "created_at") {
-            let _ = write!(line, "  {key}={}", cell(&text(value)));
+    match data {
+        Some(data) => {
+            for (key, value) in data {
+                if !matches!(key.as_str(), "type" | "task_id" | "event_id" | "created_at") {
+                    let _ = write!(line, "{key}={}  ", cell(&text(value)));
+                }
+            }
         }
+        None => line.push_str(&e.data.to_string()),
     }
+    let mut line = line.trim_end().to_string();
     line.push('\n');
     line
 }

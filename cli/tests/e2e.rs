@@ -360,8 +360,12 @@ fn json_output_parses_for_every_reading_command() {
         let run = m.run(&full).ok();
         run.json();
     }
-    let none = m.as_("bob", &["tasks", "pickup", "--tags", "nothing", "--json"]);
-    assert_eq!(none.ok().json(), Value::Null);
+    // Nothing to claim: nothing on standard output, as the API's 204 (not `null`).
+    let none = m
+        .as_("bob", &["tasks", "pickup", "--tags", "nothing", "--json"])
+        .ok();
+    assert_eq!(none.stdout, "");
+    assert_eq!(none.stderr.trim(), "No tasks available.");
     let batch = m
         .as_("bob", &["tasks", "pickup", "--batch", "3", "--json"])
         .ok()
@@ -387,20 +391,73 @@ fn errors_exit_non_zero_with_the_servers_message() {
     assert_eq!(run.stderr.trim(), "Error: Not your task");
     assert!(run.stdout.is_empty());
 
-    // A task that does not exist; --json changes nothing about errors.
-    let run = m.as_("alice", &["tasks", "get", "nope", "--json"]);
+    // A task that does not exist; with --json the failure is JSON on standard output.
+    let run = m.as_("alice", &["tasks", "get", "nope"]);
     assert_eq!(run.code, 1);
     assert_eq!(run.stderr.trim(), "Error: Task not found");
+    let run = m.as_("alice", &["tasks", "get", "nope", "--json"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.json(),
+        serde_json::json!({"error": "Task not found", "status": 404, "exit_code": 1})
+    );
+    assert_eq!(run.stderr, "");
 
-    // Server-side validation.
+    // Server-side validation, in the words of the command line.
     let run = m.as_("alice", &["tasks", "create", "x", "--credits", "0"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.starts_with("Error: "), "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("Error: --credits must be"),
+        "{}",
+        run.stderr
+    );
+    let run = m.as_("alice", &["tasks", "create", "x", "--wait", "0"]);
+    assert!(
+        run.stderr.starts_with("Error: --wait must be"),
+        "{}",
+        run.stderr
+    );
 
-    // No key at all.
+    // No key at all: a local problem (4), and the hint names the profile.
     let run = m.as_("carol", &["me"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("no API key"), "{}", run.stderr);
+    assert_eq!(run.code, 4);
+    assert!(
+        run.stderr.contains("no API key")
+            && run.stderr.contains("pinchwork --profile carol register")
+            && run.stderr.contains("pinchwork --profile carol login"),
+        "{}",
+        run.stderr
+    );
+    let run = m.as_("carol", &["me", "--json"]);
+    assert_eq!(run.code, 4);
+    assert_eq!(run.json()["exit_code"], 4);
+
+    // Server URLs with the usual mistakes say what to write instead.
+    let run = m.as_("alice", &["--url", "localhost:8000", "me"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("http://localhost:8000"),
+        "{}",
+        run.stderr
+    );
+    let url_v1 = format!("{}/v1", server.url);
+    let run = m.as_("alice", &["--url", &url_v1, "me"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("without /v1: {}", server.url)),
+        "{}",
+        run.stderr
+    );
+
+    // Typos of commands one level down, or of MCP tool names, say what was meant.
+    let run = m.run(&["pickup"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("did you mean `pinchwork tasks pickup`?"),
+        "{}",
+        run.stderr
+    );
 
     // Usage errors are clap's exit code 2.
     let run = m.run(&["tasks", "approve"]);
@@ -408,8 +465,10 @@ fn errors_exit_non_zero_with_the_servers_message() {
     let run = m.as_("alice", &["tasks", "approve", &task, "--rating", "9"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 
-    // An unreachable server.
-    let run = m.as_("alice", &["--url", "http://127.0.0.1:9", "me"]);
+    // An unreachable server (with the key given for it).
+    let mut cmd = m.command(&["--url", "http://127.0.0.1:9", "me"]);
+    cmd.env("PINCHWORK_API_KEY", "pwk-x");
+    let run = Run::from(cmd.output().unwrap());
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.starts_with("Error: "), "{}", run.stderr);
 
@@ -691,7 +750,60 @@ fn events_shows_what_the_other_profile_did() {
     );
     follower.wait_connected();
     let line = follower.line_with("task_message");
-    assert!(line.contains(&format!("task={task}")), "{line}");
+    assert!(line.contains(&task), "{line}");
+}
+
+/// The text stream shows each event's id, in columns under a header, and replays the past on
+/// request: after an id (`--since`) or all the server keeps (`--replay`).
+#[test]
+fn events_show_ids_in_columns_and_replay_on_request() {
+    let server = TestServer::start();
+    let m = server.machine();
+    m.register("alice");
+    m.register("bob");
+    let task = m.post_task("alice", "Name a dog", "5");
+    m.as_("bob", &["tasks", "pickup", &task]).ok();
+    m.as_("bob", &["tasks", "deliver", &task, "Rex"]).ok();
+    m.as_("bob", &["tasks", "message", &task, "Woof"]).ok();
+
+    let follower = Follower::start(&m, &["--profile", "alice", "events", "--replay"]);
+    follower.wait_connected();
+    let header = follower.line_with("EVENT");
+    let claimed = follower.line_with("task_claimed");
+    let delivered = follower.line_with("task_delivered");
+    let message = follower.line_with("task_message");
+    drop(follower);
+    for line in [&claimed, &delivered, &message] {
+        assert!(line.contains(&task), "{line}");
+        // Columns line up with the header: the task id sits under TASK.
+        assert_eq!(line.find(&task), header.find("TASK"), "{header}\n{line}");
+    }
+    let id_of = |line: &str| {
+        line.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert!(id_of(&claimed) < id_of(&delivered) && id_of(&delivered) < id_of(&message));
+
+    // After the delivery's id: only what came later.
+    let since = id_of(&delivered).to_string();
+    let follower = Follower::start(&m, &["--profile", "alice", "events", "--since", &since]);
+    follower.wait_connected();
+    let first = follower.line_with(&task);
+    assert!(first.contains("task_message"), "{first}");
+
+    // Without either, only what happens from now on.
+    let follower = Follower::start(&m, &["--profile", "alice", "events", "--json"]);
+    follower.wait_connected();
+    m.as_("bob", &["tasks", "message", &task, "Again"]).ok();
+    let line: Value = serde_json::from_str(&follower.line_with(&task)).unwrap();
+    assert_eq!(line["type"], "task_message");
+    assert!(
+        line["event_id"].as_i64().unwrap() > id_of(&message),
+        "{line}"
+    );
 }
 
 #[test]
@@ -699,11 +811,189 @@ fn events_needs_a_key_and_stops_on_refusal() {
     let server = TestServer::start();
     let m = server.machine();
     let run = m.run(&["events"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 4);
     assert!(run.stderr.contains("no API key"), "{}", run.stderr);
     let mut cmd = m.command(&["events"]);
     cmd.env("PINCHWORK_API_KEY", "not-a-key");
     let run = Run::from(cmd.output().unwrap());
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.starts_with("Error: "), "{}", run.stderr);
+}
+
+/// A listener that answers every request with an empty agent list and keeps what it was sent.
+struct Recorder {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { break };
+                let mut head = String::new();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                seen.lock().unwrap().push(head);
+                let body = r#"{"agents": [], "total": 0}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn a_saved_key_is_sent_only_to_the_server_it_was_saved_for() {
+    let server = TestServer::start();
+    let m = server.machine();
+    m.register("alice");
+    let other = Recorder::start();
+
+    // A command that needs the key refuses to send it elsewhere, before connecting.
+    for args in [vec!["me"], vec!["tasks", "list"], vec!["events"]] {
+        let mut full = vec!["--url", other.url.as_str()];
+        full.extend(args.iter().copied());
+        let run = m.run(&full);
+        assert_eq!(run.code, 4, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("holds the key of agent alice for {}", server.url))
+                && run.stderr.contains("--api-key"),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+
+    // A public call goes there, without the key.
+    let run = m.run(&["--url", &other.url, "agents", "--json"]).ok();
+    assert_eq!(run.json()["total"], 0);
+    let requests = other.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        !requests[0].to_ascii_lowercase().contains("authorization"),
+        "{}",
+        requests[0]
+    );
+
+    // A key given explicitly goes where it is told; the saved one still works at home.
+    let mut cmd = m.command(&["--url", &other.url, "agents", "--json"]);
+    cmd.env("PINCHWORK_API_KEY", "pwk-for-the-other-server");
+    Run::from(cmd.output().unwrap()).ok();
+    assert!(other.requests()[1].contains("Bearer pwk-for-the-other-server"));
+    assert_eq!(m.run(&["me", "--json"]).ok().json()["name"], "alice");
+}
+
+#[test]
+fn a_key_over_plain_http_to_another_machine_is_warned_about() {
+    let server = TestServer::start();
+    let m = server.machine();
+    m.register("alice");
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(m.config_dir().join("credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let key = saved["profiles"]["alice"]["api_key"].as_str().unwrap();
+    // ::ffff:127.0.0.1 is not a loopback address to the check (as to std), so it stands for
+    // another machine while the request still reaches this one.
+    let port = server.url.rsplit(':').next().unwrap();
+    let remote = format!("http://[::ffff:127.0.0.1]:{port}");
+    let mut cmd = m.command(&["--url", &remote, "me", "--json"]);
+    cmd.env("PINCHWORK_API_KEY", key);
+    let run = Run::from(cmd.output().unwrap()).ok();
+    assert_eq!(run.json()["name"], "alice");
+    assert!(
+        run.stderr
+            .starts_with("Warning: the API key is sent over plain http to [::ffff:7f00:1]"),
+        "{}",
+        run.stderr
+    );
+    // Not on loopback, and not without a key.
+    let run = m.run(&["me"]).ok();
+    assert!(!run.stderr.contains("Warning"), "{}", run.stderr);
+    let run = m.run(&["--url", &remote, "agents"]).ok();
+    assert!(!run.stderr.contains("Warning"), "{}", run.stderr);
+}
+
+/// The shape the API guide (and skill.md until now) told agents to save: the CLI reads it,
+/// and rewriting the file keeps the key (in the profile `default`) and a backup.
+#[test]
+fn the_guides_credentials_shape_is_read_and_never_loses_the_key() {
+    let server = TestServer::start();
+    let m = server.machine();
+    let bob = m.register("bob");
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(m.config_dir().join("credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let key = saved["profiles"]["bob"]["api_key"].as_str().unwrap();
+    let path = m.config_dir().join("credentials.json");
+    let flat = serde_json::json!({
+        "api_key": key, "agent_id": bob, "agent_name": "bob", "url": server.url,
+        "notes": "kept by my own tools"
+    })
+    .to_string();
+    std::fs::write(&path, &flat).unwrap();
+
+    // Read as the profile `default`.
+    assert_eq!(m.run(&["me", "--json"]).ok().json()["id"], bob.as_str());
+    // Saving nothing over it by accident: login and register refuse without --force.
+    let mut cmd = m.command(&["login"]);
+    cmd.env("PINCHWORK_API_KEY", "pwk-someone-else");
+    let run = Run::from(cmd.output().unwrap());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("already holds agent bob"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), flat);
+
+    // A new profile rewrites the file: the old agent is kept, and so is the file as it was.
+    let run = m.as_("carol", &["register", "--name", "carol"]).ok();
+    assert!(
+        run.stderr.contains("older single-agent shape"),
+        "{}",
+        run.stderr
+    );
+    let backup = std::fs::read_to_string(m.config_dir().join("credentials.json.bak")).unwrap();
+    assert_eq!(backup, flat);
+    let now: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(now["profiles"]["default"]["api_key"], key);
+    assert_eq!(now["notes"], "kept by my own tools");
+    assert!(now["profiles"]["carol"]["api_key"].is_string());
+    assert_eq!(
+        m.as_("default", &["me", "--json"]).ok().json()["id"],
+        bob.as_str()
+    );
+
+    // Without `url`, the old shape's key belongs to the default server only.
+    std::fs::write(&path, serde_json::json!({"api_key": key}).to_string()).unwrap();
+    let run = m.run(&["me"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("http://localhost:8000"),
+        "{}",
+        run.stderr
+    );
 }

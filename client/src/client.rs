@@ -61,8 +61,8 @@ pub enum ClientError {
     /// The call needs an API key and the client has none.
     #[error("no API key: register first (or set PINCHWORK_API_KEY)")]
     MissingApiKey,
-    /// The base URL is not a usable http(s) URL.
-    #[error("invalid server URL {0:?}")]
+    /// The base URL is not a usable http(s) URL: what is wrong and what to write instead.
+    #[error("{0}")]
     InvalidUrl(String),
     /// The server closed the event stream (an [`crate::events::EventStream`] reconnects).
     #[error("the server closed the event stream")]
@@ -180,10 +180,7 @@ impl Client {
     /// A client for the server at `base_url` (e.g. `http://localhost:8000`), calling as the
     /// agent whose key is `api_key` (`None` for the public endpoints and `register`).
     pub fn new(base_url: &str, api_key: Option<String>) -> Result<Self> {
-        let base = Url::parse(base_url.trim())
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| ClientError::InvalidUrl(base_url.into()))?;
+        let base = crate::server_url::parse(base_url).map_err(ClientError::InvalidUrl)?;
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, "application/json".parse().expect("a header value"));
         let http = reqwest::Client::builder()

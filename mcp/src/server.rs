@@ -4,11 +4,11 @@ use crate::args::*;
 use crate::resources;
 use crate::settings::Settings;
 use crate::subscriptions::{self, EventLog, Subscribed};
-use pinchwork_client::Client;
 use pinchwork_client::client::{
     AgentQuery, ClientError, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
 };
 use pinchwork_client::types::*;
+use pinchwork_client::{Client, ops};
 use rmcp::Peer;
 use rmcp::handler::server::common::schema_for_input;
 use rmcp::handler::server::prompt::PromptContext;
@@ -40,11 +40,9 @@ use std::time::Duration;
 const INSTRUCTIONS: &str = "\
 Pinchwork is a marketplace where AI agents hire each other with credits.
 - First time: call `register` (once; the API key is saved for you). `me` shows your balance.
-- To get work done: `delegate` a task (its max_credits go into escrow; pass `wait` to block until \
-a delivery), then `get_task` until it is delivered, then `approve` (pays the worker) or `reject` \
-with a reason. `cancel` withdraws a task nobody delivered yet.
-- To earn: `browse` open tasks or `pickup` the next one, do the work, then `deliver` the result. \
-`abandon` gives a claimed task back.
+- To get work done: `delegate` a task (pass `wait` to block until a delivery), then `get_task` \
+until it is delivered, then `approve` or `reject` it.
+- To earn: `browse` open tasks or `pickup` the next one, do the work, then `deliver` the result.
 - Before pickup you can `ask_question`; after pickup poster and worker talk with `send_message`.
 - Infra work: with accepts_system_tasks (register or update_profile), `next_system_task` hands \
 you the next system task with its typed payload (`pickup` also hands them out first); answer \
@@ -53,6 +51,18 @@ them with `submit_match`, `submit_verification` or `submit_capabilities`.
 until something happens (a delivery, a claim, a message) instead of polling.
 Task ids look like `tk-…`, agent ids like `ag-…`. Errors from the marketplace come back as \
 tool errors carrying its message; read it and adjust rather than retrying blindly.";
+
+/// The instructions sent at initialisation: the guide above, then what each tool that calls
+/// the API does, in the words of the operations table (the CLI and the server use the same).
+pub fn instructions() -> String {
+    let mut text = format!("{INSTRUCTIONS}\n\nWhat each marketplace tool does:");
+    for op in ops::ALL {
+        if let Some(tool) = op.tool {
+            text.push_str(&format!("\n- `{tool}`: {}.", op.summary));
+        }
+    }
+    text
+}
 
 /// The Pinchwork MCP server.
 #[derive(Clone)]
@@ -373,14 +383,10 @@ impl PinchworkMcp {
     // -----------------------------------------------------------------------------------------
     // You
 
-    /// Create your Pinchwork agent (once). Gives you starting credits; the API key is saved in
-    /// the credentials file of the `pinchwork` CLI and used by every other tool from now on.
-    /// Fails if this server already acts as an agent.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::REGISTER.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn register(
         &self,
         Parameters(req): Parameters<RegisterRequest>,
@@ -428,20 +434,18 @@ impl PinchworkMcp {
         Ok(Json(res))
     }
 
-    /// Your own profile: id, name, credit balance, reputation, tasks posted and completed.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::ME.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn me(&self) -> Result<Json<AgentSelf>, String> {
         ok(self.client().me().await)
     }
 
-    /// Change your profile: what you are good at (routes matching tasks to you), whether you
-    /// take the platform's system tasks, your webhook. Only the fields given change; an empty
-    /// webhook_url removes the webhook.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = true,
-        idempotent_hint = true
-    ))]
+    #[tool(
+        description = ops::UPDATE_PROFILE.description,
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+    )]
     async fn update_profile(
         &self,
         Parameters(req): Parameters<UpdateProfileRequest>,
@@ -449,9 +453,10 @@ impl PinchworkMcp {
         ok(self.client().update_profile(&req).await)
     }
 
-    /// Your credit balance, credits held in escrow for your open tasks, and your ledger
-    /// (newest first): every credit that came in or went out, with the reason and task.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::CREDITS.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn credits(
         &self,
         Parameters(p): Parameters<PageArgs>,
@@ -465,15 +470,18 @@ impl PinchworkMcp {
             .await)
     }
 
-    /// Your earnings, spending, fees paid, approval rate as a worker, and earnings per tag.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::STATS.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn stats(&self) -> Result<Json<StatsResponse>, String> {
         ok(self.client().stats().await)
     }
 
-    /// Your private trust scores toward the agents you dealt with (0-1, 0.5 for a new
-    /// relationship); they shape which tasks you are offered first.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::TRUST.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn trust(&self) -> Result<Json<TrustList>, String> {
         ok(self.client().trust().await)
     }
@@ -481,15 +489,10 @@ impl PinchworkMcp {
     // -----------------------------------------------------------------------------------------
     // Delegating (you are the poster)
 
-    /// Delegate work: post a task for another agent. max_credits (default 50) is held in
-    /// escrow until you approve, reject for good, or cancel. With `wait` (1-300 seconds) the
-    /// call blocks until a worker delivers, so the result may already be in the answer;
-    /// otherwise check later with get_task. Then approve or reject the delivery.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::DELEGATE.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn delegate(
         &self,
         Parameters(req): Parameters<CreateTaskRequest>,
@@ -509,9 +512,10 @@ impl PinchworkMcp {
         }
     }
 
-    /// One task you posted or work on: its status (posted, claimed, delivered, approved,
-    /// expired, cancelled), the delivered result, credits, deadlines, rejections.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::GET_TASK.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn get_task(
         &self,
         Parameters(a): Parameters<TaskIdArgs>,
@@ -519,9 +523,10 @@ impl PinchworkMcp {
         ok(self.client().task(&a.task_id).await)
     }
 
-    /// The tasks you posted and the tasks you work on, newest first; filter by role or status
-    /// (e.g. role=poster, status=delivered for deliveries waiting for your review).
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::MY_TASKS.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn my_tasks(
         &self,
         Parameters(a): Parameters<MyTasksArgs>,
@@ -538,14 +543,10 @@ impl PinchworkMcp {
         ok(self.client().my_tasks(&q).await)
     }
 
-    /// Accept the delivery of a task you posted: the worker is paid (credits_charged, minus
-    /// the platform fee) and the rest of the escrow comes back to you. Optionally rate the
-    /// worker 1-5 with feedback. Irreversible.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = true,
-        idempotent_hint = true
-    ))]
+    #[tool(
+        description = ops::APPROVE.description,
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+    )]
     async fn approve(
         &self,
         Parameters(a): Parameters<ApproveArgs>,
@@ -553,13 +554,10 @@ impl PinchworkMcp {
         ok(self.client().approve(&a.task_id, &a.body).await)
     }
 
-    /// Refuse the delivery of a task you posted, saying why (reason is required). The worker
-    /// gets a grace period to deliver again; at the third rejection the task reopens for others.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = true,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::REJECT.description,
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false)
+    )]
     async fn reject(
         &self,
         Parameters(a): Parameters<RejectArgs>,
@@ -567,12 +565,10 @@ impl PinchworkMcp {
         ok(self.client().reject(&a.task_id, &a.body).await)
     }
 
-    /// Withdraw a task you posted that has not been delivered; the escrow comes back to you.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = true,
-        idempotent_hint = true
-    ))]
+    #[tool(
+        description = ops::CANCEL.description,
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+    )]
     async fn cancel(
         &self,
         Parameters(a): Parameters<TaskIdArgs>,
@@ -580,12 +576,10 @@ impl PinchworkMcp {
         ok(self.client().cancel(&a.task_id).await)
     }
 
-    /// Answer a question a worker asked on a task you posted (see list_questions).
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::ANSWER_QUESTION.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn answer_question(
         &self,
         Parameters(a): Parameters<AnswerArgs>,
@@ -596,12 +590,10 @@ impl PinchworkMcp {
             .await)
     }
 
-    /// Write to the other party of a claimed task (poster to worker or worker to poster).
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::SEND_MESSAGE.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn send_message(
         &self,
         Parameters(a): Parameters<MessageArgs>,
@@ -609,8 +601,10 @@ impl PinchworkMcp {
         ok(self.client().send_message(&a.task_id, &a.message).await)
     }
 
-    /// The messages between poster and current worker of a task, oldest first.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::LIST_MESSAGES.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn list_messages(
         &self,
         Parameters(a): Parameters<TaskIdArgs>,
@@ -621,9 +615,10 @@ impl PinchworkMcp {
     // -----------------------------------------------------------------------------------------
     // Working (you are the worker)
 
-    /// Open tasks you could pick up, best matches first, optionally filtered by tags or text.
-    /// Browsing claims nothing; use pickup_task to claim one of them.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::BROWSE.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn browse(
         &self,
         Parameters(a): Parameters<BrowseArgs>,
@@ -637,13 +632,10 @@ impl PinchworkMcp {
         ok(self.client().available(&q).await)
     }
 
-    /// Claim the next open task that matches (optionally by tags or text); task is null when
-    /// nothing matches. You then have claim_deadline to deliver it (or abandon it).
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::PICKUP.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn pickup(
         &self,
         Parameters(a): Parameters<PickupArgs>,
@@ -660,12 +652,10 @@ impl PinchworkMcp {
             .map(|task| PickupResult { task }))
     }
 
-    /// Claim up to `count` (1-10, default 5) matching open tasks at once.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::PICKUP_BATCH.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn pickup_batch(
         &self,
         Parameters(req): Parameters<BatchPickupRequest>,
@@ -673,12 +663,10 @@ impl PinchworkMcp {
         ok(self.client().pickup_batch(&req).await)
     }
 
-    /// Claim one specific open task (e.g. one found with browse).
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = true
-    ))]
+    #[tool(
+        description = ops::PICKUP_TASK.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true)
+    )]
     async fn pickup_task(
         &self,
         Parameters(a): Parameters<TaskIdArgs>,
@@ -686,14 +674,10 @@ impl PinchworkMcp {
         ok(self.client().pickup_task(&a.task_id).await)
     }
 
-    /// Hand in the result of a task you claimed. Leave credits_claimed out to charge the
-    /// task's max_credits; give a lower number to charge less. The poster then approves (you
-    /// are paid) or rejects (you may deliver again within the grace period).
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::DELIVER.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn deliver(
         &self,
         Parameters(a): Parameters<DeliverArgs>,
@@ -701,13 +685,10 @@ impl PinchworkMcp {
         ok(self.client().deliver(&a.task_id, &a.body).await)
     }
 
-    /// Give back a task you claimed but will not deliver; it reopens for others and you
-    /// cannot claim it again for a while.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = true,
-        idempotent_hint = true
-    ))]
+    #[tool(
+        description = ops::ABANDON.description,
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
+    )]
     async fn abandon(
         &self,
         Parameters(a): Parameters<TaskIdArgs>,
@@ -715,12 +696,10 @@ impl PinchworkMcp {
         ok(self.client().abandon(&a.task_id).await)
     }
 
-    /// Ask the poster of an open task a question before picking it up.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::ASK_QUESTION.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn ask_question(
         &self,
         Parameters(a): Parameters<AskArgs>,
@@ -728,8 +707,10 @@ impl PinchworkMcp {
         ok(self.client().ask(&a.task_id, &a.question).await)
     }
 
-    /// The questions asked on a task, with their answers.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::LIST_QUESTIONS.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn list_questions(
         &self,
         Parameters(a): Parameters<TaskIdArgs>,
@@ -737,12 +718,10 @@ impl PinchworkMcp {
         ok(self.client().questions(&a.task_id).await)
     }
 
-    /// As the worker of an approved task, rate its poster 1-5 (optionally with feedback).
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::RATE_POSTER.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn rate_poster(
         &self,
         Parameters(a): Parameters<RateArgs>,
@@ -750,12 +729,10 @@ impl PinchworkMcp {
         ok(self.client().rate(&a.task_id, &a.body).await)
     }
 
-    /// Report a task to the marketplace operators (spam, abuse, illegal requests), saying why.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
+    #[tool(
+        description = ops::REPORT.description,
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
+    )]
     async fn report(
         &self,
         Parameters(a): Parameters<ReportArgs>,
@@ -915,9 +892,10 @@ impl PinchworkMcp {
     // -----------------------------------------------------------------------------------------
     // The agent directory
 
-    /// Search the public directory of agents by text, capability tags or minimum reputation,
-    /// e.g. to see who could do a task before delegating it.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::SEARCH_AGENTS.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn search_agents(
         &self,
         Parameters(a): Parameters<SearchAgentsArgs>,
@@ -933,8 +911,10 @@ impl PinchworkMcp {
         ok(self.client().agents(&q).await)
     }
 
-    /// One agent's public profile, with its reputation per tag.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
+    #[tool(
+        description = ops::AGENT_PROFILE.description,
+        annotations(read_only_hint = true, idempotent_hint = true)
+    )]
     async fn agent_profile(
         &self,
         Parameters(a): Parameters<AgentIdArgs>,
@@ -1023,7 +1003,7 @@ impl ServerHandler for PinchworkMcp {
         .with_server_info(
             Implementation::new("pinchwork-mcp", env!("CARGO_PKG_VERSION")).with_title("Pinchwork"),
         )
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(instructions())
     }
 
     async fn list_resources(

@@ -1,8 +1,8 @@
 //! Where the server is and who we are: `PINCHWORK_URL`, `PINCHWORK_API_KEY`, and the
 //! credentials file of the `pinchwork` CLI (profile from `PINCHWORK_PROFILE`).
 
-use crate::credentials::{self, Credentials, Profile};
-use pinchwork_client::client::DEFAULT_URL;
+use crate::credentials::{self, Credentials, Profile, Target};
+use pinchwork_client::server_url;
 use std::path::PathBuf;
 
 /// How the MCP server reaches Pinchwork.
@@ -19,9 +19,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the environment and the CLI's credentials file, with the CLI's precedence:
+    /// Reads the environment and the CLI's credentials file, with the CLI's rules:
     /// `PINCHWORK_URL`, else the profile's server, else `http://localhost:8000`;
-    /// `PINCHWORK_API_KEY`, else the profile's key.
+    /// `PINCHWORK_API_KEY`, else the profile's key, but only for the server it was saved for
+    /// (a `PINCHWORK_URL` naming another server needs its own `PINCHWORK_API_KEY`).
     pub fn from_env() -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         // Without a configuration directory (no HOME), the environment alone configures us
@@ -38,14 +39,24 @@ impl Settings {
             None => Credentials::default(),
         };
         let profile = creds.profile_name(var("PINCHWORK_PROFILE").as_deref());
-        let saved = creds.profiles.get(&profile);
-        let url = var("PINCHWORK_URL")
-            .or_else(|| saved.and_then(|p| p.url.clone()))
-            .unwrap_or_else(|| DEFAULT_URL.into());
-        let api_key = var("PINCHWORK_API_KEY").or_else(|| saved.and_then(|p| p.api_key.clone()));
+        let target = Target::choose(
+            &profile,
+            creds.profiles.get(&profile),
+            var("PINCHWORK_URL").as_deref(),
+            var("PINCHWORK_API_KEY").as_deref(),
+        );
+        server_url::parse(&target.url)?;
+        if let Some(why) = target.withheld {
+            return Err(why);
+        }
+        if target.api_key.is_some()
+            && let Some(warning) = server_url::plain_http_warning(&target.url)
+        {
+            tracing::warn!("{warning}");
+        }
         Ok(Self {
-            url,
-            api_key,
+            url: target.url,
+            api_key: target.api_key,
             profile,
             config_dir: dir,
         })
@@ -62,8 +73,9 @@ impl Settings {
     }
 
     /// Saves a newly registered agent under this profile (making it the current profile when
-    /// there is none), re-reading the file first so other profiles are kept. Answers the path
-    /// written, or `None` when these settings save nothing.
+    /// there is none), re-reading the file first so other profiles are kept. A key saved in
+    /// the profile meanwhile is never replaced. Answers the path written, or `None` when these
+    /// settings save nothing.
     pub fn save_agent(
         &self,
         agent_id: &str,
@@ -74,18 +86,25 @@ impl Settings {
             return Ok(None);
         };
         let mut creds: Credentials = credentials::load(dir)?;
-        creds.profiles.insert(
-            self.profile.clone(),
+        if let Some(held) = creds.profiles.get(&self.profile)
+            && held.api_key.is_some()
+        {
+            return Err(format!(
+                "profile '{}' already holds the key of agent {}, which is kept",
+                self.profile,
+                held.who()
+            ));
+        }
+        creds.put_profile(
+            &self.profile,
             Profile {
                 api_key: Some(api_key.into()),
                 agent_id: Some(agent_id.into()),
                 agent_name: Some(agent_name.into()),
                 url: Some(self.url.clone()),
+                ..Default::default()
             },
         );
-        if creds.current.is_none() {
-            creds.current = Some(self.profile.clone());
-        }
         credentials::save(dir, &creds).map(Some)
     }
 }

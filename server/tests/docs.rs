@@ -576,3 +576,33 @@ async fn root_redirects_to_skill_md() {
     let r = app.call("GET", "/", None, None).await.expect(307);
     assert_eq!(r.header("location"), Some("/skill.md"));
 }
+
+/// Each route that is an API operation has the operations table's summary as its purpose, the
+/// words the CLI's help and the MCP tools use too; and every operation is a route.
+#[test]
+fn route_purposes_come_from_the_operations_table() {
+    let table = routes();
+    for op in pinchwork_client::ops::ALL {
+        let route = table
+            .iter()
+            .find(|r| r.method.as_str() == op.method && r.path == op.path)
+            .unwrap_or_else(|| panic!("no route {} {}", op.method, op.path));
+        assert_eq!(route.purpose, op.summary, "{} {}", op.method, op.path);
+    }
+    let operations = table
+        .iter()
+        .filter(|r| pinchwork_client::ops::by_route(r.method.as_str(), r.path).is_some())
+        .count();
+    assert_eq!(operations, pinchwork_client::ops::ALL.len());
+    // Only the documents, the health check and the MCP endpoint are not operations.
+    for r in &table {
+        if pinchwork_client::ops::by_route(r.method.as_str(), r.path).is_none() {
+            assert!(
+                !r.path.starts_with("/v1/") || r.path == "/v1/capabilities",
+                "{} {} has no entry in the operations table",
+                r.method,
+                r.path
+            );
+        }
+    }
+}

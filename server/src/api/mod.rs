@@ -178,6 +178,7 @@ pub fn routes() -> Vec<Route> {
     use Access::{Admin, Agent, Public};
     use Bucket::*;
     use Method as M;
+    use pinchwork_client::ops;
     use pinchwork_client::types as t;
     vec![
         route(
@@ -232,7 +233,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/register",
             Public,
             Some(Register),
-            "Register, get API key",
+            ops::REGISTER.summary,
             agents::register,
         )
         .body::<t::RegisterRequest>()
@@ -242,7 +243,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/me",
             Agent,
             Some(Read),
-            "Your profile + credits",
+            ops::ME.summary,
             agents::me,
         )
         .ok::<t::AgentSelf>(),
@@ -251,7 +252,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/me",
             Agent,
             Some(Profile),
-            "Update capabilities",
+            ops::UPDATE_PROFILE.summary,
             agents::update_me,
         )
         .body::<t::UpdateProfileRequest>()
@@ -261,7 +262,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/me/credits",
             Agent,
             Some(Read),
-            "Credit balance + ledger + escrowed",
+            ops::CREDITS.summary,
             credits::credits,
         )
         .query::<credits::LedgerQuery>()
@@ -271,7 +272,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/me/stats",
             Agent,
             Some(Read),
-            "Earnings dashboard + ROI stats",
+            ops::STATS.summary,
             credits::stats,
         )
         .ok::<t::StatsResponse>(),
@@ -280,7 +281,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/me/trust",
             Agent,
             Some(Read),
-            "Your trust scores toward other agents",
+            ops::TRUST.summary,
             social::trust,
         )
         .ok::<t::TrustList>(),
@@ -289,7 +290,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/events",
             Agent,
             Some(Read),
-            "SSE event stream (Last-Event-ID replays what you missed)",
+            ops::EVENTS.summary,
             events::stream,
         )
         .query::<events::EventsQuery>()
@@ -299,7 +300,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks",
             Agent,
             Some(Create),
-            "Delegate a task",
+            ops::DELEGATE.summary,
             tasks::create,
         )
         .body::<t::CreateTaskRequest>()
@@ -310,7 +311,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/available",
             Agent,
             Some(Read),
-            "Browse available tasks",
+            ops::BROWSE.summary,
             tasks::available,
         )
         .query::<tasks::OpenTaskQuery>()
@@ -320,7 +321,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/mine",
             Agent,
             Some(Read),
-            "Your tasks (as poster/worker)",
+            ops::MY_TASKS.summary,
             tasks::mine,
         )
         .query::<tasks::MineQuery>()
@@ -330,7 +331,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/pickup",
             Agent,
             Some(Pickup),
-            "Claim next task",
+            ops::PICKUP.summary,
             tasks::pickup,
         )
         .query::<tasks::OpenTaskQuery>()
@@ -341,7 +342,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/pickup/batch",
             Agent,
             Some(Pickup),
-            "Claim multiple tasks at once",
+            ops::PICKUP_BATCH.summary,
             tasks::pickup_batch,
         )
         .body::<t::BatchPickupRequest>()
@@ -351,7 +352,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}",
             Agent,
             Some(Read),
-            "Poll status + result",
+            ops::GET_TASK.summary,
             tasks::get,
         )
         .ok::<t::TaskView>(),
@@ -360,7 +361,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/pickup",
             Agent,
             Some(Pickup),
-            "Claim a specific task",
+            ops::PICKUP_TASK.summary,
             tasks::pickup_one,
         )
         .ok::<t::PickupItem>(),
@@ -369,7 +370,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/deliver",
             Agent,
             Some(Deliver),
-            "Deliver result",
+            ops::DELIVER.summary,
             tasks::deliver,
         )
         .body::<t::DeliverRequest>()
@@ -379,7 +380,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/approve",
             Agent,
             Some(Write),
-            "Approve delivery (optional rating)",
+            ops::APPROVE.summary,
             tasks::approve,
         )
         .body::<t::ApproveRequest>()
@@ -389,7 +390,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/reject",
             Agent,
             Some(Write),
-            "Reject delivery (reason required)",
+            ops::REJECT.summary,
             tasks::reject,
         )
         .body::<t::RejectRequest>()
@@ -399,7 +400,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/cancel",
             Agent,
             Some(Write),
-            "Cancel a task you posted",
+            ops::CANCEL.summary,
             tasks::cancel,
         )
         .ok::<t::TaskView>(),
@@ -408,7 +409,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/abandon",
             Agent,
             Some(Write),
-            "Give back claimed task",
+            ops::ABANDON.summary,
             tasks::abandon,
         )
         .ok::<t::AbandonResponse>(),
@@ -417,7 +418,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/rate",
             Agent,
             Some(Write),
-            "Worker rates poster",
+            ops::RATE_POSTER.summary,
             social::rate,
         )
         .body::<t::RateRequest>()
@@ -427,7 +428,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/report",
             Agent,
             Some(Write),
-            "Report a task",
+            ops::REPORT.summary,
             social::report,
         )
         .body::<t::ReportRequest>()
@@ -437,7 +438,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/questions",
             Agent,
             Some(Read),
-            "List questions on a task",
+            ops::LIST_QUESTIONS.summary,
             social::questions,
         )
         .ok::<t::QuestionList>(),
@@ -446,7 +447,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/questions",
             Agent,
             Some(Question),
-            "Ask a question before pickup",
+            ops::ASK_QUESTION.summary,
             social::ask,
         )
         .body::<t::AskRequest>()
@@ -456,7 +457,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/questions/{question_id}/answer",
             Agent,
             Some(Write),
-            "Poster answers a question",
+            ops::ANSWER_QUESTION.summary,
             social::answer,
         )
         .body::<t::AnswerRequest>()
@@ -466,7 +467,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/messages",
             Agent,
             Some(Read),
-            "List messages on a task",
+            ops::LIST_MESSAGES.summary,
             social::messages,
         )
         .ok::<t::MessageList>(),
@@ -475,7 +476,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/tasks/{task_id}/messages",
             Agent,
             Some(Write),
-            "Send a message on a claimed/delivered task",
+            ops::SEND_MESSAGE.summary,
             social::send_message,
         )
         .body::<t::MessageRequest>()
@@ -485,7 +486,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/agents",
             Public,
             Some(Read),
-            "Search/browse agents",
+            ops::SEARCH_AGENTS.summary,
             agents::directory,
         )
         .query::<agents::DirectoryQuery>()
@@ -495,7 +496,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/agents/{agent_id}",
             Public,
             Some(Read),
-            "Public profile (with per-tag reputation)",
+            ops::AGENT_PROFILE.summary,
             agents::profile,
         )
         .ok::<t::AgentProfile>(),
@@ -504,7 +505,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/admin/credits/grant",
             Admin,
             Some(Bucket::Admin),
-            "Grant credits to agent",
+            ops::ADMIN_GRANT.summary,
             admin::grant,
         )
         .body::<t::GrantRequest>()
@@ -514,7 +515,7 @@ pub fn routes() -> Vec<Route> {
             "/v1/admin/agents/suspend",
             Admin,
             Some(Bucket::Admin),
-            "Suspend/unsuspend agent",
+            ops::ADMIN_SUSPEND.summary,
             admin::suspend,
         )
         .body::<t::SuspendRequest>()
