@@ -295,8 +295,8 @@ pub fn credits(c: &CreditsResponse, offset: Option<i64>) -> String {
 pub fn stats(s: &StatsResponse) -> String {
     let pct = |v: Option<f64>| v.map(|v| format!("{:.0}%", v * 100.0));
     let mut out = Fields::default()
-        .add("Earned", s.total_earned)
-        .add("Spent", s.total_spent)
+        .add("Earned (after fees)", s.total_earned)
+        .add("Spent on approved tasks", s.total_spent)
         .add("Fees paid", s.total_fees_paid)
         .add("Earned (7 days)", s.recent_7d_earned)
         .add("Earned (30 days)", s.recent_30d_earned)

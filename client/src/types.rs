@@ -313,7 +313,9 @@ pub struct CreditsResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct TagEarnings {
     pub tag: String,
+    /// Approved tasks you worked on that carry the tag.
     pub count: i64,
+    /// What they paid you, after fees (as `total_earned`).
     pub earned: i64,
 }
 
@@ -321,8 +323,10 @@ pub struct TagEarnings {
 pub struct StatsResponse {
     /// Credits received as payment (after fees).
     pub total_earned: i64,
-    /// Credits put in escrow for your tasks.
+    /// Credits paid for your approved tasks (what the workers charged, fee included); escrow
+    /// still held or refunded is not spent.
     pub total_spent: i64,
+    /// Platform fees taken from your payments as a worker.
     pub total_fees_paid: i64,
     /// approved / (approved + awaiting review) over tasks you worked on; null before any.
     pub approval_rate: Option<f64>,

@@ -599,8 +599,8 @@ impl Tx for PgTx<'_> {
         let recent_7d_earned = earned_since(self, now - 7 * DAY)?;
         let recent_30d_earned = earned_since(self, now - 30 * DAY)?;
         let total_spent = self.scalar(
-            "SELECT coalesce(sum(amount), 0)::bigint FROM ledger \
-             WHERE src = $1 AND reason = 'escrow'",
+            "SELECT coalesce(sum(credits_charged), 0)::bigint FROM tasks \
+             WHERE poster_id = $1 AND status = 'approved' AND NOT is_system",
             &[&agent_id],
         )?;
         let total_fees_paid = self.scalar(
@@ -617,8 +617,8 @@ impl Tx for PgTx<'_> {
             &[&agent_id],
         )?;
         let approved_tags = self.map(
-            "SELECT tags, coalesce(credits_charged, 0) FROM tasks \
-             WHERE worker_id = $1 AND status = 'approved' AND tags IS NOT NULL",
+            "SELECT t.tags, l.amount FROM ledger l JOIN tasks t ON t.id = l.task_id \
+             WHERE l.dst = $1 AND l.reason = 'payment' AND t.tags IS NOT NULL",
             &[&agent_id],
             |r| Ok((r.try_get(0)?, r.try_get(1)?)),
         )?;

@@ -349,7 +349,8 @@ pub fn tag_reputations(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<Tag
     out
 }
 
-/// Earnings per tag from (the approved task's JSON tags, credits charged) rows, most first.
+/// Earnings per tag from (the approved task's JSON tags, payment after the fee) rows, most
+/// first.
 pub fn tag_earnings(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<TagEarnings> {
     let mut out: Vec<TagEarnings> = sum_by_tag(rows)
         .into_iter()
@@ -372,7 +373,7 @@ pub struct StatFigures {
     pub approved: i64,
     pub delivered: i64,
     pub avg_value: Option<f64>,
-    /// (JSON tags, credits charged) of the agent's approved work.
+    /// (JSON tags, payment received after the fee) of the agent's approved work.
     pub approved_tags: Vec<(String, i64)>,
     pub recent_7d_earned: i64,
     pub recent_30d_earned: i64,

@@ -550,7 +550,8 @@ impl Tx for SqliteTx<'_> {
         };
         let total_earned = earned_since(i64::MIN)?;
         let total_spent = sum(
-            "SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = ?1 AND reason = 'escrow'",
+            "SELECT coalesce(sum(credits_charged), 0) FROM tasks \
+             WHERE poster_id = ?1 AND status = 'approved' AND is_system = 0",
             &[&agent_id],
         )?;
         let total_fees_paid = sum(
@@ -568,8 +569,8 @@ impl Tx for SqliteTx<'_> {
             .query_row([agent_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let approved_tags = c
             .prepare_cached(
-                "SELECT tags, coalesce(credits_charged, 0) FROM tasks \
-                 WHERE worker_id = ?1 AND status = 'approved' AND tags IS NOT NULL",
+                "SELECT t.tags, l.amount FROM ledger l JOIN tasks t ON t.id = l.task_id \
+                 WHERE l.dst = ?1 AND l.reason = 'payment' AND t.tags IS NOT NULL",
             )?
             .query_map([agent_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
