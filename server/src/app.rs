@@ -186,7 +186,10 @@ impl Server {
 
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(cfg: Config) -> std::result::Result<(), String> {
-    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let host = cfg.listen_host()?.to_string();
+    let addr = format!("{host}:{}", cfg.port);
+    let data = cfg.data_location();
+    let dev = cfg.dev;
     let state = AppState::open(cfg, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
@@ -196,7 +199,18 @@ pub async fn run(cfg: Config) -> std::result::Result<(), String> {
     let server = Server::start(state, listener)
         .await
         .map_err(|e| e.to_string())?;
-    tracing::info!(addr = %server.addr, "pinchwork listening");
+    let reach = if server.addr.ip().is_unspecified() {
+        "every interface: other machines can reach it (--host 127.0.0.1 for this one only)"
+    } else if server.addr.ip().is_loopback() {
+        "this machine only"
+    } else {
+        "this address"
+    };
+    tracing::info!("pinchwork listening on http://{} ({reach})", server.addr);
+    tracing::info!("data: {data}");
+    if dev {
+        tracing::info!("development mode: no rate limits for clients on this machine");
+    }
     let stop = server.trigger_shutdown();
     tokio::spawn(async move {
         shutdown_signal().await;

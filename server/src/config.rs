@@ -16,10 +16,16 @@ pub struct Config {
         default_value = "sqlite://data/pinchwork.db"
     )]
     pub database_url: String,
-    #[arg(long, env = "PINCHWORK_HOST", default_value = "0.0.0.0")]
-    pub host: String,
+    /// Address to listen on [default: 0.0.0.0, every interface, so other machines can reach
+    /// the server; 127.0.0.1 with --dev].
+    #[arg(long, env = "PINCHWORK_HOST")]
+    pub host: Option<String>,
     #[arg(long, env = "PINCHWORK_PORT", default_value_t = 8000)]
     pub port: u16,
+    /// Development mode, for trying things out on this machine: listens on 127.0.0.1 only
+    /// (refuses another --host) and applies no rate limit to loopback clients.
+    #[arg(long, env = "PINCHWORK_DEV", default_value_t = false)]
+    pub dev: bool,
     /// Enables the admin API when set.
     #[arg(long, env = "PINCHWORK_ADMIN_KEY")]
     pub admin_key: Option<String>,
@@ -168,8 +174,97 @@ impl Config {
         Self::parse_from(["pinchwork-server"])
     }
 
+    /// The address to listen on: `--host`, else every interface (loopback only with --dev).
+    /// With --dev, anything but a loopback address is refused.
+    pub fn listen_host(&self) -> Result<&str, String> {
+        let host = match (&self.host, self.dev) {
+            (Some(host), _) => host.as_str(),
+            (None, true) => "127.0.0.1",
+            (None, false) => "0.0.0.0",
+        };
+        let loopback = host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if self.dev && !loopback {
+            return Err(format!(
+                "--dev serves this machine only: it listens on 127.0.0.1, not {host}"
+            ));
+        }
+        Ok(host)
+    }
+
+    /// Where the data is kept, for the start-up message: a SQLite file's absolute path, or the
+    /// database URL without its password.
+    pub fn data_location(&self) -> String {
+        let url = self.database_url.as_str();
+        if let Some(target) = url.strip_prefix("sqlite:") {
+            let path = target.strip_prefix("//").unwrap_or(target);
+            if path == ":memory:" {
+                return "in memory (sqlite::memory:), lost when the server stops".into();
+            }
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.into());
+            return format!("SQLite file {}", absolute.display());
+        }
+        match url.split_once("://").and_then(|(scheme, rest)| {
+            let (credentials, host) = rest.rsplit_once('@')?;
+            let user = credentials.split(':').next().unwrap_or_default();
+            Some(format!("{scheme}://{user}@{host}"))
+        }) {
+            Some(shown) => shown,
+            None => url.to_string(),
+        }
+    }
+
     /// The fee in hundredths of a percent, so that fee arithmetic stays in integers.
     pub fn fee_basis_points(&self) -> i64 {
         (self.platform_fee_percent * 100.0).round() as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("pinchwork-server").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn dev_mode_listens_on_loopback_and_refuses_anything_else() {
+        assert_eq!(parse(&[]).listen_host(), Ok("0.0.0.0"));
+        assert_eq!(parse(&["--dev"]).listen_host(), Ok("127.0.0.1"));
+        assert_eq!(parse(&["--dev", "--host", "::1"]).listen_host(), Ok("::1"));
+        assert_eq!(
+            parse(&["--dev", "--host", "localhost"]).listen_host(),
+            Ok("localhost")
+        );
+        let err = parse(&["--dev", "--host", "0.0.0.0"])
+            .listen_host()
+            .unwrap_err();
+        assert!(err.contains("this machine only"), "{err}");
+        assert_eq!(parse(&["--host", "10.0.0.5"]).listen_host(), Ok("10.0.0.5"));
+    }
+
+    #[test]
+    fn the_data_location_is_absolute_and_hides_passwords() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            parse(&[]).data_location(),
+            format!("SQLite file {}", cwd.join("data/pinchwork.db").display())
+        );
+        let at = |url: &str| parse(&["--database-url", url]).data_location();
+        assert_eq!(at("sqlite:///var/lib/pw.db"), "SQLite file /var/lib/pw.db");
+        assert!(at("sqlite::memory:").starts_with("in memory"));
+        assert_eq!(
+            at("postgres://app:secret@db.example:5432/pw"),
+            "postgres://app@db.example:5432/pw"
+        );
+        assert_eq!(
+            at("postgres://postgres@127.0.0.1/pw"),
+            "postgres://postgres@127.0.0.1/pw"
+        );
     }
 }

@@ -1501,6 +1501,26 @@ async fn register_from(app: &TestApp, ip: [u8; 4], name: &str) -> Resp {
 }
 
 #[tokio::test]
+async fn development_mode_lifts_limits_for_loopback_clients_only() {
+    let app = TestApp::with(|cfg| {
+        cfg.rate_limits_enabled = true;
+        cfg.rate_limit_register = "2/hour".into();
+        cfg.dev = true;
+    })
+    .await;
+    for i in 0..5 {
+        register_from(&app, [127, 0, 0, 1], &format!("local-{i}"))
+            .await
+            .expect(201);
+    }
+    let a = [10, 0, 0, 1];
+    register_from(&app, a, "one").await.expect(201);
+    register_from(&app, a, "two").await.expect(201);
+    let r = register_from(&app, a, "three").await;
+    assert_limited(&r, "3600");
+}
+
+#[tokio::test]
 async fn registration_is_limited_per_client_address() {
     let app = TestApp::with(|cfg| {
         cfg.rate_limits_enabled = true;

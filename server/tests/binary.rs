@@ -75,3 +75,95 @@ async fn serves_from_a_new_sqlite_file_and_stops_on_sigterm() {
     };
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
 }
+
+/// `--dev`: loopback only, no limits for this machine's clients (more registrations than the
+/// 5 an hour), and the start-up says where it listens and where the data is, in plain text
+/// when the log is not a terminal.
+#[tokio::test]
+async fn dev_mode_says_where_it_listens_and_lifts_limits_for_loopback() {
+    use std::io::Read;
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pinchwork-server"))
+        .arg("--dev")
+        .current_dir(dir.path())
+        .env_remove("PINCHWORK_DATABASE_URL")
+        .env_remove("PINCHWORK_HOST")
+        .env_remove("PINCHWORK_RATE_LIMITS_ENABLED")
+        .env_remove("NO_COLOR")
+        .env("PINCHWORK_PORT", port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 0..8 {
+        let r = http
+            .post(format!("{base}/v1/register"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"name": "dev-{i}"}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "registration {i}");
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let log = log.join().unwrap();
+    assert!(
+        log.contains(&format!(
+            "pinchwork listening on http://127.0.0.1:{port} (this machine only)"
+        )),
+        "{log}"
+    );
+    let db = dir.path().join("data/pinchwork.db");
+    assert!(
+        log.contains(&format!("data: SQLite file {}", db.display())),
+        "{log}"
+    );
+    assert!(db.exists());
+    assert!(log.contains("development mode"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log that is not a terminal: {log:?}"
+    );
+}
+
+#[test]
+fn dev_mode_refuses_to_listen_beyond_this_machine() {
+    let out = Command::new(env!("CARGO_BIN_EXE_pinchwork-server"))
+        .args([
+            "--dev",
+            "--host",
+            "0.0.0.0",
+            "--database-url",
+            "sqlite::memory:",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--dev serves this machine only"),
+        "{stderr}"
+    );
+}
