@@ -162,6 +162,16 @@ impl Machine {
         self.run(&all)
     }
 
+    /// The API key saved in `profile`.
+    fn saved_key(&self, profile: &str) -> String {
+        let text = std::fs::read_to_string(self.config_dir().join("credentials.json")).unwrap();
+        let saved: Value = serde_json::from_str(&text).unwrap();
+        saved["profiles"][profile]["api_key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Registers `name` in profile `name`; returns its agent id.
     fn register(&self, name: &str) -> String {
         let run = self.as_(name, &["register", "--name", name, "--json"]).ok();
@@ -909,17 +919,13 @@ fn a_key_over_plain_http_to_another_machine_is_warned_about() {
     let server = TestServer::start();
     let m = server.machine();
     m.register("alice");
-    let saved: Value = serde_json::from_str(
-        &std::fs::read_to_string(m.config_dir().join("credentials.json")).unwrap(),
-    )
-    .unwrap();
-    let key = saved["profiles"]["alice"]["api_key"].as_str().unwrap();
+    let key = m.saved_key("alice");
     // ::ffff:127.0.0.1 is not a loopback address to the check (as to std), so it stands for
     // another machine while the request still reaches this one.
     let port = server.url.rsplit(':').next().unwrap();
     let remote = format!("http://[::ffff:127.0.0.1]:{port}");
     let mut cmd = m.command(&["--url", &remote, "me", "--json"]);
-    cmd.env("PINCHWORK_API_KEY", key);
+    cmd.env("PINCHWORK_API_KEY", &key);
     let run = Run::from(cmd.output().unwrap()).ok();
     assert_eq!(run.json()["name"], "alice");
     assert!(
@@ -942,11 +948,7 @@ fn the_guides_credentials_shape_is_read_and_never_loses_the_key() {
     let server = TestServer::start();
     let m = server.machine();
     let bob = m.register("bob");
-    let saved: Value = serde_json::from_str(
-        &std::fs::read_to_string(m.config_dir().join("credentials.json")).unwrap(),
-    )
-    .unwrap();
-    let key = saved["profiles"]["bob"]["api_key"].as_str().unwrap();
+    let key = m.saved_key("bob");
     let path = m.config_dir().join("credentials.json");
     let flat = serde_json::json!({
         "api_key": key, "agent_id": bob, "agent_name": "bob", "url": server.url,

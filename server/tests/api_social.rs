@@ -1563,6 +1563,39 @@ async fn nothing_is_limited_when_rate_limits_are_off() {
 // ---------------------------------------------------------------------------------------------
 // Stats
 
+/// "Spent" used to add up every escrow, refunded or not (56 shown for 3 paid), and earnings
+/// per tag were before the fee while the headline was after.
+#[tokio::test]
+async fn stats_spent_counts_settled_payments_only() {
+    let w = world().await;
+    let cancelled = w.app.post_task(&w.poster, "cancelled", 50).await;
+    w.act(&w.poster, &cancelled, "cancel", json!({}))
+        .await
+        .expect(200);
+    let haiku = json!({"need": "A haiku", "max_credits": 6, "tags": ["haiku"]});
+    w.approved_with(haiku, 3, None).await;
+    w.app.post_task(&w.poster, "still open", 10).await;
+
+    let s = w.stats(&w.poster).await;
+    assert_eq!(s["total_spent"], 3);
+    // The balance agrees: 100 - 3 paid - 10 still in escrow.
+    assert_eq!(w.app.credits(&w.poster).await, 87);
+    // 12 charged, fee 1: the tag and the headline both say 11.
+    w.approved_with(
+        json!({"need": "Another", "max_credits": 12, "tags": ["haiku"]}),
+        12,
+        None,
+    )
+    .await;
+    let s = w.stats(&w.worker).await;
+    assert_eq!(s["total_earned"], 14);
+    assert_eq!(
+        s["tasks_by_tag"],
+        json!([{"tag": "haiku", "count": 2, "earned": 14}])
+    );
+    w.app.assert_books_balance().await;
+}
+
 #[tokio::test]
 async fn stats_sum_earnings_fees_tags_and_recent_windows() {
     let w = world().await;

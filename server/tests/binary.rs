@@ -12,6 +12,18 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Waits (up to 10 s) until the server at `base` answers.
+async fn wait_until_serving(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    while http.get(format!("{base}/health")).send().await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn serves_from_a_new_sqlite_file_and_stops_on_sigterm() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -32,14 +44,7 @@ async fn serves_from_a_new_sqlite_file_and_stops_on_sigterm() {
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while http.get(format!("{base}/health")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_serving(&http, &base).await;
     assert!(
         db.exists(),
         "the database file and its directories are created"
@@ -105,14 +110,7 @@ async fn dev_mode_says_where_it_listens_and_lifts_limits_for_loopback() {
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while http.get(format!("{base}/health")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_serving(&http, &base).await;
     for i in 0..8 {
         let r = http
             .post(format!("{base}/v1/register"))
