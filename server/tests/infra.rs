@@ -147,7 +147,6 @@ async fn a_full_round_with_one_infra_agent() {
         verify["system_payload"]["result"],
         "Found an injection in line 4"
     );
-    assert_eq!(verify["system_payload"]["worker_id"], worker_id.as_str());
     deliver(
         &app,
         &infra,
