@@ -203,7 +203,7 @@ pub trait Tx {
     fn did_system_work(&mut self, task_id: &str, agent_id: &str) -> Result<bool>;
     /// The funded system work about a task, oldest first.
     fn system_work_about(&mut self, task_id: &str) -> Result<Vec<SystemWork>>;
-    /// Whether a capability extraction about the agent spawned since `since` was done (paid).
+    /// Whether a capability extraction about the agent spawned after `since` was done (paid).
     fn extracted_since(&mut self, agent_id: &str, since: Millis) -> Result<bool>;
     /// How many tasks the agent holds claimed.
     fn active_claims(&mut self, agent_id: &str) -> Result<i64>;

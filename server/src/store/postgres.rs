@@ -746,7 +746,7 @@ impl Tx for PgTx<'_> {
         self.scalar(
             "SELECT EXISTS (SELECT 1 FROM tasks WHERE subject_agent_id = $1 \
              AND system_task_type = 'extract_capabilities' AND status = 'approved' \
-             AND created_at >= $2)",
+             AND created_at > $2)",
             &[&agent_id, &since],
         )
     }

@@ -704,7 +704,7 @@ impl Tx for SqliteTx<'_> {
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM tasks WHERE subject_agent_id = ?1 \
                  AND system_task_type = 'extract_capabilities' AND status = 'approved' \
-                 AND created_at >= ?2)",
+                 AND created_at > ?2)",
             )?
             .query_row(params![agent_id, since], |r| r.get(0))?)
     }

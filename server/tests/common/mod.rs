@@ -71,6 +71,28 @@ impl TestDir {
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }
+
+    /// A SQLite file in a temporary directory, whatever the environment says (for tests that
+    /// run on each backend in turn).
+    pub fn sqlite() -> Self {
+        let tmp = TempDir::new().unwrap();
+        Self {
+            database_url: format!("sqlite://{}", tmp.path().join("pinchwork.db").display()),
+            tmp,
+            postgres: None,
+        }
+    }
+
+    /// A PostgreSQL database of its own when `PINCHWORK_TEST_POSTGRES_URL` is set; None (and
+    /// a note on stderr, so the skip is visible) otherwise.
+    pub fn postgres(what: &str) -> Option<Self> {
+        let dir = Self::new();
+        if !dir.is_postgres() {
+            eprintln!("SKIPPED {what} on PostgreSQL: PINCHWORK_TEST_POSTGRES_URL is not set");
+            return None;
+        }
+        Some(dir)
+    }
 }
 
 /// Runs statements on the PostgreSQL database `url` names.
@@ -126,6 +148,14 @@ impl TestApp {
 
     pub async fn with(change: impl FnOnce(&mut Config)) -> Self {
         let dir = Arc::new(TestDir::new());
+        let mut cfg = test_config(&dir);
+        change(&mut cfg);
+        Self::open(cfg, dir, ManualClock::new(T0)).await
+    }
+
+    /// A fresh server on the database of `dir`.
+    pub async fn on(dir: TestDir, change: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(dir);
         let mut cfg = test_config(&dir);
         change(&mut cfg);
         Self::open(cfg, dir, ManualClock::new(T0)).await

@@ -6,5 +6,3 @@ CREATE INDEX tasks_by_payer ON tasks (payer_id)
     WHERE payer_id IS NOT NULL AND status IN ('posted', 'claimed', 'delivered');
 CREATE INDEX tasks_claimed_by_worker ON tasks (worker_id) WHERE status = 'claimed';
 CREATE INDEX questions_open ON questions (task_id) WHERE answer IS NULL;
-UPDATE tasks SET status = 'cancelled', next_due_at = NULL
-    WHERE is_system AND status IN ('posted', 'claimed');

@@ -1,4 +1,7 @@
--- The minted platform reserve is retired; see SQLite's 0008.
+-- The minted platform reserve is retired, with the system work spawned against it; see
+-- SQLite's 0008.
+UPDATE tasks SET status = 'cancelled', next_due_at = NULL
+    WHERE is_system AND payer_id IS NULL AND status IN ('posted', 'claimed');
 INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at)
 SELECT 'le-reserveretired', 'ag-platform', 'mint', r.amount, 'platform_reserve_retired', NULL,
        (extract(epoch FROM clock_timestamp()) * 1000)::bigint

@@ -9,8 +9,3 @@ CREATE INDEX tasks_by_payer ON tasks (payer_id)
 CREATE INDEX tasks_claimed_by_worker ON tasks (worker_id) WHERE status = 'claimed';
 -- Unanswered questions of a task, whatever its answered ones.
 CREATE INDEX questions_open ON questions (task_id) WHERE answer IS NULL;
--- System tasks still open were spawned against the retired platform reserve (nothing is
--- escrowed for them): they are withdrawn. What they were about falls back as when no infra
--- agent answers (broadcast after the match window, verification timed out).
-UPDATE tasks SET status = 'cancelled', next_due_at = NULL
-    WHERE is_system = 1 AND status IN ('posted', 'claimed');
