@@ -105,12 +105,24 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
     assert_eq!(minted, 300, "only the three sign-up bonuses were minted");
 
     // A fee is the platform's first credit.
-    let task = w.new_task(json!({"need": "Write a haiku", "max_credits": 50})).await;
-    act(app, &w.worker, &task, "pickup", json!({})).await.expect(200);
-    act(app, &w.worker, &task, "deliver", json!({"result": "An old pond"}))
+    let task = w
+        .new_task(json!({"need": "Write a haiku", "max_credits": 50}))
+        .await;
+    act(app, &w.worker, &task, "pickup", json!({}))
         .await
         .expect(200);
-    act(app, &w.poster, &task, "approve", json!({})).await.expect(200);
+    act(
+        app,
+        &w.worker,
+        &task,
+        "deliver",
+        json!({"result": "An old pond"}),
+    )
+    .await
+    .expect(200);
+    act(app, &w.poster, &task, "approve", json!({}))
+        .await
+        .expect(200);
     assert_eq!(platform_balance(app).await, 5);
 
     // The operator may grant the platform credits (to subsidise system work).
@@ -154,11 +166,15 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
     let (_, poster) = register(&first, "poster", json!({})).await;
     let (_, worker) = register(&first, "worker", json!({})).await;
     let task = first.post_task(&poster, "Old work", 50).await;
-    act(&first, &worker, &task, "pickup", json!({})).await.expect(200);
+    act(&first, &worker, &task, "pickup", json!({}))
+        .await
+        .expect(200);
     act(&first, &worker, &task, "deliver", json!({"result": "done"}))
         .await
         .expect(200);
-    act(&first, &poster, &task, "approve", json!({})).await.expect(200);
+    act(&first, &poster, &task, "approve", json!({}))
+        .await
+        .expect(200);
     let (parent, infra_for_write) = (task.clone(), infra_id.clone());
     first
         .state
@@ -242,7 +258,11 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(legacy.status.as_str(), "cancelled", "unfunded system work withdrawn");
+    assert_eq!(
+        legacy.status.as_str(),
+        "cancelled",
+        "unfunded system work withdrawn"
+    );
     app.assert_books_balance().await;
     let minted: i64 = app.state.read(|tx| tx.books()).await.unwrap().2;
     assert_eq!(minted, 300, "only the sign-up bonuses remain minted");
@@ -256,8 +276,7 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
     let app = TestApp::new().await;
     let infra = infra(&app, "infra").await;
     let (poster_id, poster) = register(&app, "poster", json!({})).await;
-    let (worker_id, worker) =
-        register(&app, "worker", json!({"good_at": "python security"})).await;
+    let (worker_id, worker) = register(&app, "worker", json!({"good_at": "python security"})).await;
 
     // Extraction: the agent whose good_at changed pays 2, the infra agent earns 2.
     assert_eq!(app.credits(&worker).await, 98);
@@ -294,9 +313,14 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
                 "paid_by": poster_id}])
     );
     let matching = pickup(&app, &infra).await.unwrap();
-    submit(&app, &infra, &matching, json!({"ranked_agents": [worker_id]}))
-        .await
-        .expect(200);
+    submit(
+        &app,
+        &infra,
+        &matching,
+        json!({"ranked_agents": [worker_id]}),
+    )
+    .await
+    .expect(200);
     assert_eq!(app.credits(&infra).await, 105);
     assert_eq!(
         view(&app, &poster, &task).await["system_work"][0]["status"],
@@ -304,10 +328,18 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
     );
 
     // Verification: taken from the poster when the delivery spawns it.
-    act(&app, &worker, &task, "pickup", json!({})).await.expect(200);
-    act(&app, &worker, &task, "deliver", json!({"result": "Injection, line 4"}))
+    act(&app, &worker, &task, "pickup", json!({}))
         .await
         .expect(200);
+    act(
+        &app,
+        &worker,
+        &task,
+        "deliver",
+        json!({"result": "Injection, line 4"}),
+    )
+    .await
+    .expect(200);
     assert_eq!(app.credits(&poster).await, 100 - 20 - 3 - 5);
     let verify = pickup(&app, &infra).await.unwrap();
     submit(
@@ -319,7 +351,9 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
     .await
     .expect(200);
     assert_eq!(app.credits(&infra).await, 110);
-    act(&app, &poster, &task, "approve", json!({})).await.expect(200);
+    act(&app, &poster, &task, "approve", json!({}))
+        .await
+        .expect(200);
 
     let shown = view(&app, &poster, &task).await["system_work"].clone();
     let shown: Vec<(&str, &str, i64)> = shown
@@ -336,7 +370,10 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
         .collect();
     assert_eq!(
         shown,
-        [("match_agents", "charged", 3), ("verify_completion", "charged", 5)]
+        [
+            ("match_agents", "charged", 3),
+            ("verify_completion", "charged", 5)
+        ]
     );
     // The platform paid the infra agent at once and recovered each payment: it holds only
     // the fee of the approved task.
@@ -354,7 +391,9 @@ async fn cancelling_refunds_system_work_not_yet_done_and_never_work_done() {
 
     // Cancelled before any infra agent matched it: everything comes back.
     let early = app.post_task(&poster, "Never mind", 10).await;
-    act(&app, &poster, &early, "cancel", json!({})).await.expect(200);
+    act(&app, &poster, &early, "cancel", json!({}))
+        .await
+        .expect(200);
     assert_eq!(app.credits(&poster).await, 100);
     assert_eq!(
         view(&app, &poster, &early).await["system_work"][0]["status"],
@@ -369,7 +408,9 @@ async fn cancelling_refunds_system_work_not_yet_done_and_never_work_done() {
     submit(&app, &infra, &matching, json!({"ranked_agents": []}))
         .await
         .expect(200);
-    act(&app, &poster, &late, "cancel", json!({})).await.expect(200);
+    act(&app, &poster, &late, "cancel", json!({}))
+        .await
+        .expect(200);
     assert_eq!(app.credits(&poster).await, 97);
     assert_eq!(app.credits(&infra).await, 103);
 
@@ -411,11 +452,22 @@ async fn a_party_that_cannot_pay_gets_no_system_work() {
     assert_eq!(view(&app, &poster, &task).await["system_work"], json!([]));
 
     // Nothing left for verification either: the delivery is not verified.
-    act(&app, &worker, &task, "pickup", json!({})).await.expect(200);
-    act(&app, &worker, &task, "deliver", json!({"result": "An old pond"}))
+    act(&app, &worker, &task, "pickup", json!({}))
         .await
         .expect(200);
-    assert_eq!(view(&app, &poster, &task).await["verification"], Value::Null);
+    act(
+        &app,
+        &worker,
+        &task,
+        "deliver",
+        json!({"result": "An old pond"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        view(&app, &poster, &task).await["verification"],
+        Value::Null
+    );
     assert!(pickup(&app, &infra).await.is_none(), "no verify task");
 
     // An agent who cannot pay 2 credits gets no capability extraction.
@@ -443,16 +495,24 @@ async fn one_paid_verification_per_claim() {
     submit(&app, &infra, &m, json!({"ranked_agents": []}))
         .await
         .expect(200);
-    act(&app, &worker, &task, "pickup", json!({})).await.expect(200);
+    act(&app, &worker, &task, "pickup", json!({}))
+        .await
+        .expect(200);
 
     // A pending verification withdrawn by a rejection is refunded: unspent.
     act(&app, &worker, &task, "deliver", json!({"result": "v1"}))
         .await
         .expect(200);
     assert_eq!(app.credits(&poster).await, 100 - 10 - 3 - 5);
-    act(&app, &poster, &task, "reject", json!({"reason": "too short"}))
-        .await
-        .expect(200);
+    act(
+        &app,
+        &poster,
+        &task,
+        "reject",
+        json!({"reason": "too short"}),
+    )
+    .await
+    .expect(200);
     assert_eq!(app.credits(&poster).await, 100 - 10 - 3);
 
     // Verified (and paid) once in this claim...
@@ -469,14 +529,23 @@ async fn one_paid_verification_per_claim() {
     )
     .await
     .expect(200);
-    act(&app, &poster, &task, "reject", json!({"reason": "still no"}))
-        .await
-        .expect(200);
+    act(
+        &app,
+        &poster,
+        &task,
+        "reject",
+        json!({"reason": "still no"}),
+    )
+    .await
+    .expect(200);
     // ... a re-delivery in the same claim is not verified (nor charged) again.
     act(&app, &worker, &task, "deliver", json!({"result": "v3"}))
         .await
         .expect(200);
-    assert!(pickup(&app, &infra).await.is_none(), "no second paid verification");
+    assert!(
+        pickup(&app, &infra).await.is_none(),
+        "no second paid verification"
+    );
     assert_eq!(
         view(&app, &poster, &task).await["verification"]["status"],
         "not_repeated"
@@ -487,7 +556,9 @@ async fn one_paid_verification_per_claim() {
     act(&app, &poster, &task, "reject", json!({"reason": "enough"}))
         .await
         .expect(200);
-    act(&app, &other, &task, "pickup", json!({})).await.expect(200);
+    act(&app, &other, &task, "pickup", json!({}))
+        .await
+        .expect(200);
     act(&app, &other, &task, "deliver", json!({"result": "v4"}))
         .await
         .expect(200);
@@ -519,9 +590,14 @@ async fn one_extraction_per_agent_per_day() {
     };
     set("rust").await;
     let e = pickup(&app, &infra).await.unwrap();
-    submit(&app, &infra, &e, json!({"agent_id": agent_id, "tags": ["rust"]}))
-        .await
-        .expect(200);
+    submit(
+        &app,
+        &infra,
+        &e,
+        json!({"agent_id": agent_id, "tags": ["rust"]}),
+    )
+    .await
+    .expect(200);
     // Within the day another change gets no paid extraction (the tags stay).
     set("rust and go").await;
     assert!(pickup(&app, &infra).await.is_none());
@@ -603,7 +679,9 @@ async fn an_agent_holds_at_most_max_active_claims() {
     let msg = "You already hold 20 claimed tasks, the most one agent may hold at once: deliver \
                or abandon one before picking up another";
     assert_eq!(batch(1).await.expect(409).error(), msg);
-    let r = app.call("POST", "/v1/tasks/pickup", Some(&worker), None).await;
+    let r = app
+        .call("POST", "/v1/tasks/pickup", Some(&worker), None)
+        .await;
     assert_eq!(r.expect(409).error(), msg);
     assert_eq!(
         act(&app, &worker, &tasks[23], "pickup", json!({}))
@@ -613,9 +691,15 @@ async fn an_agent_holds_at_most_max_active_claims() {
         msg
     );
     // A delivery frees a slot, for one more claim only.
-    act(&app, &worker, &tasks[0], "deliver", json!({"result": "done"}))
-        .await
-        .expect(200);
+    act(
+        &app,
+        &worker,
+        &tasks[0],
+        "deliver",
+        json!({"result": "done"}),
+    )
+    .await
+    .expect(200);
     assert_eq!(batch(5).await.expect(200).json["total"], 1);
     batch(1).await.expect(409);
     app.assert_books_balance().await;
@@ -629,15 +713,21 @@ async fn a_claim_that_times_out_counts_as_an_abandon() {
     let limit = app.cfg.max_abandons_before_cooldown;
     for i in 0..limit {
         let task = app.post_task(&poster, &format!("held {i}"), 1).await;
-        act(&app, &worker, &task, "pickup", json!({})).await.expect(200);
+        act(&app, &worker, &task, "pickup", json!({}))
+            .await
+            .expect(200);
         app.advance(app.cfg.default_claim_timeout_minutes * MINUTE)
             .await;
         assert_eq!(view(&app, &poster, &task).await["status"], "posted");
     }
     // As many missed claims as abandons allowed: the cooldown starts.
-    let r = app.call("POST", "/v1/tasks/pickup", Some(&worker), None).await;
+    let r = app
+        .call("POST", "/v1/tasks/pickup", Some(&worker), None)
+        .await;
     assert!(
-        r.expect(429).error().starts_with("Too many abandons. Cooldown until"),
+        r.expect(429)
+            .error()
+            .starts_with("Too many abandons. Cooldown until"),
         "missed claims count like abandons"
     );
     app.advance(app.cfg.abandon_cooldown_minutes * MINUTE).await;
@@ -657,7 +747,9 @@ async fn naming_a_task_does_not_skip_its_match_window() {
     let second = app.post_task(&poster, "Another Rust port", 10).await;
     let window = app.cfg.match_timeout_seconds * SECOND;
 
-    let r = act(&app, &other, &task, "pickup", json!({})).await.expect(409);
+    let r = act(&app, &other, &task, "pickup", json!({}))
+        .await
+        .expect(409);
     assert_eq!(
         r.error(),
         format!(
@@ -666,12 +758,18 @@ async fn naming_a_task_does_not_skip_its_match_window() {
         )
     );
     // The matched agent may name it.
-    act(&app, &rustacean, &task, "pickup", json!({})).await.expect(200);
+    act(&app, &rustacean, &task, "pickup", json!({}))
+        .await
+        .expect(200);
     // Once the window is over anyone may.
     app.advance(window - 1).await;
-    act(&app, &other, &second, "pickup", json!({})).await.expect(409);
+    act(&app, &other, &second, "pickup", json!({}))
+        .await
+        .expect(409);
     app.advance(1).await;
-    act(&app, &other, &second, "pickup", json!({})).await.expect(200);
+    act(&app, &other, &second, "pickup", json!({}))
+        .await
+        .expect(200);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -688,8 +786,13 @@ async fn the_platform_cannot_be_rated_or_trusted() {
     submit(&app, &infra, &m, json!({"ranked_agents": []}))
         .await
         .expect(200);
-    let r = act(&app, &infra, &id, "rate", json!({"rating": 1})).await.expect(409);
-    assert_eq!(r.error(), "System work is not rated: the platform has no reputation");
+    let r = act(&app, &infra, &id, "rate", json!({"rating": 1}))
+        .await
+        .expect(409);
+    assert_eq!(
+        r.error(),
+        "System work is not rated: the platform has no reputation"
+    );
     let platform = app
         .state
         .read(|tx| Ok(tx.agent(PLATFORM_AGENT_ID)?.unwrap()))
@@ -748,8 +851,12 @@ async fn infra_results_take_only_well_formed_tags() {
 async fn feedback_reaches_the_worker() {
     let w = world_with(|_| {}).await;
     let app = &w.app;
-    let task = w.new_task(json!({"need": "Draft a tagline", "max_credits": 10})).await;
-    act(app, &w.worker, &task, "pickup", json!({})).await.expect(200);
+    let task = w
+        .new_task(json!({"need": "Draft a tagline", "max_credits": 10}))
+        .await;
+    act(app, &w.worker, &task, "pickup", json!({}))
+        .await
+        .expect(200);
     act(app, &w.worker, &task, "deliver", json!({"result": "v1"}))
         .await
         .expect(200);
@@ -763,7 +870,10 @@ async fn feedback_reaches_the_worker() {
     .await
     .expect(200);
     assert_eq!(r.json["feedback"], "Aim for five words");
-    assert_eq!(view(app, &w.worker, &task).await["feedback"], "Aim for five words");
+    assert_eq!(
+        view(app, &w.worker, &task).await["feedback"],
+        "Aim for five words"
+    );
 
     act(app, &w.worker, &task, "deliver", json!({"result": "v2"}))
         .await
@@ -815,8 +925,12 @@ async fn concurrent_outcomes_are_all_counted() {
     let mut delivered = Vec::new();
     let mut held = Vec::new();
     for i in 0..2 * N {
-        let task = w.new_task(json!({"need": format!("task {i}"), "max_credits": 1})).await;
-        act(app, &w.worker, &task, "pickup", json!({})).await.expect(200);
+        let task = w
+            .new_task(json!({"need": format!("task {i}"), "max_credits": 1}))
+            .await;
+        act(app, &w.worker, &task, "pickup", json!({}))
+            .await
+            .expect(200);
         if i < N {
             act(app, &w.worker, &task, "deliver", json!({"result": "done"}))
                 .await
@@ -888,9 +1002,15 @@ async fn match_tasks_carry_the_need_the_context_and_the_tags_within_a_bound() {
         )),
         "{need}"
     );
-    assert!(!need.contains("cdef"), "the context is cut at 2,000 characters");
+    assert!(
+        !need.contains("cdef"),
+        "the context is cut at 2,000 characters"
+    );
     assert_eq!(m["system_payload"]["task"]["context"], excerpt.as_str());
-    assert_eq!(m["system_payload"]["task"]["tags"], json!(["rust", "parsing"]));
+    assert_eq!(
+        m["system_payload"]["task"]["tags"],
+        json!(["rust", "parsing"])
+    );
 
     // A short context is carried whole.
     app.post(

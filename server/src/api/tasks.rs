@@ -205,11 +205,7 @@ pub async fn mine(
     let (tasks, total) = s
         .read(move |tx| {
             let (tasks, total) = tx.tasks_of(&agent.id, role, status, page)?;
-            let tasks = tasks
-                .into_iter()
-                .map(|t| rules::with_system_work(tx, t))
-                .collect::<Result<Vec<_>>>()?;
-            Ok((tasks, total))
+            Ok((rules::with_system_work_all(tx, tasks)?, total))
         })
         .await?;
     Ok(Reply::ok(&TaskList {

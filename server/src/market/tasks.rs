@@ -99,12 +99,34 @@ pub fn visible_task(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Task
 
 /// A task with the system work done or reserved for it, for its poster's view.
 pub fn with_system_work(tx: &mut dyn Tx, task: Task) -> Result<(Task, Vec<SystemWork>)> {
-    let work = if task.is_system {
+    let mut all = with_system_work_all(tx, vec![task])?;
+    Ok(all.pop().expect("one task in, one out"))
+}
+
+/// Tasks with the system work about each (one query for them all).
+pub fn with_system_work_all(
+    tx: &mut dyn Tx,
+    tasks: Vec<Task>,
+) -> Result<Vec<(Task, Vec<SystemWork>)>> {
+    // System tasks are not the subject of system work.
+    let ids: Vec<&str> = tasks
+        .iter()
+        .filter(|t| !t.is_system)
+        .map(|t| t.id.as_str())
+        .collect();
+    let mut work = if ids.is_empty() {
         Vec::new()
     } else {
-        tx.system_work_about(&task.id)?
+        tx.system_work_about(&ids)?
     };
-    Ok((task, work))
+    Ok(tasks
+        .into_iter()
+        .map(|t| {
+            let (mine, rest) = work.drain(..).partition(|w| w.about == t.id);
+            work = rest;
+            (t, mine)
+        })
+        .collect())
 }
 
 /// Loads a task for an action that only `party` (its poster or its worker) may take:

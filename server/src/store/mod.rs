@@ -68,6 +68,8 @@ pub struct AgentQuery {
 /// A piece of system work about a task, and where its escrow stands.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemWork {
+    /// The task it is about.
+    pub about: String,
     pub kind: SystemTaskType,
     pub status: TaskStatus,
     /// What was escrowed for it.
@@ -201,8 +203,8 @@ pub trait Tx {
     fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>>;
     /// Whether the agent did (or holds) a system task about this task.
     fn did_system_work(&mut self, task_id: &str, agent_id: &str) -> Result<bool>;
-    /// The funded system work about a task, oldest first.
-    fn system_work_about(&mut self, task_id: &str) -> Result<Vec<SystemWork>>;
+    /// The funded system work about these tasks, oldest first (one query for a page).
+    fn system_work_about(&mut self, task_ids: &[&str]) -> Result<Vec<SystemWork>>;
     /// Whether a capability extraction about the agent spawned after `since` was done (paid).
     fn extracted_since(&mut self, agent_id: &str, since: Millis) -> Result<bool>;
     /// How many tasks the agent holds claimed.

@@ -10,8 +10,8 @@
 
 use super::query::{self, Dialect, Query};
 use super::rows::{
-    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
-    TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, SYSTEM_WORK_COLS, StatFigures,
+    TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, NodeNews, OpenTask,
@@ -733,11 +733,13 @@ impl Tx for PgTx<'_> {
         )
     }
 
-    fn system_work_about(&mut self, task_id: &str) -> Result<Vec<SystemWork>> {
+    fn system_work_about(&mut self, task_ids: &[&str]) -> Result<Vec<SystemWork>> {
         self.map(
-            "SELECT system_task_type, status, max_credits, credits_charged, payer_id \
-             FROM tasks WHERE parent_task_id = $1 AND payer_id IS NOT NULL ORDER BY seq",
-            &[&task_id],
+            &format!(
+                "SELECT {SYSTEM_WORK_COLS} FROM tasks WHERE parent_task_id = ANY($1) \
+                 AND payer_id IS NOT NULL ORDER BY seq"
+            ),
+            &[&task_ids],
             rows::system_work_from,
         )
     }

@@ -249,14 +249,18 @@ pub fn open_task_from<R: Cells>(r: &R) -> Result<super::OpenTask, R::Error> {
     })
 }
 
-/// `system_task_type, status, max_credits, credits_charged, payer_id`.
+/// `parent_task_id, system_task_type, status, max_credits, credits_charged, payer_id`.
+pub const SYSTEM_WORK_COLS: &str =
+    "parent_task_id, system_task_type, status, max_credits, credits_charged, payer_id";
+
 pub fn system_work_from<R: Cells>(r: &R) -> Result<super::SystemWork, R::Error> {
     Ok(super::SystemWork {
-        kind: SystemTaskType::parse(&r.text(0)?).unwrap_or(SystemTaskType::MatchAgents),
-        status: TaskStatus::parse(&r.text(1)?).unwrap_or(TaskStatus::Cancelled),
-        budget: r.int(2)?,
-        charged: r.opt_int(3)?,
-        payer: r.text(4)?,
+        about: r.text(0)?,
+        kind: SystemTaskType::parse(&r.text(1)?).unwrap_or(SystemTaskType::MatchAgents),
+        status: TaskStatus::parse(&r.text(2)?).unwrap_or(TaskStatus::Cancelled),
+        budget: r.int(3)?,
+        charged: r.opt_int(4)?,
+        payer: r.text(5)?,
     })
 }
 

@@ -4,8 +4,8 @@
 
 use super::query::{self, Dialect, Query};
 use super::rows::{
-    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
-    TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, SYSTEM_WORK_COLS, StatFigures,
+    TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
@@ -687,14 +687,16 @@ impl Tx for SqliteTx<'_> {
             .query_row([task_id, agent_id], |r| r.get(0))?)
     }
 
-    fn system_work_about(&mut self, task_id: &str) -> Result<Vec<SystemWork>> {
+    fn system_work_about(&mut self, task_ids: &[&str]) -> Result<Vec<SystemWork>> {
+        // One statement whatever the number of ids: they come as a JSON array.
+        let ids = serde_json::to_string(task_ids).expect("strings serialize");
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT system_task_type, status, max_credits, credits_charged, payer_id \
-                 FROM tasks WHERE parent_task_id = ?1 AND payer_id IS NOT NULL ORDER BY seq",
-            )?
-            .query_map([task_id], |r| rows::system_work_from(r))?
+            .prepare_cached(&format!(
+                "SELECT {SYSTEM_WORK_COLS} FROM tasks WHERE parent_task_id IN \
+                 (SELECT value FROM json_each(?1)) AND payer_id IS NOT NULL ORDER BY seq"
+            ))?
+            .query_map([ids], |r| rows::system_work_from(r))?
             .collect::<rusqlite::Result<_>>()?)
     }
 
