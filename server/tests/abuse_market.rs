@@ -10,39 +10,6 @@ use serde_json::{Value, json};
 
 const ADMIN: &str = "admin-key-for-tests-0123456789abcdef";
 
-async fn register(app: &TestApp, name: &str, body: Value) -> (String, String) {
-    let mut body = body;
-    body["name"] = json!(name);
-    let r = app
-        .call("POST", "/v1/register", None, Some(body))
-        .await
-        .expect(201);
-    (
-        r.json["agent_id"].as_str().unwrap().into(),
-        r.json["api_key"].as_str().unwrap().into(),
-    )
-}
-
-async fn pickup(app: &TestApp, key: &str) -> Option<Value> {
-    let r = app.call("POST", "/v1/tasks/pickup", Some(key), None).await;
-    match r.status.as_u16() {
-        200 => Some(r.json),
-        204 => None,
-        other => panic!("pickup answered {other}: {}", r.text),
-    }
-}
-
-async fn submit(app: &TestApp, key: &str, system_task: &Value, result: Value) {
-    let id = system_task["task_id"].as_str().unwrap();
-    app.post(
-        &format!("/v1/tasks/{id}/deliver"),
-        key,
-        json!({"result": result.to_string()}),
-    )
-    .await
-    .expect(200);
-}
-
 async fn ask(app: &TestApp, key: &str, task: &str, text: &str) -> common::Resp {
     app.post(
         &format!("/v1/tasks/{task}/questions"),
@@ -65,12 +32,15 @@ fn keys(v: &Value) -> Vec<&str> {
 #[tokio::test]
 async fn private_tasks_never_reach_infra_agents() {
     let app = TestApp::new().await;
-    let (_, infra) = register(&app, "infra", json!({"accepts_system_tasks": true})).await;
-    let (skilled_id, skilled) = register(&app, "skilled", json!({"good_at": "haiku"})).await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let extract = pickup(&app, &infra).await.unwrap();
-    submit(
-        &app,
+    let (_, infra) = app
+        .register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    let (skilled_id, skilled) = app
+        .register_with("skilled", json!({"good_at": "haiku"}))
+        .await;
+    let (_, poster) = app.register("poster").await;
+    let extract = app.pickup_next(&infra).await.unwrap();
+    app.deliver(
         &infra,
         &extract,
         json!({"agent_id": skilled_id, "tags": ["haiku"]}),
@@ -92,7 +62,7 @@ async fn private_tasks_never_reach_infra_agents() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(pickup(&app, &infra).await.is_none(), "no match task");
+    assert!(app.pickup_next(&infra).await.is_none(), "no match task");
     let seen = app.get("/v1/tasks/available", &skilled).await.expect(200);
     assert_eq!(seen.json["tasks"][0]["task_id"], task.as_str());
     assert_eq!(seen.json["tasks"][0]["is_matched"], true);
@@ -108,7 +78,7 @@ async fn private_tasks_never_reach_infra_agents() {
     )
     .await
     .expect(200);
-    assert!(pickup(&app, &infra).await.is_none(), "no verify task");
+    assert!(app.pickup_next(&infra).await.is_none(), "no verify task");
     let view = app
         .get(&format!("/v1/tasks/{task}"), &poster)
         .await
@@ -124,7 +94,7 @@ async fn private_tasks_never_reach_infra_agents() {
 
     // The same task, not private, is matched and verified by an infra agent.
     let open = app.post_task(&poster, "Write a haiku", 10).await;
-    let matching = pickup(&app, &infra).await.expect("a match task");
+    let matching = app.pickup_next(&infra).await.expect("a match task");
     assert_eq!(matching["system_payload"]["task"]["task_id"], open.as_str());
     let view = app
         .get(&format!("/v1/tasks/{open}"), &poster)
@@ -137,9 +107,11 @@ async fn private_tasks_never_reach_infra_agents() {
 #[tokio::test]
 async fn system_tasks_carry_only_what_the_job_needs() {
     let app = TestApp::new().await;
-    let (_, infra) = register(&app, "infra", json!({"accepts_system_tasks": true})).await;
-    let (poster_id, poster) = register(&app, "poster", json!({})).await;
-    let (worker_id, worker) = register(&app, "worker", json!({})).await;
+    let (_, infra) = app
+        .register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    let (poster_id, poster) = app.register("poster").await;
+    let (worker_id, worker) = app.register("worker").await;
     let task = app
         .post(
             "/v1/tasks",
@@ -153,7 +125,7 @@ async fn system_tasks_carry_only_what_the_job_needs() {
         .as_str()
         .unwrap()
         .to_string();
-    let matching = pickup(&app, &infra).await.unwrap();
+    let matching = app.pickup_next(&infra).await.unwrap();
     assert_eq!(
         keys(&matching["system_payload"]),
         ["candidates", "max_ranked", "max_tags", "task"]
@@ -163,7 +135,8 @@ async fn system_tasks_carry_only_what_the_job_needs() {
         matching["system_payload"]["task"],
         json!({"task_id": task, "need": "Summarise", "context": "a report", "tags": ["docs"]})
     );
-    submit(&app, &infra, &matching, json!({"ranked_agents": []})).await;
+    app.deliver(&infra, &matching, json!({"ranked_agents": []}))
+        .await;
 
     app.post(&format!("/v1/tasks/{task}/pickup"), &worker, json!({}))
         .await
@@ -175,7 +148,7 @@ async fn system_tasks_carry_only_what_the_job_needs() {
     )
     .await
     .expect(200);
-    let verify = pickup(&app, &infra).await.unwrap();
+    let verify = app.pickup_next(&infra).await.unwrap();
     // The result to judge and the task it answers; not who posted it nor who did it.
     assert_eq!(keys(&verify["system_payload"]), ["result", "task"]);
     assert_eq!(verify["system_payload"]["result"], "The summary");

@@ -16,32 +16,10 @@ use serde_json::{Value, json};
 const SECOND: i64 = 1_000;
 const ADMIN: &str = "admin-key-for-tests-0123456789abcdef";
 
-async fn register(app: &TestApp, name: &str, body: Value) -> (String, String) {
-    let mut body = body;
-    body["name"] = json!(name);
-    let r = app
-        .call("POST", "/v1/register", None, Some(body))
-        .await
-        .expect(201);
-    (
-        r.json["agent_id"].as_str().unwrap().into(),
-        r.json["api_key"].as_str().unwrap().into(),
-    )
-}
-
-async fn infra(app: &TestApp, name: &str) -> String {
-    register(app, name, json!({"accepts_system_tasks": true}))
+async fn register_infra(app: &TestApp, name: &str) -> String {
+    app.register_with(name, json!({"accepts_system_tasks": true}))
         .await
         .1
-}
-
-async fn pickup(app: &TestApp, key: &str) -> Option<Value> {
-    let r = app.call("POST", "/v1/tasks/pickup", Some(key), None).await;
-    match r.status.as_u16() {
-        200 => Some(r.json),
-        204 => None,
-        other => panic!("pickup answered {other}: {}", r.text),
-    }
 }
 
 async fn act(app: &TestApp, key: &str, task: &str, action: &str, body: Value) -> Resp {
@@ -49,17 +27,14 @@ async fn act(app: &TestApp, key: &str, task: &str, action: &str, body: Value) ->
         .await
 }
 
-/// Delivers a system task's result (any JSON value, sent as text).
-async fn submit(app: &TestApp, key: &str, system_task: &Value, result: Value) -> Resp {
-    let id = system_task["task_id"].as_str().unwrap();
-    act(
-        app,
-        key,
-        id,
-        "deliver",
-        json!({"result": result.to_string()}),
-    )
-    .await
+/// The worker claims the named task and delivers `result`.
+async fn claim_and_deliver(app: &TestApp, worker: &str, task: &str, result: &str) {
+    act(app, worker, task, "pickup", json!({}))
+        .await
+        .expect(200);
+    act(app, worker, task, "deliver", json!({"result": result}))
+        .await
+        .expect(200);
 }
 
 async fn view(app: &TestApp, key: &str, task: &str) -> Value {
@@ -108,18 +83,7 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
     let task = w
         .new_task(json!({"need": "Write a haiku", "max_credits": 50}))
         .await;
-    act(app, &w.worker, &task, "pickup", json!({}))
-        .await
-        .expect(200);
-    act(
-        app,
-        &w.worker,
-        &task,
-        "deliver",
-        json!({"result": "An old pond"}),
-    )
-    .await
-    .expect(200);
+    claim_and_deliver(app, &w.worker, &task, "An old pond").await;
     act(app, &w.poster, &task, "approve", json!({}))
         .await
         .expect(200);
@@ -162,16 +126,11 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
 #[tokio::test]
 async fn an_existing_platform_reserve_is_retired_on_upgrade() {
     let first = TestApp::new().await;
-    let (infra_id, infra) = register(&first, "infra", json!({})).await;
-    let (_, poster) = register(&first, "poster", json!({})).await;
-    let (_, worker) = register(&first, "worker", json!({})).await;
+    let (infra_id, infra) = first.register("infra").await;
+    let (_, poster) = first.register("poster").await;
+    let (_, worker) = first.register("worker").await;
     let task = first.post_task(&poster, "Old work", 50).await;
-    act(&first, &worker, &task, "pickup", json!({}))
-        .await
-        .expect(200);
-    act(&first, &worker, &task, "deliver", json!({"result": "done"}))
-        .await
-        .expect(200);
+    claim_and_deliver(&first, &worker, &task, "done").await;
     act(&first, &poster, &task, "approve", json!({}))
         .await
         .expect(200);
@@ -274,9 +233,11 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
 #[tokio::test]
 async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
     let app = TestApp::new().await;
-    let infra = infra(&app, "infra").await;
-    let (poster_id, poster) = register(&app, "poster", json!({})).await;
-    let (worker_id, worker) = register(&app, "worker", json!({"good_at": "python security"})).await;
+    let infra = register_infra(&app, "infra").await;
+    let (poster_id, poster) = app.register("poster").await;
+    let (worker_id, worker) = app
+        .register_with("worker", json!({"good_at": "python security"}))
+        .await;
 
     // Extraction: the agent whose good_at changed pays 2, the infra agent earns 2.
     assert_eq!(app.credits(&worker).await, 98);
@@ -284,9 +245,8 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
         ledger(&app, &worker).await[0],
         ("extract_capabilities".into(), -2, Value::Null)
     );
-    let extract = pickup(&app, &infra).await.unwrap();
-    submit(
-        &app,
+    let extract = app.pickup_next(&infra).await.unwrap();
+    app.deliver(
         &infra,
         &extract,
         json!({"agent_id": worker_id, "tags": ["python"]}),
@@ -312,15 +272,10 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
         json!([{"system_task_type": "match_agents", "status": "reserved", "credits": 3,
                 "paid_by": poster_id}])
     );
-    let matching = pickup(&app, &infra).await.unwrap();
-    submit(
-        &app,
-        &infra,
-        &matching,
-        json!({"ranked_agents": [worker_id]}),
-    )
-    .await
-    .expect(200);
+    let matching = app.pickup_next(&infra).await.unwrap();
+    app.deliver(&infra, &matching, json!({"ranked_agents": [worker_id]}))
+        .await
+        .expect(200);
     assert_eq!(app.credits(&infra).await, 105);
     assert_eq!(
         view(&app, &poster, &task).await["system_work"][0]["status"],
@@ -328,22 +283,10 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
     );
 
     // Verification: taken from the poster when the delivery spawns it.
-    act(&app, &worker, &task, "pickup", json!({}))
-        .await
-        .expect(200);
-    act(
-        &app,
-        &worker,
-        &task,
-        "deliver",
-        json!({"result": "Injection, line 4"}),
-    )
-    .await
-    .expect(200);
+    claim_and_deliver(&app, &worker, &task, "Injection, line 4").await;
     assert_eq!(app.credits(&poster).await, 100 - 20 - 3 - 5);
-    let verify = pickup(&app, &infra).await.unwrap();
-    submit(
-        &app,
+    let verify = app.pickup_next(&infra).await.unwrap();
+    app.deliver(
         &infra,
         &verify,
         json!({"meets_requirements": true, "explanation": "Names the flaw"}),
@@ -386,8 +329,8 @@ async fn system_work_is_paid_by_the_party_it_serves_and_shown_to_it() {
 #[tokio::test]
 async fn cancelling_refunds_system_work_not_yet_done_and_never_work_done() {
     let app = TestApp::new().await;
-    let infra = infra(&app, "infra").await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
+    let infra = register_infra(&app, "infra").await;
+    let (_, poster) = app.register("poster").await;
 
     // Cancelled before any infra agent matched it: everything comes back.
     let early = app.post_task(&poster, "Never mind", 10).await;
@@ -400,12 +343,12 @@ async fn cancelling_refunds_system_work_not_yet_done_and_never_work_done() {
         "refunded"
     );
     // The withdrawn match task is gone for the infra agent.
-    assert!(pickup(&app, &infra).await.is_none());
+    assert!(app.pickup_next(&infra).await.is_none());
 
     // Cancelled after it was matched: the matching was spent, only the budget comes back.
     let late = app.post_task(&poster, "Changed my mind", 10).await;
-    let matching = pickup(&app, &infra).await.unwrap();
-    submit(&app, &infra, &matching, json!({"ranked_agents": []}))
+    let matching = app.pickup_next(&infra).await.unwrap();
+    app.deliver(&infra, &matching, json!({"ranked_agents": []}))
         .await
         .expect(200);
     act(&app, &poster, &late, "cancel", json!({}))
@@ -429,12 +372,13 @@ async fn cancelling_refunds_system_work_not_yet_done_and_never_work_done() {
 #[tokio::test]
 async fn a_party_that_cannot_pay_gets_no_system_work() {
     let app = TestApp::new().await;
-    let infra = infra(&app, "infra").await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let (_, worker) = register(&app, "worker", json!({"good_at": "haiku"})).await;
-    let extract = pickup(&app, &infra).await.unwrap();
-    submit(
-        &app,
+    let infra = register_infra(&app, "infra").await;
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app
+        .register_with("worker", json!({"good_at": "haiku"}))
+        .await;
+    let extract = app.pickup_next(&infra).await.unwrap();
+    app.deliver(
         &infra,
         &extract,
         json!({"agent_id": extract["system_payload"]["agent_id"], "tags": ["haiku"]}),
@@ -446,53 +390,40 @@ async fn a_party_that_cannot_pay_gets_no_system_work() {
     // built-in matcher routes the task (the haiku writer sees it first), as with no infra.
     let task = app.post_task(&poster, "Write a haiku", 100).await;
     assert_eq!(app.credits(&poster).await, 0);
-    assert!(pickup(&app, &infra).await.is_none(), "no match task");
+    assert!(app.pickup_next(&infra).await.is_none(), "no match task");
     let seen = app.get("/v1/tasks/available", &worker).await.expect(200);
     assert_eq!(seen.json["tasks"][0]["is_matched"], true);
     assert_eq!(view(&app, &poster, &task).await["system_work"], json!([]));
 
     // Nothing left for verification either: the delivery is not verified.
-    act(&app, &worker, &task, "pickup", json!({}))
-        .await
-        .expect(200);
-    act(
-        &app,
-        &worker,
-        &task,
-        "deliver",
-        json!({"result": "An old pond"}),
-    )
-    .await
-    .expect(200);
+    claim_and_deliver(&app, &worker, &task, "An old pond").await;
     assert_eq!(
         view(&app, &poster, &task).await["verification"],
         Value::Null
     );
-    assert!(pickup(&app, &infra).await.is_none(), "no verify task");
+    assert!(app.pickup_next(&infra).await.is_none(), "no verify task");
 
     // An agent who cannot pay 2 credits gets no capability extraction.
     let broke = TestApp::with(|c| c.initial_credits = 1).await;
-    let infra = infra_on(&broke).await;
-    register(&broke, "skilled", json!({"good_at": "rust"})).await;
-    assert!(pickup(&broke, &infra).await.is_none());
+    let infra = register_infra(&broke, "infra").await;
+    broke
+        .register_with("skilled", json!({"good_at": "rust"}))
+        .await;
+    assert!(broke.pickup_next(&infra).await.is_none());
     app.assert_books_balance().await;
     broke.assert_books_balance().await;
-}
-
-async fn infra_on(app: &TestApp) -> String {
-    infra(app, "infra").await
 }
 
 #[tokio::test]
 async fn one_paid_verification_per_claim() {
     let app = TestApp::new().await;
-    let infra = infra(&app, "infra").await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let (_, worker) = register(&app, "worker", json!({})).await;
-    let (_, other) = register(&app, "other", json!({})).await;
+    let infra = register_infra(&app, "infra").await;
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
+    let (_, other) = app.register("other").await;
     let task = app.post_task(&poster, "Summarise", 10).await;
-    let m = pickup(&app, &infra).await.unwrap();
-    submit(&app, &infra, &m, json!({"ranked_agents": []}))
+    let m = app.pickup_next(&infra).await.unwrap();
+    app.deliver(&infra, &m, json!({"ranked_agents": []}))
         .await
         .expect(200);
     act(&app, &worker, &task, "pickup", json!({}))
@@ -519,10 +450,9 @@ async fn one_paid_verification_per_claim() {
     act(&app, &worker, &task, "deliver", json!({"result": "v2"}))
         .await
         .expect(200);
-    let verify = pickup(&app, &infra).await.unwrap();
+    let verify = app.pickup_next(&infra).await.unwrap();
     assert_eq!(verify["system_payload"]["result"], "v2");
-    submit(
-        &app,
+    app.deliver(
         &infra,
         &verify,
         json!({"meets_requirements": false, "explanation": "misses the point"}),
@@ -543,7 +473,7 @@ async fn one_paid_verification_per_claim() {
         .await
         .expect(200);
     assert!(
-        pickup(&app, &infra).await.is_none(),
+        app.pickup_next(&infra).await.is_none(),
         "no second paid verification"
     );
     assert_eq!(
@@ -556,12 +486,7 @@ async fn one_paid_verification_per_claim() {
     act(&app, &poster, &task, "reject", json!({"reason": "enough"}))
         .await
         .expect(200);
-    act(&app, &other, &task, "pickup", json!({}))
-        .await
-        .expect(200);
-    act(&app, &other, &task, "deliver", json!({"result": "v4"}))
-        .await
-        .expect(200);
+    claim_and_deliver(&app, &other, &task, "v4").await;
     assert_eq!(
         view(&app, &poster, &task).await["verification"]["status"],
         "pending"
@@ -573,8 +498,8 @@ async fn one_paid_verification_per_claim() {
 #[tokio::test]
 async fn one_extraction_per_agent_per_day() {
     let app = TestApp::new().await;
-    let infra = infra(&app, "infra").await;
-    let (agent_id, agent) = register(&app, "agent", json!({})).await;
+    let infra = register_infra(&app, "infra").await;
+    let (agent_id, agent) = app.register("agent").await;
     let set = |good_at: &'static str| {
         let (app, agent) = (&app, agent.clone());
         async move {
@@ -589,23 +514,18 @@ async fn one_extraction_per_agent_per_day() {
         }
     };
     set("rust").await;
-    let e = pickup(&app, &infra).await.unwrap();
-    submit(
-        &app,
-        &infra,
-        &e,
-        json!({"agent_id": agent_id, "tags": ["rust"]}),
-    )
-    .await
-    .expect(200);
+    let e = app.pickup_next(&infra).await.unwrap();
+    app.deliver(&infra, &e, json!({"agent_id": agent_id, "tags": ["rust"]}))
+        .await
+        .expect(200);
     // Within the day another change gets no paid extraction (the tags stay).
     set("rust and go").await;
-    assert!(pickup(&app, &infra).await.is_none());
+    assert!(app.pickup_next(&infra).await.is_none());
     assert_eq!(app.credits(&agent).await, 98);
     // A day later it does.
     app.advance(DAY).await;
     set("rust, go and sql").await;
-    let e = pickup(&app, &infra).await.unwrap();
+    let e = app.pickup_next(&infra).await.unwrap();
     assert_eq!(e["system_payload"]["good_at"], "rust, go and sql");
     assert_eq!(app.credits(&agent).await, 96);
     app.assert_books_balance().await;
@@ -618,8 +538,8 @@ async fn the_operator_can_subsidise_system_work_from_granted_credits() {
         c.admin_key = Some(ADMIN.into());
     })
     .await;
-    let infra = infra(&app, "infra").await;
-    let (poster_id, poster) = register(&app, "poster", json!({})).await;
+    let infra = register_infra(&app, "infra").await;
+    let (poster_id, poster) = app.register("poster").await;
 
     // Nothing granted yet: the platform cannot pay, so the poster does.
     let first = app.post_task(&poster, "one", 10).await;
@@ -650,8 +570,8 @@ async fn the_operator_can_subsidise_system_work_from_granted_credits() {
         poster_id.as_str()
     );
     for _ in 0..3 {
-        let m = pickup(&app, &infra).await.unwrap();
-        submit(&app, &infra, &m, json!({"ranked_agents": []}))
+        let m = app.pickup_next(&infra).await.unwrap();
+        app.deliver(&infra, &m, json!({"ranked_agents": []}))
             .await
             .expect(200);
     }
@@ -667,8 +587,8 @@ async fn the_operator_can_subsidise_system_work_from_granted_credits() {
 async fn an_agent_holds_at_most_max_active_claims() {
     let app = TestApp::with(|c| c.initial_credits = 1_000).await;
     assert_eq!(app.cfg.max_active_claims, 20, "the default");
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let (_, worker) = register(&app, "worker", json!({})).await;
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
     let mut tasks = Vec::new();
     for i in 0..24 {
         tasks.push(app.post_task(&poster, &format!("task {i}"), 1).await);
@@ -708,8 +628,8 @@ async fn an_agent_holds_at_most_max_active_claims() {
 #[tokio::test]
 async fn a_claim_that_times_out_counts_as_an_abandon() {
     let app = TestApp::new().await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let (_, worker) = register(&app, "worker", json!({})).await;
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
     let limit = app.cfg.max_abandons_before_cooldown;
     for i in 0..limit {
         let task = app.post_task(&poster, &format!("held {i}"), 1).await;
@@ -731,7 +651,7 @@ async fn a_claim_that_times_out_counts_as_an_abandon() {
         "missed claims count like abandons"
     );
     app.advance(app.cfg.abandon_cooldown_minutes * MINUTE).await;
-    assert!(pickup(&app, &worker).await.is_some());
+    assert!(app.pickup_next(&worker).await.is_some());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,9 +660,11 @@ async fn a_claim_that_times_out_counts_as_an_abandon() {
 #[tokio::test]
 async fn naming_a_task_does_not_skip_its_match_window() {
     let app = TestApp::new().await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let (_, rustacean) = register(&app, "rustacean", json!({"good_at": "Rust"})).await;
-    let (_, other) = register(&app, "other", json!({})).await;
+    let (_, poster) = app.register("poster").await;
+    let (_, rustacean) = app
+        .register_with("rustacean", json!({"good_at": "Rust"}))
+        .await;
+    let (_, other) = app.register("other").await;
     let task = app.post_task(&poster, "Port this to Rust", 10).await;
     let second = app.post_task(&poster, "Another Rust port", 10).await;
     let window = app.cfg.match_timeout_seconds * SECOND;
@@ -778,12 +700,12 @@ async fn naming_a_task_does_not_skip_its_match_window() {
 #[tokio::test]
 async fn the_platform_cannot_be_rated_or_trusted() {
     let app = TestApp::new().await;
-    let infra = infra(&app, "infra").await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
+    let infra = register_infra(&app, "infra").await;
+    let (_, poster) = app.register("poster").await;
     app.post_task(&poster, "Match me", 10).await;
-    let m = pickup(&app, &infra).await.unwrap();
+    let m = app.pickup_next(&infra).await.unwrap();
     let id = m["task_id"].as_str().unwrap().to_string();
-    submit(&app, &infra, &m, json!({"ranked_agents": []}))
+    app.deliver(&infra, &m, json!({"ranked_agents": []}))
         .await
         .expect(200);
     let r = act(&app, &infra, &id, "rate", json!({"rating": 1}))
@@ -806,23 +728,22 @@ async fn the_platform_cannot_be_rated_or_trusted() {
 #[tokio::test]
 async fn infra_results_take_only_well_formed_tags() {
     let app = TestApp::new().await;
-    let infra = infra(&app, "infra").await;
-    let (agent_id, _) = register(&app, "agent", json!({"good_at": "rust"})).await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let extract = pickup(&app, &infra).await.unwrap();
+    let infra = register_infra(&app, "infra").await;
+    let (agent_id, _) = app.register_with("agent", json!({"good_at": "rust"})).await;
+    let (_, poster) = app.register("poster").await;
+    let extract = app.pickup_next(&infra).await.unwrap();
     for bad in ["rust,go", "rust go", ",rust", "-rust", "rüst"] {
-        let r = submit(
-            &app,
-            &infra,
-            &extract,
-            json!({"agent_id": agent_id, "tags": [bad]}),
-        )
-        .await
-        .expect(400);
+        let r = app
+            .deliver(
+                &infra,
+                &extract,
+                json!({"agent_id": agent_id, "tags": [bad]}),
+            )
+            .await
+            .expect(400);
         assert!(r.error().starts_with("Invalid tag"), "{bad}: {}", r.error());
     }
-    submit(
-        &app,
+    app.deliver(
         &infra,
         &extract,
         json!({"agent_id": agent_id, "tags": [" Rust ", "async_io", "web-dev"]}),
@@ -836,9 +757,8 @@ async fn infra_results_take_only_well_formed_tags() {
     assert_eq!(profile.json["tags"], json!(["rust", "async_io", "web-dev"]));
 
     app.post_task(&poster, "Tag me", 5).await;
-    let m = pickup(&app, &infra).await.unwrap();
-    submit(
-        &app,
+    let m = app.pickup_next(&infra).await.unwrap();
+    app.deliver(
         &infra,
         &m,
         json!({"ranked_agents": [], "extracted_tags": ["sql,python"]}),
@@ -854,12 +774,7 @@ async fn feedback_reaches_the_worker() {
     let task = w
         .new_task(json!({"need": "Draft a tagline", "max_credits": 10}))
         .await;
-    act(app, &w.worker, &task, "pickup", json!({}))
-        .await
-        .expect(200);
-    act(app, &w.worker, &task, "deliver", json!({"result": "v1"}))
-        .await
-        .expect(200);
+    claim_and_deliver(app, &w.worker, &task, "v1").await;
     let r = act(
         app,
         &w.poster,
@@ -982,8 +897,8 @@ async fn call(router: axum::Router, key: &str, task: &str, action: &str) -> u16 
 #[tokio::test]
 async fn match_tasks_carry_the_need_the_context_and_the_tags_within_a_bound() {
     let app = TestApp::new().await;
-    let infra = infra(&app, "infra").await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
+    let infra = register_infra(&app, "infra").await;
+    let (_, poster) = app.register("poster").await;
     let context = format!("{}{}", "a".repeat(1_999), "bcdef");
     app.post(
         "/v1/tasks",
@@ -993,7 +908,7 @@ async fn match_tasks_carry_the_need_the_context_and_the_tags_within_a_bound() {
     )
     .await
     .expect(201);
-    let m = pickup(&app, &infra).await.unwrap();
+    let m = app.pickup_next(&infra).await.unwrap();
     let excerpt = format!("{}b…", "a".repeat(1_999));
     let need = m["need"].as_str().unwrap();
     assert!(
@@ -1020,7 +935,7 @@ async fn match_tasks_carry_the_need_the_context_and_the_tags_within_a_bound() {
     )
     .await
     .expect(201);
-    let m = pickup(&app, &infra).await.unwrap();
+    let m = app.pickup_next(&infra).await.unwrap();
     assert!(
         m["need"]
             .as_str()

@@ -235,6 +235,47 @@ impl TestApp {
         )
     }
 
+    /// Registers an agent with more fields (`good_at`, `accepts_system_tasks`, …); returns
+    /// (agent_id, api_key).
+    pub async fn register_with(&self, name: &str, mut body: Value) -> (String, String) {
+        body["name"] = json!(name);
+        let r = self
+            .call("POST", "/v1/register", None, Some(body))
+            .await
+            .expect(201);
+        (
+            r.json["agent_id"].as_str().unwrap().into(),
+            r.json["api_key"].as_str().unwrap().into(),
+        )
+    }
+
+    /// `POST /v1/tasks/pickup`: the claimed task (system work first for infra agents), or
+    /// None on 204.
+    pub async fn pickup_next(&self, key: &str) -> Option<Value> {
+        let r = self.call("POST", "/v1/tasks/pickup", Some(key), None).await;
+        match r.status.as_u16() {
+            200 => Some(r.json),
+            204 => None,
+            other => panic!("pickup answered {other}: {}", r.text),
+        }
+    }
+
+    /// Delivers a result for `task` as pickup answered it: a string as it is, anything else
+    /// (a system task's result) as JSON text.
+    pub async fn deliver(&self, key: &str, task: &Value, result: Value) -> Resp {
+        let id = task["task_id"].as_str().unwrap();
+        let result = match result {
+            Value::String(_) => result,
+            other => json!(other.to_string()),
+        };
+        self.post(
+            &format!("/v1/tasks/{id}/deliver"),
+            key,
+            json!({"result": result}),
+        )
+        .await
+    }
+
     /// Posts a task for `max_credits`; returns its id.
     pub async fn post_task(&self, key: &str, need: &str, max_credits: i64) -> String {
         let r = self
