@@ -229,3 +229,27 @@ async fn questions_of_suspended_askers_stop_counting() {
     let (_, later) = app.register("later").await;
     ask(app, &later, &task, "?").await.expect(429);
 }
+
+/// No endpoint deletes an agent; an operator may, in the database. Its questions go too.
+#[tokio::test]
+async fn questions_of_deleted_askers_stop_counting() {
+    let w = world_with(|_| {}).await;
+    let app = &w.app;
+    let task = w
+        .new_task(json!({"need": "Plan a trip", "max_credits": 5}))
+        .await;
+    let (gone_id, gone) = app.register("gone").await;
+    for key in [&gone, &gone, &w.stranger, &w.stranger, &w.worker] {
+        ask(app, key, &task, "?").await.expect(201);
+    }
+    let (_, late) = app.register("late").await;
+    ask(app, &late, &task, "?").await.expect(429);
+    let delete = format!("DELETE FROM agents WHERE id = '{gone_id}'");
+    if app.dir.is_postgres() {
+        common::admin(&app.dir.database_url, &delete);
+    } else {
+        let db = rusqlite::Connection::open(app.dir.path().join("pinchwork.db")).unwrap();
+        db.execute_batch(&delete).unwrap();
+    }
+    ask(app, &late, &task, "?").await.expect(201);
+}
