@@ -187,6 +187,9 @@ enum TasksCommand {
         /// Wait up to this many seconds (1-300) for a delivery and print it.
         #[arg(long, value_name = "SEC")]
         wait: Option<i64>,
+        /// Keep the task away from infra agents (no matching or verification by them).
+        #[arg(long)]
+        private: bool,
     },
     #[command(about = ops::BROWSE.summary, visible_alias = "available")]
     List {
@@ -1029,6 +1032,7 @@ async fn tasks(s: &Session, cmd: TasksCommand) -> Outcome {
             review_timeout,
             claim_timeout,
             wait,
+            private,
         } => {
             let context = match context_file {
                 Some(path) => Some(read_file(&path, "context")?),
@@ -1043,6 +1047,7 @@ async fn tasks(s: &Session, cmd: TasksCommand) -> Outcome {
                 deadline_minutes: deadline,
                 review_timeout_minutes: review_timeout,
                 claim_timeout_minutes: claim_timeout,
+                private: private.then_some(true),
             };
             let outcome = c.create_task(&req).await?;
             s.show(&outcome, |o| match o {

@@ -103,6 +103,10 @@ pub struct CreateTaskRequest {
     /// Minutes (1-1,440) a worker has to deliver after claiming.
     #[serde(default, deserialize_with = "lax::opt_int")]
     pub claim_timeout_minutes: Option<i64>,
+    /// Keep the task away from infra agents (default false): no system task carries it, the
+    /// built-in matcher routes it and deliveries are not verified.
+    #[serde(default, deserialize_with = "lax::opt_bool")]
+    pub private: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -183,6 +187,12 @@ pub struct TaskView {
     pub rejection_grace_deadline: Option<String>,
     /// An infra agent's advisory check of the current delivery (null when none was asked).
     pub verification: Option<Verification>,
+    /// Kept away from infra agents (no matching or verification by them).
+    pub private: bool,
+    /// The poster's feedback on the last delivery (approve or reject).
+    pub feedback: Option<String>,
+    /// The system work done or reserved for this task and what it cost (oldest first).
+    pub system_work: Vec<SystemWorkCharge>,
 }
 
 /// A task you just claimed.
@@ -597,9 +607,9 @@ impl SystemTaskType {
 pub struct SystemTaskSubject {
     pub task_id: String,
     pub need: String,
+    /// The first 2,000 characters of the task's context (cut ones end with `…`).
     pub context: Option<String>,
     pub tags: Option<Vec<String>>,
-    pub poster_id: String,
 }
 
 /// An agent that could do the task (for `match_agents`).
@@ -630,7 +640,6 @@ pub struct VerifyPayload {
     pub task: SystemTaskSubject,
     /// The delivered result to judge.
     pub result: String,
-    pub worker_id: String,
 }
 
 /// `system_payload` of an `extract_capabilities` task.
@@ -669,8 +678,21 @@ pub struct CapabilityResult {
 /// The advisory verdict of an infra agent on a delivery, shown to the poster.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Verification {
-    /// `pending`, `passed`, `failed` or `timed_out`.
+    /// `pending`, `passed`, `failed`, `timed_out`, or `not_repeated` (a re-delivery in a claim
+    /// whose earlier delivery was verified: one paid verification per claim).
     pub status: String,
     pub meets_requirements: Option<bool>,
     pub explanation: Option<String>,
+}
+
+/// One piece of system work on a task and its cost, as its poster sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SystemWorkCharge {
+    pub system_task_type: SystemTaskType,
+    /// `reserved` (held in escrow while an infra agent works), `charged` (done and paid) or
+    /// `refunded` (withdrawn unspent).
+    pub status: String,
+    pub credits: i64,
+    /// Who pays: the task's poster, or `ag-platform` when the operator subsidises system work.
+    pub paid_by: String,
 }

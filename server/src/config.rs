@@ -166,6 +166,14 @@ pub struct Config {
     /// `pinchwork.example.com`); `*` accepts any (a guard against DNS rebinding).
     #[arg(long, env = "PINCHWORK_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub mcp_allowed_hosts: Vec<String>,
+    /// Claimed tasks an agent may hold at once (pickups past it get 409).
+    #[arg(long, env = "PINCHWORK_MAX_ACTIVE_CLAIMS", default_value_t = 20)]
+    pub max_active_claims: i64,
+    /// The platform account pays for system work (matching, verification, extraction) while
+    /// its balance covers it, instead of the party the work serves. Fund it by granting it
+    /// credits (`POST /v1/admin/credits/grant` to `ag-platform`).
+    #[arg(long, env = "PINCHWORK_SUBSIDISE_SYSTEM_WORK", default_value_t = false, action = ArgAction::Set)]
+    pub subsidise_system_work: bool,
 }
 
 impl Config {

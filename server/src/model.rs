@@ -99,6 +99,14 @@ pub struct Task {
     pub extracted_tags: Option<Vec<String>>,
     pub verification: Option<VerificationState>,
     pub verification_deadline: Option<Millis>,
+    /// Kept away from infra agents: no system task ever carries it (built-in matcher, no
+    /// verification).
+    pub private: bool,
+    /// Set on system tasks: the account whose credits their escrow holds (the party the work
+    /// serves, or the platform when the operator subsidises system work).
+    pub payer_id: Option<String>,
+    /// The poster's feedback on the last delivery (approve or reject), shown to the worker.
+    pub feedback: Option<String>,
 }
 
 /// Where an infra agent's check of the current delivery stands.
@@ -110,6 +118,9 @@ pub enum VerificationState {
         explanation: String,
     },
     TimedOut,
+    /// A re-delivery in a claim whose earlier delivery was already verified (and paid for):
+    /// one paid verification per claim.
+    NotRepeated,
 }
 
 impl Task {
@@ -157,6 +168,9 @@ impl Task {
             extracted_tags: None,
             verification: None,
             verification_deadline: None,
+            private: false,
+            payer_id: None,
+            feedback: None,
         }
     }
 

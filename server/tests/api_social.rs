@@ -269,9 +269,10 @@ async fn a_sixth_unanswered_question_is_429_until_one_is_answered() {
     let w = world().await;
     let id = w.posted().await;
     let mut ids = Vec::new();
-    // Five open questions from two askers fill the task's slots.
+    // Five open questions from three askers (at most two each) fill the task's slots.
+    let (_, fourth) = w.app.register("fourth").await;
     for n in 0..5 {
-        let key = if n % 2 == 0 { &w.stranger } else { &w.worker };
+        let key = [&w.stranger, &w.worker, &fourth][n % 3];
         let r = w.ask(key, &id, &format!("Question {n}")).await.expect(201);
         ids.push(r.json["id"].as_str().unwrap().to_string());
     }
@@ -1137,18 +1138,16 @@ async fn an_admin_grant_mints_credits_through_the_ledger() {
     assert_eq!(c.json["ledger"][1]["reason"], "bug bounty");
     assert_eq!(c.json["ledger"][1]["task_id"], Value::Null);
 
-    for agent in ["ag-nope", "ag-platform"] {
-        let r = w
-            .app
-            .post(
-                "/v1/admin/credits/grant",
-                ADMIN,
-                json!({"agent_id": agent, "amount": 5}),
-            )
-            .await
-            .expect(404);
-        assert_eq!(r.error(), "Agent not found");
-    }
+    let r = w
+        .app
+        .post(
+            "/v1/admin/credits/grant",
+            ADMIN,
+            json!({"agent_id": "ag-nope", "amount": 5}),
+        )
+        .await
+        .expect(404);
+    assert_eq!(r.error(), "Agent not found");
     for body in [
         json!({"agent_id": w.worker_id, "amount": 0}),
         json!({"agent_id": w.worker_id, "amount": -5}),

@@ -118,6 +118,9 @@ async fn create_answers_201_with_id_status_need_and_headers() {
             "rejection_count": 0,
             "rejection_grace_deadline": null,
             "verification": null,
+            "private": false,
+            "feedback": null,
+            "system_work": [],
         })
     );
     let me = w.app.get("/v1/me", &w.poster).await.expect(200);

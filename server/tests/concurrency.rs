@@ -10,7 +10,12 @@ const WORKERS: usize = 64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_pickups_claim_every_task_exactly_once() {
-    let app = TestApp::with(|c| c.initial_credits = 100_000).await;
+    let app = TestApp::with(|c| {
+        c.initial_credits = 100_000;
+        // Workers hold every task they win: the race is about claims, not the cap on them.
+        c.max_active_claims = TASKS as i64;
+    })
+    .await;
     let server = app.serve().await;
     let base = format!("http://{}", server.addr);
 

@@ -8,43 +8,6 @@ use serde_json::{Value, json};
 
 const SECOND: i64 = 1_000;
 
-async fn register(app: &TestApp, name: &str, body: Value) -> (String, String) {
-    let mut body = body;
-    body["name"] = json!(name);
-    let r = app
-        .call("POST", "/v1/register", None, Some(body))
-        .await
-        .expect(201);
-    (
-        r.json["agent_id"].as_str().unwrap().into(),
-        r.json["api_key"].as_str().unwrap().into(),
-    )
-}
-
-async fn pickup(app: &TestApp, key: &str) -> Option<Value> {
-    let r = app.call("POST", "/v1/tasks/pickup", Some(key), None).await;
-    match r.status.as_u16() {
-        200 => Some(r.json),
-        204 => None,
-        other => panic!("pickup answered {other}: {}", r.text),
-    }
-}
-
-async fn deliver(app: &TestApp, key: &str, task: &Value, result: Value) -> common::Resp {
-    let id = task["task_id"].as_str().unwrap();
-    let result = if result.is_string() {
-        result
-    } else {
-        json!(result.to_string())
-    };
-    app.post(
-        &format!("/v1/tasks/{id}/deliver"),
-        key,
-        json!({"result": result}),
-    )
-    .await
-}
-
 async fn balance(app: &TestApp, key: &str) -> i64 {
     app.credits(key).await
 }
@@ -52,29 +15,28 @@ async fn balance(app: &TestApp, key: &str) -> i64 {
 #[tokio::test]
 async fn a_full_round_with_one_infra_agent() {
     let app = TestApp::new().await;
-    let (_, infra) = register(&app, "infra", json!({"accepts_system_tasks": true})).await;
-    let (poster_id, poster) = register(&app, "poster", json!({})).await;
-    let (worker_id, worker) = register(
-        &app,
-        "worker",
-        json!({"good_at": "python security reviews"}),
-    )
-    .await;
-    let (_, other) = register(&app, "other", json!({})).await;
+    let (_, infra) = app
+        .register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    let (poster_id, poster) = app.register("poster").await;
+    let (worker_id, worker) = app
+        .register_with("worker", json!({"good_at": "python security reviews"}))
+        .await;
+    let (_, other) = app.register("other").await;
 
     // Registering with good_at asked for capability extraction: the infra agent sees it first.
-    let extract = pickup(&app, &infra).await.expect("extraction task");
+    let extract = app.pickup_next(&infra).await.expect("extraction task");
     assert_eq!(extract["system_task_type"], "extract_capabilities");
     assert_eq!(extract["system_payload"]["agent_id"], worker_id.as_str());
     assert_eq!(extract["poster_id"], "ag-platform");
-    let done = deliver(
-        &app,
-        &infra,
-        &extract,
-        json!({"agent_id": worker_id, "tags": ["python", "security"]}),
-    )
-    .await
-    .expect(200);
+    let done = app
+        .deliver(
+            &infra,
+            &extract,
+            json!({"agent_id": worker_id, "tags": ["python", "security"]}),
+        )
+        .await
+        .expect(200);
     assert_eq!(
         done.json["status"], "approved",
         "system work is approved on delivery"
@@ -86,7 +48,7 @@ async fn a_full_round_with_one_infra_agent() {
     let task = app
         .post_task(&poster, "Audit this FastAPI endpoint", 20)
         .await;
-    let matching = pickup(&app, &infra).await.expect("match task");
+    let matching = app.pickup_next(&infra).await.expect("match task");
     assert_eq!(matching["system_task_type"], "match_agents");
     let payload = &matching["system_payload"];
     assert_eq!(payload["task"]["task_id"], task.as_str());
@@ -102,8 +64,7 @@ async fn a_full_round_with_one_infra_agent() {
         "never the poster"
     );
     // While matching is pending the task is open to everyone... but the worker is matched now.
-    deliver(
-        &app,
+    app.deliver(
         &infra,
         &matching,
         json!({"ranked_agents": [worker_id], "extracted_tags": ["fastapi", "security"]}),
@@ -123,33 +84,26 @@ async fn a_full_round_with_one_infra_agent() {
             .json["total"],
         0
     );
-    assert!(pickup(&app, &other).await.is_none());
-    let claimed = pickup(&app, &worker).await.expect("matched task");
+    assert!(app.pickup_next(&other).await.is_none());
+    let claimed = app.pickup_next(&worker).await.expect("matched task");
     assert_eq!(claimed["task_id"], task.as_str());
 
     // Delivery spawns verification for the infra agent; the verdict shows on the task.
-    deliver(
-        &app,
-        &worker,
-        &claimed,
-        json!("Found an injection in line 4"),
-    )
-    .await
-    .expect(200);
+    app.deliver(&worker, &claimed, json!("Found an injection in line 4"))
+        .await
+        .expect(200);
     let pending = app
         .get(&format!("/v1/tasks/{task}"), &poster)
         .await
         .expect(200);
     assert_eq!(pending.json["verification"]["status"], "pending");
-    let verify = pickup(&app, &infra).await.expect("verify task");
+    let verify = app.pickup_next(&infra).await.expect("verify task");
     assert_eq!(verify["system_task_type"], "verify_completion");
     assert_eq!(
         verify["system_payload"]["result"],
         "Found an injection in line 4"
     );
-    assert_eq!(verify["system_payload"]["worker_id"], worker_id.as_str());
-    deliver(
-        &app,
+    app.deliver(
         &infra,
         &verify,
         json!({"meets_requirements": true, "explanation": "Names the flaw and the line"}),
@@ -185,25 +139,28 @@ async fn a_full_round_with_one_infra_agent() {
 #[tokio::test]
 async fn conflict_rules() {
     let app = TestApp::new().await;
-    let (_, poster_infra) = register(
-        &app,
-        "poster who is also infra",
-        json!({"accepts_system_tasks": true}),
-    )
-    .await;
-    let (_, matcher) = register(&app, "matcher", json!({"accepts_system_tasks": true})).await;
-    let (_, worker) = register(&app, "worker", json!({"accepts_system_tasks": true})).await;
+    let (_, poster_infra) = app
+        .register_with(
+            "poster who is also infra",
+            json!({"accepts_system_tasks": true}),
+        )
+        .await;
+    let (_, matcher) = app
+        .register_with("matcher", json!({"accepts_system_tasks": true}))
+        .await;
+    let (_, worker) = app
+        .register_with("worker", json!({"accepts_system_tasks": true}))
+        .await;
 
     // Nobody matches their own task: the poster's pickup skips its match task.
     let task = app.post_task(&poster_infra, "Write a haiku", 10).await;
     assert!(
-        pickup(&app, &poster_infra).await.is_none(),
+        app.pickup_next(&poster_infra).await.is_none(),
         "own task's match task is not offered"
     );
-    let matching = pickup(&app, &matcher).await.expect("match task");
+    let matching = app.pickup_next(&matcher).await.expect("match task");
     assert_eq!(matching["system_payload"]["task"]["task_id"], task.as_str());
-    deliver(
-        &app,
+    app.deliver(
         &matcher,
         &matching,
         json!({"ranked_agents": [], "extracted_tags": []}),
@@ -217,7 +174,7 @@ async fn conflict_rules() {
         .await
         .expect(409);
     assert_eq!(r.error(), "Conflict: you did system work on this task");
-    assert!(pickup(&app, &matcher).await.is_none());
+    assert!(app.pickup_next(&matcher).await.is_none());
     assert_eq!(
         app.get("/v1/tasks/available", &matcher)
             .await
@@ -227,20 +184,21 @@ async fn conflict_rules() {
     );
 
     // The worker never verifies their own delivery, and the poster not their own task either.
-    let claimed = pickup(&app, &worker).await.expect("the task");
+    let claimed = app.pickup_next(&worker).await.expect("the task");
     assert_eq!(claimed["task_id"], task.as_str());
-    deliver(&app, &worker, &claimed, json!("An old silent pond"))
+    app.deliver(&worker, &claimed, json!("An old silent pond"))
         .await
         .expect(200);
     assert!(
-        pickup(&app, &worker).await.is_none(),
+        app.pickup_next(&worker).await.is_none(),
         "no verifying one's own delivery"
     );
     assert!(
-        pickup(&app, &poster_infra).await.is_none(),
+        app.pickup_next(&poster_infra).await.is_none(),
         "no verifying one's own task"
     );
-    let verify = pickup(&app, &matcher)
+    let verify = app
+        .pickup_next(&matcher)
         .await
         .expect("the matcher may verify");
     assert_eq!(verify["system_task_type"], "verify_completion");
@@ -249,10 +207,14 @@ async fn conflict_rules() {
 #[tokio::test]
 async fn malformed_results_change_nothing_and_earn_nothing() {
     let app = TestApp::new().await;
-    let (_, infra) = register(&app, "infra", json!({"accepts_system_tasks": true})).await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let (target_id, _) = register(&app, "skilled", json!({"good_at": "rust"})).await;
-    let extract = pickup(&app, &infra).await.unwrap();
+    let (_, infra) = app
+        .register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    let (_, poster) = app.register("poster").await;
+    let (target_id, _) = app
+        .register_with("skilled", json!({"good_at": "rust"}))
+        .await;
+    let extract = app.pickup_next(&infra).await.unwrap();
     for bad in [
         json!("not json"),
         json!({"agent_id": "ag-someone-else", "tags": ["rust"]}),
@@ -260,20 +222,18 @@ async fn malformed_results_change_nothing_and_earn_nothing() {
         json!({"agent_id": target_id, "tags": "rust"}),
         json!({"agent_id": target_id, "tags": (0..21).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
     ] {
-        let r = deliver(&app, &infra, &extract, bad.clone())
-            .await
-            .expect(400);
+        let r = app.deliver(&infra, &extract, bad.clone()).await.expect(400);
         assert!(!r.error().is_empty(), "{bad}");
     }
     let task = app.post_task(&poster, "Port this to Rust", 10).await;
-    let matching = pickup(&app, &infra).await.unwrap();
+    let matching = app.pickup_next(&infra).await.unwrap();
     for bad in [
         json!({"ranked_agents": ["ag-nobody"]}),
         json!({"ranked_agents": [7]}),
         json!({"extracted_tags": ["x"]}),
         json!([1, 2, 3]),
     ] {
-        deliver(&app, &infra, &matching, bad).await.expect(400);
+        app.deliver(&infra, &matching, bad).await.expect(400);
     }
     // Nothing changed: both still claimed, unpaid, the task still pending a match.
     assert_eq!(balance(&app, &infra).await, 100);
@@ -293,13 +253,16 @@ async fn malformed_results_change_nothing_and_earn_nothing() {
 #[tokio::test]
 async fn match_window_falls_back_to_broadcast_and_late_results_are_refused() {
     let app = TestApp::new().await;
-    let (_, infra) = register(&app, "infra", json!({"accepts_system_tasks": true})).await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let (_, other) = register(&app, "other", json!({})).await;
-    let (chosen_id, _chosen) = register(&app, "chosen", json!({"good_at": "anything"})).await;
-    let extract = pickup(&app, &infra).await.unwrap();
-    deliver(
-        &app,
+    let (_, infra) = app
+        .register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    let (_, poster) = app.register("poster").await;
+    let (_, other) = app.register("other").await;
+    let (chosen_id, _chosen) = app
+        .register_with("chosen", json!({"good_at": "anything"}))
+        .await;
+    let extract = app.pickup_next(&infra).await.unwrap();
+    app.deliver(
         &infra,
         &extract,
         json!({"agent_id": chosen_id, "tags": ["anything"]}),
@@ -309,16 +272,12 @@ async fn match_window_falls_back_to_broadcast_and_late_results_are_refused() {
 
     // No infra result within 120 s: everyone may have it, the match task is withdrawn.
     let first = app.post_task(&poster, "first", 5).await;
-    let matching = pickup(&app, &infra).await.unwrap();
+    let matching = app.pickup_next(&infra).await.unwrap();
     app.advance(120 * SECOND).await;
-    let late = deliver(
-        &app,
-        &infra,
-        &matching,
-        json!({"ranked_agents": [chosen_id]}),
-    )
-    .await
-    .expect(409);
+    let late = app
+        .deliver(&infra, &matching, json!({"ranked_agents": [chosen_id]}))
+        .await
+        .expect(409);
     assert_eq!(late.error(), "Task is cancelled, not claimed");
     assert_eq!(
         balance(&app, &infra).await,
@@ -326,30 +285,25 @@ async fn match_window_falls_back_to_broadcast_and_late_results_are_refused() {
         "late work is not paid"
     );
     assert_eq!(
-        pickup(&app, &other).await.unwrap()["task_id"],
+        app.pickup_next(&other).await.unwrap()["task_id"],
         first.as_str()
     );
 
     // Matched agents who do not pick it up within the window lose their head start.
     let second = app.post_task(&poster, "second", 5).await;
-    let matching = pickup(&app, &infra).await.unwrap();
-    deliver(
-        &app,
-        &infra,
-        &matching,
-        json!({"ranked_agents": [chosen_id]}),
-    )
-    .await
-    .expect(200);
+    let matching = app.pickup_next(&infra).await.unwrap();
+    app.deliver(&infra, &matching, json!({"ranked_agents": [chosen_id]}))
+        .await
+        .expect(200);
     assert!(
-        pickup(&app, &other).await.is_none(),
+        app.pickup_next(&other).await.is_none(),
         "reserved for the matched agent"
     );
     app.advance(119 * SECOND).await;
-    assert!(pickup(&app, &other).await.is_none());
+    assert!(app.pickup_next(&other).await.is_none());
     app.advance(SECOND).await;
     assert_eq!(
-        pickup(&app, &other).await.unwrap()["task_id"],
+        app.pickup_next(&other).await.unwrap()["task_id"],
         second.as_str()
     );
     app.assert_books_balance().await;
@@ -358,28 +312,29 @@ async fn match_window_falls_back_to_broadcast_and_late_results_are_refused() {
 #[tokio::test]
 async fn verification_times_out_and_cancelling_withdraws_system_work() {
     let app = TestApp::new().await;
-    let (_, infra) = register(&app, "infra", json!({"accepts_system_tasks": true})).await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
-    let (_, worker) = register(&app, "worker", json!({})).await;
+    let (_, infra) = app
+        .register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
 
     let task = app.post_task(&poster, "Summarise", 8).await;
-    let matching = pickup(&app, &infra).await.unwrap();
-    deliver(&app, &infra, &matching, json!({"ranked_agents": []}))
+    let matching = app.pickup_next(&infra).await.unwrap();
+    app.deliver(&infra, &matching, json!({"ranked_agents": []}))
         .await
         .expect(200);
-    let claimed = pickup(&app, &worker).await.unwrap();
-    deliver(&app, &worker, &claimed, json!("summary"))
+    let claimed = app.pickup_next(&worker).await.unwrap();
+    app.deliver(&worker, &claimed, json!("summary"))
         .await
         .expect(200);
-    let verify = pickup(&app, &infra).await.unwrap();
+    let verify = app.pickup_next(&infra).await.unwrap();
     app.advance(120 * SECOND).await;
     let view = app
         .get(&format!("/v1/tasks/{task}"), &poster)
         .await
         .expect(200);
     assert_eq!(view.json["verification"]["status"], "timed_out");
-    deliver(
-        &app,
+    app.deliver(
         &infra,
         &verify,
         json!({"meets_requirements": false, "explanation": "late"}),
@@ -389,7 +344,7 @@ async fn verification_times_out_and_cancelling_withdraws_system_work() {
 
     // Cancelling a task withdraws its pending match task; its result is refused, unpaid.
     let doomed = app.post_task(&poster, "never mind", 4).await;
-    let matching = pickup(&app, &infra).await.unwrap();
+    let matching = app.pickup_next(&infra).await.unwrap();
     assert_eq!(
         matching["system_payload"]["task"]["task_id"],
         doomed.as_str()
@@ -397,7 +352,7 @@ async fn verification_times_out_and_cancelling_withdraws_system_work() {
     app.post(&format!("/v1/tasks/{doomed}/cancel"), &poster, json!({}))
         .await
         .expect(200);
-    deliver(&app, &infra, &matching, json!({"ranked_agents": []}))
+    app.deliver(&infra, &matching, json!({"ranked_agents": []}))
         .await
         .expect(409);
     assert_eq!(balance(&app, &infra).await, 100 + 3);
@@ -407,15 +362,19 @@ async fn verification_times_out_and_cancelling_withdraws_system_work() {
 #[tokio::test]
 async fn built_in_matcher_without_infra_agents() {
     let app = TestApp::new().await;
-    let (_, poster) = register(&app, "poster", json!({"good_at": "kubernetes"})).await;
-    let (_, rust) = register(
-        &app,
-        "rustacean",
-        json!({"good_at": "Rust services and async code"}),
-    )
-    .await;
-    let (_, chef) = register(&app, "chef", json!({"good_at": "French cooking"})).await;
-    let (_, anyone) = register(&app, "anyone", json!({})).await;
+    let (_, poster) = app
+        .register_with("poster", json!({"good_at": "kubernetes"}))
+        .await;
+    let (_, rust) = app
+        .register_with(
+            "rustacean",
+            json!({"good_at": "Rust services and async code"}),
+        )
+        .await;
+    let (_, chef) = app
+        .register_with("chef", json!({"good_at": "French cooking"}))
+        .await;
+    let (_, anyone) = app.register("anyone").await;
 
     // A real overlap ("rust") routes the task to the Rust agent first.
     let task = app
@@ -425,18 +384,21 @@ async fn built_in_matcher_without_infra_agents() {
     assert_eq!(seen.json["tasks"][0]["is_matched"], true);
     assert_eq!(seen.json["tasks"][0]["match_rank"], 0);
     assert!(
-        pickup(&app, &chef).await.is_none(),
+        app.pickup_next(&chef).await.is_none(),
         "not matched, inside the window"
     );
-    assert!(pickup(&app, &anyone).await.is_none());
-    assert_eq!(pickup(&app, &rust).await.unwrap()["task_id"], task.as_str());
+    assert!(app.pickup_next(&anyone).await.is_none());
+    assert_eq!(
+        app.pickup_next(&rust).await.unwrap()["task_id"],
+        task.as_str()
+    );
 
     // Only stop words in common: no match, everyone sees it at once.
     let plain = app
         .post_task(&poster, "Please do this for me and the team", 10)
         .await;
     assert_eq!(
-        pickup(&app, &chef).await.unwrap()["task_id"],
+        app.pickup_next(&chef).await.unwrap()["task_id"],
         plain.as_str()
     );
 }
@@ -444,9 +406,11 @@ async fn built_in_matcher_without_infra_agents() {
 #[tokio::test]
 async fn capability_tags_order_broadcast_tasks_and_extraction_runs_once_per_change() {
     let app = TestApp::new().await;
-    let (_, infra) = register(&app, "infra", json!({"accepts_system_tasks": true})).await;
-    let (worker_id, worker) = register(&app, "worker", json!({})).await;
-    let (_, poster) = register(&app, "poster", json!({})).await;
+    let (_, infra) = app
+        .register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    let (worker_id, worker) = app.register("worker").await;
+    let (_, poster) = app.register("poster").await;
 
     // Setting good_at spawns one extraction; setting the same text again spawns none.
     app.call(
@@ -465,9 +429,8 @@ async fn capability_tags_order_broadcast_tasks_and_extraction_runs_once_per_chan
     )
     .await
     .expect(200);
-    let extract = pickup(&app, &infra).await.unwrap();
-    deliver(
-        &app,
+    let extract = app.pickup_next(&infra).await.unwrap();
+    app.deliver(
         &infra,
         &extract,
         json!({"agent_id": worker_id, "tags": ["sql"]}),
@@ -475,14 +438,14 @@ async fn capability_tags_order_broadcast_tasks_and_extraction_runs_once_per_chan
     .await
     .expect(200);
     assert!(
-        pickup(&app, &infra).await.is_none(),
+        app.pickup_next(&infra).await.is_none(),
         "only one extraction for one change"
     );
 
     // Broadcast tasks sharing the worker's tags come first, whatever their age.
     let untagged = app.post_task(&poster, "older, untagged", 5).await;
-    let m = pickup(&app, &infra).await.unwrap();
-    deliver(&app, &infra, &m, json!({"ranked_agents": []}))
+    let m = app.pickup_next(&infra).await.unwrap();
+    app.deliver(&infra, &m, json!({"ranked_agents": []}))
         .await
         .expect(200);
     let tagged = app
@@ -497,18 +460,18 @@ async fn capability_tags_order_broadcast_tasks_and_extraction_runs_once_per_chan
         .as_str()
         .unwrap()
         .to_string();
-    let m = pickup(&app, &infra).await.unwrap();
-    deliver(&app, &infra, &m, json!({"ranked_agents": []}))
+    let m = app.pickup_next(&infra).await.unwrap();
+    app.deliver(&infra, &m, json!({"ranked_agents": []}))
         .await
         .expect(200);
     let browse = app.get("/v1/tasks/available", &worker).await.expect(200);
     assert_eq!(browse.json["tasks"][0]["task_id"], tagged.as_str());
     assert_eq!(
-        pickup(&app, &worker).await.unwrap()["task_id"],
+        app.pickup_next(&worker).await.unwrap()["task_id"],
         tagged.as_str()
     );
     assert_eq!(
-        pickup(&app, &worker).await.unwrap()["task_id"],
+        app.pickup_next(&worker).await.unwrap()["task_id"],
         untagged.as_str()
     );
     app.assert_books_balance().await;

@@ -49,6 +49,8 @@ impl Cluster {
         let clock = ManualClock::new(T0);
         let mut cfg = test_config(&dir);
         cfg.initial_credits = 100_000;
+        // The pickup races let workers hold every task they win.
+        cfg.max_active_claims = 10_000;
         cfg.timer_tick_ms = 20;
         change(&mut cfg);
         let nodes = futures_util::future::join_all(

@@ -2,13 +2,13 @@
 
 use super::auth::Auth;
 use super::negotiate::{Body, BodyText, Path, Query, Reply};
-use super::views::{abandon_response, available_item, pickup_item, task_view};
+use super::views::{abandon_response, available_item, pickup_item, task_view_with};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::events::{EventKind, Notice};
 use crate::market::tasks as rules;
 use crate::model::{Task, TaskStatus};
-use crate::store::{OpenTask, OpenTaskFilter, Role};
+use crate::store::{OpenTask, OpenTaskFilter, Role, SystemWork};
 use axum::extract::State;
 use pinchwork_client::lax::split_list;
 use pinchwork_client::types::{
@@ -28,8 +28,8 @@ impl BodyText for DeliverRequest {
 }
 
 /// A task with the guide's headers: X-Task-Id, X-Status and, once charged, X-Credits-Charged.
-fn task_reply(task: &Task) -> Reply {
-    let reply = Reply::ok(&task_view(task))
+fn task_reply((task, work): &(Task, Vec<SystemWork>)) -> Reply {
+    let reply = Reply::ok(&task_view_with(task, work))
         .header("x-task-id", &task.id)
         .header("x-status", task.status);
     match task.credits_charged {
@@ -53,10 +53,10 @@ pub async fn create(
     let mut status = task.status;
     if let (Some(secs), Some(events)) = (wait, events) {
         let current = wait_for_delivery(&s, events, &task.id, &agent.id, secs).await?;
-        if current.status != TaskStatus::Posted && current.status != TaskStatus::Claimed {
+        if current.0.status != TaskStatus::Posted && current.0.status != TaskStatus::Claimed {
             return Ok(task_reply(&current));
         }
-        status = current.status;
+        status = current.0.status;
     }
     Ok(Reply::created(&CreateTaskResponse {
         task_id: task.id.clone(),
@@ -74,7 +74,7 @@ async fn wait_for_delivery(
     task_id: &str,
     poster: &str,
     secs: i64,
-) -> Result<Task> {
+) -> Result<(Task, Vec<SystemWork>)> {
     let wanted = task_id.to_string();
     let _ = tokio::time::timeout(Duration::from_secs(secs as u64), async {
         loop {
@@ -102,7 +102,11 @@ async fn wait_for_delivery(
     })
     .await;
     let (id, who) = (task_id.to_string(), poster.to_string());
-    s.read(move |tx| rules::visible_task(tx, &who, &id)).await
+    s.read(move |tx| {
+        let task = rules::visible_task(tx, &who, &id)?;
+        rules::with_system_work(tx, task)
+    })
+    .await
 }
 
 pub async fn get(
@@ -111,7 +115,10 @@ pub async fn get(
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
     let task = s
-        .read(move |tx| rules::visible_task(tx, &agent.id, &task_id))
+        .read(move |tx| {
+            let task = rules::visible_task(tx, &agent.id, &task_id)?;
+            rules::with_system_work(tx, task)
+        })
         .await?;
     Ok(task_reply(&task))
 }
@@ -196,10 +203,13 @@ pub async fn mine(
         ),
     };
     let (tasks, total) = s
-        .read(move |tx| tx.tasks_of(&agent.id, role, status, page))
+        .read(move |tx| {
+            let (tasks, total) = tx.tasks_of(&agent.id, role, status, page)?;
+            Ok((rules::with_system_work_all(tx, tasks)?, total))
+        })
         .await?;
     Ok(Reply::ok(&TaskList {
-        tasks: tasks.iter().map(task_view).collect(),
+        tasks: tasks.iter().map(|(t, w)| task_view_with(t, w)).collect(),
         total,
     }))
 }
@@ -268,7 +278,10 @@ pub async fn deliver(
     Body(req): Body<DeliverRequest>,
 ) -> Result<Reply> {
     let task = s
-        .write(move |tx, ctx| rules::deliver(tx, ctx, &agent.id, &task_id, req))
+        .write(move |tx, ctx| {
+            let task = rules::deliver(tx, ctx, &agent.id, &task_id, req)?;
+            rules::with_system_work(tx, task)
+        })
         .await?;
     Ok(task_reply(&task))
 }
@@ -280,7 +293,10 @@ pub async fn approve(
     Body(req): Body<ApproveRequest>,
 ) -> Result<Reply> {
     let task = s
-        .write(move |tx, ctx| rules::approve(tx, ctx, &agent.id, &task_id, req))
+        .write(move |tx, ctx| {
+            let task = rules::approve(tx, ctx, &agent.id, &task_id, req)?;
+            rules::with_system_work(tx, task)
+        })
         .await?;
     Ok(task_reply(&task))
 }
@@ -292,7 +308,10 @@ pub async fn reject(
     Body(req): Body<RejectRequest>,
 ) -> Result<Reply> {
     let task = s
-        .write(move |tx, ctx| rules::reject(tx, ctx, &agent.id, &task_id, req))
+        .write(move |tx, ctx| {
+            let task = rules::reject(tx, ctx, &agent.id, &task_id, req)?;
+            rules::with_system_work(tx, task)
+        })
         .await?;
     Ok(task_reply(&task))
 }
@@ -303,7 +322,10 @@ pub async fn cancel(
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
     let task = s
-        .write(move |tx, ctx| rules::cancel(tx, ctx, &agent.id, &task_id))
+        .write(move |tx, ctx| {
+            let task = rules::cancel(tx, ctx, &agent.id, &task_id)?;
+            rules::with_system_work(tx, task)
+        })
         .await?;
     Ok(task_reply(&task))
 }

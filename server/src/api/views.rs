@@ -1,13 +1,36 @@
 //! Domain records → wire types.
 
-use crate::model::{self, Agent, LedgerLine, Task, VerificationState};
-use crate::store::OpenTask;
+use crate::model::{self, Agent, LedgerLine, Task, TaskStatus, VerificationState};
+use crate::store::{OpenTask, SystemWork};
 use crate::time::{rfc3339, rfc3339_opt};
 use pinchwork_client::types::{
     AbandonResponse, AgentPublic, AgentSelf, AvailableItem, LedgerEntry, Message, PickupItem,
-    Question, TagReputation, TaskView, TrustScore, Verification,
+    Question, SystemWorkCharge, TagReputation, TaskView, TrustScore, Verification,
 };
 
+/// A task with the system work done or reserved for it.
+pub fn task_view_with(t: &Task, work: &[SystemWork]) -> TaskView {
+    TaskView {
+        system_work: work.iter().map(system_work_charge).collect(),
+        ..task_view(t)
+    }
+}
+
+fn system_work_charge(w: &SystemWork) -> SystemWorkCharge {
+    let (status, credits) = match w.status {
+        TaskStatus::Approved => ("charged", w.charged.unwrap_or(w.budget)),
+        TaskStatus::Cancelled | TaskStatus::Expired => ("refunded", w.budget),
+        _ => ("reserved", w.budget),
+    };
+    SystemWorkCharge {
+        system_task_type: w.kind,
+        status: status.into(),
+        credits,
+        paid_by: w.payer.clone(),
+    }
+}
+
+/// A task as its poster or worker sees it (without its system work: see `task_view_with`).
 pub fn task_view(t: &Task) -> TaskView {
     TaskView {
         task_id: t.id.clone(),
@@ -31,6 +54,9 @@ pub fn task_view(t: &Task) -> TaskView {
         rejection_count: t.rejection_count,
         rejection_grace_deadline: rfc3339_opt(t.rejection_grace_deadline),
         verification: t.verification.as_ref().map(verification),
+        private: t.private,
+        feedback: t.feedback.clone(),
+        system_work: Vec::new(),
     }
 }
 
@@ -38,6 +64,7 @@ fn verification(v: &VerificationState) -> Verification {
     let (status, meets, explanation) = match v {
         VerificationState::Pending => ("pending", None, None),
         VerificationState::TimedOut => ("timed_out", None, None),
+        VerificationState::NotRepeated => ("not_repeated", None, None),
         VerificationState::Done {
             meets_requirements,
             explanation,

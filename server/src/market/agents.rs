@@ -9,9 +9,6 @@ use pinchwork_client::types::{
     GrantRequest, RegisterRequest, SuspendRequest, UpdateProfileRequest,
 };
 
-/// Credits the platform account holds to pay for system work.
-pub const PLATFORM_RESERVE: i64 = 999_999_999;
-
 fn blank_agent(id: String, name: String, now: i64) -> Agent {
     Agent {
         id,
@@ -34,26 +31,17 @@ fn blank_agent(id: String, name: String, now: i64) -> Agent {
     }
 }
 
-/// Creates the platform account on first start (it has no key, so it can never log in).
+/// Creates the platform account on first start (it has no key, so it can never log in). It
+/// starts empty: nothing is minted for it, it holds only the fees it earns and what the
+/// operator grants it.
 pub fn ensure_platform(tx: &mut dyn Tx, ctx: &Ctx) -> Result<()> {
     // Nodes starting together may race to create it: one does, the others find it there.
-    let created = tx.insert_agent(&blank_agent(
+    tx.insert_agent(&blank_agent(
         PLATFORM_AGENT_ID.into(),
         "platform".into(),
         ctx.now,
     ))?;
-    if !created {
-        return Ok(());
-    }
-    credits::transfer(
-        tx,
-        ctx,
-        MINT_ACCOUNT,
-        PLATFORM_AGENT_ID,
-        PLATFORM_RESERVE,
-        credits::reason::PLATFORM_RESERVE,
-        None,
-    )
+    Ok(())
 }
 
 /// The length limits of the profile fields an agent sets at registration or later.
@@ -84,7 +72,6 @@ pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Age
     if !tx.insert_agent(&agent)? {
         return Err(Error::Internal(format!("agent id {} is taken", agent.id)));
     }
-    system_tasks::request_capabilities(tx, ctx, &agent)?;
     let bonus = ctx.cfg.initial_credits;
     credits::transfer(
         tx,
@@ -95,7 +82,9 @@ pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Age
         credits::reason::SIGNUP_BONUS,
         None,
     )?;
-    agent.credits = bonus.max(0);
+    // After the bonus: the agent pays for the extraction of its capabilities.
+    system_tasks::request_capabilities(tx, ctx, &agent)?;
+    let agent = tx.agent(&agent.id)?.expect("the agent was just created");
     Ok((agent, key))
 }
 
@@ -147,7 +136,8 @@ pub fn update_profile(
     Ok(agent)
 }
 
-/// Admin: adds credits to an agent, minted and recorded under `reason`.
+/// Admin: adds credits to an agent, minted and recorded under `reason`. Granting to the
+/// platform account (`ag-platform`) funds subsidised system work.
 pub fn grant(tx: &mut dyn Tx, ctx: &Ctx, req: GrantRequest) -> Result<(Agent, i64, String)> {
     let agent_id = req
         .agent_id
@@ -160,8 +150,9 @@ pub fn grant(tx: &mut dyn Tx, ctx: &Ctx, req: GrantRequest) -> Result<(Agent, i6
         .filter(|r| !r.trim().is_empty())
         .unwrap_or(credits::reason::ADMIN_GRANT.into());
     validate::max_chars("reason", &reason, validate::MAX_REASON)?;
-    let agent = tx.agent(&agent_id)?.filter(|a| a.id != PLATFORM_AGENT_ID);
-    let agent = agent.ok_or_else(|| Error::not_found("Agent not found"))?;
+    let agent = tx
+        .agent(&agent_id)?
+        .ok_or_else(|| Error::not_found("Agent not found"))?;
     credits::transfer(tx, ctx, MINT_ACCOUNT, &agent.id, amount, &reason, None)?;
     let agent = tx.agent(&agent_id)?.expect("the agent was just credited");
     Ok((agent, amount, reason))

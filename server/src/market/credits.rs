@@ -1,5 +1,7 @@
 //! Credits move only through `transfer`, so every movement is a ledger entry with a source and
-//! a destination, and balances plus escrow always add up to what was minted.
+//! a destination, and balances plus escrow always add up to what was minted. Credits are
+//! minted only by registration and admin grants: the platform account holds the fees it
+//! earned and what the operator granted it, and pays for nothing it has not recovered.
 
 use super::Ctx;
 use crate::error::{Error, Result};
@@ -7,15 +9,17 @@ use crate::ids::new_id;
 use crate::model::{ESCROW_ACCOUNT, MINT_ACCOUNT, PLATFORM_AGENT_ID, Task, Transfer};
 use crate::store::Tx;
 
-/// Why credits moved, as shown in ledgers.
+/// Why credits moved, as shown in ledgers. System work is escrowed by its payer under the
+/// system task's type (`match_agents`, `verify_completion`, `extract_capabilities`).
 pub mod reason {
     pub const SIGNUP_BONUS: &str = "signup_bonus";
-    pub const PLATFORM_RESERVE: &str = "platform_reserve";
     pub const ESCROW: &str = "escrow";
     pub const PAYMENT: &str = "payment";
     pub const PLATFORM_FEE: &str = "platform_fee";
     pub const REFUND: &str = "refund";
     pub const ADMIN_GRANT: &str = "admin_grant";
+    /// The platform recovers what it pays for system work from the escrow its payer funded.
+    pub const SYSTEM_WORK: &str = "system_work";
 }
 
 fn is_agent(account: &str) -> bool {
@@ -33,14 +37,30 @@ pub fn transfer(
     reason: &str,
     task_id: Option<&str>,
 ) -> Result<()> {
-    if amount <= 0 {
-        return Ok(());
-    }
-    if is_agent(from) && !tx.take_credits(from, amount)? {
+    if !try_transfer(tx, ctx, from, to, amount, reason, task_id)? {
         let have = tx.agent(from)?.map_or(0, |a| a.credits);
         return Err(Error::PaymentRequired(format!(
             "Insufficient credits. Have {have}, need {amount}"
         )));
+    }
+    Ok(())
+}
+
+/// `transfer`, answering false (and changing nothing) when the balance does not cover it.
+pub fn try_transfer(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    from: &str,
+    to: &str,
+    amount: i64,
+    reason: &str,
+    task_id: Option<&str>,
+) -> Result<bool> {
+    if amount <= 0 {
+        return Ok(true);
+    }
+    if is_agent(from) && !tx.take_credits(from, amount)? {
+        return Ok(false);
     }
     if is_agent(to) {
         tx.add_credits(to, amount)?;
@@ -53,7 +73,8 @@ pub fn transfer(
         reason: reason.into(),
         task_id: task_id.map(Into::into),
         created_at: ctx.now,
-    })
+    })?;
+    Ok(true)
 }
 
 /// The platform's cut of `charged` credits at `basis_points` (hundredths of a percent),
@@ -119,19 +140,102 @@ pub fn settle(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<Settlement> {
     Ok(s)
 }
 
-/// Returns a task's whole escrow to its poster (cancel, expiry). System tasks hold no escrow.
+/// Returns a task's whole escrow to whoever funded it (cancel, expiry, withdrawn system work).
 pub fn refund(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<()> {
-    if task.is_system {
+    let Some(payer) = funder(task) else {
         return Ok(());
+    };
+    transfer(
+        tx,
+        ctx,
+        ESCROW_ACCOUNT,
+        payer,
+        task.max_credits,
+        reason::REFUND,
+        ledger_task_id(task),
+    )
+}
+
+/// The account a task's escrow came from: its poster, or a system task's payer (none for
+/// system tasks from before system work was escrowed).
+fn funder(task: &Task) -> Option<&str> {
+    if task.is_system {
+        task.payer_id.as_deref()
+    } else {
+        Some(&task.poster_id)
     }
+}
+
+/// The task a payer's ledger line names: a system task's payer sees the task it was about
+/// (extraction is about the agent itself: none).
+fn ledger_task_id(task: &Task) -> Option<&str> {
+    if task.is_system {
+        task.parent_task_id.as_deref()
+    } else {
+        Some(&task.id)
+    }
+}
+
+/// Escrows the budget of system work about to be spawned, from the platform when the
+/// operator subsidises system work and its balance covers it, otherwise from `party` (whom
+/// the work serves). Returns who paid; None, taking nothing, when neither can: the party then
+/// does not get the work. The ledger line is `kind` (the system task type) and names `about`.
+pub fn fund_system_work(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    party: &str,
+    budget: i64,
+    kind: &str,
+    about: Option<&str>,
+) -> Result<Option<String>> {
+    let subsidy = ctx.cfg.subsidise_system_work.then_some(PLATFORM_AGENT_ID);
+    for payer in subsidy.into_iter().chain([party]) {
+        if try_transfer(tx, ctx, payer, ESCROW_ACCOUNT, budget, kind, about)? {
+            return Ok(Some(payer.to_string()));
+        }
+    }
+    Ok(None)
+}
+
+/// Pays an infra agent for delivered system work: the platform pays it at once and recovers
+/// the cost from the escrow the payer funded; what the agent did not charge goes back to the
+/// payer. The platform's balance is never touched beyond what it recovered.
+pub fn settle_system_work(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<()> {
+    let worker = task
+        .worker_id
+        .as_deref()
+        .expect("delivered system work has a worker");
+    let payer = task
+        .payer_id
+        .as_deref()
+        .ok_or_else(|| Error::Internal(format!("system task {} was not funded", task.id)))?;
+    let charged = task.credits_charged.unwrap_or(task.max_credits);
     let id = Some(task.id.as_str());
     transfer(
         tx,
         ctx,
         ESCROW_ACCOUNT,
-        &task.poster_id,
-        task.max_credits,
+        PLATFORM_AGENT_ID,
+        charged,
+        reason::SYSTEM_WORK,
+        id,
+    )?;
+    transfer(
+        tx,
+        ctx,
+        ESCROW_ACCOUNT,
+        payer,
+        task.max_credits - charged,
         reason::REFUND,
+        ledger_task_id(task),
+    )?;
+    transfer(
+        tx,
+        ctx,
+        PLATFORM_AGENT_ID,
+        worker,
+        charged,
+        reason::PAYMENT,
         id,
     )
 }

@@ -143,8 +143,11 @@ impl Task {
         self.worker_id = Some(worker.to_string());
         self.claimed_at = Some(now);
         self.assignment = Some(crate::ids::new_id("as"));
-        // A grace window belongs to the claim it was granted on, never to the next one.
+        // A grace window belongs to the claim it was granted on, never to the next one; so
+        // does a verification.
         self.rejection_grace_deadline = None;
+        self.verification = None;
+        self.verification_deadline = None;
         // System work too: an infra agent that vanishes gives it back.
         self.claim_deadline = Some(
             now + self
@@ -158,6 +161,8 @@ impl Task {
     pub fn deliver(&mut self, result: String, credits: i64, now: Millis, cfg: &Config) {
         self.status = TaskStatus::Delivered;
         self.result = Some(result);
+        // Feedback is on a delivery: a new one has none yet.
+        self.feedback = None;
         self.credits_charged = Some(credits);
         self.delivered_at = Some(now);
         self.claim_deadline = None;
@@ -205,6 +210,8 @@ impl Task {
         self.assignment = None;
         self.claim_deadline = None;
         self.rejection_grace_deadline = None;
+        self.verification = None;
+        self.verification_deadline = None;
         self.expires_at = now + cfg.task_expire_hours * HOUR;
         self.match_status = MatchStatus::Broadcast;
         self.match_deadline = None;

@@ -5,14 +5,16 @@ use super::{Ctx, validate};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::ids::new_id;
-use crate::model::{Message, Question, Task, TaskStatus, Trust};
+use crate::model::{Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
 use crate::store::Tx;
 use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageRequest, RateRequest, ReportRequest,
 };
 
-/// Unanswered questions a task may have at once (from all askers together).
+/// Unanswered questions a task may have at once (from all askers together), and from one
+/// asker: nobody takes every slot. Questions of suspended agents do not count.
 pub const MAX_UNANSWERED: i64 = 5;
+pub const MAX_UNANSWERED_PER_ASKER: i64 = 2;
 pub const MAX_QUESTION: usize = 1_000;
 pub const MAX_ANSWER: usize = 5_000;
 pub const MAX_MESSAGE: usize = 5_000;
@@ -47,11 +49,21 @@ pub fn ask(
     if task.status != TaskStatus::Posted || task.is_system {
         return Err(Error::conflict("Can only ask questions on posted tasks"));
     }
-    if tx.unanswered_questions(task_id)? >= MAX_UNANSWERED {
-        return Err(Error::TooManyRequests {
-            message: format!("Max {MAX_UNANSWERED} unanswered questions per task"),
-            retry_after_secs: None,
-        });
+    let (open, yours) = tx.unanswered_questions(task_id, asker)?;
+    let full = |message: String| Error::TooManyRequests {
+        message,
+        retry_after_secs: None,
+    };
+    if open >= MAX_UNANSWERED {
+        return Err(full(format!(
+            "Max {MAX_UNANSWERED} unanswered questions per task"
+        )));
+    }
+    if yours >= MAX_UNANSWERED_PER_ASKER {
+        return Err(full(format!(
+            "Max {MAX_UNANSWERED_PER_ASKER} unanswered questions per asker on a task: wait for \
+             the poster's answers"
+        )));
     }
     let question = Question {
         id: new_id("qa"),
@@ -181,6 +193,11 @@ pub fn rate(
     if task.worker_id.as_deref() != Some(worker) {
         return Err(Error::not_your_task());
     }
+    if task.poster_id == PLATFORM_AGENT_ID {
+        return Err(Error::conflict(
+            "System work is not rated: the platform has no reputation",
+        ));
+    }
     if !tx.insert_rating(&task.id, worker, &task.poster_id, rating, ctx.now)? {
         return Err(Error::conflict("Already rated"));
     }
@@ -208,17 +225,10 @@ pub fn report(
     Ok(id)
 }
 
-/// The next trust score after a good (`s + 0.1·(1 − s)`) or bad (`0.9·s`) outcome.
-pub fn next_trust(score: f64, good: bool) -> f64 {
-    let next = if good {
-        score + 0.1 * (1.0 - score)
-    } else {
-        score * 0.9
-    };
-    ((next * 1e6).round() / 1e6).clamp(0.0, 1.0)
-}
-
-/// Moves `truster`'s private trust in `trusted` after an outcome between them.
+/// Moves `truster`'s private trust in `trusted` after an outcome between them: from 0.5, up
+/// by `0.1·(1 − s)` after a good one, down to `0.9·s` after a bad one (6 decimals). One
+/// statement, so outcomes recorded at once on several nodes all count. The platform neither
+/// trusts nor is trusted.
 pub fn adjust_trust(
     tx: &mut dyn Tx,
     ctx: &Ctx,
@@ -226,38 +236,8 @@ pub fn adjust_trust(
     trusted: &str,
     good: bool,
 ) -> Result<()> {
-    let current = tx.trust(truster, trusted)?.unwrap_or(Trust {
-        truster_id: truster.into(),
-        trusted_id: trusted.into(),
-        score: 0.5,
-        interactions: 0,
-        updated_at: ctx.now,
-    });
-    tx.save_trust(&Trust {
-        score: next_trust(current.score, good),
-        interactions: current.interactions + 1,
-        updated_at: ctx.now,
-        ..current
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::next_trust;
-
-    #[test]
-    fn trust_moves_by_the_documented_amounts() {
-        assert_eq!(next_trust(0.5, true), 0.55);
-        assert_eq!(next_trust(0.5, false), 0.45);
-        assert_eq!(next_trust(0.55, true), 0.595);
-        let mut s = 0.5;
-        for _ in 0..500 {
-            s = next_trust(s, true);
-        }
-        assert!(s <= 1.0 && s > 0.99);
-        for _ in 0..500 {
-            s = next_trust(s, false);
-        }
-        assert!((0.0..0.01).contains(&s));
+    if truster == PLATFORM_AGENT_ID || trusted == PLATFORM_AGENT_ID {
+        return Ok(());
     }
+    tx.adjust_trust(truster, trusted, good, ctx.now)
 }

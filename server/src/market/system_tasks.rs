@@ -1,13 +1,17 @@
 //! System tasks: the platform's matching, verification and capability extraction, done by
-//! infra agents and paid from the platform account. This file holds what they read (payloads)
-//! and the strict checks of what they answer; `tasks.rs` spawns and settles them.
+//! infra agents. The platform pays them at once and recovers the cost from the party the work
+//! serves, whose credits are escrowed when the work is spawned (`credits::fund_system_work`);
+//! a party that cannot pay does not get the work. This file holds what they read (payloads,
+//! only what the job needs) and the strict checks of what they answer, and spawns and
+//! withdraws them; `tasks.rs` settles them.
 
 use super::Ctx;
 use super::matching::{self, Candidate};
+use super::{credits, validate};
 use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::model::{
-    Agent, HOUR, MatchStatus, PLATFORM_AGENT_ID, SystemTaskType, Task, TaskStatus,
+    Agent, DAY, HOUR, MatchStatus, PLATFORM_AGENT_ID, SystemTaskType, Task, TaskStatus,
     VerificationState,
 };
 use crate::store::Tx;
@@ -21,17 +25,27 @@ use serde::de::DeserializeOwned;
 /// Agents a `match_agents` task may rank, and candidates it is shown.
 pub const MAX_RANKED: usize = 20;
 pub const MAX_CANDIDATES: i64 = 50;
-/// A tag is a short keyword.
-pub const MAX_TAG_CHARS: usize = 50;
 pub const MAX_EXPLANATION: usize = 5_000;
+/// Characters of a task's context that system tasks carry (the need is carried whole).
+pub const CONTEXT_EXCERPT: usize = 2_000;
 
+/// The first `CONTEXT_EXCERPT` characters of a context, `…` marking a cut.
+fn excerpt(context: Option<&str>) -> Option<String> {
+    let context = context.filter(|c| !c.trim().is_empty())?;
+    match context.char_indices().nth(CONTEXT_EXCERPT) {
+        None => Some(context.to_string()),
+        Some((cut, _)) => Some(format!("{}…", &context[..cut])),
+    }
+}
+
+/// What a system task tells of the task it is about: what the work needs, not who posted
+/// or works on it.
 pub fn subject(task: &Task) -> SystemTaskSubject {
     SystemTaskSubject {
         task_id: task.id.clone(),
         need: task.need.clone(),
-        context: task.context.clone(),
+        context: excerpt(task.context.as_deref()),
         tags: task.tags.clone(),
-        poster_id: task.poster_id.clone(),
     }
 }
 
@@ -47,12 +61,19 @@ pub fn match_task(
         max_ranked: MAX_RANKED,
         max_tags,
     };
+    // The text alone is enough to match well: the need, its context and its tags.
+    let mut about = format!("Match agents for: {}", parent.need);
+    if let Some(context) = &payload.task.context {
+        about.push_str(&format!("\n\nContext: {context}"));
+    }
+    if let Some(tags) = parent.tags.as_ref().filter(|t| !t.is_empty()) {
+        about.push_str(&format!("\n\nTags: {}", tags.join(", ")));
+    }
     let need = format!(
-        "Match agents for: {}\n\nRank the candidate agents in system_payload.candidates that \
-         best fit this task and extract short lowercase tags describing it. Deliver JSON: \
+        "{about}\n\nRank the candidate agents in system_payload.candidates that best fit this \
+         task and extract short lowercase tags describing it. Deliver JSON: \
          {{\"ranked_agents\": [\"ag-…\", …] (at most {MAX_RANKED}), \"extracted_tags\": [\"…\"] \
-         (at most {max_tags})}}.",
-        parent.need
+         (at most {max_tags})}}."
     );
     (need, payload)
 }
@@ -62,7 +83,6 @@ pub fn verify_task(parent: &Task) -> (String, VerifyPayload) {
     let payload = VerifyPayload {
         task: subject(parent),
         result: parent.result.clone().unwrap_or_default(),
-        worker_id: parent.worker_id.clone().unwrap_or_default(),
     };
     let need = format!(
         "Verify completion. Task need: {}\n\nJudge whether the delivery in \
@@ -93,16 +113,13 @@ fn parse<T: DeserializeOwned>(result: &str, shape: &str) -> Result<T> {
         .map_err(|e| Error::bad_request(format!("The result must be JSON {shape}: {e}")))
 }
 
-/// Lower-cased, trimmed, de-duplicated tags, each 1-50 characters, at most `max`.
+/// Lower-cased, trimmed, de-duplicated tags, each a well-formed tag (letters, digits, `-`,
+/// `_`: nothing that could split it in two where tags are stored), at most `max`.
 fn clean_tags(tags: Vec<String>, max: usize) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for tag in tags {
         let tag = tag.trim().to_lowercase();
-        if tag.is_empty() || tag.chars().count() > MAX_TAG_CHARS {
-            return Err(Error::bad_request(format!(
-                "Tags must be 1-{MAX_TAG_CHARS} characters: {tag:?}"
-            )));
-        }
+        validate::tag(&tag)?;
         if !out.contains(&tag) {
             out.push(tag);
         }
@@ -184,7 +201,8 @@ fn candidate(agent: Agent) -> MatchCandidate {
     }
 }
 
-/// Posts a system task, paid from the platform account on completion (nothing is escrowed).
+/// Posts a system task whose budget `party` (whom the work serves) escrows, or the platform
+/// when it subsidises system work. None, and nothing changed, when neither can pay.
 /// `excluded` may not do it: the parties of what it is about.
 #[allow(clippy::too_many_arguments)]
 fn spawn(
@@ -195,8 +213,9 @@ fn spawn(
     payload: &impl Serialize,
     budget: i64,
     about: About<'_>,
+    party: &str,
     excluded: &[&str],
-) -> Result<Task> {
+) -> Result<Option<Task>> {
     let mut task = Task::posted(
         new_id("tk"),
         PLATFORM_AGENT_ID,
@@ -205,16 +224,28 @@ fn spawn(
         ctx.now,
         ctx.now + ctx.cfg.task_expire_hours * HOUR,
     );
+    let ledger_task = match about {
+        About::Task(id) => {
+            task.parent_task_id = Some(id.into());
+            Some(id)
+        }
+        About::Agent(id) => {
+            task.subject_agent_id = Some(id.into());
+            None
+        }
+    };
+    let Some(payer) =
+        credits::fund_system_work(tx, ctx, party, budget, kind.as_str(), ledger_task)?
+    else {
+        return Ok(None);
+    };
     task.is_system = true;
     task.system_task_type = Some(kind);
-    match about {
-        About::Task(id) => task.parent_task_id = Some(id.into()),
-        About::Agent(id) => task.subject_agent_id = Some(id.into()),
-    }
+    task.payer_id = Some(payer);
     task.system_payload = Some(serde_json::to_string(payload).expect("payloads serialize"));
     task.excluded_agents = Some(format!(",{},", excluded.join(",")));
     tx.insert_task(&task)?;
-    Ok(task)
+    Ok(Some(task))
 }
 
 #[derive(Clone, Copy)]
@@ -223,121 +254,144 @@ enum About<'a> {
     Agent(&'a str),
 }
 
-/// Routes a newly posted task: an infra agent ranks agents for it when there is one (the task
-/// is open to everyone meanwhile); otherwise the built-in matcher picks up to five agents who
-/// see it first. Either way, after the match window it is shown to everyone.
+/// Routes a newly posted task: an infra agent ranks agents for it when there is one and the
+/// poster can pay for it (the task is open to everyone meanwhile); otherwise the built-in
+/// matcher picks up to five agents who see it first. Either way, after the match window it
+/// is shown to everyone. A private task is never shown to an infra agent.
 pub fn route_new_task(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
     let window = ctx.cfg.match_timeout_seconds * 1000;
-    if !ctx.routing.infra_agents && !ctx.routing.skilled_agents {
+    let by_infra = ctx.routing.infra_agents && !task.private;
+    if !by_infra && !ctx.routing.skilled_agents {
         return Ok(());
     }
     let candidates = tx.match_candidates(&task.poster_id, MAX_CANDIDATES)?;
-    if ctx.routing.infra_agents {
-        let candidates = candidates.into_iter().map(candidate).collect();
-        let (need, payload) = match_task(task, candidates, ctx.cfg.max_extracted_tags);
-        let budget = ctx.cfg.match_credits;
-        spawn(
+    if by_infra {
+        let offered = candidates.iter().cloned().map(candidate).collect();
+        let (need, payload) = match_task(task, offered, ctx.cfg.max_extracted_tags);
+        let spawned = spawn(
             tx,
             ctx,
             SystemTaskType::MatchAgents,
             need,
             &payload,
-            budget,
+            ctx.cfg.match_credits,
             About::Task(&task.id),
+            &task.poster_id,
             &[&task.poster_id],
         )?;
-        task.match_status = MatchStatus::Pending;
-    } else {
-        let candidates: Vec<_> = candidates
-            .into_iter()
-            .map(|a| Candidate {
-                id: a.id,
-                good_at: a.good_at,
-                capability_tags: a.capability_tags.unwrap_or_default(),
-                reputation: a.reputation,
-            })
-            .collect();
-        let ranked = matching::rank(
-            &task.routing_tags(),
-            &task.need,
-            task.context.as_deref(),
-            &candidates,
-        );
-        if ranked.is_empty() {
+        if spawned.is_some() {
+            task.match_status = MatchStatus::Pending;
+            task.match_deadline = Some(ctx.now + window);
             return Ok(());
         }
-        tx.insert_matches(&task.id, &ranked)?;
-        task.match_status = MatchStatus::Matched;
     }
+    let candidates: Vec<_> = candidates
+        .into_iter()
+        .map(|a| Candidate {
+            id: a.id,
+            good_at: a.good_at,
+            capability_tags: a.capability_tags.unwrap_or_default(),
+            reputation: a.reputation,
+        })
+        .collect();
+    let ranked = matching::rank(
+        &task.routing_tags(),
+        &task.need,
+        task.context.as_deref(),
+        &candidates,
+    );
+    if ranked.is_empty() {
+        return Ok(());
+    }
+    tx.insert_matches(&task.id, &ranked)?;
+    task.match_status = MatchStatus::Matched;
     task.match_deadline = Some(ctx.now + window);
     Ok(())
 }
 
-/// Asks an infra agent (never the poster or the worker) to check a fresh delivery.
+/// Asks an infra agent (never the poster or the worker) to check a fresh delivery, at the
+/// poster's cost: at most one paid verification per claim (a re-delivery after a verified
+/// one is `not_repeated`), none for private tasks or posters who cannot pay.
 pub fn request_verification(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
-    if task.is_system || !ctx.routing.infra_agents {
+    let verified = matches!(
+        task.verification,
+        Some(VerificationState::Done { .. } | VerificationState::NotRepeated)
+    );
+    task.verification_deadline = None;
+    if verified {
+        task.verification = Some(VerificationState::NotRepeated);
+        return Ok(());
+    }
+    task.verification = None;
+    if task.is_system || task.private || !ctx.routing.infra_agents {
         return Ok(());
     }
     let (need, payload) = verify_task(task);
     let worker = task.worker_id.clone().unwrap_or_default();
-    let budget = ctx.cfg.verify_credits;
-    spawn(
+    let spawned = spawn(
         tx,
         ctx,
         SystemTaskType::VerifyCompletion,
         need,
         &payload,
-        budget,
+        ctx.cfg.verify_credits,
         About::Task(&task.id),
+        &task.poster_id,
         &[&task.poster_id, &worker],
     )?;
-    task.verification = Some(VerificationState::Pending);
-    task.verification_deadline = Some(ctx.now + ctx.cfg.verification_timeout_seconds * 1000);
+    if spawned.is_some() {
+        task.verification = Some(VerificationState::Pending);
+        task.verification_deadline = Some(ctx.now + ctx.cfg.verification_timeout_seconds * 1000);
+    }
     Ok(())
 }
 
-/// Asks an infra agent (not the agent itself) for capability tags after good_at changed. An
-/// extraction still open for the old description is withdrawn.
+/// Asks an infra agent (not the agent itself) for capability tags after good_at changed, at
+/// the agent's cost and at most once a day (a later change keeps the tags it has until the
+/// next change after that). An extraction still open for the old description is withdrawn.
 pub fn request_capabilities(tx: &mut dyn Tx, ctx: &Ctx, agent: &Agent) -> Result<()> {
-    cancel_about(tx, &agent.id)?;
+    cancel_about(tx, ctx, &agent.id)?;
     let Some(good_at) = agent.good_at.as_deref().filter(|g| !g.trim().is_empty()) else {
         return Ok(());
     };
-    if !ctx.routing.infra_agents {
+    if !ctx.routing.infra_agents || tx.extracted_since(&agent.id, ctx.now - DAY)? {
         return Ok(());
     }
     let (need, payload) = extract_task(&agent.id, good_at, ctx.cfg.max_extracted_tags);
-    let budget = ctx.cfg.capability_extract_credits;
     spawn(
         tx,
         ctx,
         SystemTaskType::ExtractCapabilities,
         need,
         &payload,
-        budget,
+        ctx.cfg.capability_extract_credits,
         About::Agent(&agent.id),
+        &agent.id,
         &[&agent.id],
     )?;
     Ok(())
 }
 
 /// Withdraws the open system tasks about a task or agent (its work is no longer wanted, so a
-/// late result is refused and unpaid).
-pub fn cancel_about(tx: &mut dyn Tx, subject: &str) -> Result<()> {
+/// late result is refused and unpaid) and returns their escrow to whoever funded them: spent
+/// system work is never refunded, unspent work always is.
+pub fn cancel_about(tx: &mut dyn Tx, ctx: &Ctx, subject: &str) -> Result<()> {
     for mut task in tx.open_system_tasks_about(subject)? {
         let prior = task.clone();
         task.close(TaskStatus::Cancelled);
-        tx.save_task(&task, prior.status, prior.worker_id.as_deref())?;
+        if tx.save_task(&task, prior.status, prior.worker_id.as_deref())? {
+            credits::refund(tx, ctx, &task)?;
+        }
     }
     Ok(())
 }
 
 /// The delivery is leaving review (approved, rejected): a verification still pending is moot.
-pub fn end_verification(tx: &mut dyn Tx, task: &mut Task) -> Result<()> {
+pub fn end_verification(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
     if task.verification == Some(VerificationState::Pending) {
         task.verification = None;
         task.verification_deadline = None;
-        cancel_about(tx, &task.id)?;
+        cancel_about(tx, ctx, &task.id)?;
     }
     Ok(())
 }
@@ -427,7 +481,6 @@ mod tests {
                 need: "n".into(),
                 context: None,
                 tags: None,
-                poster_id: "ag-p".into(),
             },
             candidates: vec![candidate("ag-a"), candidate("ag-b")],
             max_ranked: MAX_RANKED,

@@ -8,10 +8,9 @@ use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
 use crate::ids::new_id;
 use crate::model::{
-    Agent, ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, PLATFORM_AGENT_ID, Task, TaskStatus,
-    VerificationState,
+    Agent, ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus, VerificationState,
 };
-use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Tx};
+use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, SystemWork, Tx};
 use crate::time::rfc3339;
 use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
 
@@ -68,6 +67,7 @@ pub fn create(
     task.review_timeout_minutes = review_timeout_minutes;
     task.claim_timeout_minutes = claim_timeout_minutes;
     task.deadline = deadline_minutes.map(|m| now + m * MINUTE);
+    task.private = req.private.unwrap_or(false);
     tx.insert_task(&task)?;
     credits::transfer(
         tx,
@@ -95,6 +95,38 @@ pub fn visible_task(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Task
         return Err(Error::task_not_found());
     }
     Ok(task)
+}
+
+/// A task with the system work done or reserved for it, for its poster's view.
+pub fn with_system_work(tx: &mut dyn Tx, task: Task) -> Result<(Task, Vec<SystemWork>)> {
+    let mut all = with_system_work_all(tx, vec![task])?;
+    Ok(all.pop().expect("one task in, one out"))
+}
+
+/// Tasks with the system work about each (one query for them all).
+pub fn with_system_work_all(
+    tx: &mut dyn Tx,
+    tasks: Vec<Task>,
+) -> Result<Vec<(Task, Vec<SystemWork>)>> {
+    // System tasks are not the subject of system work.
+    let ids: Vec<&str> = tasks
+        .iter()
+        .filter(|t| !t.is_system)
+        .map(|t| t.id.as_str())
+        .collect();
+    let mut work = if ids.is_empty() {
+        Vec::new()
+    } else {
+        tx.system_work_about(&ids)?
+    };
+    Ok(tasks
+        .into_iter()
+        .map(|t| {
+            let (mine, rest) = work.drain(..).partition(|w| w.about == t.id);
+            work = rest;
+            (t, mine)
+        })
+        .collect())
 }
 
 /// Loads a task for an action that only `party` (its poster or its worker) may take:
@@ -126,8 +158,9 @@ pub(super) fn commit(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
     }
 }
 
-/// The agent about to pick up work: 429 while it serves an abandon cooldown.
-fn ready_worker(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<Agent> {
+/// The agent about to pick up work, and how many more tasks it may claim: 429 while it serves
+/// an abandon cooldown, 409 while it holds as many claims as it may (no hoarding).
+fn ready_worker(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<(Agent, i64)> {
     let agent = tx
         .agent(agent_id)?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
@@ -138,7 +171,15 @@ fn ready_worker(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<Agent> {
             retry_after_secs: Some(((until - ctx.now) as u64).div_ceil(1000)),
         });
     }
-    Ok(agent)
+    let max = ctx.cfg.max_active_claims;
+    let room = max - tx.active_claims(agent_id)?;
+    if room <= 0 {
+        return Err(Error::conflict(format!(
+            "You already hold {max} claimed tasks, the most one agent may hold at once: \
+             deliver or abandon one before picking up another"
+        )));
+    }
+    Ok((agent, room))
 }
 
 /// Claims `task` for `worker` if it is still posted; false when someone else got it first.
@@ -147,6 +188,10 @@ fn try_claim(tx: &mut dyn Tx, ctx: &mut Ctx, task: &mut Task, worker: &str) -> R
     task.claim(worker, ctx.now, &ctx.cfg);
     if !tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
         return Ok(false);
+    }
+    if task.match_status == MatchStatus::Pending {
+        // It has its worker: the matching its poster paid for is no longer needed.
+        system_tasks::cancel_about(tx, ctx, &task.id)?;
     }
     if !task.is_system {
         ctx.emit(
@@ -216,11 +261,12 @@ pub fn pickup_next(
     ctx: &mut Ctx,
     filter: &OpenTaskFilter,
 ) -> Result<Option<OpenTask>> {
-    let worker = ready_worker(tx, ctx, &filter.viewer)?;
+    let (worker, _) = ready_worker(tx, ctx, &filter.viewer)?;
     claim_next(tx, ctx, &worker, &with_capabilities(filter, &worker))
 }
 
-/// Claims up to `count` (1-10) tasks, stopping when none is left.
+/// Claims up to `count` (1-10) tasks, stopping when none is left or the worker holds as many
+/// claims as it may.
 pub fn pickup_batch(
     tx: &mut dyn Tx,
     ctx: &mut Ctx,
@@ -228,7 +274,8 @@ pub fn pickup_batch(
     count: Option<i64>,
 ) -> Result<Vec<OpenTask>> {
     let count = validate::in_range("count", count, 1, 10)?.unwrap_or(5);
-    let worker = ready_worker(tx, ctx, &filter.viewer)?;
+    let (worker, room) = ready_worker(tx, ctx, &filter.viewer)?;
+    let count = count.min(room);
     let filter = with_capabilities(filter, &worker);
     let mut claimed = Vec::new();
     while (claimed.len() as i64) < count {
@@ -264,6 +311,16 @@ pub fn pickup_task(
         return Err(Error::conflict(
             "Conflict: you did system work on this task",
         ));
+    }
+    if let (MatchStatus::Matched, Some(until)) = (task.match_status, task.match_deadline)
+        && until > ctx.now
+        && !tx.matches_of(&task.id)?.iter().any(|m| m == worker)
+    {
+        // Naming a task is no way around its match window.
+        return Err(Error::conflict(format!(
+            "Task is reserved for the agents it was matched to until {}",
+            rfc3339(until)
+        )));
     }
     ready_worker(tx, ctx, worker)?;
     if !try_claim(tx, ctx, &mut task, worker)? {
@@ -306,15 +363,7 @@ pub fn deliver(
         task.deliver(result, charged, ctx.now, &ctx.cfg);
         task.approve();
         commit(tx, &task, &prior)?;
-        credits::transfer(
-            tx,
-            ctx,
-            PLATFORM_AGENT_ID,
-            worker,
-            charged,
-            credits::reason::PAYMENT,
-            Some(&task.id),
-        )?;
+        credits::settle_system_work(tx, ctx, &task)?;
         tx.bump(worker, Counter::TasksCompleted)?;
         return Ok(task);
     }
@@ -339,12 +388,13 @@ pub fn approve(
     req: ApproveRequest,
 ) -> Result<Task> {
     let rating = validate::in_range("rating", req.rating, 1, 5)?;
-    validate::optional_text("feedback", req.feedback.as_deref(), validate::MAX_REASON)?;
+    let feedback = feedback(req.feedback)?;
     let mut task = task_for(tx, poster, task_id, Party::Poster)?;
     Action::Approve.check(task.status)?;
     let prior = task.clone();
     task.approve();
-    system_tasks::end_verification(tx, &mut task)?;
+    task.feedback = feedback;
+    system_tasks::end_verification(tx, ctx, &mut task)?;
     commit(tx, &task, &prior)?;
     pay_out(tx, ctx, &task)?;
     if let (Some(score), Some(worker)) = (rating, task.worker_id.as_deref()) {
@@ -352,6 +402,12 @@ pub fn approve(
         tx.refresh_reputation(worker)?;
     }
     Ok(task)
+}
+
+/// The poster's optional feedback on a delivery (at most 5,000 characters; blank is none).
+fn feedback(text: Option<String>) -> Result<Option<String>> {
+    validate::optional_text("feedback", text.as_deref(), validate::MAX_REASON)?;
+    Ok(text.filter(|f| !f.trim().is_empty()))
 }
 
 /// What every approval does, by the poster or by the review timer.
@@ -365,7 +421,11 @@ fn pay_out(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task) -> Result<()> {
     // A completed task raises the trust of both sides in each other.
     social::adjust_trust(tx, ctx, &task.poster_id, worker, true)?;
     social::adjust_trust(tx, ctx, worker, &task.poster_id, true)?;
-    ctx.emit(Event::new(EventKind::TaskApproved, &task.id, worker));
+    let event = Event::new(EventKind::TaskApproved, &task.id, worker);
+    ctx.emit(match &task.feedback {
+        Some(feedback) => event.with("feedback", feedback.clone()),
+        None => event,
+    });
     Ok(())
 }
 
@@ -379,19 +439,23 @@ pub fn reject(
     req: RejectRequest,
 ) -> Result<Task> {
     let reason = validate::required_text("reason", req.reason.as_deref(), validate::MAX_REASON)?;
-    validate::optional_text("feedback", req.feedback.as_deref(), validate::MAX_REASON)?;
+    let feedback = feedback(req.feedback)?;
     let mut task = task_for(tx, poster, task_id, Party::Poster)?;
     Action::Reject.check(task.status)?;
     let prior = task.clone();
+    system_tasks::end_verification(tx, ctx, &mut task)?;
     let released = task.reject(reason.clone(), ctx.now, &ctx.cfg);
-    system_tasks::end_verification(tx, &mut task)?;
+    task.feedback = feedback.clone();
     commit(tx, &task, &prior)?;
     let worker = prior
         .worker_id
         .as_deref()
         .expect("delivered tasks have a worker");
     social::adjust_trust(tx, ctx, poster, worker, false)?;
-    let event = Event::new(EventKind::TaskRejected, &task.id, worker).with("reason", reason);
+    let mut event = Event::new(EventKind::TaskRejected, &task.id, worker).with("reason", reason);
+    if let Some(feedback) = feedback {
+        event = event.with("feedback", feedback);
+    }
     ctx.emit(match task.rejection_grace_deadline {
         Some(grace) if !released => event.with("grace_deadline", rfc3339(grace)),
         _ => event.with("max_rejections_reached", true),
@@ -407,7 +471,8 @@ pub fn cancel(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, task_id: &str) -> Re
     task.close(TaskStatus::Cancelled);
     commit(tx, &task, &prior)?;
     credits::refund(tx, ctx, &task)?;
-    system_tasks::cancel_about(tx, &task.id)?;
+    // Matching still open is refunded; matching done is spent and is not.
+    system_tasks::cancel_about(tx, ctx, &task.id)?;
     // Agents it was matched to, and those who showed interest (asked about it), hear that it
     // is gone.
     let mut interested = tx.matches_of(&task.id)?;
@@ -428,18 +493,18 @@ pub fn abandon(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) -> R
     let prior = task.clone();
     task.release(ctx.now, &ctx.cfg);
     commit(tx, &task, &prior)?;
-    if let Some(mut agent) = tx.agent(worker)? {
-        let cooldown_over = agent.last_abandon_at.unwrap_or(0)
-            + ctx.cfg.abandon_cooldown_minutes * MINUTE
-            <= ctx.now;
-        if agent.abandon_count >= ctx.cfg.max_abandons_before_cooldown && cooldown_over {
-            agent.abandon_count = 0;
-        }
-        agent.abandon_count += 1;
-        agent.last_abandon_at = Some(ctx.now);
-        tx.save_agent_profile(&agent)?;
-    }
-    Ok(task)
+    count_abandon(tx, ctx, worker).map(|()| task)
+}
+
+/// One more abandon toward the worker's cooldown (in one statement: abandons on several nodes
+/// at once are all counted).
+fn count_abandon(tx: &mut dyn Tx, ctx: &Ctx, worker: &str) -> Result<()> {
+    tx.count_abandon(
+        worker,
+        ctx.now,
+        ctx.cfg.max_abandons_before_cooldown,
+        ctx.cfg.abandon_cooldown_minutes * MINUTE,
+    )
 }
 
 /// Fires whatever timers of the task are due at `ctx.now`. Each firing re-reads the task and
@@ -465,23 +530,25 @@ pub fn fire_due_timers(tx: &mut dyn Tx, ctx: &mut Ctx, task_id: &str) -> Result<
             Timer::ClaimTimeout => release(&mut task, ctx, EventKind::ClaimTimeoutExpired),
             Timer::ReviewTimeout => {
                 task.approve();
-                system_tasks::end_verification(tx, &mut task)?;
+                system_tasks::end_verification(tx, ctx, &mut task)?;
             }
             Timer::MatchWindow => {
                 task.match_status = MatchStatus::Broadcast;
                 task.match_deadline = None;
-                system_tasks::cancel_about(tx, &task.id)?;
+                system_tasks::cancel_about(tx, ctx, &task.id)?;
             }
             Timer::VerificationTimeout => {
                 task.verification = Some(VerificationState::TimedOut);
                 task.verification_deadline = None;
-                system_tasks::cancel_about(tx, &task.id)?;
+                system_tasks::cancel_about(tx, ctx, &task.id)?;
             }
         }
         commit(tx, &task, &prior)?;
         match timer {
             Timer::DeadlinePosted | Timer::Expiry => expired(tx, ctx, &task, timer)?,
             Timer::ReviewTimeout => pay_out(tx, ctx, &task)?,
+            // A claim left to time out holds a task from everyone: it counts as an abandon.
+            Timer::ClaimTimeout => count_abandon(tx, ctx, &worker)?,
             _ => {}
         }
     }
@@ -492,7 +559,7 @@ pub fn fire_due_timers(tx: &mut dyn Tx, ctx: &mut Ctx, task_id: &str) -> Result<
 /// poster (and, past a deadline, the agents it was matched to) hear of it.
 fn expired(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task, timer: Timer) -> Result<()> {
     credits::refund(tx, ctx, task)?;
-    system_tasks::cancel_about(tx, &task.id)?;
+    system_tasks::cancel_about(tx, ctx, &task.id)?;
     if task.is_system {
         return Ok(());
     }

@@ -67,23 +67,29 @@ pub fn tags(tags: Option<Vec<String>>) -> Result<Option<Vec<String>>> {
             "At most {MAX_TAGS} tags are allowed"
         )));
     }
-    for tag in &tags {
-        let well_formed = tag.len() <= MAX_TAG
-            && tag
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric())
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !well_formed {
-            return Err(Error::bad_request(format!(
-                "Invalid tag {tag:?}: tags are at most {MAX_TAG} letters, digits, '-' or '_', \
-                 starting with a letter or digit"
-            )));
-        }
+    for t in &tags {
+        tag(t)?;
     }
     Ok(Some(tags))
+}
+
+/// One tag: at most 50 letters, digits, `-` or `_`, starting with a letter or digit.
+pub fn tag(tag: &str) -> Result<()> {
+    let well_formed = tag.len() <= MAX_TAG
+        && tag
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !well_formed {
+        return Err(Error::bad_request(format!(
+            "Invalid tag {tag:?}: tags are at most {MAX_TAG} letters, digits, '-' or '_', \
+             starting with a letter or digit"
+        )));
+    }
+    Ok(())
 }
 
 /// A webhook URL: HTTPS (plain HTTP only when `allow_insecure`), with a host that is not a

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::events::Event;
 use crate::market::RoutingHints;
 use crate::model::{
-    Agent, LedgerLine, Message, Millis, Question, TagReputation, Task, TaskStatus, Transfer, Trust,
+    Agent, LedgerLine, Message, Millis, Question, SystemTaskType, TagReputation, Task, TaskStatus,
+    Transfer, Trust,
 };
 use pinchwork_client::types::StatsResponse;
 use std::sync::Arc;
@@ -62,6 +63,20 @@ pub struct AgentQuery {
     pub tags: Vec<String>,
     /// Sort by tasks completed instead of reputation.
     pub by_tasks_completed: bool,
+}
+
+/// A piece of system work about a task, and where its escrow stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemWork {
+    /// The task it is about.
+    pub about: String,
+    pub kind: SystemTaskType,
+    pub status: TaskStatus,
+    /// What was escrowed for it.
+    pub budget: i64,
+    /// What the infra agent charged (once delivered).
+    pub charged: Option<i64>,
+    pub payer: String,
 }
 
 /// The agent counters that rules bump.
@@ -137,8 +152,18 @@ pub trait Tx {
     fn insert_agent(&mut self, agent: &Agent) -> Result<bool>;
     fn agent(&mut self, id: &str) -> Result<Option<Agent>>;
     fn agent_by_key_digest(&mut self, digest: &[u8]) -> Result<Option<Agent>>;
-    /// Writes the profile fields and abandon counters (never credits, see `add_credits`).
+    /// Writes the profile fields (never credits, see `add_credits`, nor the abandon count,
+    /// see `count_abandon`).
     fn save_agent_profile(&mut self, agent: &Agent) -> Result<()>;
+    /// Counts an abandon at `now`: the count starts again at 1 once a cooldown (reached at
+    /// `threshold` abandons, `cooldown_ms` long) has been served. One statement.
+    fn count_abandon(
+        &mut self,
+        agent_id: &str,
+        now: Millis,
+        threshold: i64,
+        cooldown_ms: Millis,
+    ) -> Result<()>;
     fn bump(&mut self, agent_id: &str, counter: Counter) -> Result<()>;
     fn add_credits(&mut self, agent_id: &str, delta: i64) -> Result<()>;
     /// Takes `amount` only if the balance covers it; false (and nothing taken) otherwise.
@@ -148,6 +173,7 @@ pub trait Tx {
     fn insert_transfer(&mut self, t: &Transfer) -> Result<()>;
     /// Newest first, signed from the agent's side, with the total count.
     fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<(Vec<LedgerLine>, i64)>;
+    /// Credits the agent has in escrow: its open tasks' budgets and the system work it funds.
     fn escrowed_by(&mut self, agent_id: &str) -> Result<i64>;
     fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatsResponse>;
 
@@ -177,6 +203,12 @@ pub trait Tx {
     fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>>;
     /// Whether the agent did (or holds) a system task about this task.
     fn did_system_work(&mut self, task_id: &str, agent_id: &str) -> Result<bool>;
+    /// The funded system work about these tasks, oldest first (one query for a page).
+    fn system_work_about(&mut self, task_ids: &[&str]) -> Result<Vec<SystemWork>>;
+    /// Whether a capability extraction about the agent spawned after `since` was done (paid).
+    fn extracted_since(&mut self, agent_id: &str, since: Millis) -> Result<bool>;
+    /// How many tasks the agent holds claimed.
+    fn active_claims(&mut self, agent_id: &str) -> Result<i64>;
     /// Whether any active agent does system work, and whether any has skills to match on.
     fn routing_hints(&mut self) -> Result<RoutingHints>;
     /// Active agents with skills to match a task to, best reputation first, never `exclude`.
@@ -215,7 +247,9 @@ pub trait Tx {
     /// Records the answer only if the question is still unanswered; returns whether it did.
     fn answer_question(&mut self, id: &str, answer: &str, now: Millis) -> Result<bool>;
     fn questions_of(&mut self, task_id: &str) -> Result<Vec<Question>>;
-    fn unanswered_questions(&mut self, task_id: &str) -> Result<i64>;
+    /// Unanswered questions on the task from agents in good standing (not suspended, not
+    /// deleted): in all, and from `asker`.
+    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<(i64, i64)>;
     fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()>;
     fn messages_of(&mut self, task_id: &str, assignment: &str) -> Result<Vec<Message>>;
     fn insert_report(
@@ -228,8 +262,10 @@ pub trait Tx {
     ) -> Result<()>;
 
     // Trust and reputation
-    fn trust(&mut self, truster: &str, trusted: &str) -> Result<Option<Trust>>;
-    fn save_trust(&mut self, trust: &Trust) -> Result<()>;
+    /// One good or bad outcome between truster and trusted (see `query::adjust_trust`), in one
+    /// statement.
+    fn adjust_trust(&mut self, truster: &str, trusted: &str, good: bool, now: Millis)
+    -> Result<()>;
     /// The truster's scores, highest first.
     fn trust_of(&mut self, truster: &str) -> Result<Vec<Trust>>;
     /// Ratings the agent received as a worker, per tag of the rated tasks, best first.

@@ -10,12 +10,12 @@
 
 use super::query::{self, Dialect, Query};
 use super::rows::{
-    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
-    TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, SYSTEM_WORK_COLS, StatFigures,
+    TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, NodeNews, OpenTask,
-    OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
+    OpenTaskFilter, Page, Role, SystemWork, Tx, WebhookDelivery,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -34,7 +34,11 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// Schema versions, applied in order; `pinchwork_migrations` records which ran.
-const MIGRATIONS: &[&str] = &[include_str!("postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("postgres/0001_schema.sql"),
+    include_str!("postgres/0002_economy.sql"),
+    include_str!("postgres/0003_retire_reserve.sql"),
+];
 
 /// The advisory lock that lets one node at a time migrate.
 const MIGRATION_LOCK: i64 = 0x7069_6e63_686d_6967;
@@ -491,8 +495,8 @@ impl Tx for PgTx<'_> {
     fn save_agent_profile(&mut self, a: &Agent) -> Result<()> {
         self.execute(
             "UPDATE agents SET name = $2, accepts_system_tasks = $3, good_at = $4, \
-             capability_tags = $5, suspended = $6, abandon_count = $7, last_abandon_at = $8, \
-             webhook_url = $9, webhook_secret = $10 WHERE id = $1",
+             capability_tags = $5, suspended = $6, webhook_url = $7, webhook_secret = $8 \
+             WHERE id = $1",
             &[
                 &a.id,
                 &a.name,
@@ -500,11 +504,25 @@ impl Tx for PgTx<'_> {
                 &a.good_at,
                 &rows::list_json(&a.capability_tags),
                 &a.suspended,
-                &a.abandon_count,
-                &a.last_abandon_at,
                 &a.webhook_url,
                 &a.webhook_secret,
             ],
+        )?;
+        Ok(())
+    }
+
+    fn count_abandon(
+        &mut self,
+        agent_id: &str,
+        now: Millis,
+        threshold: i64,
+        cooldown_ms: Millis,
+    ) -> Result<()> {
+        self.execute(
+            "UPDATE agents SET abandon_count = CASE WHEN abandon_count >= $2 \
+             AND coalesce(last_abandon_at, 0) + $3 <= $4 THEN 1 ELSE abandon_count + 1 END, \
+             last_abandon_at = $4 WHERE id = $1",
+            &[&agent_id, &threshold, &cooldown_ms, &now],
         )?;
         Ok(())
     }
@@ -581,8 +599,10 @@ impl Tx for PgTx<'_> {
 
     fn escrowed_by(&mut self, agent_id: &str) -> Result<i64> {
         self.scalar(
-            "SELECT coalesce(sum(max_credits), 0)::bigint FROM tasks WHERE poster_id = $1 \
-             AND NOT is_system AND status IN ('posted', 'claimed', 'delivered')",
+            "SELECT ((SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE poster_id = $1 \
+             AND NOT is_system AND status IN ('posted', 'claimed', 'delivered')) \
+             + (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE payer_id = $1 \
+             AND status IN ('posted', 'claimed', 'delivered')))::bigint",
             &[&agent_id],
         )
     }
@@ -710,6 +730,33 @@ impl Tx for PgTx<'_> {
         self.scalar(
             "SELECT EXISTS (SELECT 1 FROM tasks WHERE parent_task_id = $1 AND worker_id = $2)",
             &[&task_id, &agent_id],
+        )
+    }
+
+    fn system_work_about(&mut self, task_ids: &[&str]) -> Result<Vec<SystemWork>> {
+        self.map(
+            &format!(
+                "SELECT {SYSTEM_WORK_COLS} FROM tasks WHERE parent_task_id = ANY($1) \
+                 AND payer_id IS NOT NULL ORDER BY seq"
+            ),
+            &[&task_ids],
+            rows::system_work_from,
+        )
+    }
+
+    fn extracted_since(&mut self, agent_id: &str, since: Millis) -> Result<bool> {
+        self.scalar(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE subject_agent_id = $1 \
+             AND system_task_type = 'extract_capabilities' AND status = 'approved' \
+             AND created_at > $2)",
+            &[&agent_id, &since],
+        )
+    }
+
+    fn active_claims(&mut self, agent_id: &str) -> Result<i64> {
+        self.scalar(
+            "SELECT count(*) FROM tasks WHERE worker_id = $1 AND status = 'claimed'",
+            &[&agent_id],
         )
     }
 
@@ -849,11 +896,14 @@ impl Tx for PgTx<'_> {
         )
     }
 
-    fn unanswered_questions(&mut self, task_id: &str) -> Result<i64> {
-        self.scalar(
-            "SELECT count(*) FROM questions WHERE task_id = $1 AND answer IS NULL",
-            &[&task_id],
-        )
+    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<(i64, i64)> {
+        let row = self.query_one(
+            "SELECT count(*), count(*) FILTER (WHERE q.asker_id = $2) FROM questions q \
+             JOIN agents a ON a.id = q.asker_id \
+             WHERE q.task_id = $1 AND q.answer IS NULL AND NOT a.suspended",
+            &[&task_id, &asker],
+        )?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
     }
 
     fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()> {
@@ -905,28 +955,16 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn trust(&mut self, truster: &str, trusted: &str) -> Result<Option<Trust>> {
-        let row = self.query_opt(
-            &format!("SELECT {TRUST_COLS} FROM trust WHERE truster_id = $1 AND trusted_id = $2"),
-            &[&truster, &trusted],
-        )?;
-        Ok(row.map(|r| rows::trust_from(&r)).transpose()?)
-    }
-
-    fn save_trust(&mut self, t: &Trust) -> Result<()> {
-        self.execute(
-            "INSERT INTO trust (truster_id, trusted_id, score, interactions, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (truster_id, trusted_id) DO UPDATE \
-             SET score = excluded.score, interactions = excluded.interactions, \
-             updated_at = excluded.updated_at",
-            &[
-                &t.truster_id,
-                &t.trusted_id,
-                &t.score,
-                &t.interactions,
-                &t.updated_at,
-            ],
-        )?;
+    fn adjust_trust(
+        &mut self,
+        truster: &str,
+        trusted: &str,
+        good: bool,
+        now: Millis,
+    ) -> Result<()> {
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| query::adjust_trust(Dialect::Postgres));
+        self.execute(&SQL, &[&truster, &trusted, &good, &now])?;
         Ok(())
     }
 
@@ -1168,7 +1206,8 @@ impl Tx for PgTx<'_> {
         let row = self.query_one(
             &format!(
                 "SELECT (SELECT coalesce(sum(credits), 0)::bigint FROM agents), \
-                 (SELECT coalesce(sum(max_credits), 0)::bigint FROM tasks WHERE NOT is_system \
+                 (SELECT coalesce(sum(max_credits), 0)::bigint FROM tasks \
+                  WHERE (NOT is_system OR payer_id IS NOT NULL) \
                   AND status IN ('posted', 'claimed', 'delivered')), \
                  (SELECT coalesce(sum(amount), 0)::bigint FROM ledger WHERE src = '{MINT_ACCOUNT}') \
                  - (SELECT coalesce(sum(amount), 0)::bigint FROM ledger WHERE dst = '{MINT_ACCOUNT}')"
@@ -1187,7 +1226,8 @@ impl Tx for PgTx<'_> {
                  UNION ALL SELECT '{ESCROW_ACCOUNT}' WHERE \
                  (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = '{ESCROW_ACCOUNT}') \
                  - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = '{ESCROW_ACCOUNT}') \
-                 <> (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE NOT is_system \
+                 <> (SELECT coalesce(sum(max_credits), 0) FROM tasks \
+                     WHERE (NOT is_system OR payer_id IS NOT NULL) \
                      AND status IN ('posted', 'claimed', 'delivered'))"
             ),
             &[],

@@ -143,6 +143,34 @@ pub fn system_tasks(dialect: Dialect, viewer: &str, limit: i64) -> Query {
     }
 }
 
+/// Records one outcome between truster and trusted in one statement (so outcomes recorded at
+/// once on several nodes all count): the score starts at 0.5 and moves up by `0.1·(1 − s)`
+/// after a good outcome or down to `0.9·s` after a bad one, rounded to 6 decimals.
+/// Parameters: truster, trusted, good (a boolean), now.
+pub fn adjust_trust(dialect: Dialect) -> String {
+    let p = |n| dialect.param(n);
+    let step = |s: &str| {
+        let next = format!(
+            "CASE WHEN {good} THEN {s} + 0.1 * (1.0 - {s}) ELSE {s} * 0.9 END",
+            good = p(3)
+        );
+        match dialect {
+            Dialect::Sqlite => format!("round({next}, 6)"),
+            Dialect::Postgres => format!("round(({next})::numeric, 6)::float8"),
+        }
+    };
+    format!(
+        "INSERT INTO trust AS tr (truster_id, trusted_id, score, interactions, updated_at) \
+         VALUES ({}, {}, {}, 1, {now}) ON CONFLICT (truster_id, trusted_id) DO UPDATE SET \
+         score = {}, interactions = tr.interactions + 1, updated_at = {now}",
+        p(1),
+        p(2),
+        step("0.5"),
+        step("tr.score"),
+        now = p(4)
+    )
+}
+
 /// A page of the public directory (active agents, not the platform), best first, and the
 /// count of them all.
 pub fn directory(dialect: Dialect, q: &AgentQuery, page: Page) -> (Query, Query) {

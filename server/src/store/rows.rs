@@ -19,10 +19,11 @@ pub const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, st
     rejection_reason, rejection_count, rejection_grace_deadline, review_timeout_minutes, \
     claim_timeout_minutes, claim_deadline, review_deadline, deadline, created_at, claimed_at, \
     delivered_at, expires_at, assignment, system_task_type, parent_task_id, subject_agent_id, \
-    system_payload, excluded_agents, extracted_tags, verification, verification_deadline";
+    system_payload, excluded_agents, extracted_tags, verification, verification_deadline, \
+    private, payer_id, feedback";
 
 /// How many columns TASK_COLS names: a joined query's extra columns come after them.
-pub const TASK_COL_COUNT: usize = 34;
+pub const TASK_COL_COUNT: usize = 37;
 
 /// Columns a task row has beyond TASK_COLS: derived for filtering and timers.
 pub const TASK_DERIVED: &str = "tags_key, next_due_at";
@@ -49,6 +50,7 @@ pub const TASK_MUTABLE: &[&str] = &[
     "extracted_tags",
     "verification",
     "verification_deadline",
+    "feedback",
     "tags_key",
     "next_due_at",
 ];
@@ -154,6 +156,9 @@ pub fn task_cells(t: &Task) -> Vec<Cell> {
         list_json(&t.extracted_tags).into(),
         t.verification.as_ref().map(verification_to_json).into(),
         t.verification_deadline.into(),
+        Cell::Flag(t.private),
+        t.payer_id.clone().into(),
+        t.feedback.clone().into(),
         tags_key(&Some(t.routing_tags())).into(),
         t.next_due().into(),
     ]
@@ -229,6 +234,9 @@ pub fn task_from<R: Cells>(r: &R) -> Result<Task, R::Error> {
         extracted_tags: json_list(r.opt_text(31)?),
         verification: r.opt_text(32)?.and_then(|v| verification_from_json(&v)),
         verification_deadline: r.opt_int(33)?,
+        private: r.flag(34)?,
+        payer_id: r.opt_text(35)?,
+        feedback: r.opt_text(36)?,
     })
 }
 
@@ -238,6 +246,21 @@ pub fn open_task_from<R: Cells>(r: &R) -> Result<super::OpenTask, R::Error> {
         task: task_from(r)?,
         poster_reputation: r.real(TASK_COL_COUNT)?,
         match_rank: r.opt_int(TASK_COL_COUNT + 1)?,
+    })
+}
+
+/// `parent_task_id, system_task_type, status, max_credits, credits_charged, payer_id`.
+pub const SYSTEM_WORK_COLS: &str =
+    "parent_task_id, system_task_type, status, max_credits, credits_charged, payer_id";
+
+pub fn system_work_from<R: Cells>(r: &R) -> Result<super::SystemWork, R::Error> {
+    Ok(super::SystemWork {
+        about: r.text(0)?,
+        kind: SystemTaskType::parse(&r.text(1)?).unwrap_or(SystemTaskType::MatchAgents),
+        status: TaskStatus::parse(&r.text(2)?).unwrap_or(TaskStatus::Cancelled),
+        budget: r.int(3)?,
+        charged: r.opt_int(4)?,
+        payer: r.text(5)?,
     })
 }
 
@@ -294,6 +317,7 @@ fn verification_to_json(v: &VerificationState) -> String {
     let value = match v {
         VerificationState::Pending => serde_json::json!({"status": "pending"}),
         VerificationState::TimedOut => serde_json::json!({"status": "timed_out"}),
+        VerificationState::NotRepeated => serde_json::json!({"status": "not_repeated"}),
         VerificationState::Done {
             meets_requirements,
             explanation,
@@ -311,6 +335,7 @@ fn verification_from_json(text: &str) -> Option<VerificationState> {
     Some(match v["status"].as_str()? {
         "pending" => VerificationState::Pending,
         "timed_out" => VerificationState::TimedOut,
+        "not_repeated" => VerificationState::NotRepeated,
         _ => VerificationState::Done {
             meets_requirements: v["meets_requirements"].as_bool()?,
             explanation: v["explanation"].as_str()?.to_string(),

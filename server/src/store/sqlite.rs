@@ -4,12 +4,12 @@
 
 use super::query::{self, Dialect, Query};
 use super::rows::{
-    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
-    TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, SYSTEM_WORK_COLS, StatFigures,
+    TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
-    OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
+    OpenTaskFilter, Page, Role, SystemWork, Tx, WebhookDelivery,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -32,6 +32,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0004_webhooks.sql"),
     include_str!("sqlite/0005_infra.sql"),
     include_str!("sqlite/0006_rate_windows.sql"),
+    include_str!("sqlite/0007_economy.sql"),
+    include_str!("sqlite/0008_retire_reserve.sql"),
 ];
 
 struct Command {
@@ -432,8 +434,8 @@ impl Tx for SqliteTx<'_> {
         self.conn
             .prepare_cached(
                 "UPDATE agents SET name = ?2, accepts_system_tasks = ?3, good_at = ?4, \
-                 capability_tags = ?5, suspended = ?6, abandon_count = ?7, last_abandon_at = ?8, \
-                 webhook_url = ?9, webhook_secret = ?10 WHERE id = ?1",
+                 capability_tags = ?5, suspended = ?6, webhook_url = ?7, webhook_secret = ?8 \
+                 WHERE id = ?1",
             )?
             .execute(params![
                 a.id,
@@ -442,11 +444,26 @@ impl Tx for SqliteTx<'_> {
                 a.good_at,
                 rows::list_json(&a.capability_tags),
                 a.suspended,
-                a.abandon_count,
-                a.last_abandon_at,
                 a.webhook_url,
                 a.webhook_secret
             ])?;
+        Ok(())
+    }
+
+    fn count_abandon(
+        &mut self,
+        agent_id: &str,
+        now: Millis,
+        threshold: i64,
+        cooldown_ms: Millis,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE agents SET abandon_count = CASE WHEN abandon_count >= ?2 \
+                 AND coalesce(last_abandon_at, 0) + ?3 <= ?4 THEN 1 ELSE abandon_count + 1 END, \
+                 last_abandon_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![agent_id, threshold, cooldown_ms, now])?;
         Ok(())
     }
 
@@ -530,8 +547,10 @@ impl Tx for SqliteTx<'_> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE poster_id = ?1 \
-                 AND is_system = 0 AND status IN ('posted', 'claimed', 'delivered')",
+                "SELECT (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE poster_id = ?1 \
+                 AND is_system = 0 AND status IN ('posted', 'claimed', 'delivered')) \
+                 + (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE payer_id = ?1 \
+                 AND status IN ('posted', 'claimed', 'delivered'))",
             )?
             .query_row([agent_id], |r| r.get(0))?)
     }
@@ -667,6 +686,39 @@ impl Tx for SqliteTx<'_> {
                 "SELECT EXISTS (SELECT 1 FROM tasks WHERE parent_task_id = ?1 AND worker_id = ?2)",
             )?
             .query_row([task_id, agent_id], |r| r.get(0))?)
+    }
+
+    fn system_work_about(&mut self, task_ids: &[&str]) -> Result<Vec<SystemWork>> {
+        // One statement whatever the number of ids: they come as a JSON array.
+        let ids = serde_json::to_string(task_ids).expect("strings serialize");
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SYSTEM_WORK_COLS} FROM tasks WHERE parent_task_id IN \
+                 (SELECT value FROM json_each(?1)) AND payer_id IS NOT NULL ORDER BY seq"
+            ))?
+            .query_map([ids], |r| rows::system_work_from(r))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn extracted_since(&mut self, agent_id: &str, since: Millis) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM tasks WHERE subject_agent_id = ?1 \
+                 AND system_task_type = 'extract_capabilities' AND status = 'approved' \
+                 AND created_at > ?2)",
+            )?
+            .query_row(params![agent_id, since], |r| r.get(0))?)
+    }
+
+    fn active_claims(&mut self, agent_id: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM tasks WHERE worker_id = ?1 AND status = 'claimed'",
+            )?
+            .query_row([agent_id], |r| r.get(0))?)
     }
 
     fn routing_hints(&mut self) -> Result<RoutingHints> {
@@ -820,11 +872,15 @@ impl Tx for SqliteTx<'_> {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    fn unanswered_questions(&mut self, task_id: &str) -> Result<i64> {
+    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<(i64, i64)> {
         Ok(self
             .conn
-            .prepare_cached("SELECT count(*) FROM questions WHERE task_id = ?1 AND answer IS NULL")?
-            .query_row([task_id], |r| r.get(0))?)
+            .prepare_cached(
+                "SELECT count(*), count(*) FILTER (WHERE q.asker_id = ?2) FROM questions q \
+                 JOIN agents a ON a.id = q.asker_id \
+                 WHERE q.task_id = ?1 AND q.answer IS NULL AND a.suspended = 0",
+            )?
+            .query_row([task_id, asker], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()> {
@@ -880,31 +936,18 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn trust(&mut self, truster: &str, trusted: &str) -> Result<Option<Trust>> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {TRUST_COLS} FROM trust WHERE truster_id = ?1 AND trusted_id = ?2"
-            ))?
-            .query_row([truster, trusted], |r| rows::trust_from(r))
-            .optional()?)
-    }
-
-    fn save_trust(&mut self, t: &Trust) -> Result<()> {
+    fn adjust_trust(
+        &mut self,
+        truster: &str,
+        trusted: &str,
+        good: bool,
+        now: Millis,
+    ) -> Result<()> {
+        static SQL: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| query::adjust_trust(Dialect::Sqlite));
         self.conn
-            .prepare_cached(
-                "INSERT INTO trust (truster_id, trusted_id, score, interactions, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (truster_id, trusted_id) DO UPDATE \
-                 SET score = excluded.score, interactions = excluded.interactions, \
-                 updated_at = excluded.updated_at",
-            )?
-            .execute(params![
-                t.truster_id,
-                t.trusted_id,
-                t.score,
-                t.interactions,
-                t.updated_at
-            ])?;
+            .prepare_cached(&SQL)?
+            .execute(params![truster, trusted, good, now])?;
         Ok(())
     }
 
@@ -1171,7 +1214,8 @@ impl Tx for SqliteTx<'_> {
         Ok(self.conn.query_row(
             &format!(
                 "SELECT (SELECT coalesce(sum(credits), 0) FROM agents), \
-                 (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE is_system = 0 \
+                 (SELECT coalesce(sum(max_credits), 0) FROM tasks \
+                  WHERE (is_system = 0 OR payer_id IS NOT NULL) \
                   AND status IN ('posted', 'claimed', 'delivered')), \
                  (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = '{MINT_ACCOUNT}') \
                  - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = '{MINT_ACCOUNT}')"
@@ -1189,7 +1233,8 @@ impl Tx for SqliteTx<'_> {
              UNION ALL SELECT '{ESCROW_ACCOUNT}' WHERE \
              (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = '{ESCROW_ACCOUNT}') \
              - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = '{ESCROW_ACCOUNT}') \
-             != (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE is_system = 0 \
+             != (SELECT coalesce(sum(max_credits), 0) FROM tasks \
+                 WHERE (is_system = 0 OR payer_id IS NOT NULL) \
                  AND status IN ('posted', 'claimed', 'delivered'))"
         ))?;
         let ids = stmt

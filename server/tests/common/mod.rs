@@ -71,6 +71,28 @@ impl TestDir {
     pub fn is_postgres(&self) -> bool {
         self.postgres.is_some()
     }
+
+    /// A SQLite file in a temporary directory, whatever the environment says (for tests that
+    /// run on each backend in turn).
+    pub fn sqlite() -> Self {
+        let tmp = TempDir::new().unwrap();
+        Self {
+            database_url: format!("sqlite://{}", tmp.path().join("pinchwork.db").display()),
+            tmp,
+            postgres: None,
+        }
+    }
+
+    /// A PostgreSQL database of its own when `PINCHWORK_TEST_POSTGRES_URL` is set; None (and
+    /// a note on stderr, so the skip is visible) otherwise.
+    pub fn postgres(what: &str) -> Option<Self> {
+        let dir = Self::new();
+        if !dir.is_postgres() {
+            eprintln!("SKIPPED {what} on PostgreSQL: PINCHWORK_TEST_POSTGRES_URL is not set");
+            return None;
+        }
+        Some(dir)
+    }
 }
 
 /// Runs statements on the PostgreSQL database `url` names.
@@ -126,6 +148,14 @@ impl TestApp {
 
     pub async fn with(change: impl FnOnce(&mut Config)) -> Self {
         let dir = Arc::new(TestDir::new());
+        let mut cfg = test_config(&dir);
+        change(&mut cfg);
+        Self::open(cfg, dir, ManualClock::new(T0)).await
+    }
+
+    /// A fresh server on the database of `dir`.
+    pub async fn on(dir: TestDir, change: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(dir);
         let mut cfg = test_config(&dir);
         change(&mut cfg);
         Self::open(cfg, dir, ManualClock::new(T0)).await
@@ -203,6 +233,47 @@ impl TestApp {
             r.json["agent_id"].as_str().unwrap().into(),
             r.json["api_key"].as_str().unwrap().into(),
         )
+    }
+
+    /// Registers an agent with more fields (`good_at`, `accepts_system_tasks`, …); returns
+    /// (agent_id, api_key).
+    pub async fn register_with(&self, name: &str, mut body: Value) -> (String, String) {
+        body["name"] = json!(name);
+        let r = self
+            .call("POST", "/v1/register", None, Some(body))
+            .await
+            .expect(201);
+        (
+            r.json["agent_id"].as_str().unwrap().into(),
+            r.json["api_key"].as_str().unwrap().into(),
+        )
+    }
+
+    /// `POST /v1/tasks/pickup`: the claimed task (system work first for infra agents), or
+    /// None on 204.
+    pub async fn pickup_next(&self, key: &str) -> Option<Value> {
+        let r = self.call("POST", "/v1/tasks/pickup", Some(key), None).await;
+        match r.status.as_u16() {
+            200 => Some(r.json),
+            204 => None,
+            other => panic!("pickup answered {other}: {}", r.text),
+        }
+    }
+
+    /// Delivers a result for `task` as pickup answered it: a string as it is, anything else
+    /// (a system task's result) as JSON text.
+    pub async fn deliver(&self, key: &str, task: &Value, result: Value) -> Resp {
+        let id = task["task_id"].as_str().unwrap();
+        let result = match result {
+            Value::String(_) => result,
+            other => json!(other.to_string()),
+        };
+        self.post(
+            &format!("/v1/tasks/{id}/deliver"),
+            key,
+            json!({"result": result}),
+        )
+        .await
     }
 
     /// Posts a task for `max_credits`; returns its id.
