@@ -35,7 +35,8 @@ pub struct AppState {
 
 impl AppState {
     /// Opens the database (creating and migrating it as needed) and the platform account.
-    pub async fn open(cfg: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub async fn open(mut cfg: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        cfg.load_admin_key().map_err(Error::Internal)?;
         let store = Store::open(
             &cfg.database_url,
             cfg.sqlite_readers,

@@ -2,6 +2,9 @@
 
 use clap::{ArgAction, Parser};
 
+/// Admin keys shorter than this are warned about at start-up.
+pub const MIN_ADMIN_KEY_CHARS: usize = 32;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "pinchwork-server",
@@ -160,12 +163,53 @@ pub struct Config {
     /// `pinchwork.example.com`); `*` accepts any (a guard against DNS rebinding).
     #[arg(long, env = "PINCHWORK_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub mcp_allowed_hosts: Vec<String>,
+    /// A file holding the admin key (instead of PINCHWORK_ADMIN_KEY, so that the key never
+    /// shows in the process list); surrounding whitespace is ignored.
+    #[arg(long, env = "PINCHWORK_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<std::path::PathBuf>,
+    /// Failed attempts in a row after which a webhook host is left alone for a while.
+    #[arg(long, env = "PINCHWORK_WEBHOOK_CIRCUIT_FAILURES", default_value_t = 5)]
+    pub webhook_circuit_failures: u32,
+    /// How long a failing webhook host is first left alone, in seconds (doubling each time,
+    /// up to an hour).
+    #[arg(
+        long,
+        env = "PINCHWORK_WEBHOOK_CIRCUIT_OPEN_SECONDS",
+        default_value_t = 30
+    )]
+    pub webhook_circuit_open_seconds: u64,
 }
 
 impl Config {
     /// Defaults, as with no flags and no environment (used by tests and the benchmark).
     pub fn defaults() -> Self {
         Self::parse_from(["pinchwork-server"])
+    }
+
+    /// Reads the admin key from `admin_key_file` when one is given, and warns when the key is
+    /// weak (guessing it is throttled, not impossible).
+    pub fn load_admin_key(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.admin_key_file {
+            if self.admin_key.is_some() {
+                return Err("set PINCHWORK_ADMIN_KEY or PINCHWORK_ADMIN_KEY_FILE, not both".into());
+            }
+            let key = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading the admin key file {}: {e}", path.display()))?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(format!("the admin key file {} is empty", path.display()));
+            }
+            self.admin_key = Some(key.to_string());
+        }
+        if let Some(key) = self.admin_key.as_deref().filter(|k| !k.is_empty())
+            && key.chars().count() < MIN_ADMIN_KEY_CHARS
+        {
+            tracing::warn!(
+                "the admin key is shorter than {MIN_ADMIN_KEY_CHARS} characters: use a long \
+                 random one (e.g. `openssl rand -hex 32`)"
+            );
+        }
+        Ok(())
     }
 
     /// The fee in hundredths of a percent, so that fee arithmetic stays in integers.

@@ -5,6 +5,7 @@
 //! Handlers return a `Reply` (or an `Error`), which carries its body as a JSON value; the
 //! `render` middleware turns it into bytes once it knows what the client accepts.
 
+use super::bounded;
 use crate::error::Error;
 use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -266,6 +267,9 @@ pub trait BodyText {
     const TEXT_FIELD: &'static str = "need";
 }
 
+/// Bodies larger than this are decoded on a blocking thread.
+const BLOCKING_PARSE_BYTES: usize = 64 * 1024;
+
 /// A request body in JSON or markdown with YAML front-matter, decoded as `T`. Every malformed
 /// body is a 400 that says what is wrong; nothing malformed reaches a handler.
 pub struct Body<T>(pub T);
@@ -287,7 +291,15 @@ impl<S: Send + Sync, T: DeserializeOwned + BodyText> FromRequest<S> for Body<T> 
                 Error::bad_request(format!("Could not read the request body: {rejection}"))
             }
         })?;
-        let fields = parse_body(&bytes, &content_type, T::TEXT_FIELD)?;
+        // A large body is decoded off the async workers, so that it cannot stall other
+        // requests (its size and what it decodes to are bounded either way).
+        let fields = if bytes.len() <= BLOCKING_PARSE_BYTES {
+            parse_body(&bytes, &content_type, T::TEXT_FIELD)?
+        } else {
+            tokio::task::spawn_blocking(move || parse_body(&bytes, &content_type, T::TEXT_FIELD))
+                .await
+                .map_err(|e| Error::Internal(format!("decoding a request body: {e}")))??
+        };
         serde_json::from_value(Value::Object(fields))
             .map(Body)
             .map_err(|e| Error::bad_request(format!("Invalid request body: {e}")))
@@ -307,7 +319,7 @@ pub fn parse_body(
         return Ok(Map::new());
     }
     if content_type.contains("application/json") {
-        return match serde_json::from_str::<Value>(text) {
+        return match bounded::json(text)? {
             Ok(Value::Object(fields)) => Ok(fields),
             Ok(_) => Err(Error::bad_request("Request body must be a JSON object")),
             Err(e) => Err(Error::bad_request(format!("Malformed JSON: {e}"))),
@@ -315,7 +327,7 @@ pub fn parse_body(
     }
     if text.starts_with('{')
         && !content_type.contains("text/markdown")
-        && let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text)
+        && let Ok(Value::Object(fields)) = bounded::json(text)?
     {
         return Ok(fields);
     }
@@ -354,7 +366,7 @@ fn front_matter(yaml: &str) -> Result<Map<String, Value>, Error> {
     if yaml.trim().is_empty() {
         return Ok(Map::new());
     }
-    match serde_yaml::from_str::<Value>(yaml) {
+    match bounded::yaml(yaml)? {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(Value::Null) => Ok(Map::new()),
         Ok(_) => Err(Error::bad_request(

@@ -6,7 +6,7 @@ use super::views::{abandon_response, available_item, pickup_item, task_view};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::events::{EventKind, Notice};
-use crate::market::tasks as rules;
+use crate::market::{tasks as rules, validate};
 use crate::model::{Task, TaskStatus};
 use crate::store::{OpenTask, OpenTaskFilter, Role};
 use axum::extract::State;
@@ -130,23 +130,28 @@ pub struct OpenTaskQuery {
 }
 
 impl OpenTaskQuery {
-    fn filter(&self, viewer: String) -> OpenTaskFilter {
-        OpenTaskFilter {
+    fn filter(&self, viewer: String) -> Result<OpenTaskFilter> {
+        open_task_filter(
             viewer,
-            tags: tag_filter(self.tags.as_deref().map(split_list)),
-            search: self.search.clone(),
-            capability_tags: Vec::new(),
-        }
+            self.tags.as_deref().map(split_list),
+            self.search.clone(),
+        )
     }
 }
 
-/// The tags a browse or pickup filters on. Empty items (`tags=`, `tags=a,`) are no filter,
-/// not a tag nothing carries.
-fn tag_filter(tags: Option<Vec<String>>) -> Vec<String> {
-    tags.unwrap_or_default()
-        .into_iter()
-        .filter(|t| !t.is_empty())
-        .collect()
+/// What a browse or pickup filters on, within the limits. Empty tags (`tags=`, `tags=a,`) are
+/// no filter, not a tag nothing carries.
+fn open_task_filter(
+    viewer: String,
+    tags: Option<Vec<String>>,
+    search: Option<String>,
+) -> Result<OpenTaskFilter> {
+    Ok(OpenTaskFilter {
+        viewer,
+        tags: validate::filter_tags(tags.unwrap_or_default())?,
+        search: validate::search(search)?,
+        capability_tags: Vec::new(),
+    })
 }
 
 pub async fn available(
@@ -155,7 +160,7 @@ pub async fn available(
     Query(q): Query<OpenTaskQuery>,
 ) -> Result<Reply> {
     let page = super::page(q.limit, q.offset, 20)?;
-    let filter = q.filter(agent.id);
+    let filter = q.filter(agent.id)?;
     let (tasks, total) = s.read(move |tx| rules::browse(tx, &filter, page)).await?;
     Ok(Reply::ok(&TaskList {
         tasks: tasks.iter().map(available_item).collect(),
@@ -216,7 +221,7 @@ pub async fn pickup(
     Auth(agent): Auth,
     Query(q): Query<OpenTaskQuery>,
 ) -> Result<Reply> {
-    let filter = q.filter(agent.id);
+    let filter = q.filter(agent.id)?;
     match s
         .write(move |tx, ctx| rules::pickup_next(tx, ctx, &filter))
         .await?
@@ -231,12 +236,7 @@ pub async fn pickup_batch(
     Auth(agent): Auth,
     Body(req): Body<BatchPickupRequest>,
 ) -> Result<Reply> {
-    let filter = OpenTaskFilter {
-        viewer: agent.id,
-        tags: tag_filter(req.tags),
-        search: req.search,
-        capability_tags: Vec::new(),
-    };
+    let filter = open_task_filter(agent.id, req.tags, req.search)?;
     let claimed = s
         .write(move |tx, ctx| rules::pickup_batch(tx, ctx, &filter, req.count))
         .await?;

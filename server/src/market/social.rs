@@ -13,9 +13,7 @@ use pinchwork_client::types::{
 
 /// Unanswered questions a task may have at once (from all askers together).
 pub const MAX_UNANSWERED: i64 = 5;
-pub const MAX_QUESTION: usize = 1_000;
-pub const MAX_ANSWER: usize = 5_000;
-pub const MAX_MESSAGE: usize = 5_000;
+pub use pinchwork_client::limits::{MAX_ANSWER, MAX_MESSAGE, MAX_QUESTION};
 
 /// A task as seen by someone who may discuss it: its parties, or anyone while it is open
 /// (`also` covers other earned access, such as having asked a question). Everyone else gets

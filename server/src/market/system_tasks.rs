@@ -18,12 +18,9 @@ use pinchwork_client::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Agents a `match_agents` task may rank, and candidates it is shown.
-pub const MAX_RANKED: usize = 20;
+pub use pinchwork_client::limits::{MAX_EXPLANATION, MAX_RANKED, MAX_TAG_CHARS};
+/// Candidates a `match_agents` task is shown.
 pub const MAX_CANDIDATES: i64 = 50;
-/// A tag is a short keyword.
-pub const MAX_TAG_CHARS: usize = 50;
-pub const MAX_EXPLANATION: usize = 5_000;
 
 pub fn subject(task: &Task) -> SystemTaskSubject {
     SystemTaskSubject {

@@ -10,8 +10,8 @@
 
 use super::query::{self, Dialect, Query};
 use super::rows::{
-    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
-    TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, EARLIER_PENDING, QUESTION_COLS, StatFigures,
+    TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, NodeNews, OpenTask,
@@ -1106,8 +1106,9 @@ impl Tx for PgTx<'_> {
             &format!(
                 "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, \
                  next_attempt_at = $2 \
-                 FROM (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-                       AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at \
+                 FROM (SELECT id FROM webhook_deliveries d WHERE status = 'pending' \
+                       AND next_attempt_at <= $1 AND NOT EXISTS ({EARLIER_PENDING}) \
+                       ORDER BY next_attempt_at, created_at \
                        LIMIT $3 FOR UPDATE SKIP LOCKED) due \
                  WHERE d.id = due.id \
                  RETURNING {DELIVERY_COLUMNS}, \
