@@ -178,6 +178,25 @@ pub struct Config {
         default_value_t = 30
     )]
     pub webhook_circuit_open_seconds: u64,
+    /// Failed authentications per client address (a bad API key or admin key); past it the
+    /// address's keys are not even looked up until the window ends.
+    #[arg(
+        long,
+        env = "PINCHWORK_RATE_LIMIT_AUTH_FAILURES",
+        default_value = "20/minute"
+    )]
+    pub rate_limit_auth_failures: String,
+    /// Proxies (addresses or blocks such as `10.0.0.0/8`, comma-separated) whose
+    /// `X-Forwarded-For` names the client; without them the peer address is the client.
+    #[arg(long, env = "PINCHWORK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Rate-limit windows kept in memory at most (the oldest are forgotten past it).
+    #[arg(
+        long,
+        env = "PINCHWORK_RATE_LIMIT_MAX_WINDOWS",
+        default_value_t = 100_000
+    )]
+    pub rate_limit_max_windows: usize,
 }
 
 impl Config {

@@ -528,7 +528,10 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for r in routes() {
         if let Some(bucket) = r.bucket {
-            buckets.insert((r.method.clone(), r.path), bucket);
+            buckets.insert(
+                (r.method.clone(), r.path),
+                (bucket, r.access == Access::Public),
+            );
         }
         router = router.route(r.path, r.handler);
     }
