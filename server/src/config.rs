@@ -197,6 +197,37 @@ pub struct Config {
         default_value_t = 100_000
     )]
     pub rate_limit_max_windows: usize,
+    /// Connections served at once; past it, new connections wait to be accepted.
+    #[arg(long, env = "PINCHWORK_MAX_CONNECTIONS", default_value_t = 4_096)]
+    pub max_connections: usize,
+    /// Longest time a client may take to send a request's head, in seconds; also the longest
+    /// a kept-alive connection may sit idle between requests.
+    #[arg(
+        long,
+        env = "PINCHWORK_HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
+    pub header_read_timeout_seconds: u64,
+    /// Longest time a client may take to send a request's body, in seconds.
+    #[arg(
+        long,
+        env = "PINCHWORK_BODY_READ_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    pub body_read_timeout_seconds: u64,
+    /// Event streams (GET /v1/events) one agent may hold open at once on a node.
+    #[arg(long, env = "PINCHWORK_MAX_STREAMS_PER_AGENT", default_value_t = 5)]
+    pub max_streams_per_agent: usize,
+    /// Requests waiting for a delivery (`wait`) one agent may have at once on a node.
+    #[arg(long, env = "PINCHWORK_MAX_WAITS_PER_AGENT", default_value_t = 5)]
+    pub max_waits_per_agent: usize,
+    /// MCP sessions (/mcp) one agent may hold open at once on a node.
+    #[arg(
+        long,
+        env = "PINCHWORK_MAX_MCP_SESSIONS_PER_AGENT",
+        default_value_t = 5
+    )]
+    pub max_mcp_sessions_per_agent: usize,
 }
 
 impl Config {

@@ -83,7 +83,7 @@ pub async fn suspend(
             Ok(agent)
         })
         .await?;
-    s.auth_cache.forget(&agent.id);
+    s.agent_changed(&agent.id).await;
     s.refresh_routing().await?;
     Ok(Reply::ok(&SuspendResponse {
         id: agent.id.clone(),

@@ -9,6 +9,7 @@ pub mod bounded;
 pub mod credits;
 pub mod docs;
 pub mod events;
+pub mod holds;
 pub mod mcp;
 pub mod negotiate;
 pub mod rate_limit;

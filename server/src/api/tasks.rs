@@ -1,6 +1,7 @@
 //! Tasks: post, browse, claim, deliver, review.
 
 use super::auth::Auth;
+use super::holds::Kind;
 use super::negotiate::{Body, BodyText, Path, Query, Reply};
 use super::views::{abandon_response, available_item, pickup_item, task_view};
 use crate::app::AppState;
@@ -44,6 +45,13 @@ pub async fn create(
     Body(req): Body<CreateTaskRequest>,
 ) -> Result<Reply> {
     let wait = req.wait;
+    let _hold = match wait {
+        Some(_) => Some(
+            s.holds
+                .take(&agent.id, Kind::Wait, s.cfg.max_waits_per_agent)?,
+        ),
+        None => None,
+    };
     // Listen before the task exists, so that no delivery can slip between create and wait.
     let events = wait.map(|_| s.bus.subscribe(&agent.id));
     let poster = agent.id.clone();
@@ -76,14 +84,16 @@ async fn wait_for_delivery(
     secs: i64,
 ) -> Result<Task> {
     let wanted = task_id.to_string();
-    let _ = tokio::time::timeout(Duration::from_secs(secs as u64), async {
+    let ended = tokio::time::timeout(Duration::from_secs(secs as u64), async {
         loop {
             match events.recv().await {
                 Ok(Notice::Event(e))
                     if e.task_id == wanted && e.kind == EventKind::TaskDelivered =>
                 {
-                    return;
+                    return false;
                 }
+                // The poster was suspended: the wait ends now.
+                Ok(Notice::Ended) => return true,
                 Ok(Notice::Event(_)) => {}
                 // News from elsewhere, or notices missed: the database says whether it was
                 // delivered.
@@ -93,14 +103,17 @@ async fn wait_for_delivery(
                     if task.is_ok_and(|t| {
                         t.status != TaskStatus::Posted && t.status != TaskStatus::Claimed
                     }) {
-                        return;
+                        return false;
                     }
                 }
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => return false,
             }
         }
     })
     .await;
+    if matches!(ended, Ok(true)) {
+        return Err(Error::forbidden("Agent suspended"));
+    }
     let (id, who) = (task_id.to_string(), poster.to_string());
     s.read(move |tx| rules::visible_task(tx, &who, &id)).await
 }
