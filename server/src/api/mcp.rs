@@ -128,6 +128,18 @@ impl Sessions {
         }
     }
 
+    /// Whether the session is open.
+    pub async fn is_open(&self, id: &str) -> bool {
+        let Some(manager) = self.manager.get() else {
+            return false;
+        };
+        manager
+            .sessions
+            .read()
+            .await
+            .contains_key(&SessionId::from(id))
+    }
+
     /// Ends every session of the agent on this node.
     pub async fn close_agent(&self, agent: &str) {
         let sessions = self.by_agent.lock().unwrap().remove(agent);
