@@ -58,10 +58,7 @@ async fn yaml_aliases_are_refused_before_they_expand() {
     assert!(grown_mib < 200, "memory grew by {grown_mib} MiB");
     // Nothing was registered; an honest front-matter still works.
     let r = app
-        .send(markdown(
-            "/v1/register",
-            "---\nname: honest\n---\n".into(),
-        ))
+        .send(markdown("/v1/register", "---\nname: honest\n---\n".into()))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
@@ -128,7 +125,10 @@ async fn made_up_keys_are_counted_against_the_address_and_then_refused() {
     let mut statuses = Vec::new();
     for i in 0..30 {
         let r = app
-            .send(from("198.51.100.1:1000", get_me(&format!("pwk-made-up-{i}"))))
+            .send(from(
+                "198.51.100.1:1000",
+                get_me(&format!("pwk-made-up-{i}")),
+            ))
             .await;
         statuses.push(r.status.as_u16());
     }
@@ -154,7 +154,9 @@ async fn made_up_keys_are_counted_against_the_address_and_then_refused() {
         let addr = format!("[2001:db8:7:7::{i:x}]:1000");
         app.send(from(&addr, get_me("pwk-x"))).await;
     }
-    let r = app.send(from("[2001:db8:7:7::ff]:1", get_me("pwk-x"))).await;
+    let r = app
+        .send(from("[2001:db8:7:7::ff]:1", get_me("pwk-x")))
+        .await;
     assert_eq!(r.status, 429, "the /64 is one client");
     // Behind a trusted proxy, X-Forwarded-For names the client.
     let mut req = get_me("pwk-x");
@@ -240,7 +242,11 @@ async fn slow_clients_are_cut_off_and_do_not_crowd_out_others() {
     assert!(started.elapsed() < Duration::from_secs(2));
     // Shutdown has a deadline, even with an open stream and slow clients.
     let _stream = common::open(&format!("http://{addr}"), &key, None).await;
-    let _slow = half_request(addr, b"POST /v1/tasks HTTP/1.1\r\ncontent-length: 9\r\n\r\n").await;
+    let _slow = half_request(
+        addr,
+        b"POST /v1/tasks HTTP/1.1\r\ncontent-length: 9\r\n\r\n",
+    )
+    .await;
     let started = Instant::now();
     tokio::time::timeout(Duration::from_secs(10), server.shutdown())
         .await
@@ -279,6 +285,7 @@ async fn streams_and_waits_are_capped_per_agent_and_end_on_suspension() {
     let third = http
         .get(format!("{base}/v1/events"))
         .bearer_auth(&key)
+        .header("accept", "application/json")
         .send()
         .await
         .unwrap();
@@ -329,9 +336,11 @@ fn mcp_initialize(base: &str, key: &str) -> reqwest::RequestBuilder {
         .post(format!("{base}/mcp"))
         .bearer_auth(key)
         .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"}}}))
+            "clientInfo": {"name": "t", "version": "1"}}}),
+        )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,7 +362,12 @@ async fn mcp_sessions_are_capped_counted_and_closed_on_suspension() {
     for _ in 0..2 {
         let res = mcp_initialize(&base, &key).send().await.unwrap();
         assert_eq!(res.status(), 200);
-        sessions.push(res.headers()["mcp-session-id"].to_str().unwrap().to_string());
+        sessions.push(
+            res.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let res = mcp_initialize(&base, &key).send().await.unwrap();
     assert_eq!(res.status(), 429, "a third session");
@@ -416,7 +430,12 @@ async fn webhooks_go_one_at_a_time_per_recipient_and_hide_query_strings() {
         let secure = TestApp::new().await;
         let (_, k) = secure.register("x").await;
         let r = secure
-            .call("PATCH", "/v1/me", Some(&k), Some(json!({"webhook_url": url})))
+            .call(
+                "PATCH",
+                "/v1/me",
+                Some(&k),
+                Some(json!({"webhook_url": url})),
+            )
             .await;
         assert_eq!(r.status, 400, "{url}");
     }
@@ -434,13 +453,22 @@ async fn webhooks_go_one_at_a_time_per_recipient_and_hide_query_strings() {
         .write(|tx| tx.take_due_webhooks(i64::MAX, i64::MAX, 10))
         .await
         .unwrap();
-    assert_eq!(due.len(), 1, "only the oldest delivery of a recipient is taken");
+    assert_eq!(
+        due.len(),
+        1,
+        "only the oldest delivery of a recipient is taken"
+    );
     assert!(due[0].0.body.contains(&ids[0]));
     // Errors are stored without the URL's query.
     let (dead_id, dead) = app.register("dead-end").await;
     let url = "http://127.0.0.1:9/hook?token=s3cret-token";
-    app.call("PATCH", "/v1/me", Some(&dead), Some(json!({"webhook_url": url})))
-        .await;
+    app.call(
+        "PATCH",
+        "/v1/me",
+        Some(&dead),
+        Some(json!({"webhook_url": url})),
+    )
+    .await;
     let id = app.post_task(&dead, "anyone?", 1).await;
     app.post(&format!("/v1/tasks/{id}/pickup"), &worker, json!({}))
         .await;
@@ -474,7 +502,9 @@ async fn the_admin_key_is_read_from_a_file() {
     let app = TestApp::with(|cfg| cfg.admin_key_file = Some(path.clone())).await;
     let (id, _) = app.register("granted").await;
     let grant = json!({"agent_id": id, "amount": 5});
-    let r = app.post("/v1/admin/credits/grant", &key, grant.clone()).await;
+    let r = app
+        .post("/v1/admin/credits/grant", &key, grant.clone())
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = app.post("/v1/admin/credits/grant", "wrong", grant).await;
     assert_eq!(r.status, 403);
