@@ -114,7 +114,7 @@ fn check(what: &str, seen: &Seen, failures: &mut Vec<String>) {
         failures.push(format!("{what}: {} {}", seen.status, seen.body));
     } else if seen.status >= 400 {
         let body: Value = serde_json::from_str(&seen.body).unwrap_or(Value::Null);
-        if !body["error"].as_str().is_some_and(|e| !e.is_empty()) {
+        if body["error"].as_str().is_none_or(|e| e.is_empty()) {
             failures.push(format!(
                 "{what}: {} without an error: {}",
                 seen.status, seen.body
