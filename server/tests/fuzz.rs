@@ -56,6 +56,10 @@ fn bodies() -> Vec<(&'static str, Vec<u8>)> {
         (md, b"---\n!!binary x: y\n---\n".to_vec()),
         ("application/x-www-form-urlencoded", b"a=b&c=%ff".to_vec()),
         ("text/plain", b"\0\0\0".to_vec()),
+        (
+            json,
+            br#"{"need": "a\u0000b", "agent_id": "\u0000", "name": "n\u0000"}"#.to_vec(),
+        ),
         ("application/json; charset=ebcdic", b"{}".to_vec()),
     ]
 }
@@ -69,6 +73,7 @@ fn queries() -> Vec<String> {
         format!("?tags={}", vec!["t"; 1_000].join(",")),
         format!("?search={}", "s".repeat(5_000)),
         "?search=%ff%fe&tags=%00".into(),
+        "?search=a%00b".into(),
         "?last_event_id=x&section=%00&min_reputation=NaN&role=x&status=y&sort_by=z".into(),
         "?tags[]=a&tags[]=b&limit[]=1".into(),
     ]
@@ -80,6 +85,7 @@ fn ids(task: &str) -> Vec<String> {
         "tk-does-not-exist".into(),
         "%ff%fe".into(),
         "..%2f..%2fetc".into(),
+        "tk-%00".into(),
         "a".repeat(3_000),
     ]
 }

@@ -93,6 +93,13 @@ impl<'b> Bounded<'b> {
     }
 }
 
+fn refuse_nul<E: de::Error>(text: &str) -> Result<(), E> {
+    if text.contains('\0') {
+        return Err(E::custom(super::negotiate::NUL_REFUSED));
+    }
+    Ok(())
+}
+
 impl<'de> DeserializeSeed<'de> for Bounded<'_> {
     type Value = Value;
 
@@ -130,11 +137,13 @@ impl<'de> Visitor<'de> for Bounded<'_> {
 
     fn visit_str<E: de::Error>(mut self, v: &str) -> Result<Value, E> {
         self.spend(v.len())?;
+        refuse_nul(v)?;
         Ok(Value::String(v.to_owned()))
     }
 
     fn visit_string<E: de::Error>(mut self, v: String) -> Result<Value, E> {
         self.spend(v.len())?;
+        refuse_nul(&v)?;
         Ok(Value::String(v))
     }
 
@@ -165,6 +174,7 @@ impl<'de> Visitor<'de> for Bounded<'_> {
         let mut fields = Map::new();
         while let Some(key) = map.next_key::<String>()? {
             self.spend(key.len())?;
+            refuse_nul(&key)?;
             let value = map.next_value_seed(self.nested())?;
             fields.insert(key, value);
         }

@@ -315,6 +315,9 @@ pub fn parse_body(
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::bad_request("Request body is not valid UTF-8"))?
         .trim();
+    if text.contains('\0') {
+        return Err(Error::bad_request(NUL_REFUSED));
+    }
     if text.is_empty() {
         return Ok(Map::new());
     }
@@ -378,6 +381,14 @@ fn front_matter(yaml: &str) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// Text never holds NUL characters (PostgreSQL cannot store them; nothing needs them).
+pub const NUL_REFUSED: &str = "Text must not contain NUL characters";
+
+/// Whether a URL part spells a NUL character (`%00`).
+fn has_encoded_nul(part: &str) -> bool {
+    part.contains("%00")
+}
+
 /// Query parameters; a malformed query is a 422 with the reason.
 pub struct Query<T>(pub T);
 
@@ -385,6 +396,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        if parts.uri.query().is_some_and(has_encoded_nul) {
+            return Err(Error::Unprocessable(NUL_REFUSED.into()));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
@@ -401,6 +415,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(Error::bad_request(NUL_REFUSED));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))

@@ -34,7 +34,10 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// Schema versions, applied in order; `pinchwork_migrations` records which ran.
-const MIGRATIONS: &[&str] = &[include_str!("postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("postgres/0001_schema.sql"),
+    include_str!("postgres/0002_webhook_order.sql"),
+];
 
 /// The advisory lock that lets one node at a time migrate.
 const MIGRATION_LOCK: i64 = 0x7069_6e63_686d_6967;

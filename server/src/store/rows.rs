@@ -66,7 +66,8 @@ pub const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.recipient, d.kind, d.url
 /// receiver holds at most one of the shared workers and never receives events out of order.
 pub const EARLIER_PENDING: &str = "SELECT 1 FROM webhook_deliveries e \
     WHERE e.recipient = d.recipient AND e.status = 'pending' \
-    AND (e.created_at < d.created_at OR (e.created_at = d.created_at AND e.event_id < d.event_id))";
+    AND e.created_at <= d.created_at \
+    AND (e.created_at < d.created_at OR e.event_id < d.event_id)";
 
 /// The task columns of a table aliased `t` (built once).
 pub static T_TASK_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| task_cols("t."));

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0004_webhooks.sql"),
     include_str!("sqlite/0005_infra.sql"),
     include_str!("sqlite/0006_rate_windows.sql"),
+    include_str!("sqlite/0007_webhook_order.sql"),
 ];
 
 struct Command {
