@@ -44,8 +44,7 @@ async fn require_key(State(state): State<AppState>, req: Request, next: Next) ->
     };
     let opens_session = parts.method == Method::POST && !parts.headers.contains_key(SESSION_HEADER);
     if !opens_session {
-        let res = next.run(Request::from_parts(parts, body)).await;
-        return res;
+        return next.run(Request::from_parts(parts, body)).await;
     }
     let subject = Verified::Agent(caller.id.clone()).subject();
     if let Err(e) = state.limiter.hit(Bucket::Read, &subject, state.now()).await {
