@@ -155,6 +155,11 @@ impl Bus {
         }
     }
 
+    /// The agents with listeners on this node.
+    pub fn agents(&self) -> Vec<String> {
+        self.channels.lock().unwrap().keys().cloned().collect()
+    }
+
     /// Wakes every listener.
     pub fn wake_all(&self) {
         for sender in self.channels.lock().unwrap().values() {
@@ -166,7 +171,8 @@ impl Bus {
 /// Acts on the other nodes' news: wakes the listeners of agents whose events they logged (the
 /// listeners read them from the log), forgets cached keys of agents whose standing changed
 /// (and ends what a suspended agent holds open here).
-/// After lost news, every listener is woken and every cached key forgotten.
+/// After lost news, every listener is woken, every cached key forgotten, and every agent that
+/// holds something open here looked at again.
 pub async fn relay(
     state: crate::app::AppState,
     mut news: tokio::sync::mpsc::UnboundedReceiver<crate::store::NodeNews>,
@@ -179,6 +185,15 @@ pub async fn relay(
             NodeNews::Resync => {
                 state.bus.wake_all();
                 state.auth_cache.forget_all();
+                // A suspension may have been in the lost news: look again at every agent
+                // holding something open here.
+                let mut holding = state.bus.agents();
+                holding.extend(state.mcp_sessions.agents());
+                holding.sort();
+                holding.dedup();
+                for agent in holding {
+                    state.agent_changed(&agent).await;
+                }
             }
         }
     }

@@ -116,6 +116,7 @@ async fn send(app: &TestApp, req: Request<Body>) -> Seen {
 }
 
 fn check(what: &str, seen: &Seen, failures: &mut Vec<String>) {
+    let what: String = what.chars().take(160).collect();
     if seen.status >= 500 {
         failures.push(format!("{what}: {} {}", seen.status, seen.body));
     } else if seen.status >= 400 {

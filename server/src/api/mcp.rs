@@ -127,6 +127,11 @@ impl Sessions {
         }
     }
 
+    /// The agents with sessions on this node.
+    pub fn agents(&self) -> Vec<String> {
+        self.by_agent.lock().unwrap().keys().cloned().collect()
+    }
+
     /// Whether the session is open.
     pub async fn is_open(&self, id: &str) -> bool {
         let Some(manager) = self.manager.get() else {
