@@ -187,6 +187,9 @@ impl Client {
             .default_headers(headers)
             .user_agent(concat!("pinchwork-client/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
+            // Shorter than the server's idle limit for kept-alive connections (30 s by
+            // default), so a pooled connection is not reused just as the server closes it.
+            .pool_idle_timeout(Duration::from_secs(15))
             .build()?;
         Ok(Self {
             http,

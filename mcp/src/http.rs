@@ -8,6 +8,7 @@
 use crate::server::PinchworkMcp;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// The tower service answering MCP requests (sessions kept in this process).
@@ -19,6 +20,8 @@ pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 /// The MCP endpoint and the switch that ends its sessions.
 pub struct McpHttp {
     pub service: McpHttpService,
+    /// The open sessions (for the mounting server's per-agent caps and suspensions).
+    pub sessions: Arc<LocalSessionManager>,
     shutdown: CancellationToken,
 }
 
@@ -40,12 +43,17 @@ impl McpHttp {
             config = config.with_allowed_hosts(LOOPBACK_HOSTS.iter().copied().chain(extra));
         }
         let url = api_url.to_string();
+        let sessions = Arc::new(LocalSessionManager::default());
         let service = StreamableHttpService::new(
             move || PinchworkMcp::for_requests(&url).map_err(std::io::Error::other),
-            LocalSessionManager::default().into(),
+            sessions.clone(),
             config,
         );
-        Self { service, shutdown }
+        Self {
+            service,
+            sessions,
+            shutdown,
+        }
     }
 
     /// Ends every session and open stream (for the server's shutdown).

@@ -31,11 +31,16 @@ pub struct AppState {
     pub routing: Arc<std::sync::Mutex<RoutingHints>>,
     /// Wakes the webhook worker when deliveries were queued.
     pub webhooks: Arc<Notify>,
+    /// What each agent holds open here (streams, waits, MCP sessions), within its caps.
+    pub holds: Arc<api::holds::Holds>,
+    /// The MCP sessions open here, by agent.
+    pub mcp_sessions: Arc<api::mcp::Sessions>,
 }
 
 impl AppState {
     /// Opens the database (creating and migrating it as needed) and the platform account.
-    pub async fn open(cfg: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub async fn open(mut cfg: Config, clock: Arc<dyn Clock>) -> Result<Self> {
+        cfg.load_admin_key().map_err(Error::Internal)?;
         let store = Store::open(
             &cfg.database_url,
             cfg.sqlite_readers,
@@ -54,6 +59,8 @@ impl AppState {
             shutdown: Arc::new(watch::channel(false).0),
             routing: Arc::default(),
             webhooks: Arc::default(),
+            holds: Arc::default(),
+            mcp_sessions: Arc::default(),
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
@@ -68,6 +75,22 @@ impl AppState {
         let hints = self.read(|tx| tx.routing_hints()).await?;
         *self.routing.lock().unwrap() = hints;
         Ok(())
+    }
+
+    /// An agent's standing changed (here, or on another node sharing the database): its
+    /// cached keys are forgotten, and if it is now suspended (or gone) its open streams,
+    /// waits and MCP sessions on this node end at once.
+    pub async fn agent_changed(&self, agent: &str) {
+        self.auth_cache.forget(agent);
+        let id = agent.to_string();
+        match self.read(move |tx| tx.agent(&id)).await {
+            Ok(Some(a)) if !a.suspended => {}
+            Ok(_) => {
+                self.bus.end(agent);
+                self.mcp_sessions.close_agent(agent).await;
+            }
+            Err(e) => tracing::error!(error = %e, agent, "reading a changed agent failed"),
+        }
     }
 
     pub fn now(&self) -> Millis {
@@ -134,27 +157,22 @@ impl Server {
         // MCP over streamable HTTP at /mcp, calling this server's API back over loopback.
         let mcp = McpHttp::new(&api::mcp::self_url(addr), &state.cfg.mcp_allowed_hosts);
         let end_mcp_sessions = mcp.shutdown_handle();
+        state.mcp_sessions.attach(mcp.sessions.clone());
         let app = api::router(state.clone()).merge(api::mcp::router(state.clone(), mcp.service));
         let grace = Duration::from_secs(state.cfg.shutdown_timeout_seconds);
+        let limits = crate::serve::ConnLimits {
+            max_connections: state.cfg.max_connections,
+            header_read_timeout: Duration::from_secs(state.cfg.header_read_timeout_seconds.max(1)),
+            body_read_timeout: Duration::from_secs(state.cfg.body_read_timeout_seconds.max(1)),
+        };
         let handle = tokio::spawn(async move {
             let mut until_stop = stopped.clone();
-            let serve = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            tokio::spawn(async move {
                 let _ = until_stop.wait_for(|s| *s).await;
                 // Open MCP streams would hold the shutdown up.
                 end_mcp_sessions();
             });
-            let mut after_stop = stopped;
-            tokio::select! {
-                result = serve => if let Err(e) = result { tracing::error!(error = %e, "server stopped") },
-                // Open requests get `grace` to finish once shutdown starts, then are dropped.
-                _ = async { let _ = after_stop.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
-                    tracing::warn!("shutdown grace period over, closing open connections");
-                }
-            }
+            crate::serve::serve(listener, app, limits, stopped, grace).await;
             timers.abort();
             hooks.abort();
             if let Some(relay) = relay {

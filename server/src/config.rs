@@ -2,6 +2,9 @@
 
 use clap::{ArgAction, Parser};
 
+/// Admin keys shorter than this are warned about at start-up.
+pub const MIN_ADMIN_KEY_CHARS: usize = 32;
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "pinchwork-server",
@@ -174,6 +177,71 @@ pub struct Config {
     /// credits (`POST /v1/admin/credits/grant` to `ag-platform`).
     #[arg(long, env = "PINCHWORK_SUBSIDISE_SYSTEM_WORK", default_value_t = false, action = ArgAction::Set)]
     pub subsidise_system_work: bool,
+    /// A file holding the admin key (instead of PINCHWORK_ADMIN_KEY, so that the key never
+    /// shows in the process list); surrounding whitespace is ignored.
+    #[arg(long, env = "PINCHWORK_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<std::path::PathBuf>,
+    /// Failed attempts in a row after which a webhook host is left alone for a while.
+    #[arg(long, env = "PINCHWORK_WEBHOOK_CIRCUIT_FAILURES", default_value_t = 5)]
+    pub webhook_circuit_failures: u32,
+    /// How long a failing webhook host is first left alone, in seconds (doubling each time,
+    /// up to an hour).
+    #[arg(
+        long,
+        env = "PINCHWORK_WEBHOOK_CIRCUIT_OPEN_SECONDS",
+        default_value_t = 30
+    )]
+    pub webhook_circuit_open_seconds: u64,
+    /// Failed authentications per client address (a bad API key or admin key); past it the
+    /// address's keys are not even looked up until the window ends.
+    #[arg(
+        long,
+        env = "PINCHWORK_RATE_LIMIT_AUTH_FAILURES",
+        default_value = "20/minute"
+    )]
+    pub rate_limit_auth_failures: String,
+    /// Proxies (addresses or blocks such as `10.0.0.0/8`, comma-separated) whose
+    /// `X-Forwarded-For` names the client; without them the peer address is the client.
+    #[arg(long, env = "PINCHWORK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// Rate-limit windows kept in memory at most (the oldest are forgotten past it).
+    #[arg(
+        long,
+        env = "PINCHWORK_RATE_LIMIT_MAX_WINDOWS",
+        default_value_t = 100_000
+    )]
+    pub rate_limit_max_windows: usize,
+    /// Connections served at once; past it, new connections wait to be accepted.
+    #[arg(long, env = "PINCHWORK_MAX_CONNECTIONS", default_value_t = 4_096)]
+    pub max_connections: usize,
+    /// Longest time a client may take to send a request's head, in seconds; also the longest
+    /// a kept-alive connection may sit idle between requests.
+    #[arg(
+        long,
+        env = "PINCHWORK_HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 30
+    )]
+    pub header_read_timeout_seconds: u64,
+    /// Longest time a client may take to send a request's body, in seconds.
+    #[arg(
+        long,
+        env = "PINCHWORK_BODY_READ_TIMEOUT_SECONDS",
+        default_value_t = 60
+    )]
+    pub body_read_timeout_seconds: u64,
+    /// Event streams (GET /v1/events) one agent may hold open at once on a node.
+    #[arg(long, env = "PINCHWORK_MAX_STREAMS_PER_AGENT", default_value_t = 5)]
+    pub max_streams_per_agent: usize,
+    /// Requests waiting for a delivery (`wait`) one agent may have at once on a node.
+    #[arg(long, env = "PINCHWORK_MAX_WAITS_PER_AGENT", default_value_t = 5)]
+    pub max_waits_per_agent: usize,
+    /// MCP sessions (/mcp) one agent may hold open at once on a node.
+    #[arg(
+        long,
+        env = "PINCHWORK_MAX_MCP_SESSIONS_PER_AGENT",
+        default_value_t = 5
+    )]
+    pub max_mcp_sessions_per_agent: usize,
 }
 
 impl Config {
@@ -223,6 +291,32 @@ impl Config {
             Some(shown) => shown,
             None => url.to_string(),
         }
+    }
+
+    /// Reads the admin key from `admin_key_file` when one is given, and warns when the key is
+    /// weak (guessing it is throttled, not impossible).
+    pub fn load_admin_key(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.admin_key_file {
+            if self.admin_key.is_some() {
+                return Err("set PINCHWORK_ADMIN_KEY or PINCHWORK_ADMIN_KEY_FILE, not both".into());
+            }
+            let key = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading the admin key file {}: {e}", path.display()))?;
+            let key = key.trim();
+            if key.is_empty() {
+                return Err(format!("the admin key file {} is empty", path.display()));
+            }
+            self.admin_key = Some(key.to_string());
+        }
+        if let Some(key) = self.admin_key.as_deref().filter(|k| !k.is_empty())
+            && key.chars().count() < MIN_ADMIN_KEY_CHARS
+        {
+            tracing::warn!(
+                "the admin key is shorter than {MIN_ADMIN_KEY_CHARS} characters: use a long \
+                 random one (e.g. `openssl rand -hex 32`)"
+            );
+        }
+        Ok(())
     }
 
     /// The fee in hundredths of a percent, so that fee arithmetic stays in integers.

@@ -98,6 +98,8 @@ pub enum Notice {
     /// Something for the listener's agent may be in the log that this node did not publish
     /// (another node committed it, or news of it was lost): read the log.
     Wake,
+    /// The listener's agent was suspended: end the stream or wait now.
+    Ended,
 }
 
 /// In-process fan-out of committed events, one channel per agent that listens (streams,
@@ -146,6 +148,18 @@ impl Bus {
         }
     }
 
+    /// Ends `agent`'s streams and waits on this node (it was suspended).
+    pub fn end(&self, agent: &str) {
+        if let Some(sender) = self.channels.lock().unwrap().get(agent) {
+            let _ = sender.send(Notice::Ended);
+        }
+    }
+
+    /// The agents with listeners on this node.
+    pub fn agents(&self) -> Vec<String> {
+        self.channels.lock().unwrap().keys().cloned().collect()
+    }
+
     /// Wakes every listener.
     pub fn wake_all(&self) {
         for sender in self.channels.lock().unwrap().values() {
@@ -155,8 +169,10 @@ impl Bus {
 }
 
 /// Acts on the other nodes' news: wakes the listeners of agents whose events they logged (the
-/// listeners read them from the log), forgets cached keys of agents whose standing changed.
-/// After lost news, every listener is woken and every cached key forgotten.
+/// listeners read them from the log), forgets cached keys of agents whose standing changed
+/// (and ends what a suspended agent holds open here).
+/// After lost news, every listener is woken, every cached key forgotten, and every agent that
+/// holds something open here looked at again.
 pub async fn relay(
     state: crate::app::AppState,
     mut news: tokio::sync::mpsc::UnboundedReceiver<crate::store::NodeNews>,
@@ -165,10 +181,19 @@ pub async fn relay(
     while let Some(item) = news.recv().await {
         match item {
             NodeNews::Logged { recipient } => state.bus.wake(&recipient),
-            NodeNews::AgentChanged { agent } => state.auth_cache.forget(&agent),
+            NodeNews::AgentChanged { agent } => state.agent_changed(&agent).await,
             NodeNews::Resync => {
                 state.bus.wake_all();
                 state.auth_cache.forget_all();
+                // A suspension may have been in the lost news: look again at every agent
+                // holding something open here.
+                let mut holding = state.bus.agents();
+                holding.extend(state.mcp_sessions.agents());
+                holding.sort();
+                holding.dedup();
+                for agent in holding {
+                    state.agent_changed(&agent).await;
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod market;
 pub mod model;
 pub mod scheduler;
+pub mod serve;
 pub mod store;
 pub mod time;
 pub mod webhooks;

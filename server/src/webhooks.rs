@@ -265,9 +265,18 @@ pub async fn attempt(
             Some(refused) => Outcome::Refused(refused),
             None => Outcome::Failed {
                 status: None,
-                error: error_chain(&e),
+                // The URL's query may hold the receiver's token: never logged nor stored.
+                error: redact(&error_chain(&e.without_url()), &delivery.url),
             },
         },
+    }
+}
+
+/// `text` without the query string of `url` (nor anything else after a `?` in it).
+pub fn redact(text: &str, url: &str) -> String {
+    match url.split_once('?') {
+        Some((_, query)) if !query.is_empty() => text.replace(&format!("?{query}"), "?…"),
+        _ => text.to_string(),
     }
 }
 
@@ -343,6 +352,82 @@ fn truncate(s: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Circuit breaker
+
+/// Hosts whose circuit is remembered at most (closed ones are forgotten first).
+const CIRCUIT_HOSTS: usize = 10_000;
+/// The longest an open circuit stays open (it doubles each time it opens again).
+const CIRCUIT_MAX_OPEN: Millis = 3_600_000;
+
+/// Per receiving host, on this node: after `failures` attempts in a row failed, the host is
+/// not contacted for a while (its deliveries are postponed, each postponement counting as an
+/// attempt), so a host that keeps timing out cannot hold the shared workers.
+pub struct Circuits {
+    failures: u32,
+    open_for: Millis,
+    hosts: std::sync::Mutex<std::collections::HashMap<String, Circuit>>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Circuit {
+    /// Failed attempts in a row.
+    failures: u32,
+    /// Times the circuit opened since the host last succeeded.
+    opened: u32,
+    open_until: Millis,
+}
+
+impl Circuits {
+    pub fn new(failures: u32, open_for: Millis) -> Self {
+        Self {
+            failures: failures.max(1),
+            open_for: open_for.max(1),
+            hosts: Default::default(),
+        }
+    }
+
+    /// Until when `host` is not to be contacted, if its circuit is open.
+    pub fn open_until(&self, host: &str, now: Millis) -> Option<Millis> {
+        let hosts = self.hosts.lock().unwrap();
+        hosts
+            .get(host)
+            .map(|c| c.open_until)
+            .filter(|until| *until > now)
+    }
+
+    /// Counts an attempt's outcome against its host.
+    pub fn record(&self, host: &str, delivered: bool, now: Millis) {
+        let mut hosts = self.hosts.lock().unwrap();
+        if delivered {
+            hosts.remove(host);
+            return;
+        }
+        if hosts.len() >= CIRCUIT_HOSTS && !hosts.contains_key(host) {
+            hosts.retain(|_, c| c.open_until > now);
+            if hosts.len() >= CIRCUIT_HOSTS {
+                return;
+            }
+        }
+        let circuit = hosts.entry(host.to_string()).or_default();
+        circuit.failures += 1;
+        if circuit.failures >= self.failures {
+            let open_for = (self.open_for << circuit.opened.min(16)).min(CIRCUIT_MAX_OPEN);
+            circuit.open_until = now + open_for;
+            circuit.opened += 1;
+            circuit.failures = 0;
+        }
+    }
+}
+
+/// The host a delivery goes to, as the circuit breaker counts it.
+fn host_of(url: &str) -> String {
+    Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
 // The worker
 
 /// Sends due deliveries until `stop` flips to true; woken at once by `state.webhooks` when new
@@ -357,6 +442,10 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             return;
         }
     };
+    let circuits = Arc::new(Circuits::new(
+        state.cfg.webhook_circuit_failures,
+        (state.cfg.webhook_circuit_open_seconds as Millis).saturating_mul(1_000),
+    ));
     let mut in_flight = JoinSet::new();
     let mut last_prune = Millis::MIN;
     loop {
@@ -367,8 +456,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                 Ok(batch) => {
                     for (delivery, secret) in batch {
                         let (state, client) = (state.clone(), client.clone());
+                        let circuits = circuits.clone();
                         in_flight.spawn(async move {
-                            send_and_record(&state, &client, delivery, secret).await
+                            send_and_record(&state, &client, &circuits, delivery, secret).await
                         });
                     }
                 }
@@ -413,24 +503,44 @@ pub async fn take_due(
 pub async fn send_and_record(
     state: &AppState,
     client: &reqwest::Client,
+    circuits: &Circuits,
     delivery: WebhookDelivery,
     secret: Option<String>,
 ) {
-    let timestamp = state.now().div_euclid(1_000);
-    let outcome = attempt(
-        client,
-        &delivery,
-        secret.as_deref(),
-        timestamp,
-        state.cfg.webhook_allow_insecure,
-    )
-    .await;
-    let record = record_for(
+    let host = host_of(&delivery.url);
+    let open_until = circuits.open_until(&host, state.now());
+    let outcome = match open_until {
+        Some(_) => Outcome::Failed {
+            status: None,
+            error: format!("not sent: {host} failed too often in a row (circuit open)"),
+        },
+        None => {
+            let timestamp = state.now().div_euclid(1_000);
+            let outcome = attempt(
+                client,
+                &delivery,
+                secret.as_deref(),
+                timestamp,
+                state.cfg.webhook_allow_insecure,
+            )
+            .await;
+            match &outcome {
+                Outcome::Delivered(_) => circuits.record(&host, true, state.now()),
+                Outcome::Failed { .. } => circuits.record(&host, false, state.now()),
+                Outcome::Refused(_) => {}
+            }
+            outcome
+        }
+    };
+    let mut record = record_for(
         &outcome,
         delivery.attempts,
         state.cfg.webhook_max_retries,
         state.now(),
     );
+    if let (Some(until), DeliveryStatus::Pending) = (open_until, &record.status) {
+        record.next_attempt_at = record.next_attempt_at.max(until);
+    }
     match &record.status {
         DeliveryStatus::Failed => tracing::warn!(
             delivery = %delivery.id, attempts = delivery.attempts,
@@ -522,6 +632,41 @@ mod tests {
         // Insecure mode allows loopback, not the private network or the metadata service.
         assert!(check_url("http://10.0.0.1/", true).is_err());
         assert!(check_url("http://169.254.169.254/", true).is_err());
+    }
+
+    #[test]
+    fn a_host_failing_in_a_row_is_left_alone_for_longer_each_time() {
+        let circuits = Circuits::new(3, 1_000);
+        for _ in 0..2 {
+            circuits.record("slow.example", false, 0);
+        }
+        assert_eq!(circuits.open_until("slow.example", 0), None);
+        circuits.record("slow.example", false, 0);
+        assert_eq!(circuits.open_until("slow.example", 0), Some(1_000));
+        assert_eq!(circuits.open_until("other.example", 0), None);
+        assert_eq!(
+            circuits.open_until("slow.example", 1_000),
+            None,
+            "half-open"
+        );
+        for _ in 0..3 {
+            circuits.record("slow.example", false, 1_000);
+        }
+        assert_eq!(circuits.open_until("slow.example", 1_000), Some(3_000));
+        circuits.record("slow.example", true, 3_000);
+        assert_eq!(circuits.open_until("slow.example", 1_000), None, "closed");
+    }
+
+    #[test]
+    fn errors_never_carry_the_query_string() {
+        assert_eq!(
+            redact(
+                "error sending request for url (https://h.example/x?token=s3cret)",
+                "https://h.example/x?token=s3cret"
+            ),
+            "error sending request for url (https://h.example/x?…)"
+        );
+        assert_eq!(redact("timed out", "https://h.example/x"), "timed out");
     }
 
     #[tokio::test]

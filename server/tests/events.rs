@@ -337,7 +337,8 @@ async fn wait_answers_as_soon_as_the_task_is_delivered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_open_streams_promptly() {
-    let app = TestApp::new().await;
+    // Twenty streams of one agent: past the default cap of open streams per agent.
+    let app = TestApp::with(|cfg| cfg.max_streams_per_agent = 20).await;
     let server = app.serve().await;
     let base = format!("http://{}", server.addr);
     let (_, key) = app.register("listener").await;

@@ -496,3 +496,31 @@ async fn a_suspension_on_one_node_holds_on_the_others_within_a_second() {
     assert_eq!(me(2).await, 403);
     cluster.stop().await;
 }
+
+/// What a suspended agent holds open on other nodes ends too: the suspension's news ends its
+/// streams there (issue 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: PINCHWORK_TEST_POSTGRES_URL and --include-ignored"]
+async fn a_suspension_on_one_node_ends_the_agents_streams_on_the_others() {
+    let cluster = Cluster::start_with(|cfg| cfg.admin_key = Some("admin-key".into())).await;
+    let (agent, key) = cluster.nodes[0].register("streaming").await;
+    let mut on_b = open(&cluster.bases[1], &key, None).await;
+    let mut on_c = open(&cluster.bases[2], &key, None).await;
+    post(
+        &reqwest::Client::new(),
+        &format!("{}/v1/admin/agents/suspend", cluster.bases[0]),
+        "admin-key",
+        json!({"agent_id": agent, "suspended": true}),
+    )
+    .await;
+    for stream in [&mut on_b, &mut on_c] {
+        let end = tokio::time::timeout(
+            Duration::from_secs(2),
+            futures_util::StreamExt::next(stream),
+        )
+        .await
+        .expect("the stream ended within two seconds");
+        assert!(end.is_none(), "{end:?}");
+    }
+    cluster.stop().await;
+}

@@ -1,11 +1,13 @@
 //! Operator endpoints, behind the admin key (`PINCHWORK_ADMIN_KEY`).
 
+use super::auth::Verified;
 use super::negotiate::{Body, BodyText, Reply};
+use super::rate_limit::{bearer, client_of};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::market::agents as rules;
 use axum::extract::{FromRequestParts, State};
-use axum::http::{header, request::Parts};
+use axum::http::request::Parts;
 use pinchwork_client::types::{GrantRequest, GrantResponse, SuspendRequest, SuspendResponse};
 use sha2::{Digest, Sha256};
 
@@ -20,28 +22,38 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let expected = state
-            .cfg
-            .admin_key
-            .as_deref()
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| Error::NotImplemented("Admin API not configured".into()))?;
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| Error::Unauthorized("Missing Authorization header".into()))?;
-        let (a, b) = (Sha256::digest(given.trim()), Sha256::digest(expected));
-        let differ = a
-            .iter()
-            .zip(b.iter())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
-        if differ != 0 {
-            return Err(Error::forbidden("Invalid admin key"));
+        if let Some(Verified::Admin) = parts.extensions.get::<Verified>() {
+            return Ok(Admin);
         }
+        let client = client_of(&parts.extensions, &parts.headers, state);
+        state.limiter.check_failures(client, state.now())?;
+        let given = bearer(&parts.headers).unwrap_or_default();
+        check_key(state, given).inspect_err(|_| state.limiter.failed_auth(client, state.now()))?;
         Ok(Admin)
     }
+}
+
+/// Whether `given` is the admin key: 501 when none is configured, 401 when none was given,
+/// 403 for a wrong key (compared in constant time, as digests).
+pub fn check_key(state: &AppState, given: &str) -> Result<()> {
+    let expected = state
+        .cfg
+        .admin_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| Error::NotImplemented("Admin API not configured".into()))?;
+    if given.is_empty() {
+        return Err(Error::Unauthorized("Missing Authorization header".into()));
+    }
+    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+    let differ = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    if differ != 0 {
+        return Err(Error::forbidden("Invalid admin key"));
+    }
+    Ok(())
 }
 
 pub async fn grant(
@@ -71,7 +83,7 @@ pub async fn suspend(
             Ok(agent)
         })
         .await?;
-    s.auth_cache.forget(&agent.id);
+    s.agent_changed(&agent.id).await;
     s.refresh_routing().await?;
     Ok(Reply::ok(&SuspendResponse {
         id: agent.id.clone(),

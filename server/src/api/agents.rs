@@ -84,16 +84,9 @@ pub async fn directory(
 ) -> Result<Reply> {
     let page = super::page(q.limit, q.offset, 20)?;
     let query = AgentQuery {
-        search: q.search,
+        search: market::validate::search(q.search)?,
         min_reputation: q.min_reputation,
-        tags: q
-            .tags
-            .as_deref()
-            .map(split_list)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| !t.is_empty())
-            .collect(),
+        tags: market::validate::filter_tags(q.tags.as_deref().map(split_list).unwrap_or_default())?,
         by_tasks_completed: q.sort_by.as_deref() == Some("tasks_completed"),
     };
     let (agents, total) = s.read(move |tx| tx.directory(&query, page)).await?;

@@ -1,11 +1,12 @@
 //! `Authorization: Bearer <api key>` → the calling agent.
 
+use super::rate_limit::{bearer, client_of};
 use crate::app::AppState;
 use crate::error::Error;
 use crate::ids::key_digest;
 use crate::market;
 use axum::extract::FromRequestParts;
-use axum::http::{header, request::Parts};
+use axum::http::request::Parts;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -60,27 +61,55 @@ impl AuthCache {
     }
 }
 
+/// Who a request's key was verified as, put in its extensions by the rate limiter so that
+/// the key is not looked up twice.
+#[derive(Debug, Clone)]
+pub enum Verified {
+    Agent(String),
+    Admin,
+}
+
+impl Verified {
+    /// What the rate limits count this caller as.
+    pub fn subject(&self) -> String {
+        match self {
+            Self::Agent(id) => format!("agent:{id}"),
+            Self::Admin => "admin".into(),
+        }
+    }
+}
+
+/// The agent whose key this is: 401 for an unknown key, 403 for a suspended agent.
+pub async fn verify_key(state: &AppState, key: &str) -> Result<String, Error> {
+    let digest = key_digest(key);
+    if let Some(id) = state.auth_cache.get(&digest) {
+        return Ok(id);
+    }
+    let lookup = digest.clone();
+    let agent = state
+        .read(move |tx| market::agents::authenticate(tx, &lookup))
+        .await?;
+    state.auth_cache.put(digest, agent.id.clone());
+    Ok(agent.id)
+}
+
 impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| Error::Unauthorized("Missing or invalid Authorization header".into()))?;
-        let digest = key_digest(key);
-        if let Some(id) = state.auth_cache.get(&digest) {
-            return Ok(Auth(Caller { id }));
+        if let Some(Verified::Agent(id)) = parts.extensions.get::<Verified>() {
+            return Ok(Auth(Caller { id: id.clone() }));
         }
-        let lookup = digest.clone();
-        let agent = state
-            .read(move |tx| market::agents::authenticate(tx, &lookup))
-            .await?;
-        state.auth_cache.put(digest, agent.id.clone());
-        Ok(Auth(Caller { id: agent.id }))
+        let key = bearer(&parts.headers)
+            .ok_or_else(|| Error::Unauthorized("Missing or invalid Authorization header".into()))?;
+        let client = client_of(&parts.extensions, &parts.headers, state);
+        state.limiter.check_failures(client, state.now())?;
+        match verify_key(state, key).await {
+            Ok(id) => Ok(Auth(Caller { id })),
+            Err(e) => {
+                state.limiter.failed_auth(client, state.now());
+                Err(e)
+            }
+        }
     }
 }

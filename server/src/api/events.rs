@@ -5,6 +5,7 @@
 //! out of order, are sent in log order and never skipped).
 
 use super::auth::Auth;
+use super::holds::{Hold, Kind};
 use super::negotiate::Query;
 use crate::app::AppState;
 use crate::error::{Error, Result};
@@ -39,6 +40,8 @@ struct Follow {
     more_in_log: bool,
     live: broadcast::Receiver<Notice>,
     shutdown: watch::Receiver<bool>,
+    /// This stream's place in the agent's cap of open streams.
+    _hold: Hold,
 }
 
 pub async fn stream(
@@ -53,6 +56,9 @@ pub async fn stream(
         Some(Err(_)) => return Err(Error::bad_request("Last-Event-ID must be an event id")),
         None => q.last_event_id,
     };
+    let hold = s
+        .holds
+        .take(&caller.id, Kind::Stream, s.cfg.max_streams_per_agent)?;
     // Subscribe before reading the log, so nothing falls between the two.
     let live = s.bus.subscribe(&caller.id);
     let last = match last {
@@ -71,6 +77,7 @@ pub async fn stream(
         backlog: VecDeque::new(),
         more_in_log: true,
         live,
+        _hold: hold,
     };
     follow.read_log().await?;
     let events = stream::unfold(follow, |mut f| async move {
@@ -124,7 +131,7 @@ impl Follow {
                 // of out of order (events committed on other nodes arrive later).
                 Ok(Notice::Event(_) | Notice::Wake)
                 | Err(broadcast::error::RecvError::Lagged(_)) => self.read_log().await.ok()?,
-                Err(broadcast::error::RecvError::Closed) => return None,
+                Ok(Notice::Ended) | Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     }

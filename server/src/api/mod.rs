@@ -5,9 +5,11 @@
 pub mod admin;
 pub mod agents;
 pub mod auth;
+pub mod bounded;
 pub mod credits;
 pub mod docs;
 pub mod events;
+pub mod holds;
 pub mod mcp;
 pub mod negotiate;
 pub mod rate_limit;
@@ -528,7 +530,10 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for r in routes() {
         if let Some(bucket) = r.bucket {
-            buckets.insert((r.method.clone(), r.path), bucket);
+            buckets.insert(
+                (r.method.clone(), r.path),
+                (bucket, r.access == Access::Public),
+            );
         }
         router = router.route(r.path, r.handler);
     }
@@ -553,14 +558,16 @@ async fn health() -> Reply {
     .json_only()
 }
 
-/// Validates `limit` (1-100) and `offset` (>= 0) query parameters: 422 when out of range.
+/// Validates `limit` (1-`MAX_PAGE_LIMIT`) and `offset` (>= 0) query parameters: 422 when out
+/// of range.
 pub fn page(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> Result<Page> {
+    use pinchwork_client::limits::MAX_PAGE_LIMIT;
     let limit = limit.unwrap_or(default_limit);
     let offset = offset.unwrap_or(0);
-    if !(1..=100).contains(&limit) {
-        return Err(Error::Unprocessable(
-            "limit must be between 1 and 100".into(),
-        ));
+    if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
+        return Err(Error::Unprocessable(format!(
+            "limit must be between 1 and {MAX_PAGE_LIMIT}"
+        )));
     }
     if offset < 0 {
         return Err(Error::Unprocessable("offset must be 0 or more".into()));

@@ -5,6 +5,7 @@
 //! Handlers return a `Reply` (or an `Error`), which carries its body as a JSON value; the
 //! `render` middleware turns it into bytes once it knows what the client accepts.
 
+use super::bounded;
 use crate::error::Error;
 use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -266,6 +267,9 @@ pub trait BodyText {
     const TEXT_FIELD: &'static str = "need";
 }
 
+/// Bodies larger than this are decoded on a blocking thread.
+const BLOCKING_PARSE_BYTES: usize = 64 * 1024;
+
 /// A request body in JSON or markdown with YAML front-matter, decoded as `T`. Every malformed
 /// body is a 400 that says what is wrong; nothing malformed reaches a handler.
 pub struct Body<T>(pub T);
@@ -287,7 +291,15 @@ impl<S: Send + Sync, T: DeserializeOwned + BodyText> FromRequest<S> for Body<T> 
                 Error::bad_request(format!("Could not read the request body: {rejection}"))
             }
         })?;
-        let fields = parse_body(&bytes, &content_type, T::TEXT_FIELD)?;
+        // A large body is decoded off the async workers, so that it cannot stall other
+        // requests (its size and what it decodes to are bounded either way).
+        let fields = if bytes.len() <= BLOCKING_PARSE_BYTES {
+            parse_body(&bytes, &content_type, T::TEXT_FIELD)?
+        } else {
+            tokio::task::spawn_blocking(move || parse_body(&bytes, &content_type, T::TEXT_FIELD))
+                .await
+                .map_err(|e| Error::Internal(format!("decoding a request body: {e}")))??
+        };
         serde_json::from_value(Value::Object(fields))
             .map(Body)
             .map_err(|e| Error::bad_request(format!("Invalid request body: {e}")))
@@ -303,6 +315,9 @@ pub fn parse_body(
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Error::bad_request("Request body is not valid UTF-8"))?
         .trim();
+    if text.contains('\0') {
+        return Err(Error::bad_request(NUL_REFUSED));
+    }
     if text.is_empty() {
         return Ok(Map::new());
     }
@@ -344,7 +359,7 @@ impl BodyFormat {
 }
 
 fn parse_json(text: &str, content_type: &str) -> Result<Map<String, Value>, Error> {
-    match serde_json::from_str::<Value>(text) {
+    match bounded::json(text)? {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(_) => Err(Error::bad_request("Request body must be a JSON object")),
         Err(e) if content_type.contains("json") => {
@@ -395,7 +410,7 @@ fn front_matter(yaml: &str) -> Result<Map<String, Value>, Error> {
     if yaml.trim().is_empty() {
         return Ok(Map::new());
     }
-    match serde_yaml::from_str::<Value>(yaml) {
+    match bounded::yaml(yaml)? {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(Value::Null) => Ok(Map::new()),
         Ok(_) => Err(Error::bad_request(
@@ -407,6 +422,14 @@ fn front_matter(yaml: &str) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// Text never holds NUL characters (PostgreSQL cannot store them; nothing needs them).
+pub const NUL_REFUSED: &str = "Text must not contain NUL characters";
+
+/// Whether a URL part spells a NUL character (`%00`).
+fn has_encoded_nul(part: &str) -> bool {
+    part.contains("%00")
+}
+
 /// Query parameters; a malformed query is a 422 with the reason.
 pub struct Query<T>(pub T);
 
@@ -414,6 +437,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        if parts.uri.query().is_some_and(has_encoded_nul) {
+            return Err(Error::Unprocessable(NUL_REFUSED.into()));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| Query(q.0))
@@ -430,6 +456,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(Error::bad_request(NUL_REFUSED));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))

@@ -1,12 +1,13 @@
 //! Tasks: post, browse, claim, deliver, review.
 
 use super::auth::Auth;
+use super::holds::Kind;
 use super::negotiate::{Body, BodyText, Path, Query, Reply};
 use super::views::{abandon_response, available_item, pickup_item, task_view_with};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::events::{EventKind, Notice};
-use crate::market::tasks as rules;
+use crate::market::{tasks as rules, validate};
 use crate::model::{Task, TaskStatus};
 use crate::store::{OpenTask, OpenTaskFilter, Role, SystemWork};
 use axum::extract::State;
@@ -44,6 +45,13 @@ pub async fn create(
     Body(req): Body<CreateTaskRequest>,
 ) -> Result<Reply> {
     let wait = req.wait;
+    let _hold = match wait {
+        Some(_) => Some(
+            s.holds
+                .take(&agent.id, Kind::Wait, s.cfg.max_waits_per_agent)?,
+        ),
+        None => None,
+    };
     // Listen before the task exists, so that no delivery can slip between create and wait.
     let events = wait.map(|_| s.bus.subscribe(&agent.id));
     let poster = agent.id.clone();
@@ -76,14 +84,16 @@ async fn wait_for_delivery(
     secs: i64,
 ) -> Result<(Task, Vec<SystemWork>)> {
     let wanted = task_id.to_string();
-    let _ = tokio::time::timeout(Duration::from_secs(secs as u64), async {
+    let ended = tokio::time::timeout(Duration::from_secs(secs as u64), async {
         loop {
             match events.recv().await {
                 Ok(Notice::Event(e))
                     if e.task_id == wanted && e.kind == EventKind::TaskDelivered =>
                 {
-                    return;
+                    return false;
                 }
+                // The poster was suspended: the wait ends now.
+                Ok(Notice::Ended) => return true,
                 Ok(Notice::Event(_)) => {}
                 // News from elsewhere, or notices missed: the database says whether it was
                 // delivered.
@@ -93,14 +103,17 @@ async fn wait_for_delivery(
                     if task.is_ok_and(|t| {
                         t.status != TaskStatus::Posted && t.status != TaskStatus::Claimed
                     }) {
-                        return;
+                        return false;
                     }
                 }
-                Err(RecvError::Closed) => return,
+                Err(RecvError::Closed) => return false,
             }
         }
     })
     .await;
+    if matches!(ended, Ok(true)) {
+        return Err(Error::forbidden("Agent suspended"));
+    }
     let (id, who) = (task_id.to_string(), poster.to_string());
     s.read(move |tx| {
         let task = rules::visible_task(tx, &who, &id)?;
@@ -137,23 +150,28 @@ pub struct OpenTaskQuery {
 }
 
 impl OpenTaskQuery {
-    fn filter(&self, viewer: String) -> OpenTaskFilter {
-        OpenTaskFilter {
+    fn filter(&self, viewer: String) -> Result<OpenTaskFilter> {
+        open_task_filter(
             viewer,
-            tags: tag_filter(self.tags.as_deref().map(split_list)),
-            search: self.search.clone(),
-            capability_tags: Vec::new(),
-        }
+            self.tags.as_deref().map(split_list),
+            self.search.clone(),
+        )
     }
 }
 
-/// The tags a browse or pickup filters on. Empty items (`tags=`, `tags=a,`) are no filter,
-/// not a tag nothing carries.
-fn tag_filter(tags: Option<Vec<String>>) -> Vec<String> {
-    tags.unwrap_or_default()
-        .into_iter()
-        .filter(|t| !t.is_empty())
-        .collect()
+/// What a browse or pickup filters on, within the limits. Empty tags (`tags=`, `tags=a,`) are
+/// no filter, not a tag nothing carries.
+fn open_task_filter(
+    viewer: String,
+    tags: Option<Vec<String>>,
+    search: Option<String>,
+) -> Result<OpenTaskFilter> {
+    Ok(OpenTaskFilter {
+        viewer,
+        tags: validate::filter_tags(tags.unwrap_or_default())?,
+        search: validate::search(search)?,
+        capability_tags: Vec::new(),
+    })
 }
 
 pub async fn available(
@@ -162,7 +180,7 @@ pub async fn available(
     Query(q): Query<OpenTaskQuery>,
 ) -> Result<Reply> {
     let page = super::page(q.limit, q.offset, 20)?;
-    let filter = q.filter(agent.id);
+    let filter = q.filter(agent.id)?;
     let (tasks, total) = s.read(move |tx| rules::browse(tx, &filter, page)).await?;
     Ok(Reply::ok(&TaskList {
         tasks: tasks.iter().map(available_item).collect(),
@@ -226,7 +244,7 @@ pub async fn pickup(
     Auth(agent): Auth,
     Query(q): Query<OpenTaskQuery>,
 ) -> Result<Reply> {
-    let filter = q.filter(agent.id);
+    let filter = q.filter(agent.id)?;
     match s
         .write(move |tx, ctx| rules::pickup_next(tx, ctx, &filter))
         .await?
@@ -241,12 +259,7 @@ pub async fn pickup_batch(
     Auth(agent): Auth,
     Body(req): Body<BatchPickupRequest>,
 ) -> Result<Reply> {
-    let filter = OpenTaskFilter {
-        viewer: agent.id,
-        tags: tag_filter(req.tags),
-        search: req.search,
-        capability_tags: Vec::new(),
-    };
+    let filter = open_task_filter(agent.id, req.tags, req.search)?;
     let claimed = s
         .write(move |tx, ctx| rules::pickup_batch(tx, ctx, &filter, req.count))
         .await?;

@@ -14,10 +14,8 @@ use pinchwork_client::types::{
 /// Unanswered questions a task may have at once (from all askers together), and from one
 /// asker: nobody takes every slot. Questions of suspended agents do not count.
 pub const MAX_UNANSWERED: i64 = 5;
+pub use pinchwork_client::limits::{MAX_ANSWER, MAX_MESSAGE, MAX_QUESTION};
 pub const MAX_UNANSWERED_PER_ASKER: i64 = 2;
-pub const MAX_QUESTION: usize = 1_000;
-pub const MAX_ANSWER: usize = 5_000;
-pub const MAX_MESSAGE: usize = 5_000;
 
 /// A task as seen by someone who may discuss it: its parties, or anyone while it is open
 /// (`also` covers other earned access, such as having asked a question). Everyone else gets

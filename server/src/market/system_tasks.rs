@@ -22,10 +22,9 @@ use pinchwork_client::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Agents a `match_agents` task may rank, and candidates it is shown.
-pub const MAX_RANKED: usize = 20;
+pub use pinchwork_client::limits::{MAX_EXPLANATION, MAX_RANKED, MAX_TAG_CHARS};
+/// Candidates a `match_agents` task is shown.
 pub const MAX_CANDIDATES: i64 = 50;
-pub const MAX_EXPLANATION: usize = 5_000;
 /// Characters of a task's context that system tasks carry (the need is carried whole).
 pub const CONTEXT_EXCERPT: usize = 2_000;
 

@@ -273,7 +273,13 @@ pub fn pickup_batch(
     filter: &OpenTaskFilter,
     count: Option<i64>,
 ) -> Result<Vec<OpenTask>> {
-    let count = validate::in_range("count", count, 1, 10)?.unwrap_or(5);
+    let count = validate::in_range(
+        "count",
+        count,
+        1,
+        pinchwork_client::limits::MAX_BATCH_PICKUP,
+    )?
+    .unwrap_or(5);
     let (worker, room) = ready_worker(tx, ctx, &filter.viewer)?;
     let count = count.min(room);
     let filter = with_capabilities(filter, &worker);

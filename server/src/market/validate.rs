@@ -3,21 +3,11 @@
 use crate::error::{Error, Result};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-pub const MAX_NAME: usize = 200;
-pub const MAX_GOOD_AT: usize = 2_000;
-pub const MAX_NEED: usize = 50_000;
-pub const MAX_CONTEXT: usize = 100_000;
-pub const MAX_RESULT: usize = 500_000;
-pub const MAX_TAGS: usize = 10;
-pub const MAX_TAG: usize = 50;
-pub const MAX_REASON: usize = 5_000;
-pub const MAX_WEBHOOK_URL: usize = 2_000;
-pub const MAX_WEBHOOK_SECRET: usize = 500;
-pub const MAX_CREDITS: i64 = 100_000;
-pub const DEFAULT_MAX_CREDITS: i64 = 50;
-pub const MAX_WAIT_SECONDS: i64 = 300;
-pub const MAX_DEADLINE_MINUTES: i64 = 525_600;
-pub const MAX_TIMEOUT_MINUTES: i64 = 1_440;
+pub use pinchwork_client::limits::{
+    DEFAULT_MAX_CREDITS, MAX_CONTEXT, MAX_CREDITS, MAX_DEADLINE_MINUTES, MAX_GOOD_AT, MAX_NAME,
+    MAX_NEED, MAX_REASON, MAX_RESULT, MAX_SEARCH, MAX_TAG, MAX_TAGS, MAX_TIMEOUT_MINUTES,
+    MAX_WAIT_SECONDS, MAX_WEBHOOK_SECRET, MAX_WEBHOOK_URL,
+};
 
 /// At most `max` characters (not bytes).
 pub fn max_chars(field: &str, value: &str, max: usize) -> Result<()> {
@@ -90,6 +80,27 @@ pub fn tag(tag: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The tags a filter names (browse, pickup, the directory): at most `MAX_TAGS`, each at most
+/// `MAX_TAG` characters, so a filter's query stays small. Empty items are no filter.
+pub fn filter_tags(tags: Vec<String>) -> Result<Vec<String>> {
+    let tags: Vec<String> = tags.into_iter().filter(|t| !t.is_empty()).collect();
+    if tags.len() > MAX_TAGS {
+        return Err(Error::bad_request(format!(
+            "At most {MAX_TAGS} tags can be filtered on"
+        )));
+    }
+    for tag in &tags {
+        max_chars("tag", tag, MAX_TAG)?;
+    }
+    Ok(tags)
+}
+
+/// A search text: at most `MAX_SEARCH` characters.
+pub fn search(value: Option<String>) -> Result<Option<String>> {
+    optional_text("search", value.as_deref(), MAX_SEARCH)?;
+    Ok(value)
 }
 
 /// A webhook URL: HTTPS (plain HTTP only when `allow_insecure`), with a host that is not a
@@ -170,13 +181,23 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let [first, second, third, ..] = ip.segments();
+    // 6to4 (2002::/16) reaches the IPv4 address it carries: judged as that address.
+    if first == 0x2002 {
+        let [a, b] = second.to_be_bytes();
+        let [c, d] = third.to_be_bytes();
+        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    }
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        || first == 0x2001 && ip.segments()[1] == 0x0db8
+        // Site-local (deprecated, still routed inside some networks).
+        || (first & 0xffc0) == 0xfec0
+        // NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48) reaches IPv4 inside.
+        || (first == 0x0064 && second == 0xff9b && (third == 0 || third == 1))
+        || first == 0x2001 && second == 0x0db8
         || ip.to_ipv4().is_some())
 }
 
@@ -219,6 +240,8 @@ mod tests {
             "https://hooks.example.com/pinchwork",
             "https://93.184.216.34:8443/x",
             "https://[2606:4700::1]/",
+            // 6to4 of a public IPv4 address.
+            "https://[2002:5db8:d822::1]/",
         ] {
             assert!(webhook_url(ok, false).is_ok(), "{ok}");
         }
@@ -243,6 +266,12 @@ mod tests {
             "https://0x7f000001/",
             "https://user:pw@example.com/",
             "https://100.64.0.1/",
+            "https://[64:ff9b::7f00:1]/",
+            "https://[64:ff9b::808:808]/",
+            "https://[64:ff9b:1::a00:1]/",
+            "https://[2002:7f00:1::]/",
+            "https://[2002:a00:1::1]/",
+            "https://[fec0::1]/",
         ] {
             assert!(webhook_url(bad, false).is_err(), "{bad}");
         }

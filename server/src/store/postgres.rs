@@ -10,8 +10,8 @@
 
 use super::query::{self, Dialect, Query};
 use super::rows::{
-    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, SYSTEM_WORK_COLS, StatFigures,
-    TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, EARLIER_PENDING, QUESTION_COLS,
+    SYSTEM_WORK_COLS, StatFigures, TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, NodeNews, OpenTask,
@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0001_schema.sql"),
     include_str!("postgres/0002_economy.sql"),
     include_str!("postgres/0003_retire_reserve.sql"),
+    include_str!("postgres/0004_webhook_order.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.
@@ -1144,8 +1145,9 @@ impl Tx for PgTx<'_> {
             &format!(
                 "UPDATE webhook_deliveries d SET attempts = d.attempts + 1, \
                  next_attempt_at = $2 \
-                 FROM (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-                       AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at \
+                 FROM (SELECT id FROM webhook_deliveries d WHERE status = 'pending' \
+                       AND next_attempt_at <= $1 AND NOT EXISTS ({EARLIER_PENDING}) \
+                       ORDER BY next_attempt_at, created_at \
                        LIMIT $3 FOR UPDATE SKIP LOCKED) due \
                  WHERE d.id = due.id \
                  RETURNING {DELIVERY_COLUMNS}, \

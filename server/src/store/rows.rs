@@ -63,6 +63,14 @@ pub const DELIVERY_COLUMNS: &str = "d.id, d.event_id, d.recipient, d.kind, d.url
     d.status, d.attempts, d.next_attempt_at, d.last_status, d.last_error, d.created_at, \
     d.finished_at";
 
+/// Whether a pending delivery `d` has an earlier pending one to the same recipient: deliveries
+/// go out one at a time per recipient, in the order of their events, so a slow or failing
+/// receiver holds at most one of the shared workers and never receives events out of order.
+pub const EARLIER_PENDING: &str = "SELECT 1 FROM webhook_deliveries e \
+    WHERE e.recipient = d.recipient AND e.status = 'pending' \
+    AND e.created_at <= d.created_at \
+    AND (e.created_at < d.created_at OR e.event_id < d.event_id)";
+
 /// The task columns of a table aliased `t` (built once).
 pub static T_TASK_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| task_cols("t."));
 

@@ -4,8 +4,8 @@
 
 use super::query::{self, Dialect, Query};
 use super::rows::{
-    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, SYSTEM_WORK_COLS, StatFigures,
-    TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
+    self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, EARLIER_PENDING, QUESTION_COLS,
+    SYSTEM_WORK_COLS, StatFigures, TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0006_rate_windows.sql"),
     include_str!("sqlite/0007_economy.sql"),
     include_str!("sqlite/0008_retire_reserve.sql"),
+    include_str!("sqlite/0009_webhook_order.sql"),
 ];
 
 struct Command {
@@ -1133,10 +1134,11 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<Vec<(WebhookDelivery, Option<String>)>> {
         let ids = self
             .conn
-            .prepare_cached(
-                "SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-                 AND next_attempt_at <= ?1 ORDER BY next_attempt_at, created_at LIMIT ?2",
-            )?
+            .prepare_cached(&format!(
+                "SELECT id FROM webhook_deliveries d WHERE status = 'pending' \
+                 AND next_attempt_at <= ?1 AND NOT EXISTS ({EARLIER_PENDING}) \
+                 ORDER BY next_attempt_at, created_at LIMIT ?2"
+            ))?
             .query_map(params![now, limit], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut taken = Vec::with_capacity(ids.len());
