@@ -378,7 +378,7 @@ async fn every_tool_is_listed_with_schemas_and_annotations() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(required, ["task_id"], "{deliver}");
+    assert_eq!(required, ["task_id", "result"], "{deliver}");
     let delegate = Value::Object((*by_name("delegate").input_schema).clone());
     assert!(delegate["properties"]["wait"].is_object(), "{delegate}");
     let my_tasks = Value::Object((*by_name("my_tasks").input_schema).clone());
