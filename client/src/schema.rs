@@ -13,6 +13,9 @@ use schemars::Schema;
 use schemars::transform::{Transform, transform_subschemas};
 use serde_json::{Map, Value};
 
+/// The `$schema` of every published schema.
+pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
 /// The formats JSON Schema 2020-12 defines (Validation, section 7.3).
 pub const STANDARD_FORMATS: [&str; 19] = [
     "date-time",
@@ -117,6 +120,115 @@ fn not_null(p: &mut Map<String, Value>) {
     }
 }
 
+/// The keywords of JSON Schema 2020-12 (core, applicator, unevaluated, validation, meta-data,
+/// format-annotation and content vocabularies).
+pub const KEYWORDS_2020_12: [&str; 59] = [
+    "$schema",
+    "$id",
+    "$ref",
+    "$anchor",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$vocabulary",
+    "$comment",
+    "$defs",
+    "prefixItems",
+    "items",
+    "contains",
+    "additionalProperties",
+    "properties",
+    "patternProperties",
+    "dependentSchemas",
+    "propertyNames",
+    "if",
+    "then",
+    "else",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "type",
+    "const",
+    "enum",
+    "multipleOf",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxContains",
+    "minContains",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "dependentRequired",
+    "title",
+    "description",
+    "default",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "examples",
+    "format",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
+    "definitions",
+    "dependencies",
+];
+
+/// Where a schema uses a keyword 2020-12 does not define (`nullable`, `example`…), as
+/// `path/keyword`: what strict validators such as Ajv refuse.
+pub fn unknown_keywords(schema: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    walk_keywords(schema, "#", &mut found);
+    found
+}
+
+fn walk_keywords(schema: &Value, path: &str, found: &mut Vec<String>) {
+    let Some(obj) = schema.as_object() else {
+        return;
+    };
+    for (key, value) in obj {
+        let here = format!("{path}/{key}");
+        if !KEYWORDS_2020_12.contains(&key.as_str()) {
+            found.push(here.clone());
+            continue;
+        }
+        match key.as_str() {
+            "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas" => {
+                for (name, sub) in value.as_object().into_iter().flatten() {
+                    walk_keywords(sub, &format!("{here}/{name}"), found);
+                }
+            }
+            "prefixItems" | "allOf" | "anyOf" | "oneOf" => {
+                for (i, sub) in value.as_array().into_iter().flatten().enumerate() {
+                    walk_keywords(sub, &format!("{here}/{i}"), found);
+                }
+            }
+            "items"
+            | "contains"
+            | "additionalProperties"
+            | "propertyNames"
+            | "if"
+            | "then"
+            | "else"
+            | "not"
+            | "unevaluatedItems"
+            | "unevaluatedProperties"
+            | "contentSchema" => walk_keywords(value, &here, found),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +239,20 @@ mod tests {
             Value::Object(m) => m,
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn keywords_outside_2020_12_are_found_where_they_are() {
+        let s = json!({
+            "type": "object",
+            "properties": {"a": {"type": "string", "nullable": true}, "nullable": {"type": "integer"}},
+            "$defs": {"B": {"anyOf": [{"example": 1}]}},
+            "default": {"nullable": true},
+        });
+        assert_eq!(
+            unknown_keywords(&s),
+            ["#/$defs/B/anyOf/0/example", "#/properties/a/nullable"]
+        );
     }
 
     #[test]

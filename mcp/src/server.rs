@@ -169,10 +169,12 @@ impl PinchworkMcp {
                 schema::standard_formats(&mut input);
                 schema::optional_not_null(&mut input);
                 input.insert("additionalProperties".into(), false.into());
+                input.insert("$schema".into(), schema::DIALECT.into());
                 route.attr.input_schema = Arc::new(input);
                 if let Some(output) = &route.attr.output_schema {
                     let mut output = (**output).clone();
                     schema::standard_formats(&mut output);
+                    output.insert("$schema".into(), schema::DIALECT.into());
                     route.attr.output_schema = Some(Arc::new(output));
                 }
                 router.add_route(route);
