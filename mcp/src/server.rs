@@ -81,6 +81,7 @@ pub struct PinchworkMcp {
     tool_router: ToolRouter<Self>,
     prompt_router: PromptRouter<Self>,
     progress_every: Duration,
+    wait_without_progress: Duration,
 }
 
 struct Inner {
@@ -142,12 +143,19 @@ impl PinchworkMcp {
             tool_router: Self::published_tools(keyed_by_request),
             prompt_router: Self::prompts(),
             progress_every: PROGRESS_EVERY,
+            wait_without_progress: WAIT_WITHOUT_PROGRESS,
         })
     }
 
-    /// The same server, reporting progress during long waits every `every` (tests shorten it).
-    pub fn with_progress_every(mut self, every: Duration) -> Self {
-        self.progress_every = every.max(Duration::from_millis(10));
+    /// The same server with other wait timings ([`PROGRESS_EVERY`] and
+    /// [`WAIT_WITHOUT_PROGRESS`] otherwise): tests shorten them.
+    pub fn with_wait_timing(
+        mut self,
+        progress_every: Duration,
+        without_progress: Duration,
+    ) -> Self {
+        self.progress_every = progress_every.max(Duration::from_millis(10));
+        self.wait_without_progress = without_progress;
         self
     }
 
@@ -186,11 +194,11 @@ impl PinchworkMcp {
 
     /// How long a call may wait for `requested`: all of it when the client asked for progress
     /// (a progressToken), else at most [`WAIT_WITHOUT_PROGRESS`].
-    fn wait_limit(ctx: &RequestContext<RoleServer>, requested: Duration) -> Duration {
+    fn wait_limit(&self, ctx: &RequestContext<RoleServer>, requested: Duration) -> Duration {
         if ctx.meta.get_progress_token().is_some() {
             requested
         } else {
-            requested.min(WAIT_WITHOUT_PROGRESS)
+            requested.min(self.wait_without_progress)
         }
     }
 
@@ -606,7 +614,7 @@ impl PinchworkMcp {
         let mut waits = Duration::ZERO;
         // (Out of range, the server refuses it with its own message.)
         if let Some(secs) = req.wait.filter(|w| (1..=300).contains(w)) {
-            waits = Self::wait_limit(&ctx, Duration::from_secs(secs as u64));
+            waits = self.wait_limit(&ctx, Duration::from_secs(secs as u64));
             req.wait = Some(waits.as_secs() as i64);
         }
         let posted = self
@@ -1018,7 +1026,7 @@ impl PinchworkMcp {
             ));
         }
         let after = a.after.filter(|id| !id.trim().is_empty());
-        let waits = Self::wait_limit(&ctx, Duration::from_secs(secs));
+        let waits = self.wait_limit(&ctx, Duration::from_secs(secs));
         self.with_progress(
             &ctx,
             waits,
