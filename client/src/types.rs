@@ -579,7 +579,7 @@ pub struct Capabilities {
     pub quick_start: Vec<String>,
     /// The full reference (markdown; `?section=NAME` for one section).
     pub docs_url: String,
-    /// The OpenAPI 3 document.
+    /// The OpenAPI 3.1 document.
     pub openapi_url: String,
     /// The interactive API page.
     pub interactive_docs_url: String,
