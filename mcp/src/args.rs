@@ -432,23 +432,35 @@ impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Paramet
 /// Typed arguments from a tool call's raw arguments, with the reason they do not fit, naming
 /// the argument at fault.
 pub fn parse_args<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, String> {
-    let decode =
-        |args: &Map<String, Value>| serde_json::from_value::<T>(Value::Object(args.clone()));
-    let error = match decode(&args) {
+    let decode = |args: &Map<String, Value>| {
+        serde_path_to_error::deserialize::<_, T>(Value::Object(args.clone())).map_err(|e| {
+            let path = e.path().to_string();
+            (path, e.into_inner().to_string())
+        })
+    };
+    let (path, error) = match decode(&args) {
         Ok(value) => return Ok(value),
-        Err(e) => e.to_string(),
+        Err(e) => e,
     };
     let detail = plain_error(&error);
     if error.starts_with("missing field") {
         return Err(format!("Invalid arguments: {detail}"));
     }
-    // serde reports a value of the wrong type as it meets it, and missing fields only once
-    // every key was read: so the argument at fault is the one without which the error
-    // changes (serde's own message does not say where it was, for flattened bodies above all).
+    if path != "." {
+        return Err(format!("Invalid arguments: `{path}`: {detail}"));
+    }
+    // In a flattened body serde loses the path: the argument at fault is one of the body's
+    // (an argument of the outer struct, given a value nothing accepts, fails with its own
+    // path) without which the error goes away or changes.
     let culprit = args.keys().find(|key| {
+        let mut spoilt = args.clone();
+        spoilt.insert((*key).clone(), Value::Array(vec![Value::Null]));
+        if decode(&spoilt).is_err_and(|(p, _)| p != ".") {
+            return false;
+        }
         let mut rest = args.clone();
         rest.remove(*key);
-        decode(&rest).err().map(|e| e.to_string()) != Some(error.clone())
+        decode(&rest).map_or_else(|(_, e)| e != error, |_| true)
     });
     match culprit {
         Some(key) => Err(format!("Invalid arguments: `{key}`: {detail}")),
@@ -536,4 +548,49 @@ pub fn check_argument_names(
         "{noun} {} (nothing was done). {takes}.",
         unknown.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn error_of<T: DeserializeOwned + std::fmt::Debug>(args: Value) -> String {
+        let Value::Object(args) = args else {
+            unreachable!()
+        };
+        parse_args::<T>(args).unwrap_err()
+    }
+
+    #[test]
+    fn the_argument_at_fault_is_named_whatever_its_place() {
+        // A required argument that sorts first is not blamed for a flattened field's error.
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Args {
+            a_id: String,
+            #[serde(flatten)]
+            body: DeliverRequest,
+        }
+        assert_eq!(
+            error_of::<Args>(json!({"a_id": "x", "result": 5})),
+            "Invalid arguments: `result`: expected a string, got a number (5)"
+        );
+        assert_eq!(
+            error_of::<Args>(json!({"result": "r"})),
+            "Invalid arguments: missing field `a_id`"
+        );
+        assert_eq!(
+            error_of::<Args>(json!({"a_id": 5, "result": "r"})),
+            "Invalid arguments: `a_id`: expected a string, got a number (5)"
+        );
+        assert_eq!(
+            error_of::<SubmitMatchArgs>(json!({"task_id": "tk-1", "ranked_agents": [1]})),
+            "Invalid arguments: `ranked_agents`: expected a string, got a number (1)"
+        );
+        assert_eq!(
+            error_of::<WaitArgs>(json!({"after": "e-1", "timeout_seconds": -1})),
+            "Invalid arguments: `timeout_seconds`: expected an integer, got a number (-1)"
+        );
+    }
 }

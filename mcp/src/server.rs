@@ -202,8 +202,9 @@ impl PinchworkMcp {
         }
     }
 
-    /// Runs `work`, telling the client every `progress_every` that it still runs (when it
-    /// asked for progress), so that clients which reset their timeout on progress wait for it.
+    /// Runs `work`, a wait of up to `total`, telling the client every `progress_every` that it
+    /// still runs (when it asked for progress), so that clients which reset their timeout on
+    /// progress wait for it.
     async fn with_progress<T>(
         &self,
         ctx: &RequestContext<RoleServer>,
@@ -211,7 +212,7 @@ impl PinchworkMcp {
         what: &str,
         work: impl Future<Output = T>,
     ) -> T {
-        let Some(token) = ctx.meta.get_progress_token() else {
+        let Some(token) = ctx.meta.get_progress_token().filter(|_| !total.is_zero()) else {
             return work.await;
         };
         let start = tokio::time::Instant::now();
