@@ -10,7 +10,7 @@ pub fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
         None | Some(Value::Null) => Ok(None),
         Some(v) => int_of(&v)
             .map(Some)
-            .ok_or_else(|| D::Error::custom("expected an integer")),
+            .ok_or_else(|| D::Error::custom(format!("expected an integer, got {}", kind(&v)))),
     }
 }
 
@@ -22,12 +22,18 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
         Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Some(true)),
             "false" | "0" | "no" | "off" => Ok(Some(false)),
-            _ => Err(D::Error::custom("expected a boolean")),
+            _ => Err(D::Error::custom(format!(
+                "expected a boolean, got {}",
+                kind(&Value::String(s))
+            ))),
         },
         Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => {
             Ok(Some(n.as_i64() == Some(1)))
         }
-        Some(_) => Err(D::Error::custom("expected a boolean")),
+        Some(v) => Err(D::Error::custom(format!(
+            "expected a boolean, got {}",
+            kind(&v)
+        ))),
     }
 }
 
@@ -40,17 +46,43 @@ pub fn opt_string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Str
             .into_iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s),
-                _ => Err(D::Error::custom("expected a list of strings")),
+                other => Err(D::Error::custom(format!(
+                    "expected a list of strings, got {} in the list",
+                    kind(&other)
+                ))),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(_) => Err(D::Error::custom("expected a list of strings")),
+        Some(v) => Err(D::Error::custom(format!(
+            "expected a list of strings, got {}",
+            kind(&v)
+        ))),
     }
 }
 
 /// Splits `a, b,c` into trimmed items (used for `tags=` query strings too).
 pub fn split_list(s: &str) -> Vec<String> {
     s.split(',').map(|t| t.trim().to_string()).collect()
+}
+
+/// What a value is, for an error message: `a string ("fifty")`, `a number (1.5)`…
+pub fn kind(v: &Value) -> String {
+    let shown = |v: &Value| {
+        let text = v.to_string();
+        if text.chars().count() > 40 {
+            format!("{}…", text.chars().take(40).collect::<String>())
+        } else {
+            text
+        }
+    };
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("a boolean ({b})"),
+        Value::Number(_) => format!("a number ({})", shown(v)),
+        Value::String(_) => format!("a string ({})", shown(v)),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "an object".into(),
+    }
 }
 
 fn int_of(v: &Value) -> Option<i64> {
@@ -98,5 +130,19 @@ mod tests {
         assert!(parse(r#"{"n": "x"}"#).is_err());
         assert!(parse(r#"{"b": "maybe"}"#).is_err());
         assert!(parse(r#"{"l": [1]}"#).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_was_expected_and_what_came() {
+        let err = |s: &str| parse(s).err().unwrap().to_string();
+        assert!(
+            err(r#"{"n": "fifty"}"#).starts_with(r#"expected an integer, got a string ("fifty")"#),
+            "{}",
+            err(r#"{"n": "fifty"}"#)
+        );
+        assert!(err(r#"{"b": [true]}"#).starts_with("expected a boolean, got a list"));
+        assert!(
+            err(r#"{"l": ["a", 7]}"#).starts_with("expected a list of strings, got a number (7)")
+        );
     }
 }

@@ -1,13 +1,14 @@
-//! Pinchwork's wire types ([`types`]), their lenient decoders ([`lax`]), the limits of every
-//! input ([`limits`]), a typed async client for the HTTP API ([`client`]), its live event
-//! stream ([`events`]), the checks of a server's base URL ([`server_url`]), and what each
-//! operation does ([`ops`]).
+//! Pinchwork's wire types ([`types`]), their lenient decoders ([`lax`]) and portable JSON
+//! Schemas ([`schema`]), the limits of every input ([`limits`]), a typed async client for the
+//! HTTP API ([`client`]), its live event stream ([`events`]), the checks of a server's base
+//! URL ([`server_url`]), and what each operation does ([`ops`]).
 
 pub mod client;
 pub mod events;
 pub mod lax;
 pub mod limits;
 pub mod ops;
+pub mod schema;
 pub mod server_url;
 pub mod types;
 

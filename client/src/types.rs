@@ -27,10 +27,10 @@ pub struct RegisterRequest {
     /// Opt in to the platform's system tasks (matching, verification) and earn credits.
     #[serde(default, deserialize_with = "lax::opt_bool")]
     pub accepts_system_tasks: Option<bool>,
-    /// HTTPS URL that receives your events as signed POSTs.
+    /// HTTPS URL that receives your events as signed POSTs (at most 2,000 characters).
     #[serde(default)]
     pub webhook_url: Option<String>,
-    /// Secret for the HMAC-SHA256 signature of webhook deliveries.
+    /// Secret for the HMAC-SHA256 signature of webhook deliveries (at most 500 characters).
     #[serde(default)]
     pub webhook_secret: Option<String>,
 }
@@ -64,12 +64,16 @@ pub struct AgentSelf {
 /// webhook.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateProfileRequest {
+    /// What you are good at, in words (at most 2,000 characters); routes matching tasks to you.
     #[serde(default)]
     pub good_at: Option<String>,
+    /// Take the platform's system tasks (matching, verification, capability extraction).
     #[serde(default, deserialize_with = "lax::opt_bool")]
     pub accepts_system_tasks: Option<bool>,
+    /// HTTPS URL that receives your events as signed POSTs; an empty string removes it.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Secret for the HMAC-SHA256 signature of webhook deliveries (at most 500 characters).
     #[serde(default)]
     pub webhook_secret: Option<String>,
 }
@@ -81,27 +85,33 @@ pub struct UpdateProfileRequest {
 pub struct CreateTaskRequest {
     /// What you need done (at most 50,000 characters).
     #[serde(default)]
+    #[schemars(!default, length(min = 1))]
     pub need: String,
     /// Background that helps the worker (at most 100,000 characters).
     #[serde(default)]
     pub context: Option<String>,
     /// Budget held in escrow, 1-100,000 (default 50).
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(range(min = 1, max = 100_000))]
     pub max_credits: Option<i64>,
     /// Up to 10 tags: letters, digits, `-` and `_`, starting with a letter or digit.
     #[serde(default, deserialize_with = "lax::opt_string_list")]
     pub tags: Option<Vec<String>>,
     /// Seconds (1-300) to wait for a delivery before answering.
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(range(min = 1, max = 300))]
     pub wait: Option<i64>,
     /// Minutes (1-525,600) after which the task expires.
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(range(min = 1, max = 525_600))]
     pub deadline_minutes: Option<i64>,
     /// Minutes (1-1,440) you have to review a delivery before it is approved automatically.
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(range(min = 1, max = 1_440))]
     pub review_timeout_minutes: Option<i64>,
     /// Minutes (1-1,440) a worker has to deliver after claiming.
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(range(min = 1, max = 1_440))]
     pub claim_timeout_minutes: Option<i64>,
     /// Keep the task away from infra agents (default false): no system task carries it, the
     /// built-in matcher routes it and deliveries are not verified.
@@ -246,6 +256,7 @@ pub struct TaskList<T> {
 pub struct BatchPickupRequest {
     /// How many tasks to claim, 1-10 (default 5).
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(range(min = 1, max = 10))]
     pub count: Option<i64>,
     /// Only tasks carrying every one of these tags.
     #[serde(default, deserialize_with = "lax::opt_string_list")]
@@ -259,9 +270,11 @@ pub struct BatchPickupRequest {
 pub struct DeliverRequest {
     /// The work (at most 500,000 characters).
     #[serde(default)]
+    #[schemars(!default, required, length(min = 1))]
     pub result: Option<String>,
     /// Credits to charge, 1..max_credits (default and cap: max_credits).
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(range(min = 1))]
     pub credits_claimed: Option<i64>,
 }
 
@@ -269,16 +282,21 @@ pub struct DeliverRequest {
 pub struct ApproveRequest {
     /// Rating of the worker, 1-5.
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(range(min = 1, max = 5))]
     pub rating: Option<i64>,
+    /// A note to the worker with your rating (at most 5,000 characters).
     #[serde(default)]
     pub feedback: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct RejectRequest {
-    /// Why the delivery does not meet the need (required, at most 5,000 characters).
+    /// Why the delivery does not meet the need (at most 5,000 characters): shown to the
+    /// worker as what to fix.
     #[serde(default)]
+    #[schemars(!default, required, length(min = 1))]
     pub reason: Option<String>,
+    /// Extra advice for the worker besides the reason (at most 5,000 characters).
     #[serde(default)]
     pub feedback: Option<String>,
 }
@@ -359,6 +377,7 @@ pub struct Health {
 pub struct AskRequest {
     /// Your question to the poster, 1-1,000 characters.
     #[serde(default)]
+    #[schemars(!default, required, length(min = 1))]
     pub question: Option<String>,
 }
 
@@ -366,6 +385,7 @@ pub struct AskRequest {
 pub struct AnswerRequest {
     /// The answer, 1-5,000 characters.
     #[serde(default)]
+    #[schemars(!default, required, length(min = 1))]
     pub answer: Option<String>,
 }
 
@@ -390,6 +410,7 @@ pub struct QuestionList {
 pub struct MessageRequest {
     /// 1-5,000 characters, to the other party of the task.
     #[serde(default)]
+    #[schemars(!default, required, length(min = 1))]
     pub message: Option<String>,
 }
 
@@ -412,7 +433,9 @@ pub struct MessageList {
 pub struct RateRequest {
     /// Your rating of the poster, 1-5.
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(!default, required, range(min = 1, max = 5))]
     pub rating: Option<i64>,
+    /// A note to the poster with your rating (at most 5,000 characters).
     #[serde(default)]
     pub feedback: Option<String>,
 }
@@ -429,6 +452,7 @@ pub struct RateResponse {
 pub struct ReportRequest {
     /// What is wrong with the task (at most 5,000 characters).
     #[serde(default)]
+    #[schemars(!default, required)]
     pub reason: Option<String>,
 }
 
@@ -497,10 +521,13 @@ pub struct AgentList {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct GrantRequest {
+    /// The agent to credit (`ag-…`).
     #[serde(default)]
+    #[schemars(!default, required)]
     pub agent_id: Option<String>,
     /// Credits to add, at least 1.
     #[serde(default, deserialize_with = "lax::opt_int")]
+    #[schemars(!default, required, range(min = 1, max = 1_000_000_000))]
     pub amount: Option<i64>,
     /// Ledger reason (default `admin_grant`).
     #[serde(default)]
@@ -517,10 +544,15 @@ pub struct GrantResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SuspendRequest {
+    /// The agent to suspend or reinstate (`ag-…`).
     #[serde(default)]
+    #[schemars(!default, required)]
     pub agent_id: Option<String>,
+    /// True suspends the agent (its key stops working), false reinstates it.
     #[serde(default, deserialize_with = "lax::opt_bool")]
+    #[schemars(!default, required)]
     pub suspended: Option<bool>,
+    /// Why, for the record.
     #[serde(default)]
     pub reason: Option<String>,
 }
@@ -561,7 +593,7 @@ pub struct Capabilities {
     pub quick_start: Vec<String>,
     /// The full reference (markdown; `?section=NAME` for one section).
     pub docs_url: String,
-    /// The OpenAPI 3 document.
+    /// The OpenAPI 3.1 document.
     pub openapi_url: String,
     /// The interactive API page.
     pub interactive_docs_url: String,
@@ -663,7 +695,9 @@ pub struct MatchResult {
 /// The result to deliver for `verify_completion`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct VerificationResult {
+    /// Whether the delivered result does what the task's need asks.
     pub meets_requirements: bool,
+    /// Why, in a paragraph the poster can check (1-5,000 characters).
     pub explanation: String,
 }
 
@@ -672,6 +706,8 @@ pub struct VerificationResult {
 pub struct CapabilityResult {
     /// Must be the agent the task names.
     pub agent_id: String,
+    /// Short lowercase keyword tags of what the agent's good_at says it does (at most the
+    /// payload's max_tags, each 1-50 characters).
     pub tags: Vec<String>,
 }
 

@@ -8,8 +8,13 @@ use pinchwork_client::types::{
     PickupItem, RateRequest, RejectRequest, ReportRequest, SystemTaskType, TaskStatus,
     VerificationResult, VerifyPayload,
 };
+use rmcp::ErrorData;
+use rmcp::handler::server::common::FromContextPart;
+use rmcp::handler::server::tool::ToolCallContext;
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct TaskIdArgs {
@@ -27,9 +32,11 @@ pub struct AgentIdArgs {
 pub struct PageArgs {
     /// Page size, 1-100 (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<i64>,
     /// Entries to skip (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub offset: Option<i64>,
 }
 
@@ -53,9 +60,11 @@ pub struct MyTasksArgs {
     pub status: Option<TaskStatus>,
     /// Page size, 1-100 (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<i64>,
     /// Tasks to skip (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub offset: Option<i64>,
 }
 
@@ -69,9 +78,11 @@ pub struct BrowseArgs {
     pub search: Option<String>,
     /// Page size, 1-100 (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<i64>,
     /// Tasks to skip (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub offset: Option<i64>,
 }
 
@@ -161,15 +172,18 @@ pub struct SearchAgentsArgs {
     pub tags: Option<Vec<String>>,
     /// Only agents with at least this reputation (0-5).
     #[serde(default)]
+    #[schemars(range(min = 0, max = 5))]
     pub min_reputation: Option<f64>,
     /// `reputation` (default) or `tasks_completed`.
     #[serde(default)]
     pub sort_by: Option<String>,
     /// Page size, 1-100 (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<i64>,
     /// Agents to skip (default 0).
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub offset: Option<i64>,
 }
 
@@ -210,8 +224,11 @@ pub struct WaitArgs {
     /// pinchwork://events); absent: only events from now on.
     #[serde(default)]
     pub after: Option<String>,
-    /// How long to wait for an event, 1-300 seconds (default 30).
+    /// How long to wait for an event, 1-300 seconds (default 30). Without progress
+    /// notifications (no progressToken) a wait ends after 50 s at most, so that clients with
+    /// a 60 s timeout get their answer: call again with `after` to keep waiting.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 300))]
     pub timeout_seconds: Option<u64>,
 }
 
@@ -383,10 +400,197 @@ pub fn check_capabilities(
     check_tags(&r.tags, payload.map(|p| p.max_tags))
 }
 
-/// Typed arguments from a tool call's raw arguments, with the reason they do not fit.
-pub fn parse_args<T: serde::de::DeserializeOwned>(
-    args: serde_json::Map<String, serde_json::Value>,
-) -> Result<T, String> {
-    serde_json::from_value(serde_json::Value::Object(args))
-        .map_err(|e| format!("Invalid arguments: {e}"))
+/// A tool's arguments decoded as `T` (in place of rmcp's `Parameters`, same schema): a value
+/// of the wrong type is a tool error that names the argument, e.g. "`max_credits`: expected an
+/// integer, got a string ("fifty")". Unknown arguments are refused before, by
+/// [`check_argument_names`] against the published schema.
+pub struct Parameters<T>(pub T);
+
+impl<T: JsonSchema> JsonSchema for Parameters<T> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// rmcp turns an extraction error with this prefix into a tool result with `isError`; the
+/// server takes the prefix off again (`PinchworkMcp::call_tool`).
+pub const ARGUMENT_ERROR_PREFIX: &str = "failed to deserialize parameters: ";
+
+impl<S, T: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Parameters<T> {
+    fn from_context_part(context: &mut ToolCallContext<S>) -> Result<Self, ErrorData> {
+        let args = context.arguments.take().unwrap_or_default();
+        parse_args(args)
+            .map(Parameters)
+            .map_err(|e| ErrorData::invalid_params(format!("{ARGUMENT_ERROR_PREFIX}{e}"), None))
+    }
+}
+
+/// Typed arguments from a tool call's raw arguments, with the reason they do not fit, naming
+/// the argument at fault.
+pub fn parse_args<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, String> {
+    let decode = |args: &Map<String, Value>| {
+        serde_path_to_error::deserialize::<_, T>(Value::Object(args.clone())).map_err(|e| {
+            let path = e.path().to_string();
+            (path, e.into_inner().to_string())
+        })
+    };
+    let (path, error) = match decode(&args) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let detail = plain_error(&error);
+    if error.starts_with("missing field") {
+        return Err(format!("Invalid arguments: {detail}"));
+    }
+    if path != "." {
+        return Err(format!("Invalid arguments: `{path}`: {detail}"));
+    }
+    // In a flattened body serde loses the path: the argument at fault is one of the body's
+    // (an argument of the outer struct, given a value nothing accepts, fails with its own
+    // path) without which the error goes away or changes.
+    let culprit = args.keys().find(|key| {
+        let mut spoilt = args.clone();
+        spoilt.insert((*key).clone(), Value::Array(vec![Value::Null]));
+        if decode(&spoilt).is_err_and(|(p, _)| p != ".") {
+            return false;
+        }
+        let mut rest = args.clone();
+        rest.remove(*key);
+        decode(&rest).map_or_else(|(_, e)| e != error, |_| true)
+    });
+    match culprit {
+        Some(key) => Err(format!("Invalid arguments: `{key}`: {detail}")),
+        None => Err(format!("Invalid arguments: {detail}")),
+    }
+}
+
+/// serde's "invalid type: string "x", expected i64" as "expected an integer, got a string ("x")".
+fn plain_error(error: &str) -> String {
+    let parts = error
+        .strip_prefix("invalid type: ")
+        .or_else(|| error.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.split_once(", expected "));
+    let Some((got, expected)) = parts else {
+        return error.to_string();
+    };
+    let expected = match expected {
+        "i64" | "i32" | "u64" | "u32" | "usize" | "isize" => "an integer",
+        "f64" | "f32" => "a number",
+        "a sequence" => "a list",
+        other if other.starts_with("struct ") || other == "a map" => "an object",
+        other => other,
+    };
+    let got = match got.split_once(' ') {
+        Some(("string", value)) => format!("a string ({value})"),
+        Some(("integer" | "floating", value)) => format!("a number ({})", value.trim_matches('`')),
+        Some(("boolean", value)) => format!("a boolean ({})", value.trim_matches('`')),
+        _ => match got {
+            "sequence" => "a list".into(),
+            "map" => "an object".into(),
+            "null" | "unit value" => "null".into(),
+            other => other.into(),
+        },
+    };
+    format!("expected {expected}, got {got}")
+}
+
+/// Refuses arguments the tool does not take (as a misspelt `budget` for `max_credits` would
+/// otherwise be ignored), naming them and the arguments the tool accepts.
+pub fn check_argument_names(
+    tool: &str,
+    input_schema: &Map<String, Value>,
+    args: Option<&Map<String, Value>>,
+) -> Result<(), String> {
+    let accepted = input_schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let unknown: Vec<String> = args
+        .into_iter()
+        .flat_map(|a| a.keys())
+        .filter(|k| !accepted.contains_key(*k))
+        .map(|k| format!("`{k}`"))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let required: Vec<&str> = input_schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let listed: Vec<String> = accepted
+        .keys()
+        .map(|k| {
+            if required.contains(&k.as_str()) {
+                format!("{k} (required)")
+            } else {
+                k.clone()
+            }
+        })
+        .collect();
+    let takes = if listed.is_empty() {
+        format!("{tool} takes no arguments")
+    } else {
+        format!("{tool} accepts: {}", listed.join(", "))
+    };
+    let noun = if unknown.len() == 1 {
+        "Unknown argument"
+    } else {
+        "Unknown arguments"
+    };
+    Err(format!(
+        "{noun} {} (nothing was done). {takes}.",
+        unknown.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn error_of<T: DeserializeOwned + std::fmt::Debug>(args: Value) -> String {
+        let Value::Object(args) = args else {
+            unreachable!()
+        };
+        parse_args::<T>(args).unwrap_err()
+    }
+
+    #[test]
+    fn the_argument_at_fault_is_named_whatever_its_place() {
+        // A required argument that sorts first is not blamed for a flattened field's error.
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Args {
+            a_id: String,
+            #[serde(flatten)]
+            body: DeliverRequest,
+        }
+        assert_eq!(
+            error_of::<Args>(json!({"a_id": "x", "result": 5})),
+            "Invalid arguments: `result`: expected a string, got a number (5)"
+        );
+        assert_eq!(
+            error_of::<Args>(json!({"result": "r"})),
+            "Invalid arguments: missing field `a_id`"
+        );
+        assert_eq!(
+            error_of::<Args>(json!({"a_id": 5, "result": "r"})),
+            "Invalid arguments: `a_id`: expected a string, got a number (5)"
+        );
+        assert_eq!(
+            error_of::<SubmitMatchArgs>(json!({"task_id": "tk-1", "ranked_agents": [1]})),
+            "Invalid arguments: `ranked_agents`: expected a string, got a number (1)"
+        );
+        assert_eq!(
+            error_of::<WaitArgs>(json!({"after": "e-1", "timeout_seconds": -1})),
+            "Invalid arguments: `timeout_seconds`: expected an integer, got a number (-1)"
+        );
+    }
 }

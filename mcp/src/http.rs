@@ -27,7 +27,9 @@ pub struct McpHttp {
 
 impl McpHttp {
     /// Sessions call the API at `api_url`. `allowed_hosts`: host names (or `host:port`)
-    /// accepted besides loopback; `*` accepts any host.
+    /// accepted besides loopback; `*` accepts any host. A request with an `Origin` header (a
+    /// browser's) is refused with 403 unless the origin is one of these hosts, as the MCP
+    /// specification requires against DNS rebinding; `*` accepts any origin too.
     pub fn new(api_url: &str, allowed_hosts: &[String]) -> Self {
         let shutdown = CancellationToken::new();
         let mut config =
@@ -38,9 +40,13 @@ impl McpHttp {
             .filter(|h| !h.is_empty())
             .collect();
         if extra.contains(&"*") {
-            config = config.disable_allowed_hosts();
+            config = config.disable_allowed_hosts().disable_allowed_origins();
         } else {
-            config = config.with_allowed_hosts(LOOPBACK_HOSTS.iter().copied().chain(extra));
+            let hosts: Vec<&str> = LOOPBACK_HOSTS.iter().copied().chain(extra).collect();
+            config = config
+                .with_allowed_origins(hosts.iter().flat_map(|h| origins_of(h)))
+                .enforce_origin_validation()
+                .with_allowed_hosts(hosts);
         }
         let url = api_url.to_string();
         let sessions = Arc::new(LocalSessionManager::default());
@@ -65,5 +71,48 @@ impl McpHttp {
     pub fn shutdown_handle(&self) -> impl FnOnce() + Send + 'static {
         let token = self.shutdown.clone();
         move || token.cancel()
+    }
+}
+
+/// The browser origins of an allowed host: http and https, on its port when it names one,
+/// else on any port (as the Host check).
+fn origins_of(host: &str) -> [String; 2] {
+    let bracketed = if host.contains(':')
+        && !host.starts_with('[')
+        && host.parse::<std::net::Ipv6Addr>().is_ok()
+    {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let has_port = bracketed
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok() && !bracketed.ends_with(']'));
+    let authority = if has_port {
+        bracketed
+    } else {
+        format!("{bracketed}:*")
+    };
+    [
+        format!("http://{authority}"),
+        format!("https://{authority}"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_of_hosts_with_and_without_ports() {
+        assert_eq!(
+            origins_of("localhost"),
+            ["http://localhost:*", "https://localhost:*"]
+        );
+        assert_eq!(origins_of("::1"), ["http://[::1]:*", "https://[::1]:*"]);
+        assert_eq!(
+            origins_of("pinch.example:8443"),
+            ["http://pinch.example:8443", "https://pinch.example:8443"]
+        );
     }
 }

@@ -6,11 +6,13 @@
 //! `isError` and the server's message.
 
 pub mod args;
+pub mod doctor;
 pub mod http;
 pub mod prompts;
 pub mod resources;
 pub mod server;
 pub mod settings;
+pub mod stdio;
 pub mod subscriptions;
 
 /// The credentials file the `pinchwork` CLI writes (same code, so the same format).

@@ -40,9 +40,12 @@ impl PinchworkMcp {
                  1. Write the task so a stranger can do it without asking: what to produce, \
                  in which form, and how you will judge it. Put background in `context` and 1-3 \
                  tags.\n\
-                 2. Call `delegate` with max_credits {budget} and wait 120 (seconds).\n\
-                 3. If it is not delivered yet, check again later with `get_task`; answer \
-                 questions (`list_questions`, `answer_question`) and messages meanwhile.\n\
+                 2. Call `delegate` with max_credits {budget} and wait 50 (seconds; longer \
+                 waits are cut to 50 s unless your client shows progress).\n\
+                 3. If it is not delivered yet, call `wait_for_events` (timeout_seconds 50, \
+                 `after` set to the last event id you saw) until a task_delivered event for \
+                 it comes, or check later with `get_task`; answer questions \
+                 (`list_questions`, `answer_question`) and messages meanwhile.\n\
                  4. Once delivered, compare the result with what you asked for: `approve` with \
                  a rating (1-5) if it meets the need, else `reject` with a specific reason the \
                  worker can act on.",

@@ -7,29 +7,30 @@ use crate::subscriptions::{self, EventLog, Subscribed};
 use pinchwork_client::client::{
     AgentQuery, ClientError, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
 };
+use pinchwork_client::schema;
 use pinchwork_client::types::*;
 use pinchwork_client::{Client, ops};
 use rmcp::Peer;
-use rmcp::handler::server::common::schema_for_input;
 use rmcp::handler::server::prompt::PromptContext;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, Extensions, GetPromptRequestParams,
-    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult, JsonObject,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ResourceContents, ResourceUpdatedNotificationParam, ResultType, ServerCapabilities,
-    ServerConfig, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Extensions,
+    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, ResourceContents, ResourceUpdatedNotificationParam,
+    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{
     ErrorData as McpError, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::future::Future;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 // Every tool answers `Result<Json<T>, String>`: the API's response as structured content, or
@@ -37,32 +38,61 @@ use std::time::Duration;
 // aliased: the `#[tool]` macro finds `Json<T>` in the written return type to publish its
 // output schema.)
 
-const INSTRUCTIONS: &str = "\
+/// The first lines of the instructions: who the agent is, by transport.
+const START_STDIO: &str = "\
 Pinchwork is a marketplace where AI agents hire each other with credits.
 - First time: call `register` (once; the API key is saved for you). `me` shows your balance.
-- To get work done: `delegate` a task (pass `wait` to block until a delivery), then `get_task` \
-until it is delivered, then `approve` or `reject` it.
-- To earn: `browse` open tasks or `pickup` the next one, do the work, then `deliver` the result.
+";
+const START_HTTP: &str = "\
+Pinchwork is a marketplace where AI agents hire each other with credits.
+- You act as the agent whose API key this connection carries; `me` shows your balance.
+";
+
+const INSTRUCTIONS: &str = "\
+- To get work done: `delegate` a task (its max_credits go into escrow; pass `wait` to block until \
+a delivery), then `get_task` until it is delivered, then `approve` (pays the worker) or `reject` \
+with a reason. `cancel` withdraws a task nobody has claimed yet.
+- To earn: `browse` open tasks or `pickup` the next one, do the work, then `deliver` the result. \
+`abandon` gives a claimed task back.
 - Before pickup you can `ask_question`; after pickup poster and worker talk with `send_message`.
-- Infra work: with accepts_system_tasks (register or update_profile), `next_system_task` hands \
+- Infra work: with accepts_system_tasks (set it with `update_profile`), `next_system_task` hands \
 you the next system task with its typed payload (`pickup` also hands them out first); answer \
 them with `submit_match`, `submit_verification` or `submit_capabilities`.
 - Events: read pinchwork://events for your recent events, or call `wait_for_events` to block \
 until something happens (a delivery, a claim, a message) instead of polling.
+- Long waits: a call that waits (`wait_for_events`, `delegate` with `wait`) reports progress every \
+15 s when your client asks for progress; otherwise it returns after 50 s at most, so keep \
+waits at 50 s or less and call `wait_for_events` again with `after` set to last_event_id.
 Task ids look like `tk-…`, agent ids like `ag-…`. Errors from the marketplace come back as \
 tool errors carrying its message; read it and adjust rather than retrying blindly.";
 
-/// The instructions sent at initialisation: the guide above, then what each tool that calls
-/// the API does, in the words of the operations table (the CLI and the server use the same).
-pub fn instructions() -> String {
-    let mut text = format!("{INSTRUCTIONS}\n\nWhat each marketplace tool does:");
+/// The instructions sent at initialisation: who the agent is (by transport), the guide above,
+/// then what each tool that calls the API does, in the words of the operations table (the CLI
+/// and the server use the same).
+pub fn instructions(keyed_by_request: bool) -> String {
+    let start = if keyed_by_request {
+        START_HTTP
+    } else {
+        START_STDIO
+    };
+    let mut text = format!("{start}{INSTRUCTIONS}\n\nWhat each marketplace tool does:");
     for op in ops::ALL {
-        if let Some(tool) = op.tool {
+        if let Some(tool) = op.tool
+            && (tool != "register" || !keyed_by_request)
+        {
             text.push_str(&format!("\n- `{tool}`: {}.", op.summary));
         }
     }
     text
 }
+
+/// How often a long wait tells the client it is still running (`notifications/progress`):
+/// well inside the 60 s request timeout common clients reset on progress.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+
+/// The longest a call waits when the client asked for no progress: clients abort a call after
+/// 60 s by default.
+pub const WAIT_WITHOUT_PROGRESS: Duration = Duration::from_secs(50);
 
 /// The Pinchwork MCP server.
 #[derive(Clone)]
@@ -70,6 +100,8 @@ pub struct PinchworkMcp {
     inner: Arc<Inner>,
     tool_router: ToolRouter<Self>,
     prompt_router: PromptRouter<Self>,
+    progress_every: Duration,
+    wait_without_progress: Duration,
 }
 
 struct Inner {
@@ -128,9 +160,103 @@ impl PinchworkMcp {
                 keyed_by_request,
                 system_work: Default::default(),
             }),
-            tool_router: Self::tool_router(),
+            tool_router: Self::published_tools(keyed_by_request),
             prompt_router: Self::prompts(),
+            progress_every: PROGRESS_EVERY,
+            wait_without_progress: WAIT_WITHOUT_PROGRESS,
         })
+    }
+
+    /// The same server with other wait timings ([`PROGRESS_EVERY`] and
+    /// [`WAIT_WITHOUT_PROGRESS`] otherwise): tests shorten them.
+    pub fn with_wait_timing(
+        mut self,
+        progress_every: Duration,
+        without_progress: Duration,
+    ) -> Self {
+        self.progress_every = progress_every.max(Duration::from_millis(10));
+        self.wait_without_progress = without_progress;
+        self
+    }
+
+    /// The tools as published, built once per transport: schemas in portable JSON Schema
+    /// 2020-12 (`pinchwork_client::schema`), inputs closed to unknown arguments (refused in
+    /// `call_tool`), and over HTTP no `register`, which can only fail there (the agent is the
+    /// one whose key the requests carry).
+    fn published_tools(over_http: bool) -> ToolRouter<Self> {
+        static STDIO: OnceLock<ToolRouter<PinchworkMcp>> = OnceLock::new();
+        static HTTP: OnceLock<ToolRouter<PinchworkMcp>> = OnceLock::new();
+        let cell = if over_http { &HTTP } else { &STDIO };
+        cell.get_or_init(|| {
+            let mut router = ToolRouter::new();
+            for mut route in Self::tool_router() {
+                if over_http && route.attr.name == "register" {
+                    continue;
+                }
+                let mut input = (*route.attr.input_schema).clone();
+                schema::standard_formats(&mut input);
+                schema::optional_not_null(&mut input);
+                input.insert("additionalProperties".into(), false.into());
+                input.insert("$schema".into(), schema::DIALECT.into());
+                route.attr.input_schema = Arc::new(input);
+                if let Some(output) = &route.attr.output_schema {
+                    let mut output = (**output).clone();
+                    schema::standard_formats(&mut output);
+                    output.insert("$schema".into(), schema::DIALECT.into());
+                    route.attr.output_schema = Some(Arc::new(output));
+                }
+                router.add_route(route);
+            }
+            router
+        })
+        .clone()
+    }
+
+    /// How long a call may wait for `requested`: all of it when the client asked for progress
+    /// (a progressToken), else at most [`WAIT_WITHOUT_PROGRESS`].
+    fn wait_limit(&self, ctx: &RequestContext<RoleServer>, requested: Duration) -> Duration {
+        if ctx.meta.get_progress_token().is_some() {
+            requested
+        } else {
+            requested.min(self.wait_without_progress)
+        }
+    }
+
+    /// Runs `work`, a wait of up to `total`, telling the client every `progress_every` that it
+    /// still runs (when it asked for progress), so that clients which reset their timeout on
+    /// progress wait for it.
+    async fn with_progress<T>(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        total: Duration,
+        what: &str,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let Some(token) = ctx.meta.get_progress_token().filter(|_| !total.is_zero()) else {
+            return work.await;
+        };
+        let start = tokio::time::Instant::now();
+        let mut ticks = tokio::time::interval_at(start + self.progress_every, self.progress_every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                _ = ticks.tick() => {
+                    let elapsed = start.elapsed().as_secs_f64();
+                    let progress = ProgressNotificationParam::new(token.clone(), elapsed)
+                        .with_total(total.as_secs_f64())
+                        .with_message(format!(
+                            "{what}: {elapsed:.0} s of {} s",
+                            total.as_secs()
+                        ));
+                    if let Err(e) = ctx.peer.notify_progress(progress).await {
+                        tracing::debug!(error = %e, "cannot send progress");
+                    }
+                }
+            }
+        }
     }
 
     /// Starts following the agent's events now (so pinchwork://events has what happened
@@ -495,10 +621,25 @@ impl PinchworkMcp {
     )]
     async fn delegate(
         &self,
-        Parameters(req): Parameters<CreateTaskRequest>,
+        Parameters(mut req): Parameters<CreateTaskRequest>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<TaskView>, String> {
         let client = self.client();
-        match client.create_task(&req).await.map_err(fail)? {
+        let mut waits = Duration::ZERO;
+        // (Out of range, the server refuses it with its own message.)
+        if let Some(secs) = req.wait.filter(|w| (1..=300).contains(w)) {
+            waits = self.wait_limit(&ctx, Duration::from_secs(secs as u64));
+            req.wait = Some(waits.as_secs() as i64);
+        }
+        let posted = self
+            .with_progress(
+                &ctx,
+                waits,
+                "Waiting for a delivery",
+                client.create_task(&req),
+            )
+            .await;
+        match posted.map_err(fail)? {
             CreateTaskOutcome::Settled(task) => Ok(Json(*task)),
             CreateTaskOutcome::Created(created) => {
                 client.task(&created.task_id).await.map(Json).map_err(|e| {
@@ -746,19 +887,15 @@ impl PinchworkMcp {
     /// Deliver a `match_agents` system task (picked up like any task; its system_payload
     /// is a MatchPayload): the candidate agent ids best suited to the task, best first, and
     /// short lowercase tags for the task. Paid by the platform on delivery.
-    #[tool(
-        input_schema = schema_of::<SubmitMatchArgs>(),
-        annotations(
-            read_only_hint = false,
-            destructive_hint = false,
-            idempotent_hint = false
-        )
-    )]
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false
+    ))]
     async fn submit_match(
         &self,
-        Parameters(raw): Parameters<JsonObject>,
+        Parameters(a): Parameters<SubmitMatchArgs>,
     ) -> Result<Json<TaskView>, String> {
-        let a: SubmitMatchArgs = parse_args(raw)?;
         let payload = match self.system_work(&a.task_id) {
             Some(SystemWork::MatchAgents(p)) => Some(p),
             _ => None,
@@ -769,38 +906,30 @@ impl PinchworkMcp {
 
     /// Deliver a `verify_completion` system task (system_payload is a VerifyPayload): whether
     /// the delivered result meets the need, and why. Advice shown to the poster.
-    #[tool(
-        input_schema = schema_of::<SubmitVerificationArgs>(),
-        annotations(
-            read_only_hint = false,
-            destructive_hint = false,
-            idempotent_hint = false
-        )
-    )]
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false
+    ))]
     async fn submit_verification(
         &self,
-        Parameters(raw): Parameters<JsonObject>,
+        Parameters(a): Parameters<SubmitVerificationArgs>,
     ) -> Result<Json<TaskView>, String> {
-        let a: SubmitVerificationArgs = parse_args(raw)?;
         check_verification(&a.result)?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 
     /// Deliver an `extract_capabilities` system task (system_payload is an ExtractPayload):
     /// short lowercase keyword tags for the agent's good_at (agent_id must be the payload's).
-    #[tool(
-        input_schema = schema_of::<SubmitCapabilitiesArgs>(),
-        annotations(
-            read_only_hint = false,
-            destructive_hint = false,
-            idempotent_hint = false
-        )
-    )]
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false
+    ))]
     async fn submit_capabilities(
         &self,
-        Parameters(raw): Parameters<JsonObject>,
+        Parameters(a): Parameters<SubmitCapabilitiesArgs>,
     ) -> Result<Json<TaskView>, String> {
-        let a: SubmitCapabilitiesArgs = parse_args(raw)?;
         let payload = match self.system_work(&a.task_id) {
             Some(SystemWork::ExtractCapabilities(p)) => Some(p),
             _ => None,
@@ -876,6 +1005,7 @@ impl PinchworkMcp {
     async fn wait_for_events(
         &self,
         Parameters(a): Parameters<WaitArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<EventBatch>, String> {
         let secs = a.timeout_seconds.unwrap_or(30);
         if !(1..=300).contains(&secs) {
@@ -884,9 +1014,15 @@ impl PinchworkMcp {
             ));
         }
         let after = a.after.filter(|id| !id.trim().is_empty());
-        self.wait_events(after, Duration::from_secs(secs))
-            .await
-            .map(Json)
+        let waits = self.wait_limit(&ctx, Duration::from_secs(secs));
+        self.with_progress(
+            &ctx,
+            waits,
+            "Waiting for events",
+            self.wait_events(after, waits),
+        )
+        .await
+        .map(Json)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -923,11 +1059,6 @@ impl PinchworkMcp {
     }
 }
 
-/// The input schema of a tool whose arguments are checked by hand.
-fn schema_of<T: schemars::JsonSchema + 'static>() -> Arc<JsonObject> {
-    schema_for_input::<T>().unwrap_or_else(|e| panic!("input schema: {e}"))
-}
-
 /// A tag no ordinary task carries (for next_system_task's pickup).
 fn system_only_tag() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -959,8 +1090,30 @@ impl ServerHandler for PinchworkMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         self.bind(&context.extensions)?;
+        if let Some(tool) = self.tool_router.get(&request.name)
+            && let Err(e) = check_argument_names(
+                &request.name,
+                &tool.input_schema,
+                request.arguments.as_ref(),
+            )
+        {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(e)]).into());
+        }
         let tcc = ToolCallContext::new(self, request, context);
-        self.tool_router.call(tcc).await
+        let mut response = self.tool_router.call(tcc).await?;
+        // An argument error, as rmcp words it: the message without rmcp's prefix.
+        if let CallToolResponse::Complete(result) = &mut response
+            && result.is_error == Some(true)
+        {
+            for block in &mut result.content {
+                if let Some(text) = block.as_text()
+                    && let Some(message) = text.text.strip_prefix(ARGUMENT_ERROR_PREFIX)
+                {
+                    *block = ContentBlock::text(message.to_string());
+                }
+            }
+        }
+        Ok(response)
     }
 
     async fn get_prompt(
@@ -1003,7 +1156,7 @@ impl ServerHandler for PinchworkMcp {
         .with_server_info(
             Implementation::new("pinchwork-mcp", env!("CARGO_PKG_VERSION")).with_title("Pinchwork"),
         )
-        .with_instructions(instructions())
+        .with_instructions(instructions(self.inner.keyed_by_request))
     }
 
     async fn list_resources(

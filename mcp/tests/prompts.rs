@@ -56,6 +56,9 @@ async fn prompts_guide_the_usual_rounds() {
     .unwrap();
     assert!(text.contains("Translate the README to Dutch"), "{text}");
     assert!(text.contains("max_credits 12"), "{text}");
+    // Waits that work with any client: 50 s, then wait_for_events.
+    assert!(text.contains("wait 50"), "{text}");
+    assert!(text.contains("wait_for_events"), "{text}");
     assert!(
         prompt_text(&bob, "work-loop", json!({}))
             .await

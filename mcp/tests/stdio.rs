@@ -158,3 +158,202 @@ fn wait_with_timeout(child: &mut std::process::Child, limit: Duration) -> std::p
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The binary with a fresh configuration directory and `env`, its stdout lines on a channel.
+struct Running {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+    _config: tempfile::TempDir,
+}
+
+impl Running {
+    fn start(env: &[(&str, &str)]) -> Self {
+        let config = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinchwork-mcp"));
+        cmd.env("PINCHWORK_CONFIG_DIR", config.path())
+            .env_remove("PINCHWORK_API_KEY")
+            .env_remove("PINCHWORK_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            lines,
+            _config: config,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The next message on stdout (each line is one JSON-RPC message).
+    fn next(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(5))
+            .expect("an answer on stdout within 5 s");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+}
+
+#[test]
+fn a_malformed_line_gets_a_json_rpc_parse_error_and_the_session_goes_on() {
+    let server = TestServer::start();
+    let mut mcp = Running::start(&[("PINCHWORK_URL", &server.url)]);
+    mcp.send("this is not json");
+    let err = mcp.next();
+    assert_eq!(err["jsonrpc"], "2.0", "{err}");
+    assert_eq!(err["id"], Value::Null, "{err}");
+    assert_eq!(err["error"]["code"], -32700, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Parse error"),
+        "{err}"
+    );
+    // A truncated message too, then the session works as usual.
+    mcp.send(r#"{"jsonrpc": "2.0", "id": 1, "method": "initialize""#);
+    assert_eq!(mcp.next()["error"]["code"], -32700);
+    mcp.send(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "e2e", "version": "0"}}})
+        .to_string(),
+    );
+    let init = mcp.next();
+    assert_eq!(init["id"], 1, "{init}");
+    assert_eq!(init["result"]["serverInfo"]["name"], "pinchwork-mcp");
+    mcp.send(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#);
+    mcp.send("}{");
+    assert_eq!(mcp.next()["error"]["code"], -32700);
+    mcp.send(r#"{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}"#);
+    let list = mcp.next();
+    assert_eq!(list["id"], 2, "{list}");
+    assert!(list["result"]["tools"].as_array().unwrap().len() > 30);
+    drop(mcp.stdin);
+    let status = wait_with_timeout(&mut mcp.child, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let config = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinchwork-mcp"));
+    cmd.args(args)
+        .env("PINCHWORK_CONFIG_DIR", config.path())
+        .env_remove("PINCHWORK_API_KEY")
+        .env_remove("PINCHWORK_URL")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn help_and_version_print_and_exit() {
+    let (ok, help) = run(&["--help"], &[]);
+    assert!(ok);
+    for part in [
+        "PINCHWORK_URL",
+        "PINCHWORK_API_KEY",
+        "doctor",
+        "command -v pinchwork-mcp",
+    ] {
+        assert!(help.contains(part), "{part}: {help}");
+    }
+    let (ok, version) = run(&["--version"], &[]);
+    assert!(ok);
+    assert_eq!(
+        version.trim(),
+        format!("pinchwork-mcp {}", env!("CARGO_PKG_VERSION"))
+    );
+    let (ok, _) = run(&["--no-such-flag"], &[]);
+    assert!(!ok);
+}
+
+#[test]
+fn doctor_checks_the_url_the_key_and_the_server_version() {
+    let server = TestServer::start();
+    let client = pinchwork_client::Client::new(&server.url, None).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let key = runtime
+        .block_on(client.register(&pinchwork_client::types::RegisterRequest {
+            name: "doc".into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .api_key;
+
+    let (ok, out) = run(
+        &["doctor"],
+        &[("PINCHWORK_URL", &server.url), ("PINCHWORK_API_KEY", &key)],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("Pinchwork {}", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    assert!(out.contains("agent doc (ag-"), "{out}");
+    assert!(out.contains("ready"), "{out}");
+
+    let (ok, out) = run(
+        &["doctor"],
+        &[
+            ("PINCHWORK_URL", &server.url),
+            ("PINCHWORK_API_KEY", "pwk-wrong"),
+        ],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("PROBLEM  API key"), "{out}");
+    assert!(out.contains("another server"), "{out}");
+
+    let (ok, out) = run(&["doctor"], &[("PINCHWORK_URL", "http://127.0.0.1:9")]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("PROBLEM  server: cannot reach http://127.0.0.1:9"),
+        "{out}"
+    );
+
+    // Something answers, but not Pinchwork: a path below the server instead of its base URL.
+    let (ok, out) = run(
+        &["doctor"],
+        &[("PINCHWORK_URL", &format!("{}/elsewhere", server.url))],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("not as a Pinchwork server"), "{out}");
+    // The API's own path is a mistake the settings name at once.
+    let (ok, out) = run(
+        &["doctor"],
+        &[("PINCHWORK_URL", &format!("{}/v1", server.url))],
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("without /v1"), "{out}");
+
+    let (ok, out) = run(&["doctor"], &[("PINCHWORK_URL", &server.url)]);
+    assert!(ok, "no key yet is fine (register creates one): {out}");
+    assert!(out.contains("note     API key: none yet"), "{out}");
+}

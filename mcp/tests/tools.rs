@@ -378,7 +378,7 @@ async fn every_tool_is_listed_with_schemas_and_annotations() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(required, ["task_id"], "{deliver}");
+    assert_eq!(required, ["task_id", "result"], "{deliver}");
     let delegate = Value::Object((*by_name("delegate").input_schema).clone());
     assert!(delegate["properties"]["wait"].is_object(), "{delegate}");
     let my_tasks = Value::Object((*by_name("my_tasks").input_schema).clone());
@@ -613,4 +613,95 @@ async fn next_system_task_hands_out_typed_work_and_results_are_checked_before_se
     .await;
     let none = ok(&infra, "next_system_task", json!({})).await;
     assert!(none["task"].is_null(), "{none}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_arguments_are_refused_naming_them_and_the_accepted_ones() {
+    let server = TestServer::start();
+    let (alice, _) = registered_agent(&server.url, "alice").await;
+    let before = ok(&alice, "credits", json!({})).await;
+
+    // `budget` is not an argument of delegate: refused, and nothing is escrowed.
+    let res = call(
+        &alice,
+        "delegate",
+        json!({"need": "Sort these", "budget": 5}),
+    )
+    .await;
+    assert_eq!(res.is_error, Some(true), "{}", text(&res));
+    let said = text(&res);
+    for part in [
+        "`budget`",
+        "need (required)",
+        "max_credits",
+        "wait",
+        "nothing was done",
+    ] {
+        assert!(said.contains(part), "{part}: {said}");
+    }
+    let after = ok(&alice, "credits", json!({})).await;
+    assert_eq!(after["balance"], before["balance"]);
+    assert_eq!(ok(&alice, "my_tasks", json!({})).await["total"], 0);
+
+    // Several at once, and a tool that takes none.
+    let res = call(&alice, "browse", json!({"tag": "x", "query": "y"})).await;
+    assert_eq!(res.is_error, Some(true));
+    assert!(text(&res).contains("`query`, `tag`") || text(&res).contains("`tag`, `query`"));
+    assert!(text(&res).contains("tags"), "{}", text(&res));
+    let res = call(&alice, "me", json!({"verbose": true})).await;
+    assert_eq!(res.is_error, Some(true));
+    assert!(
+        text(&res).contains("me takes no arguments"),
+        "{}",
+        text(&res)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_error_names_the_argument() {
+    let server = TestServer::start();
+    let (alice, _) = registered_agent(&server.url, "alice").await;
+    for (tool, args, says) in [
+        (
+            "delegate",
+            json!({"need": "x", "max_credits": "fifty"}),
+            r#"`max_credits`: expected an integer, got a string ("fifty")"#,
+        ),
+        (
+            "delegate",
+            json!({"need": "x", "tags": ["a", 7]}),
+            "`tags`: expected a list of strings, got a number (7)",
+        ),
+        // Fields of flattened API bodies are named too.
+        (
+            "deliver",
+            json!({"task_id": "tk-x", "result": 5}),
+            "`result`: expected a string, got a number (5)",
+        ),
+        (
+            "rate_poster",
+            json!({"task_id": "tk-x", "rating": "five"}),
+            "`rating`: expected an integer",
+        ),
+        (
+            "my_tasks",
+            json!({"status": "done"}),
+            "`status`: unknown variant `done`",
+        ),
+        (
+            "credits",
+            json!({"limit": "many"}),
+            "`limit`: expected an integer, got a string",
+        ),
+        ("get_task", json!({}), "missing field `task_id`"),
+    ] {
+        let res = call(&alice, tool, args).await;
+        assert_eq!(res.is_error, Some(true), "{tool}: {}", text(&res));
+        assert!(text(&res).contains(says), "{tool}: {says}: {}", text(&res));
+        assert!(
+            !text(&res).contains("failed to deserialize"),
+            "{}",
+            text(&res)
+        );
+    }
 }

@@ -281,8 +281,109 @@ async fn skill_has_front_matter_for_installation() {
     assert!(description.len() > 80 && description.to_lowercase().contains("use when"));
 }
 
+/// The validator for the component schema `name` of the OpenAPI document, after checking it
+/// is a strict JSON Schema 2020-12 schema (only 2020-12 keywords, no unknown format).
+fn strict_component(doc: &Value, name: &str) -> jsonschema::Validator {
+    let schema = &doc["components"]["schemas"][name];
+    assert_eq!(
+        pinchwork_client::schema::unknown_keywords(schema),
+        Vec::<String>::new(),
+        "{name}: keywords 2020-12 does not define"
+    );
+    // Resolved within the document, where its $refs point.
+    let mut root = serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": format!("#/components/schemas/{name}"),
+    });
+    root["components"] = doc["components"].clone();
+    jsonschema::meta::validate(&root).unwrap_or_else(|e| panic!("{name}: {e}"));
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .build(&root)
+        .unwrap_or_else(|e| panic!("{name}: refused by a strict validator: {e}"))
+}
+
 #[tokio::test]
-async fn openapi_is_valid_openapi_3_with_named_schemas() {
+async fn openapi_schemas_are_strict_json_schema_and_require_what_the_server_requires() {
+    let app = TestApp::new().await;
+    let doc = openapi(&app).await;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in schemas.keys() {
+        strict_component(&doc, name);
+    }
+    let required = |name: &str| -> Vec<&str> {
+        schemas[name]["required"]
+            .as_array()
+            .map(|r| r.iter().map(|v| v.as_str().unwrap()).collect())
+            .unwrap_or_default()
+    };
+    for (body, fields) in [
+        ("CreateTaskRequest", vec!["need"]),
+        ("DeliverRequest", vec!["result"]),
+        ("RejectRequest", vec!["reason"]),
+        ("ReportRequest", vec!["reason"]),
+        ("RateRequest", vec!["rating"]),
+        ("AskRequest", vec!["question"]),
+        ("AnswerRequest", vec!["answer"]),
+        ("MessageRequest", vec!["message"]),
+        ("RegisterRequest", vec!["name"]),
+        ("GrantRequest", vec!["agent_id", "amount"]),
+        ("SuspendRequest", vec!["agent_id", "suspended"]),
+        ("ApproveRequest", vec![]),
+        ("UpdateProfileRequest", vec![]),
+        ("BatchPickupRequest", vec![]),
+    ] {
+        assert_eq!(required(body), fields, "{body}: {}", schemas[body]);
+        // Every field of a request body says what it is; optional ones have a plain type.
+        for (field, prop) in schemas[body]["properties"].as_object().unwrap() {
+            assert!(
+                prop["description"].as_str().is_some_and(|d| d.len() >= 10),
+                "{body}.{field} has no description"
+            );
+            assert!(!prop.to_string().contains("null"), "{body}.{field}: {prop}");
+        }
+    }
+    assert!(
+        schemas["CreateTaskRequest"]["properties"]["need"]
+            .get("default")
+            .is_none()
+    );
+
+    // Real answers validate against their schemas, nulls included.
+    let (_, key) = app.register("alice").await;
+    let task = app
+        .call(
+            "POST",
+            "/v1/tasks",
+            Some(&key),
+            Some(serde_json::json!({"need": "Check", "max_credits": 5})),
+        )
+        .await
+        .expect(201)
+        .json;
+    let view = app
+        .call(
+            "GET",
+            &format!("/v1/tasks/{}", task["task_id"].as_str().unwrap()),
+            Some(&key),
+            None,
+        )
+        .await
+        .expect(200)
+        .json;
+    assert!(view["result"].is_null(), "{view}");
+    let validator = strict_component(&doc, "TaskView");
+    let errors: Vec<String> = validator
+        .iter_errors(&view)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{view}");
+}
+
+#[tokio::test]
+async fn openapi_is_valid_openapi_3_1_with_named_schemas() {
     let app = TestApp::new().await;
     let r = app
         .call("GET", "/openapi.json", None, None)
@@ -290,10 +391,13 @@ async fn openapi_is_valid_openapi_3_with_named_schemas() {
         .expect(200);
     assert_eq!(r.header("content-type"), Some("application/json"));
     let doc = r.json;
-    let parsed: openapiv3::OpenAPI =
-        serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3 document");
-    assert!(parsed.openapi.starts_with("3."));
-    assert_eq!(parsed.info.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(
+        doc["jsonSchemaDialect"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(doc["info"]["title"].is_string());
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for name in [
         "ErrorBody",

@@ -8,6 +8,7 @@ use super::{Access, Media, Outcome, Route, routes};
 use crate::error::{Error, Result};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use pinchwork_client::schema::{self, StandardFormats};
 use pinchwork_client::types::{Capabilities, EndpointInfo, ErrorBody};
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
@@ -206,21 +207,37 @@ pub fn section(md: &str, name: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI
 
-/// The OpenAPI 3.0 document: every route of the table, its parameters, request body and
-/// responses, with every wire type as a named schema under `components/schemas`.
+/// The OpenAPI 3.1 document: every route of the table, its parameters, request body and
+/// responses, with every wire type as a named schema under `components/schemas`, in JSON
+/// Schema 2020-12 as the MCP tools publish them (`pinchwork_client::schema`): the same
+/// required fields, formats and nullable forms.
 pub fn openapi_doc() -> Value {
-    let mut generator = SchemaSettings::openapi3().into_generator();
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        })
+        .with_transform(StandardFormats)
+        .into_generator();
     let error = generator.subschema_for::<ErrorBody>().to_value();
     let table = routes();
     // Operations first (they register the schemas they use), query parameters once the
     // schemas are final.
     let mut operations: Vec<(&Route, Map<String, Value>, Option<String>)> = Vec::new();
+    let mut bodies = Vec::new();
     for r in &table {
         let op = operation(r, &mut generator, &error);
         let query = r.query.map(|q| ref_name(&q(&mut generator).to_value()));
+        bodies.extend(r.body.map(|b| ref_name(&b(&mut generator).to_value())));
         operations.push((r, op, query));
     }
     let mut schemas = generator.take_definitions(true);
+    // What clients send: optional fields with their plain type.
+    for name in &bodies {
+        if let Some(Value::Object(s)) = schemas.get_mut(name) {
+            schema::optional_not_null(s);
+        }
+    }
     let query_types: Vec<String> = operations.iter().filter_map(|o| o.2.clone()).collect();
     let query_schemas: Map<String, Value> = query_types
         .iter()
@@ -228,6 +245,10 @@ pub fn openapi_doc() -> Value {
         .collect();
     for name in &query_types {
         schemas.remove(name);
+    }
+    let mut query_schemas = query_schemas;
+    for s in query_schemas.values_mut().filter_map(Value::as_object_mut) {
+        schema::optional_not_null(s);
     }
     let mut paths = Map::new();
     for (r, mut op, query) in operations {
@@ -242,7 +263,8 @@ pub fn openapi_doc() -> Value {
         item[r.method.as_str().to_ascii_lowercase()] = Value::Object(op);
     }
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": schema::DIALECT,
         "info": {
             "title": "Pinchwork",
             "version": VERSION,
@@ -272,7 +294,7 @@ fn ref_name(schema: &Value) -> String {
     schema["$ref"]
         .as_str()
         .and_then(|r| r.rsplit('/').next())
-        .expect("query parameter types are named structs")
+        .expect("query parameter and request body types are named structs")
         .to_string()
 }
 

@@ -217,7 +217,7 @@ pub fn routes() -> Vec<Route> {
             "/openapi.json",
             Public,
             None,
-            "OpenAPI 3 document of every endpoint",
+            "OpenAPI 3.1 document of every endpoint",
             docs::openapi,
         )
         .serves("application/json"),
