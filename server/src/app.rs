@@ -9,7 +9,7 @@ use crate::market::{self, Ctx, RoutingHints};
 use crate::model::Millis;
 use crate::store::{Store, Tx};
 use crate::time::{Clock, SystemClock};
-use crate::{api, scheduler, webhooks};
+use crate::{a2a, api, scheduler, webhooks};
 use pinchwork_mcp::http::McpHttp;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,6 +31,8 @@ pub struct AppState {
     pub routing: Arc<std::sync::Mutex<RoutingHints>>,
     /// Wakes the webhook worker when deliveries were queued.
     pub webhooks: Arc<Notify>,
+    /// The A2A streams and blocking calls open per agent.
+    pub a2a_watches: Arc<a2a::stream::Watches>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             shutdown: Arc::new(watch::channel(false).0),
             routing: Arc::default(),
             webhooks: Arc::default(),
+            a2a_watches: Arc::default(),
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
@@ -81,7 +84,7 @@ impl AppState {
         work: impl FnOnce(&mut dyn Tx, &mut Ctx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let mut ctx = Ctx::new(self.cfg.clone(), self.now(), *self.routing.lock().unwrap());
-        let (value, events, webhooks_queued) = self
+        let (value, events, changed, webhooks_queued) = self
             .store
             .write(move |tx| {
                 let value = work(tx, &mut ctx)?;
@@ -89,14 +92,18 @@ impl AppState {
                 // committed, and is published below only after that.
                 let urls = tx.append_events(&mut ctx.events, ctx.now)?;
                 // Webhook deliveries too: queued if and only if their event committed.
-                let queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now)?;
-                Ok((value, ctx.events, queued))
+                let mut queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now)?;
+                // And the A2A push notifications of the tasks that changed.
+                let changed = ctx.changed_tasks();
+                queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now)?;
+                Ok((value, ctx.events, changed, queued))
             })
             .await?;
         if webhooks_queued > 0 {
             self.webhooks.notify_one();
         }
         self.bus.publish(events);
+        self.bus.wake_tasks(&changed);
         Ok(value)
     }
 

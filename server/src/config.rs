@@ -160,6 +160,10 @@ pub struct Config {
     /// `pinchwork.example.com`); `*` accepts any (a guard against DNS rebinding).
     #[arg(long, env = "PINCHWORK_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
     pub mcp_allowed_hosts: Vec<String>,
+    /// The server's public base URL (e.g. `https://pinchwork.example.com`), which the A2A
+    /// agent card names; without it the card names the host the request was sent to.
+    #[arg(long, env = "PINCHWORK_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Config {

@@ -12,6 +12,7 @@
 //!   checked before sending; redirects are not followed; proxies are not used.
 //!   `webhook_allow_insecure` allows plain http and loopback addresses, for local testing.
 
+use crate::a2a;
 use crate::app::AppState;
 use crate::error::Result;
 use crate::events::Event;
@@ -228,11 +229,13 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// Sends one delivery once. `timestamp` is the attempt's time in Unix seconds.
+/// Sends one delivery once, with `headers` besides the usual ones. `timestamp` is the
+/// attempt's time in Unix seconds.
 pub async fn attempt(
     client: &reqwest::Client,
     delivery: &WebhookDelivery,
     secret: Option<&str>,
+    headers: &[(&'static str, String)],
     timestamp: i64,
     allow_insecure: bool,
 ) -> Outcome {
@@ -247,6 +250,9 @@ pub async fn attempt(
         .header("X-Pinchwork-Event", &delivery.kind)
         .header("X-Pinchwork-Delivery", &delivery.id)
         .header("X-Pinchwork-Timestamp", timestamp.to_string());
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
     if let Some(secret) = secret.filter(|s| !s.is_empty()) {
         req = req
             .header("X-Pinchwork-Signature", sign(secret, body))
@@ -417,16 +423,38 @@ pub async fn send_and_record(
     secret: Option<String>,
 ) {
     let timestamp = state.now().div_euclid(1_000);
+    // A2A push notifications are signed with their config's token and carry its headers.
+    let (secret, headers) = match a2a::push::sending(state, &delivery).await {
+        Ok(a2a::push::Sending::Webhook) => (secret, Vec::new()),
+        Ok(a2a::push::Sending::Push { token, headers }) => (token, headers),
+        Ok(a2a::push::Sending::Gone) => {
+            let refused = Outcome::Refused("the push notification config was deleted".into());
+            return record(state, &delivery, &refused).await;
+        }
+        Err(e) => {
+            let failed = Outcome::Failed {
+                status: None,
+                error: format!("reading the push notification config: {e}"),
+            };
+            return record(state, &delivery, &failed).await;
+        }
+    };
     let outcome = attempt(
         client,
         &delivery,
         secret.as_deref(),
+        &headers,
         timestamp,
         state.cfg.webhook_allow_insecure,
     )
     .await;
+    record(state, &delivery, &outcome).await;
+}
+
+/// Records what an attempt of `delivery` came to.
+async fn record(state: &AppState, delivery: &WebhookDelivery, outcome: &Outcome) {
     let record = record_for(
-        &outcome,
+        outcome,
         delivery.attempts,
         state.cfg.webhook_max_retries,
         state.now(),

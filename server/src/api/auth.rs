@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::ids::key_digest;
 use crate::market;
 use axum::extract::FromRequestParts;
-use axum::http::{header, request::Parts};
+use axum::http::{HeaderMap, header, request::Parts};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -64,23 +64,27 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| Error::Unauthorized("Missing or invalid Authorization header".into()))?;
-        let digest = key_digest(key);
-        if let Some(id) = state.auth_cache.get(&digest) {
-            return Ok(Auth(Caller { id }));
-        }
-        let lookup = digest.clone();
-        let agent = state
-            .read(move |tx| market::agents::authenticate(tx, &lookup))
-            .await?;
-        state.auth_cache.put(digest, agent.id.clone());
-        Ok(Auth(Caller { id: agent.id }))
+        caller(state, &parts.headers).await.map(Auth)
     }
+}
+
+/// The agent whose key the `Authorization` header carries.
+pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Error> {
+    let key = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| Error::Unauthorized("Missing or invalid Authorization header".into()))?;
+    let digest = key_digest(key);
+    if let Some(id) = state.auth_cache.get(&digest) {
+        return Ok(Caller { id });
+    }
+    let lookup = digest.clone();
+    let agent = state
+        .read(move |tx| market::agents::authenticate(tx, &lookup))
+        .await?;
+    state.auth_cache.put(digest, agent.id.clone());
+    Ok(Caller { id: agent.id })
 }

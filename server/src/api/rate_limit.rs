@@ -7,12 +7,12 @@ use crate::error::{Error, Result};
 use crate::model::Millis;
 use crate::store::Store;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 /// A family of endpoints sharing one limit.
@@ -166,28 +166,33 @@ pub async fn enforce(
     let Some(&bucket) = table.get(&(req.method().clone(), path.as_str())) else {
         return next.run(req).await;
     };
-    let bearer = req
-        .headers()
+    let addr = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let subject = subject(bucket, req.headers(), addr);
+    match state.limiter.hit(bucket, &subject, state.now()).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Whom a request counts against: its API key (by digest, so that keys are never held in
+/// memory longer than a request), or its client address where it has none (and always for
+/// registration).
+pub fn subject(bucket: Bucket, headers: &HeaderMap, addr: Option<IpAddr>) -> String {
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let subject = match (bucket, bearer) {
+    match (bucket, bearer) {
         (Bucket::Register, _) | (_, None) => {
-            let addr = req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
             format!("ip:{}", addr.map_or("unknown".into(), |ip| ip.to_string()))
         }
-        // The key's digest, so that keys are never held in memory longer than a request.
         (_, Some(key)) => format!(
             "key:{}",
             hex::encode(&Sha256::digest(key.trim().as_bytes())[..16])
         ),
-    };
-    match state.limiter.hit(bucket, &subject, state.now()).await {
-        Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
     }
 }
 

@@ -406,6 +406,7 @@ pub fn cancel(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, task_id: &str) -> Re
     let prior = task.clone();
     task.close(TaskStatus::Cancelled);
     commit(tx, &task, &prior)?;
+    ctx.touch(&task.id);
     credits::refund(tx, ctx, &task)?;
     system_tasks::cancel_about(tx, &task.id)?;
     // Agents it was matched to, and those who showed interest (asked about it), hear that it
@@ -428,6 +429,7 @@ pub fn abandon(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) -> R
     let prior = task.clone();
     task.release(ctx.now, &ctx.cfg);
     commit(tx, &task, &prior)?;
+    ctx.touch(&task.id);
     if let Some(mut agent) = tx.agent(worker)? {
         let cooldown_over = agent.last_abandon_at.unwrap_or(0)
             + ctx.cfg.abandon_cooldown_minutes * MINUTE
