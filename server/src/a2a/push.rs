@@ -1,7 +1,7 @@
 //! Push notifications: an A2A client registers, per task, a URL (with a token and/or an
 //! `Authorization` to send back); every change of the task is then POSTed there as a
-//! `StreamResponse` (`{"statusUpdate": …}`, and `{"artifactUpdate": …}` when the result is
-//! delivered) through the webhook outbox, so deliveries are durable, retried, and never sent
+//! `StreamResponse`: `{"statusUpdate": …}`, or, when the result is delivered, the whole task
+//! with the result as its artifact (`{"task": …}`), through the webhook outbox, so deliveries are durable, retried, and never sent
 //! to private addresses.
 //!
 //! How the client tells a notification is ours: `X-A2A-Notification-Token` carries the token
@@ -136,8 +136,8 @@ pub fn wire(c: &PushConfig) -> TaskPushNotificationConfig {
     }
 }
 
-/// Queues, inside the writing transaction, a push of each changed task that has configs:
-/// its status (after its artifact, when this change delivered it). `changed` are the tasks
+/// Queues, inside the writing transaction, a push of each changed task to each of its
+/// configs: its status (the task with its artifact, when this change delivered it). `changed` are the tasks
 /// the transaction changed; `events` what it logged. Returns how many deliveries it queued.
 pub fn enqueue(
     tx: &mut dyn Tx,
@@ -164,35 +164,31 @@ pub fn enqueue(
         let delivered = events
             .iter()
             .any(|e| e.task_id == config.task_id && e.kind == EventKind::TaskDelivered);
-        let mut bodies = Vec::new();
-        if delivered && let Some(update) = view.artifact_update() {
-            bodies.push((
-                "a2a.artifact_update",
-                StreamResponse::ArtifactUpdate(update),
-            ));
-        }
-        bodies.push((
-            "a2a.status_update",
-            StreamResponse::StatusUpdate(view.status_update()),
-        ));
-        for (kind, body) in bodies {
-            tx.insert_webhook_delivery(&WebhookDelivery {
-                id: ids::new_id("wh"),
-                event_id: event.map_or(0, |e| e.id),
-                recipient: format!("{RECIPIENT}{}/{}", config.task_id, config.id),
-                kind: kind.into(),
-                url: config.url.clone(),
-                body: serde_json::to_string(&body).expect("A2A types serialize"),
-                status: DeliveryStatus::Pending,
-                attempts: 0,
-                next_attempt_at: now,
-                last_status: None,
-                last_error: None,
-                created_at: now,
-                finished_at: None,
-            })?;
-            queued += 1;
-        }
+        // A delivery is one notification with its result (two could arrive in either order).
+        let (kind, body) = if delivered {
+            ("a2a.task", StreamResponse::Task(view.to_task(Some(0), true)))
+        } else {
+            (
+                "a2a.status_update",
+                StreamResponse::StatusUpdate(view.status_update()),
+            )
+        };
+        tx.insert_webhook_delivery(&WebhookDelivery {
+            id: ids::new_id("wh"),
+            event_id: event.map_or(0, |e| e.id),
+            recipient: format!("{RECIPIENT}{}/{}", config.task_id, config.id),
+            kind: kind.into(),
+            url: config.url.clone(),
+            body: serde_json::to_string(&body).expect("A2A types serialize"),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            finished_at: None,
+        })?;
+        queued += 1;
     }
     Ok(queued)
 }
