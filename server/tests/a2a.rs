@@ -33,14 +33,22 @@ fn ok(r: &Resp) -> &Value {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["jsonrpc"], "2.0");
     assert_eq!(r.json["id"], "call-1");
-    assert!(r.json.get("error").is_none(), "unexpected error: {}", r.text);
+    assert!(
+        r.json.get("error").is_none(),
+        "unexpected error: {}",
+        r.text
+    );
     &r.json["result"]
 }
 
 /// The error code and message of a call that must fail.
 #[track_caller]
 fn err(r: &Resp) -> (i64, String) {
-    assert!(r.json.get("result").is_none(), "unexpected result: {}", r.text);
+    assert!(
+        r.json.get("result").is_none(),
+        "unexpected result: {}",
+        r.text
+    );
     let e = &r.json["error"];
     (
         e["code"].as_i64().unwrap(),
@@ -104,13 +112,20 @@ fn status_text(task: &Value) -> &str {
 }
 
 async fn pickup(w: &World, task: &str) {
-    w.act(&w.worker, task, "pickup", json!({})).await.expect(200);
+    w.act(&w.worker, task, "pickup", json!({}))
+        .await
+        .expect(200);
 }
 
 async fn deliver(w: &World, task: &str, result: &str) {
-    w.act(&w.worker, task, "deliver", json!({"result": result, "credits_claimed": 8}))
-        .await
-        .expect(200);
+    w.act(
+        &w.worker,
+        task,
+        "deliver",
+        json!({"result": result, "credits_claimed": 8}),
+    )
+    .await
+    .expect(200);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,10 +160,18 @@ async fn the_agent_card_names_the_endpoint_its_abilities_and_auth() {
         card["securityRequirements"],
         json!([{"schemes": {"pinchworkApiKey": {"list": []}}}])
     );
-    assert_eq!(card["defaultInputModes"], json!(["text/plain", "application/json"]));
+    assert_eq!(
+        card["defaultInputModes"],
+        json!(["text/plain", "application/json"])
+    );
     let skill = &card["skills"][0];
     assert_eq!(skill["id"], "delegate");
-    assert!(skill["description"].as_str().unwrap().contains("max_credits"));
+    assert!(
+        skill["description"]
+            .as_str()
+            .unwrap()
+            .contains("max_credits")
+    );
 
     // The older path sends clients to the card.
     let r = app
@@ -216,7 +239,10 @@ async fn malformed_calls_get_json_rpc_errors_and_change_nothing() {
         r.json["error"]["data"][0]["@type"],
         "type.googleapis.com/google.rpc.ErrorInfo"
     );
-    assert_eq!(r.json["error"]["data"][0]["reason"], "VERSION_NOT_SUPPORTED");
+    assert_eq!(
+        r.json["error"]["data"][0]["reason"],
+        "VERSION_NOT_SUPPORTED"
+    );
     let r = w
         .app
         .send(raw(
@@ -226,7 +252,13 @@ async fn malformed_calls_get_json_rpc_errors_and_change_nothing() {
         .await;
     assert_eq!(code(&r), (200, -32009));
     // Params that are not the method's message.
-    let r = rpc(&w.app, Some(&w.poster), "SendMessage", json!({"message": 3})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "SendMessage",
+        json!({"message": 3}),
+    )
+    .await;
     assert_eq!(err(&r).0, -32602);
     let r = rpc(&w.app, Some(&w.poster), "SendMessage", json!({})).await;
     assert_eq!(err(&r).0, -32602);
@@ -261,7 +293,11 @@ async fn a2a_calls_count_against_the_same_rate_limits_as_the_api() {
     assert_eq!(r.status, 429, "{}", r.text);
     assert!(r.header("retry-after").is_some());
     assert_eq!(r.json["error"]["data"][0]["reason"], "RATE_LIMITED");
-    assert_eq!(w.app.credits(&w.poster).await, 90, "the third was not posted");
+    assert_eq!(
+        w.app.credits(&w.poster).await,
+        90,
+        "the third was not posted"
+    );
     // Reads have their own allowance.
     let r = rpc(&w.app, Some(&w.poster), "ListTasks", json!({})).await;
     assert_eq!(ok(&r)["totalSize"], 2);
@@ -309,13 +345,20 @@ async fn a_message_posts_a_task_with_its_budget_tags_and_deadline() {
     assert_eq!(t["max_credits"], 12);
     assert_eq!(t["tags"], json!(["translation", "french"]));
     assert_eq!(t["deadline"], common::at(60 * MINUTE));
-    assert_eq!(w.app.credits(&w.poster).await, 88, "the budget is in escrow");
+    assert_eq!(
+        w.app.credits(&w.poster).await,
+        88,
+        "the budget is in escrow"
+    );
     w.app.assert_books_balance().await;
 
     // Without a context id the task gets a context of its own.
     let other = post(&w, "Another thing", json!({})).await;
     assert!(other["contextId"].as_str().unwrap().starts_with("ctx-"));
-    assert_eq!(other["metadata"]["pinchwork"]["max_credits"], 50, "the default budget");
+    assert_eq!(
+        other["metadata"]["pinchwork"]["max_credits"], 50,
+        "the default budget"
+    );
 }
 
 #[tokio::test]
@@ -373,7 +416,10 @@ async fn a2a_tasks_obey_the_apis_limits_and_credits() {
     };
     let text = json!([{"text": "x"}]);
     let (code, msg) = err(&send(text.clone(), json!({"max_credits": 0})).await);
-    assert_eq!((code, msg.as_str()), (-32602, "max_credits must be between 1 and 100000"));
+    assert_eq!(
+        (code, msg.as_str()),
+        (-32602, "max_credits must be between 1 and 100000")
+    );
     let (code, msg) = err(&send(text.clone(), json!({"tags": ["no spaces"]})).await);
     assert_eq!(code, -32602);
     assert!(msg.starts_with("Invalid tag"), "{msg}");
@@ -407,14 +453,22 @@ async fn states_follow_the_task_and_follow_up_messages_steer_it() {
 
     // A worker asks before picking up: the client is asked for input.
     let q = w
-        .act(&w.worker, &id, "questions", json!({"question": "Funny or serious?"}))
+        .act(
+            &w.worker,
+            &id,
+            "questions",
+            json!({"question": "Funny or serious?"}),
+        )
         .await
         .expect(201);
     let qid = q.json["id"].as_str().unwrap().to_string();
     let t = get(&w, &id).await;
     assert_eq!(state(&t), "TASK_STATE_INPUT_REQUIRED");
     assert_eq!(status_text(&t), "A worker asks: Funny or serious?");
-    assert_eq!(t["status"]["message"]["metadata"]["questionId"], qid.as_str());
+    assert_eq!(
+        t["status"]["message"]["metadata"]["questionId"],
+        qid.as_str()
+    );
     assert_eq!(t["status"]["message"]["role"], "ROLE_AGENT");
     // The client's reply answers it.
     let r = say(&w, &id, json!([{"text": "Funny, please"}]), None).await;
@@ -437,12 +491,23 @@ async fn states_follow_the_task_and_follow_up_messages_steer_it() {
     let r = say(&w, &id, json!([{"text": "approve"}]), None).await;
     assert_eq!(err(&r), (-32004, "Task is claimed, not delivered".into()));
     // The worker writes; the client sees it as the status message, and writes back.
-    w.act(&w.worker, &id, "messages", json!({"message": "Working on it"}))
-        .await
-        .expect(201);
+    w.act(
+        &w.worker,
+        &id,
+        "messages",
+        json!({"message": "Working on it"}),
+    )
+    .await
+    .expect(201);
     let t = get(&w, &id).await;
     assert_eq!(status_text(&t), "Working on it");
-    let r = say(&w, &id, json!([{"text": "Approve the rhyme scheme, but no puns"}]), None).await;
+    let r = say(
+        &w,
+        &id,
+        json!([{"text": "Approve the rhyme scheme, but no puns"}]),
+        None,
+    )
+    .await;
     assert_eq!(state(&ok(&r)["task"]), "TASK_STATE_WORKING");
     let thread = w
         .app
@@ -458,7 +523,11 @@ async fn states_follow_the_task_and_follow_up_messages_steer_it() {
     deliver(&w, &id, "Sideways I scuttle").await;
     let t = get(&w, &id).await;
     assert_eq!(state(&t), "TASK_STATE_INPUT_REQUIRED");
-    assert!(status_text(&t).contains("Reply \"approve\""), "{}", status_text(&t));
+    assert!(
+        status_text(&t).contains("Reply \"approve\""),
+        "{}",
+        status_text(&t)
+    );
     assert_eq!(t["status"]["timestamp"], common::at(MINUTE));
     assert_eq!(
         t["artifacts"],
@@ -495,9 +564,21 @@ async fn states_follow_the_task_and_follow_up_messages_steer_it() {
     )
     .await;
     assert_eq!(ok(&r)["history"].as_array().unwrap().len(), 1);
-    let r = rpc(&w.app, Some(&w.poster), "GetTask", json!({"id": id, "historyLength": 0})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "GetTask",
+        json!({"id": id, "historyLength": 0}),
+    )
+    .await;
     assert!(ok(&r).get("history").is_none());
-    let r = rpc(&w.app, Some(&w.poster), "GetTask", json!({"id": id, "historyLength": -1})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "GetTask",
+        json!({"id": id, "historyLength": -1}),
+    )
+    .await;
     assert_eq!(err(&r).0, -32602);
 
     // Approving by message pays the worker and rates them.
@@ -543,7 +624,10 @@ async fn rejecting_by_message_sends_the_work_back_and_needs_a_reason() {
     .await;
     let t = &ok(&r)["task"];
     assert_eq!(state(t), "TASK_STATE_WORKING");
-    assert_eq!(t["metadata"]["pinchwork"]["rejection_reason"], "Needs five bullets");
+    assert_eq!(
+        t["metadata"]["pinchwork"]["rejection_reason"],
+        "Needs five bullets"
+    );
     assert!(t.get("artifacts").is_none(), "the rejected result is gone");
     // Delivered again and approved with a data part.
     deliver(&w, &id, "1\n2\n3\n4\n5").await;
@@ -560,8 +644,12 @@ async fn rejecting_by_message_sends_the_work_back_and_needs_a_reason() {
 #[tokio::test]
 async fn auto_approval_after_the_review_timeout_still_applies() {
     let w = world().await;
-    let id = post(&w, "Quick job", json!({"max_credits": 10, "reviewTimeoutMinutes": 5}))
-        .await["id"]
+    let id = post(
+        &w,
+        "Quick job",
+        json!({"max_credits": 10, "reviewTimeoutMinutes": 5}),
+    )
+    .await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -580,7 +668,12 @@ async fn auto_approval_after_the_review_timeout_still_applies() {
 #[tokio::test]
 async fn expired_tasks_fail_at_their_deadline_and_are_rejected_at_the_end_of_their_lifetime() {
     let w = world().await;
-    let at_deadline = post(&w, "Soon", json!({"max_credits": 5, "deadline_minutes": 10})).await;
+    let at_deadline = post(
+        &w,
+        "Soon",
+        json!({"max_credits": 5, "deadline_minutes": 10}),
+    )
+    .await;
     let unwanted = post(&w, "Whenever", json!({"max_credits": 5})).await;
     w.app.advance(10 * MINUTE).await;
     let t = get(&w, at_deadline["id"].as_str().unwrap()).await;
@@ -609,7 +702,10 @@ async fn cancel_follows_the_apis_rule_and_only_the_poster_sees_its_tasks() {
     assert_eq!(w.app.credits(&w.poster).await, 90, "the open one refunded");
     let r = rpc(&w.app, Some(&w.poster), "CancelTask", json!({"id": taken})).await;
     let (code, msg) = err(&r);
-    assert_eq!((code, msg.as_str()), (-32002, "Task is claimed, can only cancel posted tasks"));
+    assert_eq!(
+        (code, msg.as_str()),
+        (-32002, "Task is claimed, can only cancel posted tasks")
+    );
     let r = rpc(&w.app, Some(&w.poster), "CancelTask", json!({"id": open})).await;
     assert_eq!(err(&r).0, -32002, "already canceled");
     // Someone else's task does not exist for you, worker or not.
@@ -630,7 +726,13 @@ async fn cancel_follows_the_apis_rule_and_only_the_poster_sees_its_tasks() {
         .await;
         assert_eq!(err(&r).0, -32001);
     }
-    let r = rpc(&w.app, Some(&w.poster), "GetTask", json!({"id": "tk-nothing"})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "GetTask",
+        json!({"id": "tk-nothing"}),
+    )
+    .await;
     assert_eq!(err(&r).0, -32001);
 }
 
@@ -671,7 +773,9 @@ async fn list_tasks_filters_by_state_and_context_and_pages() {
         ids.push(ok(&r)["task"]["id"].as_str().unwrap().to_string());
     }
     // One posted through the API is a context of its own.
-    let api_task = w.new_task(json!({"need": "api job", "max_credits": 5})).await;
+    let api_task = w
+        .new_task(json!({"need": "api job", "max_credits": 5}))
+        .await;
     // Another poster's task is never listed.
     w.app
         .post("/v1/tasks", &w.stranger, json!({"need": "not yours"}))
@@ -692,16 +796,23 @@ async fn list_tasks_filters_by_state_and_context_and_pages() {
         .iter()
         .map(|t| t["id"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, [api_task.as_str(), &ids[2], &ids[1], &ids[0]], "newest first");
+    assert_eq!(
+        listed,
+        [api_task.as_str(), &ids[2], &ids[1], &ids[0]],
+        "newest first"
+    );
     assert_eq!(all["tasks"][0]["contextId"], api_task.as_str());
-    assert!(all["tasks"][0].get("history").is_none(), "lists leave history out");
+    assert!(
+        all["tasks"][0].get("history").is_none(),
+        "lists leave history out"
+    );
     assert!(all["tasks"][2].get("artifacts").is_none(), "and artifacts");
 
     let r = ok(&list(json!({"contextId": "a"})).await).clone();
     assert_eq!(r["totalSize"], 2);
-    let r = ok(&list(json!({"status": "TASK_STATE_INPUT_REQUIRED", "includeArtifacts": true}))
-        .await)
-    .clone();
+    let r =
+        ok(&list(json!({"status": "TASK_STATE_INPUT_REQUIRED", "includeArtifacts": true})).await)
+            .clone();
     assert_eq!(r["totalSize"], 1);
     assert_eq!(r["tasks"][0]["id"], ids[1].as_str());
     assert_eq!(r["tasks"][0]["artifacts"][0]["parts"][0]["text"], "done");
@@ -744,52 +855,118 @@ async fn push_configs_are_checked_kept_per_task_and_bounded() {
         .as_str()
         .unwrap()
         .to_string();
-    let create = |config: Value| rpc(&w.app, Some(&w.poster), "CreateTaskPushNotificationConfig", config);
-    let r = create(json!({"taskId": id, "url": "https://hooks.example.com/a2a", "token": "tok",
-                          "authentication": {"scheme": "Bearer", "credentials": "secret"}}))
+    let create = |config: Value| {
+        rpc(
+            &w.app,
+            Some(&w.poster),
+            "CreateTaskPushNotificationConfig",
+            config,
+        )
+    };
+    let r = create(
+        json!({"taskId": id, "url": "https://hooks.example.com/a2a", "token": "tok",
+                          "authentication": {"scheme": "Bearer", "credentials": "secret"}}),
+    )
     .await;
     let saved = ok(&r).clone();
-    assert_eq!(saved["id"], id.as_str(), "without an id, the config is the task's");
+    assert_eq!(
+        saved["id"],
+        id.as_str(),
+        "without an id, the config is the task's"
+    );
     assert_eq!(saved["taskId"], id.as_str());
     assert_eq!(saved["token"], "tok");
-    assert_eq!(saved["authentication"], json!({"scheme": "Bearer"}), "credentials not shown back");
+    assert_eq!(
+        saved["authentication"],
+        json!({"scheme": "Bearer"}),
+        "credentials not shown back"
+    );
     for (bad, why) in [
-        (json!({"taskId": id, "url": "http://hooks.example.com/"}), "https"),
-        (json!({"taskId": id, "url": "https://127.0.0.1/hook"}), "loopback"),
-        (json!({"taskId": id, "url": "https://10.0.0.1/hook"}), "private"),
+        (
+            json!({"taskId": id, "url": "http://hooks.example.com/"}),
+            "https",
+        ),
+        (
+            json!({"taskId": id, "url": "https://127.0.0.1/hook"}),
+            "loopback",
+        ),
+        (
+            json!({"taskId": id, "url": "https://10.0.0.1/hook"}),
+            "private",
+        ),
         (json!({"taskId": id}), "no url"),
-        (json!({"taskId": id, "url": "https://h.example.com/", "token": "a\nb"}), "header"),
-        (json!({"taskId": id, "url": "https://h.example.com/",
-                "authentication": {"scheme": "Bearer"}}), "no credentials"),
+        (
+            json!({"taskId": id, "url": "https://h.example.com/", "token": "a\nb"}),
+            "header",
+        ),
+        (
+            json!({"taskId": id, "url": "https://h.example.com/",
+                "authentication": {"scheme": "Bearer"}}),
+            "no credentials",
+        ),
     ] {
         assert_eq!(err(&create(bad).await).0, -32602, "{why}");
     }
     for i in 1..5 {
-        ok(&create(json!({"taskId": id, "id": format!("c{i}"), "url": "https://h.example.com/"}))
-            .await);
+        ok(
+            &create(json!({"taskId": id, "id": format!("c{i}"), "url": "https://h.example.com/"}))
+                .await,
+        );
     }
     let r = create(json!({"taskId": id, "id": "c9", "url": "https://h.example.com/"})).await;
     assert_eq!(err(&r).0, -32602, "at most five per task");
     // Replacing one is not adding one.
     ok(&create(json!({"taskId": id, "id": "c1", "url": "https://other.example.com/"})).await);
 
-    let r = rpc(&w.app, Some(&w.poster), "ListTaskPushNotificationConfigs", json!({"taskId": id})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "ListTaskPushNotificationConfigs",
+        json!({"taskId": id}),
+    )
+    .await;
     let configs = ok(&r)["configs"].as_array().unwrap().clone();
     assert_eq!(configs.len(), 5);
-    let r = rpc(&w.app, Some(&w.poster), "GetTaskPushNotificationConfig",
-                json!({"taskId": id, "id": "c1"})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "GetTaskPushNotificationConfig",
+        json!({"taskId": id, "id": "c1"}),
+    )
+    .await;
     assert_eq!(ok(&r)["url"], "https://other.example.com/");
-    let r = rpc(&w.app, Some(&w.poster), "DeleteTaskPushNotificationConfig",
-                json!({"taskId": id, "id": "c1"})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "DeleteTaskPushNotificationConfig",
+        json!({"taskId": id, "id": "c1"}),
+    )
+    .await;
     assert_eq!(*ok(&r), Value::Null);
-    let r = rpc(&w.app, Some(&w.poster), "GetTaskPushNotificationConfig",
-                json!({"taskId": id, "id": "c1"})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "GetTaskPushNotificationConfig",
+        json!({"taskId": id, "id": "c1"}),
+    )
+    .await;
     assert_eq!(err(&r).0, -32001);
     // Nobody else touches them.
-    let r = rpc(&w.app, Some(&w.stranger), "ListTaskPushNotificationConfigs", json!({"taskId": id})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.stranger),
+        "ListTaskPushNotificationConfigs",
+        json!({"taskId": id}),
+    )
+    .await;
     assert_eq!(err(&r).0, -32001);
-    let r = rpc(&w.app, Some(&w.stranger), "CreateTaskPushNotificationConfig",
-                json!({"taskId": id, "url": "https://h.example.com/"})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.stranger),
+        "CreateTaskPushNotificationConfig",
+        json!({"taskId": id, "url": "https://h.example.com/"}),
+    )
+    .await;
     assert_eq!(err(&r).0, -32001);
 }
 
@@ -808,7 +985,10 @@ fn verify_push(hit: &Hit, token: &str) -> Value {
     mac.update(format!("{ts}.").as_bytes());
     mac.update(&hit.body);
     let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    assert_eq!(hit.header("x-pinchwork-timestamp-signature"), Some(sig.as_str()));
+    assert_eq!(
+        hit.header("x-pinchwork-timestamp-signature"),
+        Some(sig.as_str())
+    );
     hit.json()
 }
 
@@ -835,9 +1015,15 @@ async fn changes_are_pushed_signed_through_the_outbox_until_the_config_is_delete
     pickup(&w, &id).await;
     let hits = receiver.wait_for(1).await;
     let body = verify_push(&hits[0], "tok-123");
-    assert_eq!(hits[0].header("x-pinchwork-event"), Some("a2a.status_update"));
+    assert_eq!(
+        hits[0].header("x-pinchwork-event"),
+        Some("a2a.status_update")
+    );
     assert_eq!(body["statusUpdate"]["taskId"], id.as_str());
-    assert_eq!(body["statusUpdate"]["status"]["state"], "TASK_STATE_WORKING");
+    assert_eq!(
+        body["statusUpdate"]["status"]["state"],
+        "TASK_STATE_WORKING"
+    );
 
     // The delivery: the task with its result, in one notification.
     deliver(&w, &id, "pushed result").await;
@@ -850,14 +1036,27 @@ async fn changes_are_pushed_signed_through_the_outbox_until_the_config_is_delete
     // A rejection, and an eventless change (the worker gives the task back), are pushed too.
     say(&w, &id, json!([{"text": "reject: not pushy enough"}]), None).await;
     let hits = receiver.wait_for(3).await;
-    assert_eq!(verify_push(&hits[2], "tok-123")["statusUpdate"]["status"]["state"], "TASK_STATE_WORKING");
-    w.act(&w.worker, &id, "abandon", json!({})).await.expect(200);
+    assert_eq!(
+        verify_push(&hits[2], "tok-123")["statusUpdate"]["status"]["state"],
+        "TASK_STATE_WORKING"
+    );
+    w.act(&w.worker, &id, "abandon", json!({}))
+        .await
+        .expect(200);
     let hits = receiver.wait_for(4).await;
-    assert_eq!(verify_push(&hits[3], "tok-123")["statusUpdate"]["status"]["state"], "TASK_STATE_SUBMITTED");
+    assert_eq!(
+        verify_push(&hits[3], "tok-123")["statusUpdate"]["status"]["state"],
+        "TASK_STATE_SUBMITTED"
+    );
 
     // Deleted: nothing more is sent.
-    let r = rpc(&w.app, Some(&w.poster), "DeleteTaskPushNotificationConfig",
-                json!({"taskId": id, "id": id})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "DeleteTaskPushNotificationConfig",
+        json!({"taskId": id, "id": id}),
+    )
+    .await;
     ok(&r);
     let r = rpc(&w.app, Some(&w.poster), "CancelTask", json!({"id": id})).await;
     ok(&r);
@@ -937,22 +1136,34 @@ async fn a_streamed_message_follows_the_task_until_it_needs_the_client() {
     let update = item(&mut events).await;
     assert_eq!(update["statusUpdate"]["taskId"], id.as_str());
     assert_eq!(update["statusUpdate"]["contextId"], task["contextId"]);
-    assert_eq!(update["statusUpdate"]["status"]["state"], "TASK_STATE_WORKING");
+    assert_eq!(
+        update["statusUpdate"]["status"]["state"],
+        "TASK_STATE_WORKING"
+    );
     w.act(&w.worker, &id, "messages", json!({"message": "Halfway"}))
         .await
         .expect(201);
     let update = item(&mut events).await;
-    assert_eq!(update["statusUpdate"]["status"]["message"]["parts"][0]["text"], "Halfway");
+    assert_eq!(
+        update["statusUpdate"]["status"]["message"]["parts"][0]["text"],
+        "Halfway"
+    );
 
     deliver(&w, &id, "streamed result").await;
     let artifact = item(&mut events).await;
-    assert_eq!(artifact["artifactUpdate"]["artifact"]["artifactId"], "result");
+    assert_eq!(
+        artifact["artifactUpdate"]["artifact"]["artifactId"],
+        "result"
+    );
     assert_eq!(
         artifact["artifactUpdate"]["artifact"]["parts"][0]["text"],
         "streamed result"
     );
     let update = item(&mut events).await;
-    assert_eq!(update["statusUpdate"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED");
+    assert_eq!(
+        update["statusUpdate"]["status"]["state"],
+        "TASK_STATE_INPUT_REQUIRED"
+    );
     ends(&mut events).await;
 
     // Approving by a streamed message: the completed task, and the end.
@@ -964,7 +1175,10 @@ async fn a_streamed_message_follows_the_task_until_it_needs_the_client() {
                            "parts": [{"text": "approve"}]}}),
     )
     .await;
-    assert_eq!(state(&item(&mut events).await["task"]), "TASK_STATE_COMPLETED");
+    assert_eq!(
+        state(&item(&mut events).await["task"]),
+        "TASK_STATE_COMPLETED"
+    );
     ends(&mut events).await;
     server.shutdown().await;
 }
@@ -980,19 +1194,36 @@ async fn a_subscription_sees_changes_no_event_announces_and_ends_at_a_final_stat
         .to_string();
     pickup(&w, &id).await;
     let mut events = open_stream(&base, &w.poster, "SubscribeToTask", json!({"id": id})).await;
-    assert_eq!(state(&item(&mut events).await["task"]), "TASK_STATE_WORKING");
+    assert_eq!(
+        state(&item(&mut events).await["task"]),
+        "TASK_STATE_WORKING"
+    );
     // The worker gives it back: no event tells the poster, the stream still hears of it.
-    w.act(&w.worker, &id, "abandon", json!({})).await.expect(200);
+    w.act(&w.worker, &id, "abandon", json!({}))
+        .await
+        .expect(200);
     let update = item(&mut events).await;
-    assert_eq!(update["statusUpdate"]["status"]["state"], "TASK_STATE_SUBMITTED");
+    assert_eq!(
+        update["statusUpdate"]["status"]["state"],
+        "TASK_STATE_SUBMITTED"
+    );
     // Cancelled through the HTTP API: the final state, and the end.
     w.act(&w.poster, &id, "cancel", json!({})).await.expect(200);
     let update = item(&mut events).await;
-    assert_eq!(update["statusUpdate"]["status"]["state"], "TASK_STATE_CANCELED");
+    assert_eq!(
+        update["statusUpdate"]["status"]["state"],
+        "TASK_STATE_CANCELED"
+    );
     ends(&mut events).await;
 
     // A finished task has nothing to stream: a plain JSON-RPC error.
-    let r = rpc(&w.app, Some(&w.poster), "SubscribeToTask", json!({"id": id})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "SubscribeToTask",
+        json!({"id": id}),
+    )
+    .await;
     let (code, msg) = err(&r);
     assert_eq!(code, -32004);
     assert!(msg.contains("TASK_STATE_CANCELED"), "{msg}");
@@ -1014,7 +1245,13 @@ async fn an_agent_holds_a_bounded_number_of_streams() {
         item(&mut events).await;
         open.push(events);
     }
-    let r = rpc(&w.app, Some(&w.poster), "SubscribeToTask", json!({"id": id})).await;
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "SubscribeToTask",
+        json!({"id": id}),
+    )
+    .await;
     let (code, msg) = err(&r);
     assert_eq!(code, -32004);
     assert!(msg.contains("At most 8"), "{msg}");
@@ -1046,8 +1283,10 @@ async fn an_agent_holds_a_bounded_number_of_streams() {
         let res = reqwest::Client::new()
             .post(format!("{base}/a2a"))
             .bearer_auth(&w.poster)
-            .json(&json!({"jsonrpc": "2.0", "id": 9, "method": "SubscribeToTask",
-                          "params": {"id": id}}))
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 9, "method": "SubscribeToTask",
+                          "params": {"id": id}}),
+            )
             .send()
             .await
             .unwrap();
@@ -1076,7 +1315,11 @@ async fn a_blocking_send_waits_for_the_delivery() {
     });
     // The worker finds it, and delivers.
     let id = loop {
-        let open = w.app.get("/v1/tasks/available", &w.worker).await.expect(200);
+        let open = w
+            .app
+            .get("/v1/tasks/available", &w.worker)
+            .await
+            .expect(200);
         if let Some(t) = open.json["tasks"][0]["task_id"].as_str() {
             break t.to_string();
         }

@@ -409,11 +409,11 @@ async fn list(
             let (rows, total) = tx.a2a_tasks_of(&filter, page)?;
             let views = rows
                 .into_iter()
-                .map(|(task, context)| {
+                .map(|row| {
                     if history > 0 {
-                        mapping::view_of(tx, task, true)
+                        mapping::view_of(tx, row.task, true)
                     } else {
-                        mapping::read_more(tx, task, context, None, false)
+                        mapping::read_more(tx, row.task, row.context_id, None, false)
                     }
                 })
                 .collect::<crate::error::Result<Vec<_>>>()?;

@@ -166,7 +166,10 @@ pub fn enqueue(
             .any(|e| e.task_id == config.task_id && e.kind == EventKind::TaskDelivered);
         // A delivery is one notification with its result (two could arrive in either order).
         let (kind, body) = if delivered {
-            ("a2a.task", StreamResponse::Task(view.to_task(Some(0), true)))
+            (
+                "a2a.task",
+                StreamResponse::Task(view.to_task(Some(0), true)),
+            )
         } else {
             (
                 "a2a.status_update",

@@ -29,7 +29,9 @@ pub const MAX_WATCHES: usize = 8;
 /// How often a watch re-reads its task on a database shared by several nodes.
 const RECHECK: Duration = Duration::from_secs(5);
 
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Comments sent on a quiet stream: more often than every 5 s, the read timeout of httpx (the
+/// official Python SDK's HTTP client) by default, so that its streams survive a slow worker.
+const KEEP_ALIVE: Duration = Duration::from_secs(4);
 
 /// Open watches per agent.
 #[derive(Default)]

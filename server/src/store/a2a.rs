@@ -208,12 +208,16 @@ pub(super) fn push_config_from<R: Cells>(r: &R) -> Result<PushConfig, R::Error> 
     })
 }
 
-/// A listed task and its A2A context.
-pub(super) fn listed_task_from<R: Cells>(
-    r: &R,
-) -> Result<(crate::model::Task, Option<String>), R::Error> {
-    Ok((
-        super::rows::task_from(r)?,
-        r.opt_text(super::rows::TASK_COL_COUNT)?,
-    ))
+/// A task as A2A lists it: with its A2A context, if an A2A client created it.
+#[derive(Debug, Clone)]
+pub struct ListedTask {
+    pub task: crate::model::Task,
+    pub context_id: Option<String>,
+}
+
+pub(super) fn listed_task_from<R: Cells>(r: &R) -> Result<ListedTask, R::Error> {
+    Ok(ListedTask {
+        task: super::rows::task_from(r)?,
+        context_id: r.opt_text(super::rows::TASK_COL_COUNT)?,
+    })
 }

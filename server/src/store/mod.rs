@@ -18,7 +18,7 @@ use crate::model::{
 use pinchwork_client::types::StatsResponse;
 use std::sync::Arc;
 
-pub use a2a::{A2aTask, A2aTaskFilter, PushConfig, StateCondition};
+pub use a2a::{A2aTask, A2aTaskFilter, ListedTask, PushConfig, StateCondition};
 
 /// Which tasks a worker may claim or browse (shared filters of pickup and browse).
 #[derive(Debug, Clone, Default)]
@@ -311,7 +311,7 @@ pub trait Tx {
         &mut self,
         filter: &A2aTaskFilter,
         page: Page,
-    ) -> Result<(Vec<(Task, Option<String>)>, i64)>;
+    ) -> Result<(Vec<ListedTask>, i64)>;
     /// Adds a push config, or replaces the task's config of the same id.
     fn save_push_config(&mut self, config: &PushConfig) -> Result<()>;
     /// The push configs of these tasks, each task's oldest first.

@@ -15,7 +15,8 @@ use super::rows::{
 };
 use super::{
     A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
-    NodeNews, OpenTask, OpenTaskFilter, Page, PushConfig, Role, Tx, WebhookDelivery, a2a,
+    ListedTask, NodeNews, OpenTask, OpenTaskFilter, Page, PushConfig, Role, Tx, WebhookDelivery,
+    a2a,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -1191,7 +1192,7 @@ impl Tx for PgTx<'_> {
         &mut self,
         filter: &A2aTaskFilter,
         page: Page,
-    ) -> Result<(Vec<(Task, Option<String>)>, i64)> {
+    ) -> Result<(Vec<ListedTask>, i64)> {
         let (tasks, count) = a2a::tasks_of(Dialect::Postgres, filter, page);
         Ok((
             self.query_rows(&tasks, a2a::listed_task_from)?,

@@ -9,7 +9,7 @@ use super::rows::{
 };
 use super::{
     A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
-    OpenTask, OpenTaskFilter, Page, PushConfig, Role, Tx, WebhookDelivery, a2a,
+    ListedTask, OpenTask, OpenTaskFilter, Page, PushConfig, Role, Tx, WebhookDelivery, a2a,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -1193,7 +1193,7 @@ impl Tx for SqliteTx<'_> {
         &mut self,
         filter: &A2aTaskFilter,
         page: Page,
-    ) -> Result<(Vec<(Task, Option<String>)>, i64)> {
+    ) -> Result<(Vec<ListedTask>, i64)> {
         let (tasks, count) = a2a::tasks_of(Dialect::Sqlite, filter, page);
         Ok((
             self.query_rows(&tasks, |r| a2a::listed_task_from(r))?,
