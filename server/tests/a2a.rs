@@ -1340,3 +1340,66 @@ async fn a_blocking_send_waits_for_the_delivery() {
     .await;
     assert_eq!(err(&r).0, -32602);
 }
+
+/// On a database several nodes share, a stream on one node sees what another node changed,
+/// even when no event tells the poster (here: the worker gives the task back on the other
+/// node). PostgreSQL only: on SQLite there is one node.
+#[tokio::test]
+async fn a_stream_sees_changes_made_on_another_node() {
+    let w = world().await;
+    if !w.app.dir.is_postgres() {
+        eprintln!("PINCHWORK_TEST_POSTGRES_URL is not set: several nodes need PostgreSQL");
+        return;
+    }
+    let other = TestApp::open(w.app.cfg.clone(), w.app.dir.clone(), w.app.clock.clone()).await;
+    let server = w.app.serve().await;
+    let other_server = other.serve().await;
+    let base = format!("http://{}", server.addr);
+    let id = post(&w, "Across nodes", json!({"max_credits": 10})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pickup(&w, &id).await;
+    let mut events = open_stream(&base, &w.poster, "SubscribeToTask", json!({"id": id})).await;
+    assert_eq!(
+        state(&item(&mut events).await["task"]),
+        "TASK_STATE_WORKING"
+    );
+    // An event to the poster, committed on the other node: heard at once.
+    other
+        .post(
+            &format!("/v1/tasks/{id}/messages"),
+            &w.worker,
+            json!({"message": "from node two"}),
+        )
+        .await
+        .expect(201);
+    let update = item(&mut events).await;
+    assert_eq!(
+        update["statusUpdate"]["status"]["message"]["parts"][0]["text"],
+        "from node two"
+    );
+    // No event to the poster: the stream's periodic re-read finds it.
+    other
+        .post(&format!("/v1/tasks/{id}/abandon"), &w.worker, json!({}))
+        .await
+        .expect(200);
+    let update = within(Duration::from_secs(7), &mut events).await;
+    assert_eq!(
+        update["statusUpdate"]["status"]["state"],
+        "TASK_STATE_SUBMITTED"
+    );
+    other_server.shutdown().await;
+    server.shutdown().await;
+}
+
+/// The next item of a stream within `limit`.
+async fn within(limit: Duration, events: &mut Sse) -> Value {
+    use futures_util::StreamExt;
+    let event = tokio::time::timeout(limit, events.next())
+        .await
+        .unwrap_or_else(|_| panic!("an item within {limit:?}"))
+        .expect("the stream goes on")
+        .expect("a well-formed event");
+    serde_json::from_str::<Value>(&event.data).unwrap()["result"].clone()
+}
