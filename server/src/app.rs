@@ -31,8 +31,8 @@ pub struct AppState {
     pub routing: Arc<std::sync::Mutex<RoutingHints>>,
     /// Wakes the webhook worker when deliveries were queued.
     pub webhooks: Arc<Notify>,
-    /// The A2A streams and blocking calls open per agent.
-    pub a2a_watches: Arc<a2a::stream::Watches>,
+    /// What the A2A endpoint keeps in memory (open streams, whether pushes exist).
+    pub a2a: Arc<a2a::Shared>,
 }
 
 impl AppState {
@@ -56,12 +56,13 @@ impl AppState {
             shutdown: Arc::new(watch::channel(false).0),
             routing: Arc::default(),
             webhooks: Arc::default(),
-            a2a_watches: Arc::default(),
+            a2a: Arc::default(),
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
             .await?;
         state.refresh_routing().await?;
+        a2a::refresh(&state).await?;
         Ok(state)
     }
 
@@ -84,6 +85,7 @@ impl AppState {
         work: impl FnOnce(&mut dyn Tx, &mut Ctx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let mut ctx = Ctx::new(self.cfg.clone(), self.now(), *self.routing.lock().unwrap());
+        let a2a = self.a2a.clone();
         let (value, events, changed, webhooks_queued) = self
             .store
             .write(move |tx| {
@@ -93,9 +95,12 @@ impl AppState {
                 let urls = tx.append_events(&mut ctx.events, ctx.now)?;
                 // Webhook deliveries too: queued if and only if their event committed.
                 let mut queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now)?;
-                // And the A2A push notifications of the tasks that changed.
+                // And the A2A push notifications of the tasks that changed (read when the
+                // transaction runs, after any config saved before it).
                 let changed = ctx.changed_tasks();
-                queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now)?;
+                if a2a.pushes() {
+                    queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now)?;
+                }
                 Ok((value, ctx.events, changed, queued))
             })
             .await?;

@@ -1331,6 +1331,7 @@ async fn a_blocking_send_waits_for_the_delivery() {
     let task = &ok(&r)["task"];
     assert_eq!(state(task), "TASK_STATE_INPUT_REQUIRED");
     assert_eq!(task["artifacts"][0]["parts"][0]["text"], "waited result");
+    assert_eq!(task["history"][0]["messageId"], "b-1", "with its history");
     let r = rpc(
         &w.app,
         Some(&w.poster),
@@ -1402,4 +1403,45 @@ async fn within(limit: Duration, events: &mut Sse) -> Value {
         .expect("the stream goes on")
         .expect("a well-formed event");
     serde_json::from_str::<Value>(&event.data).unwrap()["result"].clone()
+}
+
+/// A node learns of push configs made on another node (within a timer tick) and pushes the
+/// changes it makes. PostgreSQL only: on SQLite there is one node.
+#[tokio::test]
+async fn another_node_pushes_the_changes_it_makes() {
+    let w = world_with(|cfg| cfg.webhook_allow_insecure = true).await;
+    if !w.app.dir.is_postgres() {
+        eprintln!("PINCHWORK_TEST_POSTGRES_URL is not set: several nodes need PostgreSQL");
+        return;
+    }
+    let other = TestApp::open(w.app.cfg.clone(), w.app.dir.clone(), w.app.clock.clone()).await;
+    let (server, other_server) = (w.app.serve().await, other.serve().await);
+    let receiver = Receiver::start(200).await;
+    let id = post(&w, "Push from elsewhere", json!({"max_credits": 10})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = rpc(
+        &w.app,
+        Some(&w.poster),
+        "CreateTaskPushNotificationConfig",
+        json!({"taskId": id, "url": receiver.url, "token": "tok-123",
+               "authentication": {"scheme": "Bearer", "credentials": "client-secret"}}),
+    )
+    .await;
+    ok(&r);
+    // A few ticks of the other node's timer loop.
+    tokio::time::sleep(Duration::from_millis(3 * w.app.cfg.timer_tick_ms + 100)).await;
+    other
+        .post(&format!("/v1/tasks/{id}/pickup"), &w.worker, json!({}))
+        .await
+        .expect(200);
+    let hits = receiver.wait_for(1).await;
+    let body = verify_push(&hits[0], "tok-123");
+    assert_eq!(
+        body["statusUpdate"]["status"]["state"],
+        "TASK_STATE_WORKING"
+    );
+    other_server.shutdown().await;
+    server.shutdown().await;
 }

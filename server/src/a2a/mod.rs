@@ -35,6 +35,8 @@ use pinchwork_client::types::{AnswerRequest, ApproveRequest, MessageRequest, Rej
 use serde::Serialize;
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use stream::{Watch, ends};
 use types::{
@@ -45,6 +47,37 @@ use types::{
 
 /// The JSON-RPC endpoint.
 pub const PATH: &str = "/a2a";
+
+/// What the A2A endpoint keeps in memory on each node.
+#[derive(Default)]
+pub struct Shared {
+    /// The streams and blocking calls open per agent.
+    pub watches: Arc<stream::Watches>,
+    /// Whether any task may have a push config: until one has, writes skip looking for them.
+    /// Raised before a config is saved on this node, and when a timer tick finds one (so a
+    /// node learns of another node's first config within a tick); never lowered while the
+    /// node runs, so that no tick can hide a config being saved.
+    pushes: AtomicBool,
+}
+
+impl Shared {
+    pub fn pushes(&self) -> bool {
+        self.pushes.load(Ordering::SeqCst)
+    }
+
+    /// A config is about to be saved: from now on, writes look for configs.
+    fn expect_pushes(&self) {
+        self.pushes.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Notes whether any push config exists (at start and every timer tick), once there is one.
+pub async fn refresh(s: &AppState) -> crate::error::Result<()> {
+    if !s.a2a.pushes() && s.read(|tx| tx.push_configs_exist()).await? {
+        s.a2a.expect_pushes();
+    }
+    Ok(())
+}
 
 /// How long a blocking SendMessage waits, unless `metadata.wait` says otherwise.
 const BLOCKING_WAIT: Duration = Duration::from_secs(30);
@@ -210,7 +243,7 @@ async fn send(
     };
     // Taken before the work, so that a client over its limit changes nothing.
     let slot = if streaming || blocking {
-        Some(s.a2a_watches.take(&poster)?)
+        Some(s.a2a.watches.take(&poster)?)
     } else {
         None
     };
@@ -218,22 +251,29 @@ async fn send(
     let poster_news = s.bus.subscribe(&poster);
     let new = req.message.task_id.is_empty();
     let view = if new {
-        create(s, poster, &req, history != Some(0)).await?
+        create(s, poster.clone(), &req, history != Some(0)).await?
     } else {
-        reply(s, poster, &req, history != Some(0)).await?
+        reply(s, poster.clone(), &req, history != Some(0)).await?
     };
     let task = view.to_task(history, true);
     let Some(slot) = slot else {
         return Ok(Json(success(&id, to_json(SendMessageResponse::Task(task)))).into_response());
     };
-    let done = ends(view.state());
+    let (done, marks) = (ends(view.state()), view.marks());
     let watch = Watch::start(s, slot, poster_news, view);
     if streaming {
         let follow = (new || !done).then_some(watch);
         return Ok(stream::sse(id, StreamResponse::Task(task), follow).into_response());
     }
-    let view = stream::wait(watch, limit).await?;
-    let task = view.to_task(history, true);
+    let waited = stream::wait(watch, limit).await?;
+    let task = if waited.marks() == marks || history == Some(0) {
+        waited.to_task(history, true)
+    } else {
+        // The watch reads only what tells a change: read the history too.
+        read(s, &poster, &waited.task.id, true)
+            .await?
+            .to_task(history, true)
+    };
     Ok(Json(success(&id, to_json(SendMessageResponse::Task(task)))).into_response())
 }
 
@@ -258,6 +298,9 @@ async fn create(
         .as_ref()
         .map(|c| push::config(c, s.cfg.webhook_allow_insecure, s.now()))
         .transpose()?;
+    if push.is_some() {
+        s.a2a.expect_pushes();
+    }
     let (who, message_id) = (poster.clone(), new.message_id.clone());
     let posted = s
         .write(move |tx, ctx| {
@@ -457,7 +500,7 @@ async fn subscribe(
     task_id: String,
     id: Value,
 ) -> Result<Response, RpcError> {
-    let slot = s.a2a_watches.take(&poster)?;
+    let slot = s.a2a.watches.take(&poster)?;
     let poster_news = s.bus.subscribe(&poster);
     let view = read(s, &poster, &task_id, true).await?;
     let state = view.state();
@@ -480,6 +523,7 @@ async fn create_push(
     let config = push::config(&c, s.cfg.webhook_allow_insecure, s.now())?.for_task(&c.task_id);
     mapping::client_id("taskId", &c.task_id)?;
     let saved = config.clone();
+    s.a2a.expect_pushes();
     s.write(move |tx, _| {
         mapping::read(tx, &poster, &config.task_id, false)?;
         push::save(tx, &config)

@@ -318,6 +318,8 @@ pub trait Tx {
     fn push_configs_of(&mut self, task_ids: &[String]) -> Result<Vec<PushConfig>>;
     /// Removes a push config; returns whether there was one.
     fn delete_push_config(&mut self, task_id: &str, id: &str) -> Result<bool>;
+    /// Whether any task has a push config.
+    fn push_configs_exist(&mut self) -> Result<bool>;
 
     // Audits (tests and operators)
     /// (sum of agent balances, credits held in escrow by open tasks, credits ever minted).

@@ -1217,6 +1217,10 @@ impl Tx for PgTx<'_> {
         Ok(self.run_query(&a2a::delete_push_config(Dialect::Postgres, task_id, id))? == 1)
     }
 
+    fn push_configs_exist(&mut self) -> Result<bool> {
+        self.scalar("SELECT EXISTS (SELECT 1 FROM a2a_push_configs)", &[])
+    }
+
     fn books(&mut self) -> Result<(i64, i64, i64)> {
         let row = self.query_one(
             &format!(

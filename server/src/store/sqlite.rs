@@ -1218,6 +1218,13 @@ impl Tx for SqliteTx<'_> {
         Ok(self.run_query(&a2a::delete_push_config(Dialect::Sqlite, task_id, id))? == 1)
     }
 
+    fn push_configs_exist(&mut self) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM a2a_push_configs)")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     fn books(&mut self) -> Result<(i64, i64, i64)> {
         Ok(self.conn.query_row(
             &format!(
