@@ -11,6 +11,9 @@
 //!   connection uses exactly the addresses it checked; literal addresses (which skip DNS) are
 //!   checked before sending; redirects are not followed; proxies are not used.
 //!   `webhook_allow_insecure` allows plain http and loopback addresses, for local testing.
+//! - A2A push notifications go out the same way (`a2a::push`): queued with the change they
+//!   announce, sent to the client's URL with its token and `Authorization`, and signed with
+//!   the token; a delivery whose config was deleted is dropped.
 
 use crate::a2a;
 use crate::app::AppState;
