@@ -56,24 +56,46 @@ pub fn enqueue(
     let mut queued = 0;
     for (event, url) in events.iter().zip(urls) {
         let Some(url) = url else { continue };
-        tx.insert_webhook_delivery(&WebhookDelivery {
-            id: ids::new_id("wh"),
-            event_id: event.id,
-            recipient: event.recipient.clone(),
-            kind: event.kind.as_str().into(),
+        let kind = event.kind.as_str();
+        queue(
+            tx,
+            event.id,
+            &event.recipient,
+            kind,
             url,
-            body: payload(event),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            next_attempt_at: now,
-            last_status: None,
-            last_error: None,
-            created_at: now,
-            finished_at: None,
-        })?;
+            payload(event),
+            now,
+        )?;
         queued += 1;
     }
     Ok(queued)
+}
+
+/// Queues one delivery of `body` to `url`, due at once.
+pub fn queue(
+    tx: &mut dyn Tx,
+    event_id: i64,
+    recipient: &str,
+    kind: &str,
+    url: String,
+    body: String,
+    now: Millis,
+) -> Result<()> {
+    tx.insert_webhook_delivery(&WebhookDelivery {
+        id: ids::new_id("wh"),
+        event_id,
+        recipient: recipient.to_string(),
+        kind: kind.to_string(),
+        url,
+        body,
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: now,
+        last_status: None,
+        last_error: None,
+        created_at: now,
+        finished_at: None,
+    })
 }
 
 /// The guide's payload: `{"event", "task_id", "data", "timestamp"}`, plus `event_id` (the

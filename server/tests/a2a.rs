@@ -74,6 +74,14 @@ async fn post(w: &World, text: &str, metadata: Value) -> Value {
     ok(&r)["task"].clone()
 }
 
+/// Posts a task by SendMessage; returns its id.
+async fn post_id(w: &World, text: &str, metadata: Value) -> String {
+    post(w, text, metadata).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -605,10 +613,7 @@ async fn states_follow_the_task_and_follow_up_messages_steer_it() {
 #[tokio::test]
 async fn rejecting_by_message_sends_the_work_back_and_needs_a_reason() {
     let w = world().await;
-    let id = post(&w, "Summarise", json!({"max_credits": 10})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = post_id(&w, "Summarise", json!({"max_credits": 10})).await;
     pickup(&w, &id).await;
     deliver(&w, &id, "too short").await;
     let r = say(&w, &id, json!([{"text": "reject"}]), None).await;
@@ -644,15 +649,12 @@ async fn rejecting_by_message_sends_the_work_back_and_needs_a_reason() {
 #[tokio::test]
 async fn auto_approval_after_the_review_timeout_still_applies() {
     let w = world().await;
-    let id = post(
+    let id = post_id(
         &w,
         "Quick job",
         json!({"max_credits": 10, "reviewTimeoutMinutes": 5}),
     )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    .await;
     pickup(&w, &id).await;
     deliver(&w, &id, "done").await;
     let t = get(&w, &id).await;
@@ -851,10 +853,7 @@ async fn list_tasks_filters_by_state_and_context_and_pages() {
 #[tokio::test]
 async fn push_configs_are_checked_kept_per_task_and_bounded() {
     let w = world().await;
-    let id = post(&w, "Notify me", json!({"max_credits": 5})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = post_id(&w, "Notify me", json!({"max_credits": 5})).await;
     let create = |config: Value| {
         rpc(
             &w.app,
@@ -1067,16 +1066,8 @@ async fn changes_are_pushed_signed_through_the_outbox_until_the_config_is_delete
 // ---------------------------------------------------------------------------------------------
 // Streams (over HTTP)
 
-type Sse = std::pin::Pin<
-    Box<
-        dyn futures_util::Stream<
-                Item = Result<
-                    eventsource_stream::Event,
-                    eventsource_stream::EventStreamError<reqwest::Error>,
-                >,
-            > + Send,
-    >,
->;
+/// An A2A stream: SSE events whose data are JSON-RPC responses.
+type Sse = common::Events;
 
 /// Calls a streaming method over HTTP; returns the SSE stream.
 async fn open_stream(base: &str, key: &str, method: &str, params: Value) -> Sse {
@@ -1096,15 +1087,7 @@ async fn open_stream(base: &str, key: &str, method: &str, params: Value) -> Sse 
 
 /// The next item of a stream (a JSON-RPC result), within two seconds.
 async fn item(events: &mut Sse) -> Value {
-    use futures_util::StreamExt;
-    let event = tokio::time::timeout(Duration::from_secs(2), events.next())
-        .await
-        .expect("an item within 2 s")
-        .expect("the stream goes on")
-        .expect("a well-formed event");
-    let json: Value = serde_json::from_str(&event.data).unwrap();
-    assert_eq!(json["id"], 9);
-    json["result"].clone()
+    within(Duration::from_secs(2), events).await
 }
 
 /// The stream ends (within two seconds) without another item.
@@ -1188,10 +1171,7 @@ async fn a_subscription_sees_changes_no_event_announces_and_ends_at_a_final_stat
     let w = world().await;
     let server = w.app.serve().await;
     let base = format!("http://{}", server.addr);
-    let id = post(&w, "Subscribe to me", json!({"max_credits": 10})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = post_id(&w, "Subscribe to me", json!({"max_credits": 10})).await;
     pickup(&w, &id).await;
     let mut events = open_stream(&base, &w.poster, "SubscribeToTask", json!({"id": id})).await;
     assert_eq!(
@@ -1235,10 +1215,7 @@ async fn an_agent_holds_a_bounded_number_of_streams() {
     let w = world().await;
     let server = w.app.serve().await;
     let base = format!("http://{}", server.addr);
-    let id = post(&w, "Watched", json!({"max_credits": 10})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = post_id(&w, "Watched", json!({"max_credits": 10})).await;
     let mut open = Vec::new();
     for _ in 0..8 {
         let mut events = open_stream(&base, &w.poster, "SubscribeToTask", json!({"id": id})).await;
@@ -1356,10 +1333,7 @@ async fn a_stream_sees_changes_made_on_another_node() {
     let server = w.app.serve().await;
     let other_server = other.serve().await;
     let base = format!("http://{}", server.addr);
-    let id = post(&w, "Across nodes", json!({"max_credits": 10})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = post_id(&w, "Across nodes", json!({"max_credits": 10})).await;
     pickup(&w, &id).await;
     let mut events = open_stream(&base, &w.poster, "SubscribeToTask", json!({"id": id})).await;
     assert_eq!(
@@ -1394,15 +1368,12 @@ async fn a_stream_sees_changes_made_on_another_node() {
     server.shutdown().await;
 }
 
-/// The next item of a stream within `limit`.
+/// The next item of a stream within `limit`: the result of the call (id 9) it answers.
 async fn within(limit: Duration, events: &mut Sse) -> Value {
-    use futures_util::StreamExt;
-    let event = tokio::time::timeout(limit, events.next())
-        .await
-        .unwrap_or_else(|_| panic!("an item within {limit:?}"))
-        .expect("the stream goes on")
-        .expect("a well-formed event");
-    serde_json::from_str::<Value>(&event.data).unwrap()["result"].clone()
+    let event = common::next_within(events, limit).await;
+    let json: Value = serde_json::from_str(&event.data).unwrap();
+    assert_eq!(json["id"], 9);
+    json["result"].clone()
 }
 
 /// A node learns of push configs made on another node (within a timer tick) and pushes the
@@ -1417,10 +1388,7 @@ async fn another_node_pushes_the_changes_it_makes() {
     let other = TestApp::open(w.app.cfg.clone(), w.app.dir.clone(), w.app.clock.clone()).await;
     let (server, other_server) = (w.app.serve().await, other.serve().await);
     let receiver = Receiver::start(200).await;
-    let id = post(&w, "Push from elsewhere", json!({"max_credits": 10})).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = post_id(&w, "Push from elsewhere", json!({"max_credits": 10})).await;
     let r = rpc(
         &w.app,
         Some(&w.poster),

@@ -16,10 +16,10 @@ use super::types::{AuthenticationInfo, StreamResponse, TaskPushNotificationConfi
 use crate::app::AppState;
 use crate::error::Result;
 use crate::events::{Event, EventKind};
-use crate::ids;
 use crate::market::validate;
 use crate::model::Millis;
-use crate::store::{DeliveryStatus, PushConfig, Tx, WebhookDelivery};
+use crate::store::{PushConfig, Tx, WebhookDelivery};
+use crate::webhooks;
 use std::collections::BTreeSet;
 
 /// Push configs one task may have.
@@ -176,21 +176,18 @@ pub fn enqueue(
                 StreamResponse::StatusUpdate(view.status_update()),
             )
         };
-        tx.insert_webhook_delivery(&WebhookDelivery {
-            id: ids::new_id("wh"),
-            event_id: event.map_or(0, |e| e.id),
-            recipient: format!("{RECIPIENT}{}/{}", config.task_id, config.id),
-            kind: kind.into(),
-            url: config.url.clone(),
-            body: serde_json::to_string(&body).expect("A2A types serialize"),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            next_attempt_at: now,
-            last_status: None,
-            last_error: None,
-            created_at: now,
-            finished_at: None,
-        })?;
+        let recipient = format!("{RECIPIENT}{}/{}", config.task_id, config.id);
+        let body = serde_json::to_string(&body).expect("A2A types serialize");
+        let event_id = event.map_or(0, |e| e.id);
+        webhooks::queue(
+            tx,
+            event_id,
+            &recipient,
+            kind,
+            config.url.clone(),
+            body,
+            now,
+        )?;
         queued += 1;
     }
     Ok(queued)
