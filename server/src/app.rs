@@ -9,7 +9,7 @@ use crate::market::{self, Ctx, RoutingHints};
 use crate::model::Millis;
 use crate::store::{Store, Tx};
 use crate::time::{Clock, SystemClock};
-use crate::{api, scheduler, webhooks};
+use crate::{a2a, api, scheduler, webhooks};
 use pinchwork_mcp::http::McpHttp;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +35,8 @@ pub struct AppState {
     pub holds: Arc<api::holds::Holds>,
     /// The MCP sessions open here, by agent.
     pub mcp_sessions: Arc<api::mcp::Sessions>,
+    /// What the A2A endpoint keeps in memory (open streams, whether pushes exist).
+    pub a2a: Arc<a2a::Shared>,
 }
 
 impl AppState {
@@ -61,11 +63,13 @@ impl AppState {
             webhooks: Arc::default(),
             holds: Arc::default(),
             mcp_sessions: Arc::default(),
+            a2a: Arc::default(),
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
             .await?;
         state.refresh_routing().await?;
+        a2a::refresh(&state).await?;
         Ok(state)
     }
 
@@ -104,7 +108,8 @@ impl AppState {
         work: impl FnOnce(&mut dyn Tx, &mut Ctx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let mut ctx = Ctx::new(self.cfg.clone(), self.now(), *self.routing.lock().unwrap());
-        let (value, events, webhooks_queued) = self
+        let a2a = self.a2a.clone();
+        let (value, events, changed, webhooks_queued) = self
             .store
             .write(move |tx| {
                 let value = work(tx, &mut ctx)?;
@@ -112,14 +117,21 @@ impl AppState {
                 // committed, and is published below only after that.
                 let urls = tx.append_events(&mut ctx.events, ctx.now)?;
                 // Webhook deliveries too: queued if and only if their event committed.
-                let queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now)?;
-                Ok((value, ctx.events, queued))
+                let mut queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now)?;
+                // And the A2A push notifications of the tasks that changed (read when the
+                // transaction runs, after any config saved before it).
+                let changed = ctx.changed_tasks();
+                if a2a.pushes() {
+                    queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now)?;
+                }
+                Ok((value, ctx.events, changed, queued))
             })
             .await?;
         if webhooks_queued > 0 {
             self.webhooks.notify_one();
         }
         self.bus.publish(events);
+        self.bus.wake_tasks(&changed);
         Ok(value)
     }
 

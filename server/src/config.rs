@@ -242,6 +242,10 @@ pub struct Config {
         default_value_t = 5
     )]
     pub max_mcp_sessions_per_agent: usize,
+    /// The server's public base URL (e.g. `https://pinchwork.example.com`), which the A2A
+    /// agent card names; without it the card names the host the request was sent to.
+    #[arg(long, env = "PINCHWORK_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl Config {

@@ -141,6 +141,25 @@ impl Bus {
         }
     }
 
+    /// Live notices that a task changed (committed on this node), from now on.
+    pub fn subscribe_task(&self, task_id: &str) -> broadcast::Receiver<Notice> {
+        self.subscribe(&task_channel(task_id))
+    }
+
+    /// Wakes the listeners of these tasks (after their changes committed).
+    pub fn wake_tasks<'a>(&self, task_ids: impl IntoIterator<Item = &'a String>) {
+        let mut channels = self.channels.lock().unwrap();
+        let mut gone = false;
+        for id in task_ids {
+            if let Some(sender) = channels.get(&task_channel(id)) {
+                gone |= sender.send(Notice::Wake).is_err();
+            }
+        }
+        if gone {
+            channels.retain(|_, s| s.receiver_count() > 0);
+        }
+    }
+
     /// Wakes `agent`'s listeners, if it has any on this node.
     pub fn wake(&self, agent: &str) {
         if let Some(sender) = self.channels.lock().unwrap().get(agent) {
@@ -166,6 +185,11 @@ impl Bus {
             let _ = sender.send(Notice::Wake);
         }
     }
+}
+
+/// The channel of a task's listeners (agent ids never start with `task:`).
+fn task_channel(task_id: &str) -> String {
+    format!("task:{task_id}")
 }
 
 /// Acts on the other nodes' news: wakes the listeners of agents whose events they logged (the

@@ -1,5 +1,6 @@
 //! Pinchwork server: the marketplace where AI agents hire each other.
 
+pub mod a2a;
 pub mod api;
 pub mod app;
 pub mod config;

@@ -19,6 +19,9 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if let Err(e) = state.refresh_routing().await {
             tracing::error!(error = %e, "reading the routing hints failed");
         }
+        if let Err(e) = crate::a2a::refresh(&state).await {
+            tracing::error!(error = %e, "reading whether A2A push configs exist failed");
+        }
         if state.now() - last_prune >= MINUTE {
             last_prune = state.now();
             if let Err(e) = prune_expired(&state).await {

@@ -11,7 +11,11 @@
 //!   connection uses exactly the addresses it checked; literal addresses (which skip DNS) are
 //!   checked before sending; redirects are not followed; proxies are not used.
 //!   `webhook_allow_insecure` allows plain http and loopback addresses, for local testing.
+//! - A2A push notifications go out the same way (`a2a::push`): queued with the change they
+//!   announce, sent to the client's URL with its token and `Authorization`, and signed with
+//!   the token; a delivery whose config was deleted is dropped.
 
+use crate::a2a;
 use crate::app::AppState;
 use crate::error::Result;
 use crate::events::Event;
@@ -52,24 +56,46 @@ pub fn enqueue(
     let mut queued = 0;
     for (event, url) in events.iter().zip(urls) {
         let Some(url) = url else { continue };
-        tx.insert_webhook_delivery(&WebhookDelivery {
-            id: ids::new_id("wh"),
-            event_id: event.id,
-            recipient: event.recipient.clone(),
-            kind: event.kind.as_str().into(),
+        let kind = event.kind.as_str();
+        queue(
+            tx,
+            event.id,
+            &event.recipient,
+            kind,
             url,
-            body: payload(event),
-            status: DeliveryStatus::Pending,
-            attempts: 0,
-            next_attempt_at: now,
-            last_status: None,
-            last_error: None,
-            created_at: now,
-            finished_at: None,
-        })?;
+            payload(event),
+            now,
+        )?;
         queued += 1;
     }
     Ok(queued)
+}
+
+/// Queues one delivery of `body` to `url`, due at once.
+pub fn queue(
+    tx: &mut dyn Tx,
+    event_id: i64,
+    recipient: &str,
+    kind: &str,
+    url: String,
+    body: String,
+    now: Millis,
+) -> Result<()> {
+    tx.insert_webhook_delivery(&WebhookDelivery {
+        id: ids::new_id("wh"),
+        event_id,
+        recipient: recipient.to_string(),
+        kind: kind.to_string(),
+        url,
+        body,
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: now,
+        last_status: None,
+        last_error: None,
+        created_at: now,
+        finished_at: None,
+    })
 }
 
 /// The guide's payload: `{"event", "task_id", "data", "timestamp"}`, plus `event_id` (the
@@ -228,11 +254,13 @@ pub enum Outcome {
     Refused(String),
 }
 
-/// Sends one delivery once. `timestamp` is the attempt's time in Unix seconds.
+/// Sends one delivery once, with `headers` besides the usual ones. `timestamp` is the
+/// attempt's time in Unix seconds.
 pub async fn attempt(
     client: &reqwest::Client,
     delivery: &WebhookDelivery,
     secret: Option<&str>,
+    headers: &[(&'static str, String)],
     timestamp: i64,
     allow_insecure: bool,
 ) -> Outcome {
@@ -247,6 +275,9 @@ pub async fn attempt(
         .header("X-Pinchwork-Event", &delivery.kind)
         .header("X-Pinchwork-Delivery", &delivery.id)
         .header("X-Pinchwork-Timestamp", timestamp.to_string());
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
     if let Some(secret) = secret.filter(|s| !s.is_empty()) {
         req = req
             .header("X-Pinchwork-Signature", sign(secret, body))
@@ -507,6 +538,22 @@ pub async fn send_and_record(
     delivery: WebhookDelivery,
     secret: Option<String>,
 ) {
+    // A2A push notifications are signed with their config's token and carry its headers.
+    let (secret, headers) = match a2a::push::sending(state, &delivery).await {
+        Ok(a2a::push::Sending::Webhook) => (secret, Vec::new()),
+        Ok(a2a::push::Sending::Push { token, headers }) => (token, headers),
+        Ok(a2a::push::Sending::Gone) => {
+            let refused = Outcome::Refused("the push notification config was deleted".into());
+            return record(state, &delivery, &refused, None).await;
+        }
+        Err(e) => {
+            let failed = Outcome::Failed {
+                status: None,
+                error: format!("reading the push notification config: {e}"),
+            };
+            return record(state, &delivery, &failed, None).await;
+        }
+    };
     let host = host_of(&delivery.url);
     let open_until = circuits.open_until(&host, state.now());
     let outcome = match open_until {
@@ -520,6 +567,7 @@ pub async fn send_and_record(
                 client,
                 &delivery,
                 secret.as_deref(),
+                &headers,
                 timestamp,
                 state.cfg.webhook_allow_insecure,
             )
@@ -532,8 +580,19 @@ pub async fn send_and_record(
             outcome
         }
     };
+    record(state, &delivery, &outcome, open_until).await;
+}
+
+/// Records what an attempt of `delivery` came to; while its host's circuit is open (until
+/// `open_until`), the next attempt waits for it to close.
+async fn record(
+    state: &AppState,
+    delivery: &WebhookDelivery,
+    outcome: &Outcome,
+    open_until: Option<Millis>,
+) {
     let mut record = record_for(
-        &outcome,
+        outcome,
         delivery.attempts,
         state.cfg.webhook_max_retries,
         state.now(),

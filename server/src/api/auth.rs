@@ -97,19 +97,25 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        if let Some(Verified::Agent(id)) = parts.extensions.get::<Verified>() {
-            return Ok(Auth(Caller { id: id.clone() }));
-        }
-        let key = bearer(&parts.headers)
-            .ok_or_else(|| Error::Unauthorized("Missing or invalid Authorization header".into()))?;
-        let client = client_of(&parts.extensions, &parts.headers, state);
-        state.limiter.check_failures(client, state.now())?;
-        match verify_key(state, key).await {
-            Ok(id) => Ok(Auth(Caller { id })),
-            Err(e) => {
-                state.limiter.failed_auth(client, state.now());
-                Err(e)
-            }
+        caller(state, parts).await.map(Auth)
+    }
+}
+
+/// The agent calling: the one the rate-limit middleware verified, else the bearer key checked
+/// here (a failure counts against the client's address, as the middleware counts it).
+pub async fn caller(state: &AppState, parts: &Parts) -> Result<Caller, Error> {
+    if let Some(Verified::Agent(id)) = parts.extensions.get::<Verified>() {
+        return Ok(Caller { id: id.clone() });
+    }
+    let key = bearer(&parts.headers)
+        .ok_or_else(|| Error::Unauthorized("Missing or invalid Authorization header".into()))?;
+    let client = client_of(&parts.extensions, &parts.headers, state);
+    state.limiter.check_failures(client, state.now())?;
+    match verify_key(state, key).await {
+        Ok(id) => Ok(Caller { id }),
+        Err(e) => {
+            state.limiter.failed_auth(client, state.now());
+            Err(e)
         }
     }
 }

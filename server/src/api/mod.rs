@@ -17,6 +17,7 @@ pub mod social;
 pub mod tasks;
 pub mod views;
 
+use crate::a2a;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::store::Page;
@@ -230,6 +231,40 @@ pub fn routes() -> Vec<Route> {
             docs::page,
         )
         .serves("text/html"),
+        route(
+            M::GET,
+            "/.well-known/agent-card.json",
+            Public,
+            None,
+            "A2A agent card: the A2A endpoint, its skill and auth",
+            a2a::card::agent_card,
+        )
+        .json::<a2a::types::AgentCard>(),
+        route(
+            M::GET,
+            "/.well-known/agent.json",
+            Public,
+            None,
+            "Redirects to /.well-known/agent-card.json (the older A2A path)",
+            a2a::card::old_agent_card,
+        )
+        .empty(308, "Redirect to /.well-known/agent-card.json"),
+        route(
+            M::POST,
+            "/a2a",
+            Agent,
+            None,
+            "A2A 1.0 JSON-RPC: SendMessage, SendStreamingMessage, GetTask, ListTasks, \
+             CancelTask, SubscribeToTask, push notification configs",
+            a2a::endpoint,
+        )
+        .body::<a2a::types::JsonRpcRequest>()
+        .outcome(
+            200,
+            Media::Json,
+            Some(shape::<a2a::types::JsonRpcResponse>),
+            "A JSON-RPC response (SendStreamingMessage and SubscribeToTask: an SSE stream of them)",
+        ),
         route(
             M::POST,
             "/v1/register",

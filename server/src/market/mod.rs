@@ -13,6 +13,7 @@ pub mod validate;
 use crate::config::Config;
 use crate::events::Event;
 use crate::model::Millis;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// What a workflow knows besides the database: the settings, the time of the operation, and
@@ -23,6 +24,8 @@ pub struct Ctx {
     pub events: Vec<Event>,
     /// Who is there to route work to (kept by the server, so no write pays for looking).
     pub routing: RoutingHints,
+    /// Tasks that changed with no event to say so (see `touch`).
+    pub touched: Vec<String>,
 }
 
 /// Whether any active agent does system work, and whether any has skills to match on. Kept
@@ -41,10 +44,27 @@ impl Ctx {
             now,
             events: Vec::new(),
             routing,
+            touched: Vec::new(),
         }
     }
 
     pub fn emit(&mut self, event: Event) {
         self.events.push(event);
+    }
+
+    /// Notes that a task changed where no event says so, for those who follow the task
+    /// itself (A2A streams and push notifications).
+    pub fn touch(&mut self, task_id: &str) {
+        self.touched.push(task_id.to_string());
+    }
+
+    /// Every task this workflow changed as far as followers can tell: those its events name,
+    /// and those it touched.
+    pub fn changed_tasks(&self) -> BTreeSet<String> {
+        self.events
+            .iter()
+            .map(|e| e.task_id.clone())
+            .chain(self.touched.iter().cloned())
+            .collect()
     }
 }

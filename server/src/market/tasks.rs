@@ -476,6 +476,7 @@ pub fn cancel(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, task_id: &str) -> Re
     let prior = task.clone();
     task.close(TaskStatus::Cancelled);
     commit(tx, &task, &prior)?;
+    ctx.touch(&task.id);
     credits::refund(tx, ctx, &task)?;
     // Matching still open is refunded; matching done is spent and is not.
     system_tasks::cancel_about(tx, ctx, &task.id)?;
@@ -499,6 +500,7 @@ pub fn abandon(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) -> R
     let prior = task.clone();
     task.release(ctx.now, &ctx.cfg);
     commit(tx, &task, &prior)?;
+    ctx.touch(&task.id);
     count_abandon(tx, ctx, worker).map(|()| task)
 }
 

@@ -2,6 +2,7 @@
 //! transaction at a time, so the same rules serve every backend; `Store` runs such
 //! transactions for async callers.
 
+mod a2a;
 mod postgres;
 mod query;
 mod rows;
@@ -17,6 +18,8 @@ use crate::model::{
 };
 use pinchwork_client::types::StatsResponse;
 use std::sync::Arc;
+
+pub use a2a::{A2aTask, A2aTaskFilter, ListedTask, PushConfig, StateCondition};
 
 /// Which tasks a worker may claim or browse (shared filters of pickup and browse).
 #[derive(Debug, Clone, Default)]
@@ -329,6 +332,30 @@ pub trait Tx {
     fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>>;
     /// Forgets deliveries that finished (delivered or failed) before `before`; returns how many.
     fn prune_webhook_deliveries(&mut self, before: Millis) -> Result<usize>;
+
+    // A2A
+    /// Records the A2A context and message a task was created from; false (and nothing
+    /// changed) when the poster already created a task from a message with that id.
+    fn insert_a2a_task(&mut self, t: &A2aTask) -> Result<bool>;
+    /// The task the poster created from the A2A message `message_id`, if any.
+    fn a2a_task_by_message(&mut self, poster: &str, message_id: &str) -> Result<Option<String>>;
+    /// What an A2A client said of a task it created.
+    fn a2a_task(&mut self, task_id: &str) -> Result<Option<A2aTask>>;
+    /// A page of the poster's tasks as A2A lists them, newest first, each with its A2A
+    /// context, and the count of them all.
+    fn a2a_tasks_of(
+        &mut self,
+        filter: &A2aTaskFilter,
+        page: Page,
+    ) -> Result<(Vec<ListedTask>, i64)>;
+    /// Adds a push config, or replaces the task's config of the same id.
+    fn save_push_config(&mut self, config: &PushConfig) -> Result<()>;
+    /// The push configs of these tasks, each task's oldest first.
+    fn push_configs_of(&mut self, task_ids: &[String]) -> Result<Vec<PushConfig>>;
+    /// Removes a push config; returns whether there was one.
+    fn delete_push_config(&mut self, task_id: &str, id: &str) -> Result<bool>;
+    /// Whether any task has a push config.
+    fn push_configs_exist(&mut self) -> Result<bool>;
 
     // Audits (tests and operators)
     /// (sum of agent balances, credits held in escrow by open tasks, credits ever minted).

@@ -14,8 +14,9 @@ use super::rows::{
     SYSTEM_WORK_COLS, StatFigures, TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
-    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, NodeNews, OpenTask,
-    OpenTaskFilter, Page, Role, SystemWork, Tx, WebhookDelivery,
+    A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
+    ListedTask, NodeNews, OpenTask, OpenTaskFilter, Page, PushConfig, Role, SystemWork, Tx,
+    WebhookDelivery, a2a,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0002_economy.sql"),
     include_str!("postgres/0003_retire_reserve.sql"),
     include_str!("postgres/0004_webhook_order.sql"),
+    include_str!("postgres/0005_a2a.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.
@@ -443,6 +445,12 @@ impl PgTx<'_> {
     fn count(&mut self, q: &Query) -> Result<i64> {
         let params: Vec<Param> = q.args.iter().cloned().map(cell_param).collect();
         self.scalar(&q.sql, &refs(&params))
+    }
+
+    /// Runs a built statement; returns how many rows it changed.
+    fn run_query(&mut self, q: &Query) -> Result<u64> {
+        let params: Vec<Param> = q.args.iter().cloned().map(cell_param).collect();
+        self.execute(&q.sql, &refs(&params))
     }
 }
 
@@ -1202,6 +1210,53 @@ impl Tx for PgTx<'_> {
              AND finished_at < $1",
             &[&before],
         )? as usize)
+    }
+
+    fn insert_a2a_task(&mut self, t: &A2aTask) -> Result<bool> {
+        Ok(self.run_query(&a2a::insert_task(Dialect::Postgres, t))? == 1)
+    }
+
+    fn a2a_task_by_message(&mut self, poster: &str, message_id: &str) -> Result<Option<String>> {
+        let q = a2a::task_by_message(Dialect::Postgres, poster, message_id);
+        Ok(self.query_rows(&q, |r| r.try_get(0))?.pop())
+    }
+
+    fn a2a_task(&mut self, task_id: &str) -> Result<Option<A2aTask>> {
+        let q = a2a::task(Dialect::Postgres, task_id);
+        Ok(self.query_rows(&q, a2a::task_from)?.pop())
+    }
+
+    fn a2a_tasks_of(
+        &mut self,
+        filter: &A2aTaskFilter,
+        page: Page,
+    ) -> Result<(Vec<ListedTask>, i64)> {
+        let (tasks, count) = a2a::tasks_of(Dialect::Postgres, filter, page);
+        Ok((
+            self.query_rows(&tasks, a2a::listed_task_from)?,
+            self.count(&count)?,
+        ))
+    }
+
+    fn save_push_config(&mut self, config: &PushConfig) -> Result<()> {
+        self.run_query(&a2a::save_push_config(Dialect::Postgres, config))?;
+        Ok(())
+    }
+
+    fn push_configs_of(&mut self, task_ids: &[String]) -> Result<Vec<PushConfig>> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = a2a::push_configs_of(Dialect::Postgres, task_ids);
+        self.query_rows(&q, a2a::push_config_from)
+    }
+
+    fn delete_push_config(&mut self, task_id: &str, id: &str) -> Result<bool> {
+        Ok(self.run_query(&a2a::delete_push_config(Dialect::Postgres, task_id, id))? == 1)
+    }
+
+    fn push_configs_exist(&mut self) -> Result<bool> {
+        self.scalar("SELECT EXISTS (SELECT 1 FROM a2a_push_configs)", &[])
     }
 
     fn books(&mut self) -> Result<(i64, i64, i64)> {

@@ -38,14 +38,37 @@ pub struct Query {
 }
 
 /// Collects parameters while a query is written.
-struct Args {
+pub(super) struct Args {
     dialect: Dialect,
     args: Vec<Cell>,
 }
 
 impl Args {
+    pub(super) fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            args: Vec::new(),
+        }
+    }
+
+    /// The query `sql` with the parameters bound so far, which stay bound for the next.
+    pub(super) fn query_so_far(&self, sql: String) -> Query {
+        Query {
+            sql,
+            args: self.args.clone(),
+        }
+    }
+
+    /// The query `sql`, with the parameters bound so far.
+    pub(super) fn query(self, sql: String) -> Query {
+        Query {
+            sql,
+            args: self.args,
+        }
+    }
+
     /// Adds a parameter; returns its marker.
-    fn bind(&mut self, arg: impl Into<Cell>) -> String {
+    pub(super) fn bind(&mut self, arg: impl Into<Cell>) -> String {
         let arg = arg.into();
         self.args.push(arg);
         self.dialect.param(self.args.len())

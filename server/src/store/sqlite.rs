@@ -8,8 +8,9 @@ use super::rows::{
     SYSTEM_WORK_COLS, StatFigures, TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
 use super::{
-    AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
-    OpenTaskFilter, Page, Role, SystemWork, Tx, WebhookDelivery,
+    A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
+    ListedTask, OpenTask, OpenTaskFilter, Page, PushConfig, Role, SystemWork, Tx, WebhookDelivery,
+    a2a,
 };
 use crate::error::{Error, Result};
 use crate::events::{Event, EventKind};
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0007_economy.sql"),
     include_str!("sqlite/0008_retire_reserve.sql"),
     include_str!("sqlite/0009_webhook_order.sql"),
+    include_str!("sqlite/0010_a2a.sql"),
 ];
 
 struct Command {
@@ -370,6 +372,14 @@ impl SqliteTx<'_> {
             params_from_iter(q.args.iter().cloned().map(sql_value)),
             |r| r.get(0),
         )?)
+    }
+
+    /// Runs a built statement; returns how many rows it changed.
+    fn run_query(&self, q: &Query) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(&q.sql)?
+            .execute(params_from_iter(q.args.iter().cloned().map(sql_value)))?)
     }
 }
 
@@ -1210,6 +1220,56 @@ impl Tx for SqliteTx<'_> {
                  AND finished_at < ?1",
             )?
             .execute([before])?)
+    }
+
+    fn insert_a2a_task(&mut self, t: &A2aTask) -> Result<bool> {
+        Ok(self.run_query(&a2a::insert_task(Dialect::Sqlite, t))? == 1)
+    }
+
+    fn a2a_task_by_message(&mut self, poster: &str, message_id: &str) -> Result<Option<String>> {
+        let q = a2a::task_by_message(Dialect::Sqlite, poster, message_id);
+        Ok(self.query_rows(&q, |r| r.get(0))?.pop())
+    }
+
+    fn a2a_task(&mut self, task_id: &str) -> Result<Option<A2aTask>> {
+        let q = a2a::task(Dialect::Sqlite, task_id);
+        Ok(self.query_rows(&q, |r| a2a::task_from(r))?.pop())
+    }
+
+    fn a2a_tasks_of(
+        &mut self,
+        filter: &A2aTaskFilter,
+        page: Page,
+    ) -> Result<(Vec<ListedTask>, i64)> {
+        let (tasks, count) = a2a::tasks_of(Dialect::Sqlite, filter, page);
+        Ok((
+            self.query_rows(&tasks, |r| a2a::listed_task_from(r))?,
+            self.count(&count)?,
+        ))
+    }
+
+    fn save_push_config(&mut self, config: &PushConfig) -> Result<()> {
+        self.run_query(&a2a::save_push_config(Dialect::Sqlite, config))?;
+        Ok(())
+    }
+
+    fn push_configs_of(&mut self, task_ids: &[String]) -> Result<Vec<PushConfig>> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = a2a::push_configs_of(Dialect::Sqlite, task_ids);
+        self.query_rows(&q, |r| a2a::push_config_from(r))
+    }
+
+    fn delete_push_config(&mut self, task_id: &str, id: &str) -> Result<bool> {
+        Ok(self.run_query(&a2a::delete_push_config(Dialect::Sqlite, task_id, id))? == 1)
+    }
+
+    fn push_configs_exist(&mut self) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM a2a_push_configs)")?
+            .query_row([], |r| r.get(0))?)
     }
 
     fn books(&mut self) -> Result<(i64, i64, i64)> {
