@@ -13,6 +13,7 @@ use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
+use super::web::{self, MarketFigures, Report, SessionKey, WebSession};
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, NodeNews, OpenTask,
     OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
@@ -34,10 +35,16 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// Schema versions, applied in order; `pinchwork_migrations` records which ran.
-const MIGRATIONS: &[&str] = &[include_str!("postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("postgres/0001_schema.sql"),
+    include_str!("postgres/0002_web.sql"),
+];
 
 /// The advisory lock that lets one node at a time migrate.
 const MIGRATION_LOCK: i64 = 0x7069_6e63_686d_6967;
+
+/// The advisory lock sign-ins take, so that session bounds hold across nodes.
+const WEB_SESSIONS_LOCK: i64 = 0x7069_6e63_6877_6562;
 
 /// The channel nodes tell each other on, at commit: events logged, agents changed.
 const EVENTS_CHANNEL: &str = "pinchwork_events";
@@ -438,6 +445,11 @@ impl PgTx<'_> {
     fn count(&mut self, q: &Query) -> Result<i64> {
         let params: Vec<Param> = q.args.iter().cloned().map(cell_param).collect();
         self.scalar(&q.sql, &refs(&params))
+    }
+
+    fn exec(&mut self, q: &Query) -> Result<usize> {
+        let params: Vec<Param> = q.args.iter().cloned().map(cell_param).collect();
+        Ok(self.execute(&q.sql, &refs(&params))? as usize)
     }
 }
 
@@ -1145,13 +1157,17 @@ impl Tx for PgTx<'_> {
         Ok(changed == 1)
     }
 
-    fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>> {
+    fn webhook_deliveries_of(
+        &mut self,
+        recipient: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>> {
         self.map(
             &format!(
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.recipient = $1 \
-                 ORDER BY d.created_at, d.event_id"
+                 ORDER BY d.created_at DESC, d.event_id DESC LIMIT $2"
             ),
-            &[&recipient],
+            &[&recipient, &limit],
             rows::delivery_from,
         )
     }
@@ -1162,6 +1178,71 @@ impl Tx for PgTx<'_> {
              AND finished_at < $1",
             &[&before],
         )? as usize)
+    }
+
+    fn open_web_session(&mut self, s: &WebSession, per_subject: i64, total: i64) -> Result<bool> {
+        // Sign-ins on every node take turns, so that the bounds hold under concurrency.
+        self.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&WEB_SESSIONS_LOCK],
+        )?;
+        let sql = web::open_session(Dialect::Postgres, s, per_subject - 1);
+        self.exec(&sql.prune)?;
+        if self.count(&sql.count)? >= total {
+            return Ok(false);
+        }
+        self.exec(&sql.trim)?;
+        self.exec(&sql.insert)?;
+        Ok(true)
+    }
+
+    fn web_session(&mut self, digest: &str, now: Millis) -> Result<Option<WebSession>> {
+        let q = web::session(Dialect::Postgres, digest, now);
+        Ok(self.query_rows(&q, web::session_from)?.pop())
+    }
+
+    fn end_web_sessions(&mut self, key: SessionKey, value: &str) -> Result<usize> {
+        self.exec(&web::end_sessions(Dialect::Postgres, key, value))
+    }
+
+    fn market_figures(&mut self, since: Millis, late_before: Millis) -> Result<MarketFigures> {
+        let q = web::figures(Dialect::Postgres, since, late_before);
+        Ok(web::figures_from(self.query_rows(&q, web::figure_row)?))
+    }
+
+    fn agents_for_operator(&mut self, search: Option<&str>, page: Page) -> Result<Vec<Agent>> {
+        let q = web::agents(Dialect::Postgres, search, page);
+        self.query_rows(&q, rows::agent_from)
+    }
+
+    fn tasks_for_operator(
+        &mut self,
+        status: Option<TaskStatus>,
+        page: Page,
+    ) -> Result<Vec<Task>> {
+        let q = web::tasks(Dialect::Postgres, status, page);
+        self.query_rows(&q, rows::task_from)
+    }
+
+    fn open_reports(&mut self, limit: i64) -> Result<Vec<Report>> {
+        self.query_rows(
+            &web::open_reports(Dialect::Postgres, limit),
+            web::report_from,
+        )
+    }
+
+    fn task_events(
+        &mut self,
+        task_id: &str,
+        recipient: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let q = web::task_events(Dialect::Postgres, task_id, recipient, limit);
+        Ok(self
+            .query_rows(&q, web::event_from)?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     fn books(&mut self) -> Result<(i64, i64, i64)> {

@@ -7,6 +7,7 @@ use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, QUESTION_COLS, StatFigures, TASK_COLS,
     TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
+use super::web::{self, MarketFigures, Report, SessionKey, WebSession};
 use super::{
     AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job, OpenTask,
     OpenTaskFilter, Page, Role, Tx, WebhookDelivery,
@@ -32,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0004_webhooks.sql"),
     include_str!("sqlite/0005_infra.sql"),
     include_str!("sqlite/0006_rate_windows.sql"),
+    include_str!("sqlite/0007_web.sql"),
 ];
 
 struct Command {
@@ -367,6 +369,13 @@ impl SqliteTx<'_> {
             params_from_iter(q.args.iter().cloned().map(sql_value)),
             |r| r.get(0),
         )?)
+    }
+
+    fn exec(&self, q: &Query) -> Result<usize> {
+        Ok(self
+            .conn
+            .prepare_cached(&q.sql)?
+            .execute(params_from_iter(q.args.iter().cloned().map(sql_value)))?)
     }
 }
 
@@ -1145,14 +1154,18 @@ impl Tx for SqliteTx<'_> {
         Ok(changed == 1)
     }
 
-    fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>> {
+    fn webhook_deliveries_of(
+        &mut self,
+        recipient: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>> {
         let rows = self
             .conn
             .prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.recipient = ?1 \
-                 ORDER BY d.created_at, d.event_id"
+                 ORDER BY d.created_at DESC, d.event_id DESC LIMIT ?2"
             ))?
-            .query_map([recipient], |r| rows::delivery_from(r))?
+            .query_map(params![recipient, limit], |r| rows::delivery_from(r))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -1165,6 +1178,67 @@ impl Tx for SqliteTx<'_> {
                  AND finished_at < ?1",
             )?
             .execute([before])?)
+    }
+
+    fn open_web_session(&mut self, s: &WebSession, per_subject: i64, total: i64) -> Result<bool> {
+        let sql = web::open_session(Dialect::Sqlite, s, per_subject - 1);
+        self.exec(&sql.prune)?;
+        if self.count(&sql.count)? >= total {
+            return Ok(false);
+        }
+        self.exec(&sql.trim)?;
+        self.exec(&sql.insert)?;
+        Ok(true)
+    }
+
+    fn web_session(&mut self, digest: &str, now: Millis) -> Result<Option<WebSession>> {
+        let q = web::session(Dialect::Sqlite, digest, now);
+        Ok(self.query_rows(&q, |r| web::session_from(r))?.pop())
+    }
+
+    fn end_web_sessions(&mut self, key: SessionKey, value: &str) -> Result<usize> {
+        self.exec(&web::end_sessions(Dialect::Sqlite, key, value))
+    }
+
+    fn market_figures(&mut self, since: Millis, late_before: Millis) -> Result<MarketFigures> {
+        let q = web::figures(Dialect::Sqlite, since, late_before);
+        Ok(web::figures_from(
+            self.query_rows(&q, |r| web::figure_row(r))?,
+        ))
+    }
+
+    fn agents_for_operator(&mut self, search: Option<&str>, page: Page) -> Result<Vec<Agent>> {
+        let q = web::agents(Dialect::Sqlite, search, page);
+        self.query_rows(&q, |r| rows::agent_from(r))
+    }
+
+    fn tasks_for_operator(
+        &mut self,
+        status: Option<TaskStatus>,
+        page: Page,
+    ) -> Result<Vec<Task>> {
+        let q = web::tasks(Dialect::Sqlite, status, page);
+        self.query_rows(&q, |r| rows::task_from(r))
+    }
+
+    fn open_reports(&mut self, limit: i64) -> Result<Vec<Report>> {
+        self.query_rows(&web::open_reports(Dialect::Sqlite, limit), |r| {
+            web::report_from(r)
+        })
+    }
+
+    fn task_events(
+        &mut self,
+        task_id: &str,
+        recipient: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let q = web::task_events(Dialect::Sqlite, task_id, recipient, limit);
+        Ok(self
+            .query_rows(&q, |r| web::event_from(r))?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     fn books(&mut self) -> Result<(i64, i64, i64)> {
