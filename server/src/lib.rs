@@ -11,4 +11,5 @@ pub mod model;
 pub mod scheduler;
 pub mod store;
 pub mod time;
+pub mod web;
 pub mod webhooks;

@@ -4,6 +4,7 @@ use super::negotiate::{Body, BodyText, Reply};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::market::agents as rules;
+use crate::model::Agent;
 use axum::extract::{FromRequestParts, State};
 use axum::http::{header, request::Parts};
 use pinchwork_client::types::{GrantRequest, GrantResponse, SuspendRequest, SuspendResponse};
@@ -20,28 +21,39 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let expected = state
-            .cfg
-            .admin_key
-            .as_deref()
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| Error::NotImplemented("Admin API not configured".into()))?;
+        let expected = configured_key(state)?;
         let given = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| Error::Unauthorized("Missing Authorization header".into()))?;
-        let (a, b) = (Sha256::digest(given.trim()), Sha256::digest(expected));
-        let differ = a
-            .iter()
-            .zip(b.iter())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y));
-        if differ != 0 {
-            return Err(Error::forbidden("Invalid admin key"));
-        }
+        check_key(expected, given)?;
         Ok(Admin)
     }
+}
+
+/// The admin key: 501 when none is configured.
+pub fn configured_key(state: &AppState) -> Result<&str> {
+    state
+        .cfg
+        .admin_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| Error::NotImplemented("Admin API not configured".into()))
+}
+
+/// 403 unless `given` is the admin key (compared in constant time, as digests).
+pub fn check_key(expected: &str, given: &str) -> Result<()> {
+    let (a, b) = (Sha256::digest(given.trim()), Sha256::digest(expected));
+    let differ = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    if differ != 0 {
+        return Err(Error::forbidden("Invalid admin key"));
+    }
+    Ok(())
 }
 
 pub async fn grant(
@@ -64,6 +76,18 @@ pub async fn suspend(
     Body(req): Body<SuspendRequest>,
 ) -> Result<Reply> {
     let reason = req.reason.clone().filter(|_| req.suspended == Some(true));
+    let agent = set_suspended(&s, req).await?;
+    Ok(Reply::ok(&SuspendResponse {
+        id: agent.id.clone(),
+        agent_id: agent.id,
+        suspended: agent.suspended,
+        reason,
+    }))
+}
+
+/// Suspends or reinstates an agent everywhere: its cached keys are forgotten here at once and
+/// on the other nodes by the news of it, and who there is to route work to is re-read.
+pub async fn set_suspended(s: &AppState, req: SuspendRequest) -> Result<Agent> {
     let agent = s
         .write(move |tx, _| {
             let agent = rules::suspend(tx, &req)?;
@@ -73,10 +97,5 @@ pub async fn suspend(
         .await?;
     s.auth_cache.forget(&agent.id);
     s.refresh_routing().await?;
-    Ok(Reply::ok(&SuspendResponse {
-        id: agent.id.clone(),
-        agent_id: agent.id,
-        suspended: agent.suspended,
-        reason,
-    }))
+    Ok(agent)
 }

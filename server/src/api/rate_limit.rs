@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 /// A family of endpoints sharing one limit.
@@ -27,6 +27,8 @@ pub enum Bucket {
     Question,
     Profile,
     Admin,
+    /// Web sign-ins, per client address.
+    SignIn,
 }
 
 /// `max` requests per `window_ms`.
@@ -87,6 +89,7 @@ impl RateLimiter {
             (Bucket::Question, &cfg.rate_limit_question),
             (Bucket::Profile, &cfg.rate_limit_profile),
             (Bucket::Admin, &cfg.rate_limit_admin),
+            (Bucket::SignIn, &cfg.rate_limit_signin),
         ]
         .into_iter()
         .map(|(bucket, spec)| Ok((bucket, spec.parse()?)))
@@ -166,12 +169,9 @@ pub async fn enforce(
     let Some(&bucket) = table.get(&(req.method().clone(), path.as_str())) else {
         return next.run(req).await;
     };
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let peer = peer_ip(req.extensions());
     // Development mode lifts the limits for this machine's own clients only.
-    if state.cfg.dev && peer.is_some_and(|ip| ip.is_loopback()) {
+    if exempt(&state, peer) {
         return next.run(req).await;
     }
     let bearer = req
@@ -180,9 +180,7 @@ pub async fn enforce(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     let subject = match (bucket, bearer) {
-        (Bucket::Register, _) | (_, None) => {
-            format!("ip:{}", peer.map_or("unknown".into(), |ip| ip.to_string()))
-        }
+        (Bucket::Register, _) | (_, None) => address_subject(peer),
         // The key's digest, so that keys are never held in memory longer than a request.
         (_, Some(key)) => format!(
             "key:{}",
@@ -193,6 +191,33 @@ pub async fn enforce(
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The client's address, as the server accepted its connection.
+pub fn peer_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Whether the client goes unlimited: development mode, on this machine.
+fn exempt(state: &AppState, peer: Option<IpAddr>) -> bool {
+    state.cfg.dev && peer.is_some_and(|ip| ip.is_loopback())
+}
+
+fn address_subject(peer: Option<IpAddr>) -> String {
+    format!("ip:{}", peer.map_or("unknown".into(), |ip| ip.to_string()))
+}
+
+/// Counts one request of a client known only by its address (a sign-in form, say).
+pub async fn hit_by_address(state: &AppState, bucket: Bucket, peer: Option<IpAddr>) -> Result<()> {
+    if exempt(state, peer) {
+        return Ok(());
+    }
+    state
+        .limiter
+        .hit(bucket, &address_subject(peer), state.now())
+        .await
 }
 
 #[cfg(test)]
