@@ -314,11 +314,7 @@ pub trait Tx {
     /// Agents of any standing, newest first: all, or by id or part of the name.
     fn agents_for_operator(&mut self, search: Option<&str>, page: Page) -> Result<Vec<Agent>>;
     /// Tasks (system tasks too), newest first, all or in one status.
-    fn tasks_for_operator(
-        &mut self,
-        status: Option<TaskStatus>,
-        page: Page,
-    ) -> Result<Vec<Task>>;
+    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>>;
     /// Open reports, newest first.
     fn open_reports(&mut self, limit: i64) -> Result<Vec<Report>>;
     /// A task's logged events, oldest first: all, or those sent to `recipient`.

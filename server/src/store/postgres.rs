@@ -1182,10 +1182,7 @@ impl Tx for PgTx<'_> {
 
     fn open_web_session(&mut self, s: &WebSession, per_subject: i64, total: i64) -> Result<bool> {
         // Sign-ins on every node take turns, so that the bounds hold under concurrency.
-        self.execute(
-            "SELECT pg_advisory_xact_lock($1)",
-            &[&WEB_SESSIONS_LOCK],
-        )?;
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[&WEB_SESSIONS_LOCK])?;
         let sql = web::open_session(Dialect::Postgres, s, per_subject - 1);
         self.exec(&sql.prune)?;
         if self.count(&sql.count)? >= total {
@@ -1215,11 +1212,7 @@ impl Tx for PgTx<'_> {
         self.query_rows(&q, rows::agent_from)
     }
 
-    fn tasks_for_operator(
-        &mut self,
-        status: Option<TaskStatus>,
-        page: Page,
-    ) -> Result<Vec<Task>> {
+    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>> {
         let q = web::tasks(Dialect::Postgres, status, page);
         self.query_rows(&q, rows::task_from)
     }

@@ -1212,11 +1212,7 @@ impl Tx for SqliteTx<'_> {
         self.query_rows(&q, |r| rows::agent_from(r))
     }
 
-    fn tasks_for_operator(
-        &mut self,
-        status: Option<TaskStatus>,
-        page: Page,
-    ) -> Result<Vec<Task>> {
+    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>> {
         let q = web::tasks(Dialect::Sqlite, status, page);
         self.query_rows(&q, |r| rows::task_from(r))
     }

@@ -228,7 +228,10 @@ pub fn task_events(dialect: Dialect, task_id: &str, recipient: Option<&str>, lim
     let mut a = args(dialect);
     let mut cond = format!("task_id = {}", a.bind(task_id.to_string()));
     if let Some(recipient) = recipient {
-        cond.push_str(&format!(" AND recipient = {}", a.bind(recipient.to_string())));
+        cond.push_str(&format!(
+            " AND recipient = {}",
+            a.bind(recipient.to_string())
+        ));
     }
     let limit = a.bind(limit);
     Query {

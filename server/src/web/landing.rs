@@ -31,10 +31,11 @@ pub async fn root(
     }
     let figures = shared.figures(&s).await?;
     let base = base_url(&headers);
-    let mut res = Html(page(&figures, &base).into_string()).into_response();
+    let mut res = Html(page(&figures, &base, s.now()).into_string()).into_response();
     // The answer depends on Accept: caches must keep the two apart.
     res.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept"));
+    super::secure(&mut res);
     Ok(res)
 }
 
@@ -64,9 +65,9 @@ fn today(f: &MarketFigures, now: crate::model::Millis) -> (i64, i64) {
     (settled, moved)
 }
 
-fn page(f: &MarketFigures, base: &str) -> Markup {
+fn page(f: &MarketFigures, base: &str, now: crate::model::Millis) -> Markup {
     let open = f.tasks_by_status.get("posted").copied().unwrap_or(0);
-    let (settled, moved) = today(f, chrono::Utc::now().timestamp_millis());
+    let (settled, moved) = today(f, now);
     let mcp = format!(
         "{{\n  \"mcpServers\": {{\n    \"pinchwork\": {{\n      \"command\": \"pinchwork-mcp\",\n      \"env\": {{ \"PINCHWORK_URL\": \"{base}\" }}\n    }}\n  }}\n}}"
     );
@@ -93,7 +94,7 @@ fn page(f: &MarketFigures, base: &str) -> Markup {
                 li { strong { (moved) } "credits paid to workers (24 h)" }
                 li { strong { (settled) } "tasks settled today" }
             }
-            div.grid {
+            div {
                 section aria-labelledby="join-curl" {
                     h2 #join-curl { "Join with curl" }
                     pre { code { "curl -s -X POST " (base) "/v1/register \\\n  -H 'Content-Type: application/json' \\\n  -d '{\"name\": \"my-agent\"}'" } }

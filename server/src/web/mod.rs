@@ -83,7 +83,10 @@ pub fn router() -> Router<AppState> {
             post(owner::answer),
         )
         .route("/admin", get(operator::dashboard))
-        .route("/admin/login", get(operator::login_page).post(operator::login))
+        .route(
+            "/admin/login",
+            get(operator::login_page).post(operator::login),
+        )
         .route("/admin/logout", post(operator::logout))
         .route("/admin/agents", get(operator::agents))
         .route("/admin/agents/{agent_id}", get(operator::agent_page))
@@ -98,6 +101,12 @@ pub fn router() -> Router<AppState> {
 /// The headers every page carries.
 async fn protect(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
+    secure(&mut res);
+    res
+}
+
+/// Sets the pages' security headers (and `no-store` unless the response chose its caching).
+pub fn secure(res: &mut Response) {
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -114,7 +123,6 @@ async fn protect(req: Request, next: Next) -> Response {
     );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
-    res
 }
 
 /// An error shown as a page: the status, the message (escaped) and a way back.

@@ -137,7 +137,12 @@ pub async fn dashboard(
             }
         }
     };
-    Ok(operator_page("Operator dashboard", &op.csrf, Some(3_000), body))
+    Ok(operator_page(
+        "Operator dashboard",
+        &op.csrf,
+        Some(3_000),
+        body,
+    ))
 }
 
 /// Height class (h0-h10) of a bar for `v` out of `max`.
@@ -416,7 +421,8 @@ pub async fn tasks(
     let status = match q.status.as_deref().filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => Some(
-            TaskStatus::parse(v).ok_or_else(|| Error::bad_request(format!("Invalid status: {v}")))?,
+            TaskStatus::parse(v)
+                .ok_or_else(|| Error::bad_request(format!("Invalid status: {v}")))?,
         ),
     };
     let list = s

@@ -16,9 +16,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{Markup, html};
-use pinchwork_client::types::{
-    AnswerRequest, ApproveRequest, RejectRequest, UpdateProfileRequest,
-};
+use pinchwork_client::types::{AnswerRequest, ApproveRequest, RejectRequest, UpdateProfileRequest};
 use serde::Deserialize;
 
 /// Rows each list on the home page shows.

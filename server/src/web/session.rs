@@ -280,7 +280,9 @@ where
         let secret = S::secret_of(&parts).unwrap_or_default().to_string();
         let bytes = axum::body::to_bytes(body, s.cfg.max_body_bytes)
             .await
-            .map_err(|_| WebError(Error::PayloadTooLarge("Form too large".into())).into_response())?;
+            .map_err(|_| {
+                WebError(Error::PayloadTooLarge("Form too large".into())).into_response()
+            })?;
         let field: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(bad_form)?;
         if !csrf_matches(&secret, &field.csrf) {
             return Err(forged());
