@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
+const ICON: &str = include_str!("assets/icon.svg");
 
 /// Asset URLs carry a digest of the content, so browsers may keep them for good.
 static CSS_URL: LazyLock<String> = LazyLock::new(|| versioned("/assets/app.css", CSS));
@@ -42,6 +43,10 @@ pub async fn css() -> Response {
 
 pub async fn js() -> Response {
     asset(JS, "text/javascript; charset=utf-8")
+}
+
+pub async fn icon() -> Response {
+    asset(ICON, "image/svg+xml")
 }
 
 /// Which area's navigation a page shows.
@@ -77,6 +82,7 @@ pub fn page(title: &str, nav: Nav, csrf: Option<&str>, live: Live, body: Markup)
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Pinchwork" }
+                link rel="icon" href="/assets/icon.svg" type="image/svg+xml";
                 link rel="stylesheet" href=(CSS_URL.as_str());
                 script src=(JS_URL.as_str()) defer {}
             }

@@ -69,6 +69,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/assets/app.css", get(layout::css))
         .route("/assets/app.js", get(layout::js))
+        .route("/assets/icon.svg", get(layout::icon))
         .route("/app", get(owner::home))
         .route("/app/login", get(owner::login_page).post(owner::login))
         .route("/app/logout", post(owner::logout))
