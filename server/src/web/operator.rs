@@ -175,8 +175,8 @@ fn figures_view(f: &MarketFigures, now: i64) -> Markup {
             li { strong { (status("posted")) } "posted" }
             li { strong { (status("claimed")) } "claimed" }
             li { strong { (status("delivered")) } "delivered" }
-            li { strong { (status("approved")) } "approved" }
-            li { strong { (status("cancelled") + status("expired")) } "cancelled or expired" }
+            li { strong { (day(|h| h.settled)) } "approved (24 h)" }
+            li { strong { (day(|h| h.refunded)) } "cancelled or expired (24 h)" }
             li { strong { (f.escrow) } "credits in escrow" }
             li { strong { (day(|h| h.fees)) } "fees earned (24 h)" }
             li { strong { (f.platform_balance) } "platform account" }
