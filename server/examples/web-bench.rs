@@ -304,5 +304,9 @@ async fn main() {
     if a.keep {
         let kept = dir.keep();
         eprintln!("kept {}", kept.display());
+        if let Some(db) = _scratch {
+            eprintln!("kept {}", db.url);
+            std::mem::forget(db);
+        }
     }
 }

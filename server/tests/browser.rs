@@ -334,19 +334,7 @@ async fn an_owner_and_the_operator_use_the_pages_in_a_browser() {
     b.wait_for_text("#live-status", "Live", 5).await;
 
     // Another agent posts a task: it appears live among those this agent could pick up.
-    let theirs = w
-        .app
-        .post(
-            "/v1/tasks",
-            &w.stranger,
-            json!({"need": "Proofread a README", "max_credits": 12}),
-        )
-        .await
-        .expect(201)
-        .json["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let theirs = w.app.post_task(&w.stranger, "Proofread a README", 12).await;
     b.wait_for_text("#open", &theirs, 15).await;
 
     // Its own task is delivered by a worker: the page shows it at once (event stream).
@@ -386,19 +374,7 @@ async fn an_owner_and_the_operator_use_the_pages_in_a_browser() {
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Operator dashboard", 5).await;
     // A new task shows on the dashboard without a reload.
-    let fresh = w
-        .app
-        .post(
-            "/v1/tasks",
-            &w.stranger,
-            json!({"need": "Label 40 photos", "max_credits": 8}),
-        )
-        .await
-        .expect(201)
-        .json["task_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fresh = w.app.post_task(&w.stranger, "Label 40 photos", 8).await;
     b.wait_for_text("#recent", &fresh, 15).await;
     b.screenshot(1440, "operator").await;
     b.screenshot(375, "operator").await;

@@ -68,19 +68,25 @@ fn form(fields: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(fields).unwrap()
 }
 
-/// Signs in at `/app/login` (or `/admin/login`) with `key`; returns the session cookie pair.
-async fn sign_in(app: &TestApp, area: &str, key: &str) -> String {
+/// Opens the sign-in page of `area` (`app` or `admin`); returns the pre-session cookie pair
+/// it sets and its form's token.
+async fn sign_in_form(app: &TestApp, area: &str) -> (String, String) {
     let page = browse(app, "GET", &format!("/{area}/login"), "", "")
         .await
         .expect(200);
     let pre = cookie_value(&set_cookie(&page, PRE_COOKIE).expect("a pre-session cookie"));
-    let pre = format!("{PRE_COOKIE}={pre}");
+    (format!("{PRE_COOKIE}={pre}"), csrf_of(&page.text))
+}
+
+/// Signs in at `/app/login` (or `/admin/login`) with `key`; returns the session cookie pair.
+async fn sign_in(app: &TestApp, area: &str, key: &str) -> String {
+    let (pre, csrf) = sign_in_form(app, area).await;
     let r = browse(
         app,
         "POST",
         &format!("/{area}/login"),
         &pre,
-        &form(&[("csrf", &csrf_of(&page.text)), ("key", key)]),
+        &form(&[("csrf", &csrf), ("key", key)]),
     )
     .await
     .expect(303);
@@ -198,17 +204,13 @@ async fn an_owner_signs_in_with_the_key_and_the_cookie_holds_only_a_session() {
     assert_eq!(home.header("x-frame-options"), Some("DENY"));
 
     // A wrong key is refused with the form again, and no session.
-    let page = browse(&app, "GET", "/app/login", "", "").await;
-    let pre = format!(
-        "{PRE_COOKIE}={}",
-        cookie_value(&set_cookie(&page, PRE_COOKIE).unwrap())
-    );
+    let (pre, csrf) = sign_in_form(&app, "app").await;
     let r = browse(
         &app,
         "POST",
         "/app/login",
         &pre,
-        &form(&[("csrf", &csrf_of(&page.text)), ("key", "pwk-wrong")]),
+        &form(&[("csrf", &csrf), ("key", "pwk-wrong")]),
     )
     .await
     .expect(401);
@@ -249,11 +251,7 @@ async fn sign_in_without_the_form_token_is_refused() {
     .await
     .expect(403);
     assert!(set_cookie(&r, OWNER_COOKIE).is_none());
-    let page = browse(&app, "GET", "/app/login", "", "").await;
-    let pre = format!(
-        "{PRE_COOKIE}={}",
-        cookie_value(&set_cookie(&page, PRE_COOKIE).unwrap())
-    );
+    let (pre, csrf) = sign_in_form(&app, "app").await;
     let r = browse(
         &app,
         "POST",
@@ -571,12 +569,8 @@ async fn sign_in_is_rate_limited_per_client_address() {
         cfg.rate_limit_signin = "3/minute".into();
     })
     .await;
-    let page = browse(&app, "GET", "/admin/login", "", "").await;
-    let pre = format!(
-        "{PRE_COOKIE}={}",
-        cookie_value(&set_cookie(&page, PRE_COOKIE).unwrap())
-    );
-    let body = form(&[("csrf", &csrf_of(&page.text)), ("key", "guess")]);
+    let (pre, csrf) = sign_in_form(&app, "admin").await;
+    let body = form(&[("csrf", &csrf), ("key", "guess")]);
     for _ in 0..3 {
         browse(&app, "POST", "/admin/login", &pre, &body)
             .await
@@ -587,7 +581,7 @@ async fn sign_in_is_rate_limited_per_client_address() {
         .expect(429);
     assert!(r.header("retry-after").is_some());
     // Even the right key waits for the window.
-    let right = form(&[("csrf", &csrf_of(&page.text)), ("key", ADMIN)]);
+    let right = form(&[("csrf", &csrf), ("key", ADMIN)]);
     browse(&app, "POST", "/admin/login", &pre, &right)
         .await
         .expect(429);
@@ -597,17 +591,13 @@ async fn sign_in_is_rate_limited_per_client_address() {
 async fn the_operator_signs_in_with_the_admin_key_and_sees_the_figures() {
     let w = world_on(app().await).await;
     let wrong = {
-        let page = browse(&w.app, "GET", "/admin/login", "", "").await;
-        let pre = format!(
-            "{PRE_COOKIE}={}",
-            cookie_value(&set_cookie(&page, PRE_COOKIE).unwrap())
-        );
+        let (pre, csrf) = sign_in_form(&w.app, "admin").await;
         browse(
             &w.app,
             "POST",
             "/admin/login",
             &pre,
-            &form(&[("csrf", &csrf_of(&page.text)), ("key", "nope")]),
+            &form(&[("csrf", &csrf), ("key", "nope")]),
         )
         .await
     };
