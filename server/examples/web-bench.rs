@@ -64,7 +64,7 @@ fn agent(i: usize, now: i64) -> Agent {
         rating_count: (i % 7) as i64,
         tasks_posted: 0,
         tasks_completed: 0,
-        accepts_system_tasks: i % 100 == 0,
+        accepts_system_tasks: i.is_multiple_of(100),
         good_at: Some(format!("skill {}", i % 30)),
         capability_tags: None,
         suspended: i % 500 == 1,

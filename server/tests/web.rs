@@ -251,7 +251,7 @@ async fn sign_in_without_the_form_token_is_refused() {
     .await
     .expect(403);
     assert!(set_cookie(&r, OWNER_COOKIE).is_none());
-    let (pre, csrf) = sign_in_form(&app, "app").await;
+    let (pre, _) = sign_in_form(&app, "app").await;
     let r = browse(
         &app,
         "POST",

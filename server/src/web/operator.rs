@@ -55,7 +55,7 @@ pub async fn login_page(State(s): State<AppState>, headers: HeaderMap) -> Respon
 pub async fn login(State(s): State<AppState>, req: Request) -> Response {
     let (headers, form) = match sign_in_form(&s, req).await {
         Ok(read) => read,
-        Err(res) => return res,
+        Err(e) => return e.into_response(),
     };
     let expected = match configured_key(&s) {
         Ok(key) => key.to_string(),

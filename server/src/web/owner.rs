@@ -101,17 +101,15 @@ pub struct SignInForm {
 
 /// Reads a sign-in form after checking its token and counting the try against the client's
 /// address; the caller checks the key.
-pub async fn sign_in_form(s: &AppState, req: Request) -> Result<(HeaderMap, SignInForm), Response> {
+pub async fn sign_in_form(s: &AppState, req: Request) -> Result<(HeaderMap, SignInForm), WebError> {
     let peer = peer_ip(req.extensions());
     let (parts, body) = req.into_parts();
-    hit_by_address(s, Bucket::SignIn, peer)
-        .await
-        .map_err(|e| WebError(e).into_response())?;
+    hit_by_address(s, Bucket::SignIn, peer).await?;
     let bytes = axum::body::to_bytes(body, 16 * 1024)
         .await
-        .map_err(|_| WebError(Error::PayloadTooLarge("Form too large".into())).into_response())?;
-    let form: SignInForm = serde_urlencoded::from_bytes(&bytes)
-        .map_err(|_| WebError(Error::bad_request("Invalid form")).into_response())?;
+        .map_err(|_| Error::PayloadTooLarge("Form too large".into()))?;
+    let form: SignInForm =
+        serde_urlencoded::from_bytes(&bytes).map_err(|_| Error::bad_request("Invalid form"))?;
     session::check_pre_session(&parts.headers, &form.csrf)?;
     Ok((parts.headers, form))
 }
@@ -119,7 +117,7 @@ pub async fn sign_in_form(s: &AppState, req: Request) -> Result<(HeaderMap, Sign
 pub async fn login(State(s): State<AppState>, req: Request) -> Response {
     let (headers, form) = match sign_in_form(&s, req).await {
         Ok(read) => read,
-        Err(res) => return res,
+        Err(e) => return e.into_response(),
     };
     let agent = match session::agent_by_key(&s, &form.key).await {
         Ok(agent) => agent,

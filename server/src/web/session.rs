@@ -285,7 +285,7 @@ where
             })?;
         let field: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(bad_form)?;
         if !csrf_matches(&secret, &field.csrf) {
-            return Err(forged());
+            return Err(forged().into_response());
         }
         let form = serde_urlencoded::from_bytes(&bytes).map_err(bad_form)?;
         Ok(Posted(session, form))
@@ -296,11 +296,10 @@ fn bad_form(e: serde_urlencoded::de::Error) -> Response {
     WebError(Error::bad_request(format!("Invalid form: {e}"))).into_response()
 }
 
-fn forged() -> Response {
+fn forged() -> WebError {
     WebError(Error::forbidden(
         "This form has expired or did not come from this site; reload the page and try again",
     ))
-    .into_response()
 }
 
 /// The pre-session secret of a sign-in form: the browser's, or a new one to set.
@@ -316,7 +315,7 @@ pub fn pre_session(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
 }
 
 /// Checks a sign-in form's token against the browser's pre-session cookie.
-pub fn check_pre_session(headers: &HeaderMap, given: &str) -> Result<(), Response> {
+pub fn check_pre_session(headers: &HeaderMap, given: &str) -> Result<(), WebError> {
     match cookie(headers, PRE_COOKIE) {
         Some(secret) if csrf_matches(secret, given) => Ok(()),
         _ => Err(forged()),
