@@ -346,7 +346,7 @@ pub fn open_session(dialect: Dialect, s: &WebSession, keep: i64) -> SessionSql {
         Query {
             sql: format!(
                 "DELETE FROM web_sessions WHERE digest IN (SELECT digest FROM web_sessions \
-                 WHERE subject = {subject} ORDER BY created_at DESC {all}OFFSET {keep})"
+                 WHERE subject = {subject} ORDER BY seq DESC {all}OFFSET {keep})"
             ),
             args: a.args,
         }

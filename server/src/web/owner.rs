@@ -261,7 +261,7 @@ fn render_home(h: &Home, csrf: &str) -> Markup {
                                 td { (when(l.created_at)) }
                                 td { (l.reason) }
                                 td { @if let Some(t) = &l.task_id { code { (t) } } }
-                                td.num class=(if l.amount < 0 { "num bad" } else { "num ok" }) { (format!("{:+}", l.amount)) }
+                                td class=(if l.amount < 0 { "num bad" } else { "num ok" }) { (format!("{:+}", l.amount)) }
                             } } }
                         } }
                     }
