@@ -717,7 +717,20 @@ async fn the_operator_signs_in_with_the_admin_key_and_sees_the_figures() {
     let agents = browse(&w.app, "GET", "/admin/agents?q=work", &operator, "")
         .await
         .expect(200);
-    assert!(agents.text.contains("worker"));
+    assert!(agents.text.contains("worker") && !agents.text.contains("stranger"));
+    w.app
+        .call(
+            "PATCH",
+            "/v1/me",
+            Some(&w.stranger),
+            Some(json!({"accepts_system_tasks": true})),
+        )
+        .await
+        .expect(200);
+    let infra = browse(&w.app, "GET", "/admin/agents?infra=1", &operator, "")
+        .await
+        .expect(200);
+    assert!(infra.text.contains(&w.stranger_id) && !infra.text.contains(&w.worker_id));
 }
 
 #[tokio::test]

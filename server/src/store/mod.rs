@@ -311,8 +311,14 @@ pub trait Tx {
     /// The marketplace figures, with the ledger's hours from `since` on; system tasks posted
     /// before `late_before` and still waiting count as late.
     fn market_figures(&mut self, since: Millis, late_before: Millis) -> Result<MarketFigures>;
-    /// Agents of any standing, newest first: all, or by id or part of the name.
-    fn agents_for_operator(&mut self, search: Option<&str>, page: Page) -> Result<Vec<Agent>>;
+    /// Agents of any standing, newest first: all, or by id or part of the name; only those
+    /// doing system work when `infra`.
+    fn agents_for_operator(
+        &mut self,
+        search: Option<&str>,
+        infra: bool,
+        page: Page,
+    ) -> Result<Vec<Agent>>;
     /// Tasks (system tasks too), newest first, all or in one status.
     fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>>;
     /// Open reports, newest first.

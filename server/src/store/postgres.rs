@@ -1207,8 +1207,13 @@ impl Tx for PgTx<'_> {
         Ok(web::figures_from(self.query_rows(&q, web::figure_row)?))
     }
 
-    fn agents_for_operator(&mut self, search: Option<&str>, page: Page) -> Result<Vec<Agent>> {
-        let q = web::agents(Dialect::Postgres, search, page);
+    fn agents_for_operator(
+        &mut self,
+        search: Option<&str>,
+        infra: bool,
+        page: Page,
+    ) -> Result<Vec<Agent>> {
+        let q = web::agents(Dialect::Postgres, search, infra, page);
         self.query_rows(&q, rows::agent_from)
     }
 

@@ -1207,8 +1207,13 @@ impl Tx for SqliteTx<'_> {
         ))
     }
 
-    fn agents_for_operator(&mut self, search: Option<&str>, page: Page) -> Result<Vec<Agent>> {
-        let q = web::agents(Dialect::Sqlite, search, page);
+    fn agents_for_operator(
+        &mut self,
+        search: Option<&str>,
+        infra: bool,
+        page: Page,
+    ) -> Result<Vec<Agent>> {
+        let q = web::agents(Dialect::Sqlite, search, infra, page);
         self.query_rows(&q, |r| rows::agent_from(r))
     }
 

@@ -172,10 +172,13 @@ pub fn figure_row<R: Cells>(r: &R) -> Result<FigureRow, R::Error> {
 }
 
 /// Agents of any standing, newest first: all of them, or those whose id is `search` or whose
-/// name contains it (case-insensitive).
-pub fn agents(dialect: Dialect, search: Option<&str>, page: Page) -> Query {
+/// name contains it (case-insensitive); only infra agents when `infra`.
+pub fn agents(dialect: Dialect, search: Option<&str>, infra: bool, page: Page) -> Query {
     let mut a = args(dialect);
     let mut cond = format!("id <> '{PLATFORM_AGENT_ID}'");
+    if infra {
+        cond.push_str(" AND accepts_system_tasks = TRUE");
+    }
     if let Some(search) = search.filter(|s| !s.is_empty()) {
         let exact = a.bind(search.to_string());
         let folded = format!("lower({})", a.bind(search.to_string()));

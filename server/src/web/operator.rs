@@ -198,7 +198,7 @@ fn figures_view(f: &MarketFigures, now: i64) -> Markup {
             section #system data-live aria-labelledby="system-h" {
                 h2 #system-h { "Infra agents and system work" }
                 ul {
-                    li { (f.infra_agents) " active infra agents" }
+                    li { a href="/admin/agents?infra=1" { (f.infra_agents) " active infra agents" } }
                     li { (f.system_open) " system tasks waiting, "
                         span class=(if f.system_late > 0 { "bad" } else { "ok" }) { (f.system_late) " late" }
                         " (waiting over " (super::SYSTEM_LATE_AFTER / 60_000) " min)" }
@@ -225,6 +225,8 @@ fn figures_view(f: &MarketFigures, now: i64) -> Markup {
 pub struct SearchQuery {
     q: Option<String>,
     status: Option<String>,
+    /// Agents: only those doing system work.
+    infra: Option<String>,
 }
 
 pub async fn agents(
@@ -233,11 +235,13 @@ pub async fn agents(
     Query(q): Query<SearchQuery>,
 ) -> WebResult<Html<String>> {
     let search = q.q.map(|v| v.trim().chars().take(200).collect::<String>());
+    let infra = q.infra.is_some_and(|v| !v.is_empty());
     let lookup = search.clone();
     let list = s
         .read(move |tx| {
             tx.agents_for_operator(
                 lookup.as_deref(),
+                infra,
                 Page {
                     limit: LIST,
                     offset: 0,
@@ -250,6 +254,7 @@ pub async fn agents(
         form.row method="get" action="/admin/agents" role="search" {
             label for="q" { "Id or part of the name" }
             input #q type="search" name="q" value=(search.as_deref().unwrap_or(""));
+            label.check { input type="checkbox" name="infra" value="1" checked[infra]; "Infra agents only" }
             button type="submit" { "Search" }
         }
         section #agents data-live aria-label="Agents" {

@@ -72,7 +72,7 @@ pub fn sign_in_page(
             label for="key" { (label) }
             input #key type="password" name="key" required autocomplete="current-password"
                 autofocus spellcheck="false";
-            p.muted { (hint) }
+            p.muted { (hint) " Browsers keep the session only over HTTPS, or on localhost." }
             button type="submit" { "Sign in" }
         }
     };
