@@ -76,13 +76,9 @@ pub fn sign_in_page(
             button type="submit" { "Sign in" }
         }
     };
-    let nav = match area {
-        Area::Owner => Nav::Public,
-        Area::Operator => Nav::Public,
-    };
     let mut res = (
         status,
-        Html(layout::page(title, nav, None, Live::STATIC, body).into_string()),
+        Html(layout::page(title, Nav::Public, None, Live::STATIC, body).into_string()),
     )
         .into_response();
     if let Some(cookie) = set {

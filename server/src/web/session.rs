@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::market;
 use crate::model::{HOUR, Millis};
-use crate::store::{SessionKey, WebSession};
+use crate::store::{SessionKey, Tx, WebSession};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -172,44 +172,60 @@ pub struct Operator {
     pub csrf: String,
 }
 
-/// Not signed in (or no longer): back to the area's sign-in page.
-pub struct SignInFirst(Area);
+/// Why a page cannot be shown to this browser: not signed in (or no longer), back to the
+/// area's sign-in page; or the database failed.
+pub enum NotSignedIn {
+    SignInFirst(Area),
+    Failed(Error),
+}
 
-impl IntoResponse for SignInFirst {
+impl IntoResponse for NotSignedIn {
     fn into_response(self) -> Response {
-        Redirect::to(self.0.login_path()).into_response()
+        match self {
+            Self::SignInFirst(area) => Redirect::to(area.login_path()).into_response(),
+            Self::Failed(e) => WebError(e).into_response(),
+        }
     }
 }
 
-/// The live session of `area` the request carries: its subject and the session secret.
-async fn live(parts: &Parts, s: &AppState, area: Area) -> Option<(String, String)> {
-    let secret = cookie(&parts.headers, area.cookie())?.to_string();
+impl From<Error> for NotSignedIn {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// The live session of `area` the request carries: its subject and the session secret, and
+/// `check`'s verdict on the subject, read in one snapshot.
+async fn live(
+    parts: &Parts,
+    s: &AppState,
+    area: Area,
+    check: impl FnOnce(&mut dyn Tx, &str) -> Result<bool, Error> + Send + 'static,
+) -> Result<(String, String), NotSignedIn> {
+    let secret = cookie(&parts.headers, area.cookie())
+        .ok_or(NotSignedIn::SignInFirst(area))?
+        .to_string();
     let (key, now) = (digest(&secret), s.now());
-    let session = s
-        .store
-        .read(move |tx| tx.web_session(&key, now))
-        .await
-        .ok()??;
-    Some((session.subject, secret))
+    let subject = s
+        .read(move |tx| {
+            let Some(session) = tx.web_session(&key, now)? else {
+                return Ok(None);
+            };
+            Ok(check(tx, &session.subject)?.then_some(session.subject))
+        })
+        .await?
+        .ok_or(NotSignedIn::SignInFirst(area))?;
+    Ok((subject, secret))
 }
 
 impl FromRequestParts<AppState> for Owner {
-    type Rejection = SignInFirst;
+    type Rejection = NotSignedIn;
 
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, SignInFirst> {
-        let (agent_id, secret) = live(parts, s, Area::Owner)
-            .await
-            .ok_or(SignInFirst(Area::Owner))?;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, NotSignedIn> {
         // A suspended agent's sessions were ended; this also covers one suspended on a node
         // whose news has not arrived yet.
-        let id = agent_id.clone();
-        let active = s
-            .read(move |tx| Ok(tx.agent(&id)?.is_some_and(|a| !a.suspended)))
-            .await
-            .unwrap_or(false);
-        if !active {
-            return Err(SignInFirst(Area::Owner));
-        }
+        let active = |tx: &mut dyn Tx, id: &str| Ok(tx.agent(id)?.is_some_and(|a| !a.suspended));
+        let (agent_id, secret) = live(parts, s, Area::Owner, active).await?;
         Ok(Owner {
             agent_id,
             csrf: csrf_token(&secret),
@@ -218,18 +234,15 @@ impl FromRequestParts<AppState> for Owner {
 }
 
 impl FromRequestParts<AppState> for Operator {
-    type Rejection = SignInFirst;
+    type Rejection = NotSignedIn;
 
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, SignInFirst> {
-        let (subject, secret) = live(parts, s, Area::Operator)
-            .await
-            .ok_or(SignInFirst(Area::Operator))?;
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, NotSignedIn> {
+        // Sessions opened under another admin key (or none) are over.
         let current = crate::api::admin::configured_key(s)
             .ok()
             .map(operator_subject);
-        if current.as_deref() != Some(subject.as_str()) {
-            return Err(SignInFirst(Area::Operator));
-        }
+        let same_key = move |_: &mut dyn Tx, subject: &str| Ok(current.as_deref() == Some(subject));
+        let (_, secret) = live(parts, s, Area::Operator, same_key).await?;
         Ok(Operator {
             csrf: csrf_token(&secret),
         })
