@@ -765,3 +765,58 @@ async fn the_live_stream_needs_a_session_and_is_bounded_per_agent() {
         .unwrap();
     assert_eq!(res.status(), 200, "closed streams free their places");
 }
+
+/// The store's bounds on sessions, under concurrent sign-ins: at most `per_subject` of one
+/// subject survive, and none opens once `total` are live.
+#[tokio::test]
+async fn session_bounds_hold_under_concurrent_sign_ins() {
+    use pinchwork_server::store::WebSession;
+    let app = app().await;
+    let open = |subject: &str, i: usize, total: i64| {
+        let state = app.state.clone();
+        let session = WebSession {
+            digest: format!("{subject}-{i:04}"),
+            subject: subject.to_string(),
+            created_at: T0,
+            expires_at: T0 + 3_600_000,
+        };
+        async move {
+            state
+                .store
+                .write(move |tx| tx.open_web_session(&session, 3, total))
+                .await
+                .unwrap()
+        }
+    };
+    let opened = futures_util::future::join_all((0..24).map(|i| open("busy", i, 100))).await;
+    assert!(opened.iter().all(|o| *o));
+    let live = app
+        .state
+        .read(|tx| {
+            (0..24)
+                .map(|i| tx.web_session(&format!("busy-{i:04}"), T0))
+                .filter_map(|s| s.transpose())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 3, "only the subject's newest three are kept");
+    // The total: 3 live; with room for 5, two more subjects get in, the next does not.
+    assert!(open("a", 0, 5).await);
+    assert!(open("b", 0, 5).await);
+    assert!(!open("c", 0, 5).await, "the server is full");
+    // Expired sessions make room.
+    let later = WebSession {
+        digest: "late".into(),
+        subject: "d".into(),
+        created_at: T0 + 7_200_000,
+        expires_at: T0 + 9_000_000,
+    };
+    let opened = app
+        .state
+        .store
+        .write(move |tx| tx.open_web_session(&later, 3, 5))
+        .await
+        .unwrap();
+    assert!(opened);
+}
