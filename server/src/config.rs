@@ -116,6 +116,9 @@ pub struct Config {
     /// Profile updates per API key (each good_at change costs infra work).
     #[arg(long, env = "PINCHWORK_RATE_LIMIT_PROFILE", default_value = "20/hour")]
     pub rate_limit_profile: String,
+    /// Web sign-ins (owner or operator) per client address.
+    #[arg(long, env = "PINCHWORK_RATE_LIMIT_SIGNIN", default_value = "10/minute")]
+    pub rate_limit_signin: String,
     /// Admin requests per admin key.
     #[arg(long, env = "PINCHWORK_RATE_LIMIT_ADMIN", default_value = "30/minute")]
     pub rate_limit_admin: String,

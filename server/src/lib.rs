@@ -13,4 +13,5 @@ pub mod scheduler;
 pub mod serve;
 pub mod store;
 pub mod time;
+pub mod web;
 pub mod webhooks;

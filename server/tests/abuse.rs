@@ -478,7 +478,7 @@ async fn webhooks_go_one_at_a_time_per_recipient_and_hide_query_strings() {
         let who = dead_id.clone();
         let rows = app
             .state
-            .read(move |tx| tx.webhook_deliveries_of(&who))
+            .read(move |tx| tx.webhook_deliveries_of(&who, 100))
             .await
             .unwrap();
         if let Some(e) = rows.iter().find_map(|d| d.last_error.clone()) {

@@ -18,12 +18,16 @@ async fn insecure_app() -> TestApp {
     TestApp::with(|cfg| cfg.webhook_allow_insecure = true).await
 }
 
+/// The agent's deliveries, oldest first.
 async fn deliveries(app: &TestApp, agent: &str) -> Vec<WebhookDelivery> {
     let agent = agent.to_string();
-    app.state
-        .read(move |tx| tx.webhook_deliveries_of(&agent))
+    let mut newest_first = app
+        .state
+        .read(move |tx| tx.webhook_deliveries_of(&agent, 1000))
         .await
-        .unwrap()
+        .unwrap();
+    newest_first.reverse();
+    newest_first
 }
 
 /// Waits (up to 5 s) until the agent's only delivery satisfies `done`; returns it.

@@ -6,6 +6,7 @@ use super::rate_limit::{bearer, client_of};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::market::agents as rules;
+use crate::model::Agent;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use pinchwork_client::types::{GrantRequest, GrantResponse, SuspendRequest, SuspendResponse};
@@ -28,24 +29,34 @@ impl FromRequestParts<AppState> for Admin {
         let client = client_of(&parts.extensions, &parts.headers, state);
         state.limiter.check_failures(client, state.now())?;
         let given = bearer(&parts.headers).unwrap_or_default();
-        check_key(state, given).inspect_err(|_| state.limiter.failed_auth(client, state.now()))?;
+        verify_key(state, given).inspect_err(|_| state.limiter.failed_auth(client, state.now()))?;
         Ok(Admin)
     }
 }
 
 /// Whether `given` is the admin key: 501 when none is configured, 401 when none was given,
-/// 403 for a wrong key (compared in constant time, as digests).
-pub fn check_key(state: &AppState, given: &str) -> Result<()> {
-    let expected = state
+/// 403 for a wrong key.
+pub fn verify_key(state: &AppState, given: &str) -> Result<()> {
+    let expected = configured_key(state)?;
+    if given.is_empty() {
+        return Err(Error::Unauthorized("Missing Authorization header".into()));
+    }
+    check_key(expected, given)
+}
+
+/// The admin key: 501 when none is configured.
+pub fn configured_key(state: &AppState) -> Result<&str> {
+    state
         .cfg
         .admin_key
         .as_deref()
         .filter(|k| !k.is_empty())
-        .ok_or_else(|| Error::NotImplemented("Admin API not configured".into()))?;
-    if given.is_empty() {
-        return Err(Error::Unauthorized("Missing Authorization header".into()));
-    }
-    let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
+        .ok_or_else(|| Error::NotImplemented("Admin API not configured".into()))
+}
+
+/// 403 unless `given` is the admin key (compared in constant time, as digests).
+pub fn check_key(expected: &str, given: &str) -> Result<()> {
+    let (a, b) = (Sha256::digest(given.trim()), Sha256::digest(expected));
     let differ = a
         .iter()
         .zip(b.iter())
@@ -76,6 +87,18 @@ pub async fn suspend(
     Body(req): Body<SuspendRequest>,
 ) -> Result<Reply> {
     let reason = req.reason.clone().filter(|_| req.suspended == Some(true));
+    let agent = set_suspended(&s, req).await?;
+    Ok(Reply::ok(&SuspendResponse {
+        id: agent.id.clone(),
+        agent_id: agent.id,
+        suspended: agent.suspended,
+        reason,
+    }))
+}
+
+/// Suspends or reinstates an agent everywhere: its cached keys are forgotten here at once and
+/// on the other nodes by the news of it, and who there is to route work to is re-read.
+pub async fn set_suspended(s: &AppState, req: SuspendRequest) -> Result<Agent> {
     let agent = s
         .write(move |tx, _| {
             let agent = rules::suspend(tx, &req)?;
@@ -85,10 +108,5 @@ pub async fn suspend(
         .await?;
     s.agent_changed(&agent.id).await;
     s.refresh_routing().await?;
-    Ok(Reply::ok(&SuspendResponse {
-        id: agent.id.clone(),
-        agent_id: agent.id,
-        suspended: agent.suspended,
-        reason,
-    }))
+    Ok(agent)
 }

@@ -1,13 +1,13 @@
 //! The documents agents and people read, all made from what the server really is: `skill.md`
 //! (embedded in the binary, whole or one section), `/v1/capabilities` and `/openapi.json`
 //! (both generated from the route table `routes()` and the wire types), the interactive
-//! `/docs` page (self-contained, no CDN) and `/` → `/skill.md`.
+//! `/docs` page (self-contained, no CDN). `/` is in `web::landing`.
 
 use super::negotiate::{Query, Reply};
 use super::{Access, Media, Outcome, Route, routes};
 use crate::error::{Error, Result};
 use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use pinchwork_client::schema::{self, StandardFormats};
 use pinchwork_client::types::{Capabilities, EndpointInfo, ErrorBody};
 use schemars::JsonSchema;
@@ -37,10 +37,6 @@ const QUICK_START: [&str; 5] = [
     "POST /v1/tasks/{task_id}/deliver",
     "POST /v1/tasks/{task_id}/approve",
 ];
-
-pub async fn root() -> Redirect {
-    Redirect::temporary("/skill.md")
-}
 
 #[derive(Deserialize, JsonSchema)]
 pub struct SkillQuery {

@@ -189,9 +189,10 @@ pub fn routes() -> Vec<Route> {
             "/",
             Public,
             None,
-            "Redirects to /skill.md",
-            docs::root,
+            "The landing page for browsers (Accept: text/html); redirects agents to /skill.md",
+            crate::web::landing::root,
         )
+        .serves("text/html")
         .empty(307, "Redirect to /skill.md"),
         route(M::GET, "/health", Public, None, "Liveness check", health).json::<Health>(),
         route(
@@ -204,6 +205,15 @@ pub fn routes() -> Vec<Route> {
         )
         .query::<docs::SkillQuery>()
         .serves("text/markdown"),
+        route(
+            M::GET,
+            "/llms.txt",
+            Public,
+            None,
+            "A short index of the documents, for language models",
+            crate::web::landing::llms_txt,
+        )
+        .serves("text/plain"),
         route(
             M::GET,
             "/v1/capabilities",
@@ -573,7 +583,10 @@ pub fn router(state: AppState) -> Router {
         router = router.route(r.path, r.handler);
     }
     let buckets: BucketTable = Arc::new(buckets);
+    // The web pages for people beside the API (their own headers, sessions and forms).
+    let shared = Arc::new(crate::web::WebShared::default());
     router
+        .merge(crate::web::router())
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), buckets),
             rate_limit::enforce,
@@ -582,6 +595,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
         .layer(middleware::from_fn(negotiate::render))
+        .layer(axum::Extension(shared))
         .with_state(state)
 }
 

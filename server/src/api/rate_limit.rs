@@ -36,6 +36,8 @@ pub enum Bucket {
     Admin,
     /// Failed authentications, per client address (always counted on this node).
     AuthFailure,
+    /// Web sign-ins, per client address.
+    SignIn,
 }
 
 /// `max` requests per `window_ms`.
@@ -257,6 +259,7 @@ impl RateLimiter {
             (Bucket::Profile, &cfg.rate_limit_profile),
             (Bucket::Admin, &cfg.rate_limit_admin),
             (Bucket::AuthFailure, &cfg.rate_limit_auth_failures),
+            (Bucket::SignIn, &cfg.rate_limit_signin),
         ]
         .into_iter()
         .map(|(bucket, spec)| Ok((bucket, spec.parse()?)))
@@ -420,8 +423,7 @@ pub async fn enforce(
     let Some(&(bucket, public)) = table.get(&(req.method().clone(), path.as_str())) else {
         return next.run(req).await;
     };
-    // Development mode lifts the limits for this machine's own clients only.
-    if state.cfg.dev && client.0.is_loopback() {
+    if exempt(&state, client) {
         return next.run(req).await;
     }
     let now = state.now();
@@ -432,7 +434,7 @@ pub async fn enforce(
                 return e.into_response();
             }
             let verified = if bucket == Bucket::Admin {
-                admin::check_key(&state, key).map(|()| Verified::Admin)
+                admin::verify_key(&state, key).map(|()| Verified::Admin)
             } else {
                 auth::verify_key(&state, key).await.map(Verified::Agent)
             };
@@ -456,6 +458,22 @@ pub async fn enforce(
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// Whether the client goes unlimited: development mode, on this machine.
+fn exempt(state: &AppState, client: ClientAddr) -> bool {
+    state.cfg.dev && client.0.is_loopback()
+}
+
+/// Counts one request of a client known only by its address (a sign-in form, say).
+pub async fn hit_by_address(state: &AppState, bucket: Bucket, client: ClientAddr) -> Result<()> {
+    if exempt(state, client) {
+        return Ok(());
+    }
+    state
+        .limiter
+        .hit(bucket, &client.subject(), state.now())
+        .await
 }
 
 #[cfg(test)]

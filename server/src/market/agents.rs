@@ -4,7 +4,7 @@ use super::{Ctx, credits, system_tasks, validate};
 use crate::error::{Error, Result};
 use crate::ids::{key_digest, new_api_key, new_id};
 use crate::model::{Agent, MINT_ACCOUNT, PLATFORM_AGENT_ID};
-use crate::store::Tx;
+use crate::store::{SessionKey, Tx};
 use pinchwork_client::types::{
     GrantRequest, RegisterRequest, SuspendRequest, UpdateProfileRequest,
 };
@@ -175,5 +175,9 @@ pub fn suspend(tx: &mut dyn Tx, req: &SuspendRequest) -> Result<Agent> {
         .ok_or_else(|| Error::not_found("Agent not found"))?;
     agent.suspended = suspended;
     tx.save_agent_profile(&agent)?;
+    if suspended {
+        // Its owner's web sessions end with it.
+        tx.end_web_sessions(SessionKey::Subject, &agent.id)?;
+    }
     Ok(agent)
 }

@@ -8,6 +8,7 @@ mod query;
 mod rows;
 pub mod scratch;
 mod sqlite;
+pub mod web;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -18,6 +19,7 @@ use crate::model::{
 };
 use pinchwork_client::types::StatsResponse;
 use std::sync::Arc;
+pub use web::{MarketFigures, Report, SessionKey, WebSession};
 
 pub use a2a::{A2aTask, A2aTaskFilter, ListedTask, PushConfig, StateCondition};
 
@@ -328,8 +330,12 @@ pub trait Tx {
         record: &AttemptRecord,
         now: Millis,
     ) -> Result<bool>;
-    /// The agent's deliveries, oldest first.
-    fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>>;
+    /// The agent's latest deliveries, newest first.
+    fn webhook_deliveries_of(
+        &mut self,
+        recipient: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>>;
     /// Forgets deliveries that finished (delivered or failed) before `before`; returns how many.
     fn prune_webhook_deliveries(&mut self, before: Millis) -> Result<usize>;
 
@@ -356,6 +362,37 @@ pub trait Tx {
     fn delete_push_config(&mut self, task_id: &str, id: &str) -> Result<bool>;
     /// Whether any task has a push config.
     fn push_configs_exist(&mut self) -> Result<bool>;
+
+    // The web pages: browser sessions, figures, the operator's lists (SQL in web.rs)
+    /// Opens a browser session after forgetting expired ones and all but the subject's newest
+    /// `per_subject - 1`; false (and nothing opened) when `total` sessions are live.
+    fn open_web_session(&mut self, s: &WebSession, per_subject: i64, total: i64) -> Result<bool>;
+    /// The live session with this digest.
+    fn web_session(&mut self, digest: &str, now: Millis) -> Result<Option<WebSession>>;
+    /// Ends one session (by digest) or every session of a subject; returns how many.
+    fn end_web_sessions(&mut self, key: SessionKey, value: &str) -> Result<usize>;
+    /// The marketplace figures, with the ledger's hours from `since` on; system tasks posted
+    /// before `late_before` and still waiting count as late.
+    fn market_figures(&mut self, since: Millis, late_before: Millis) -> Result<MarketFigures>;
+    /// Agents of any standing, newest first: all, or by id or part of the name; only those
+    /// doing system work when `infra`.
+    fn agents_for_operator(
+        &mut self,
+        search: Option<&str>,
+        infra: bool,
+        page: Page,
+    ) -> Result<Vec<Agent>>;
+    /// Tasks (system tasks too), newest first, all or in one status.
+    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>>;
+    /// Open reports, newest first.
+    fn open_reports(&mut self, limit: i64) -> Result<Vec<Report>>;
+    /// A task's logged events, oldest first: all, or those sent to `recipient`.
+    fn task_events(
+        &mut self,
+        task_id: &str,
+        recipient: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Event>>;
 
     // Audits (tests and operators)
     /// (sum of agent balances, credits held in escrow by open tasks, credits ever minted).

@@ -13,6 +13,7 @@ use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, EARLIER_PENDING, QUESTION_COLS,
     SYSTEM_WORK_COLS, StatFigures, TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
+use super::web::{self, MarketFigures, Report, SessionKey, WebSession};
 use super::{
     A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
     ListedTask, NodeNews, OpenTask, OpenTaskFilter, Page, PushConfig, Role, SystemWork, Tx,
@@ -41,10 +42,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0003_retire_reserve.sql"),
     include_str!("postgres/0004_webhook_order.sql"),
     include_str!("postgres/0005_a2a.sql"),
+    include_str!("postgres/0006_web.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.
 const MIGRATION_LOCK: i64 = 0x7069_6e63_686d_6967;
+
+/// The advisory lock sign-ins take, so that session bounds hold across nodes.
+const WEB_SESSIONS_LOCK: i64 = 0x7069_6e63_6877_6562;
 
 /// The channel nodes tell each other on, at commit: events logged, agents changed.
 const EVENTS_CHANNEL: &str = "pinchwork_events";
@@ -448,9 +453,9 @@ impl PgTx<'_> {
     }
 
     /// Runs a built statement; returns how many rows it changed.
-    fn run_query(&mut self, q: &Query) -> Result<u64> {
+    fn run_query(&mut self, q: &Query) -> Result<usize> {
         let params: Vec<Param> = q.args.iter().cloned().map(cell_param).collect();
-        self.execute(&q.sql, &refs(&params))
+        Ok(self.execute(&q.sql, &refs(&params))? as usize)
     }
 }
 
@@ -1193,13 +1198,17 @@ impl Tx for PgTx<'_> {
         Ok(changed == 1)
     }
 
-    fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>> {
+    fn webhook_deliveries_of(
+        &mut self,
+        recipient: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>> {
         self.map(
             &format!(
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.recipient = $1 \
-                 ORDER BY d.created_at, d.event_id"
+                 ORDER BY d.created_at DESC, d.event_id DESC LIMIT $2"
             ),
-            &[&recipient],
+            &[&recipient, &limit],
             rows::delivery_from,
         )
     }
@@ -1257,6 +1266,69 @@ impl Tx for PgTx<'_> {
 
     fn push_configs_exist(&mut self) -> Result<bool> {
         self.scalar("SELECT EXISTS (SELECT 1 FROM a2a_push_configs)", &[])
+    }
+
+    fn open_web_session(&mut self, s: &WebSession, per_subject: i64, total: i64) -> Result<bool> {
+        // Sign-ins on every node take turns, so that the bounds hold under concurrency.
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[&WEB_SESSIONS_LOCK])?;
+        let sql = web::open_session(Dialect::Postgres, s, per_subject - 1);
+        self.run_query(&sql.prune)?;
+        if self.count(&sql.count)? >= total {
+            return Ok(false);
+        }
+        self.run_query(&sql.trim)?;
+        self.run_query(&sql.insert)?;
+        Ok(true)
+    }
+
+    fn web_session(&mut self, digest: &str, now: Millis) -> Result<Option<WebSession>> {
+        let q = web::session(Dialect::Postgres, digest, now);
+        Ok(self.query_rows(&q, web::session_from)?.pop())
+    }
+
+    fn end_web_sessions(&mut self, key: SessionKey, value: &str) -> Result<usize> {
+        self.run_query(&web::end_sessions(Dialect::Postgres, key, value))
+    }
+
+    fn market_figures(&mut self, since: Millis, late_before: Millis) -> Result<MarketFigures> {
+        let q = web::figures(Dialect::Postgres, since, late_before);
+        Ok(web::figures_from(self.query_rows(&q, web::figure_row)?))
+    }
+
+    fn agents_for_operator(
+        &mut self,
+        search: Option<&str>,
+        infra: bool,
+        page: Page,
+    ) -> Result<Vec<Agent>> {
+        let q = web::agents(Dialect::Postgres, search, infra, page);
+        self.query_rows(&q, rows::agent_from)
+    }
+
+    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>> {
+        let q = web::tasks(Dialect::Postgres, status, page);
+        self.query_rows(&q, rows::task_from)
+    }
+
+    fn open_reports(&mut self, limit: i64) -> Result<Vec<Report>> {
+        self.query_rows(
+            &web::open_reports(Dialect::Postgres, limit),
+            web::report_from,
+        )
+    }
+
+    fn task_events(
+        &mut self,
+        task_id: &str,
+        recipient: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let q = web::task_events(Dialect::Postgres, task_id, recipient, limit);
+        Ok(self
+            .query_rows(&q, web::event_from)?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     fn books(&mut self) -> Result<(i64, i64, i64)> {

@@ -22,7 +22,7 @@ impl Dialect {
     }
 
     /// True when `needle` occurs in `haystack` (both SQL expressions).
-    fn contains(self, haystack: &str, needle: &str) -> String {
+    pub fn contains(self, haystack: &str, needle: &str) -> String {
         match self {
             Self::Sqlite => format!("instr({haystack}, {needle}) > 0"),
             Self::Postgres => format!("strpos({haystack}, {needle}) > 0"),
@@ -39,8 +39,8 @@ pub struct Query {
 
 /// Collects parameters while a query is written.
 pub(super) struct Args {
-    dialect: Dialect,
-    args: Vec<Cell>,
+    pub dialect: Dialect,
+    pub args: Vec<Cell>,
 }
 
 impl Args {
@@ -68,7 +68,7 @@ impl Args {
     }
 
     /// Adds a parameter; returns its marker.
-    pub(super) fn bind(&mut self, arg: impl Into<Cell>) -> String {
+    pub fn bind(&mut self, arg: impl Into<Cell>) -> String {
         let arg = arg.into();
         self.args.push(arg);
         self.dialect.param(self.args.len())

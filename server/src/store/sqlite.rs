@@ -7,6 +7,7 @@ use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, EARLIER_PENDING, QUESTION_COLS,
     SYSTEM_WORK_COLS, StatFigures, TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
+use super::web::{self, MarketFigures, Report, SessionKey, WebSession};
 use super::{
     A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
     ListedTask, OpenTask, OpenTaskFilter, Page, PushConfig, Role, SystemWork, Tx, WebhookDelivery,
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0008_retire_reserve.sql"),
     include_str!("sqlite/0009_webhook_order.sql"),
     include_str!("sqlite/0010_a2a.sql"),
+    include_str!("sqlite/0011_web.sql"),
 ];
 
 struct Command {
@@ -1200,14 +1202,18 @@ impl Tx for SqliteTx<'_> {
         Ok(changed == 1)
     }
 
-    fn webhook_deliveries_of(&mut self, recipient: &str) -> Result<Vec<WebhookDelivery>> {
+    fn webhook_deliveries_of(
+        &mut self,
+        recipient: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookDelivery>> {
         let rows = self
             .conn
             .prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.recipient = ?1 \
-                 ORDER BY d.created_at, d.event_id"
+                 ORDER BY d.created_at DESC, d.event_id DESC LIMIT ?2"
             ))?
-            .query_map([recipient], |r| rows::delivery_from(r))?
+            .query_map(params![recipient, limit], |r| rows::delivery_from(r))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
@@ -1270,6 +1276,68 @@ impl Tx for SqliteTx<'_> {
             .conn
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM a2a_push_configs)")?
             .query_row([], |r| r.get(0))?)
+    }
+
+    fn open_web_session(&mut self, s: &WebSession, per_subject: i64, total: i64) -> Result<bool> {
+        let sql = web::open_session(Dialect::Sqlite, s, per_subject - 1);
+        self.run_query(&sql.prune)?;
+        if self.count(&sql.count)? >= total {
+            return Ok(false);
+        }
+        self.run_query(&sql.trim)?;
+        self.run_query(&sql.insert)?;
+        Ok(true)
+    }
+
+    fn web_session(&mut self, digest: &str, now: Millis) -> Result<Option<WebSession>> {
+        let q = web::session(Dialect::Sqlite, digest, now);
+        Ok(self.query_rows(&q, |r| web::session_from(r))?.pop())
+    }
+
+    fn end_web_sessions(&mut self, key: SessionKey, value: &str) -> Result<usize> {
+        self.run_query(&web::end_sessions(Dialect::Sqlite, key, value))
+    }
+
+    fn market_figures(&mut self, since: Millis, late_before: Millis) -> Result<MarketFigures> {
+        let q = web::figures(Dialect::Sqlite, since, late_before);
+        Ok(web::figures_from(
+            self.query_rows(&q, |r| web::figure_row(r))?,
+        ))
+    }
+
+    fn agents_for_operator(
+        &mut self,
+        search: Option<&str>,
+        infra: bool,
+        page: Page,
+    ) -> Result<Vec<Agent>> {
+        let q = web::agents(Dialect::Sqlite, search, infra, page);
+        self.query_rows(&q, |r| rows::agent_from(r))
+    }
+
+    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>> {
+        let q = web::tasks(Dialect::Sqlite, status, page);
+        self.query_rows(&q, |r| rows::task_from(r))
+    }
+
+    fn open_reports(&mut self, limit: i64) -> Result<Vec<Report>> {
+        self.query_rows(&web::open_reports(Dialect::Sqlite, limit), |r| {
+            web::report_from(r)
+        })
+    }
+
+    fn task_events(
+        &mut self,
+        task_id: &str,
+        recipient: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Event>> {
+        let q = web::task_events(Dialect::Sqlite, task_id, recipient, limit);
+        Ok(self
+            .query_rows(&q, |r| web::event_from(r))?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     fn books(&mut self) -> Result<(i64, i64, i64)> {
