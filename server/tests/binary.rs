@@ -165,3 +165,51 @@ fn dev_mode_refuses_to_listen_beyond_this_machine() {
         "{stderr}"
     );
 }
+
+/// A short admin key is warned about at start-up (guessing it is throttled, not impossible);
+/// a long one is not.
+#[tokio::test]
+async fn a_weak_admin_key_is_warned_about_at_start_up() {
+    use std::io::Read;
+    for (key, warned) in [("short-admin-key", true), (&*"s".repeat(32), false)] {
+        let dir = tempfile::TempDir::new().unwrap();
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pinchwork-server"))
+            .env(
+                "PINCHWORK_DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("p.db").display()),
+            )
+            .env("PINCHWORK_HOST", "127.0.0.1")
+            .env("PINCHWORK_PORT", port.to_string())
+            .env("PINCHWORK_ADMIN_KEY", key)
+            .env_remove("PINCHWORK_ADMIN_KEY_FILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let outputs: [Box<dyn Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        let readers = outputs.map(|mut out| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = out.read_to_string(&mut text);
+                text
+            })
+        });
+        wait_until_serving(&reqwest::Client::new(), &format!("http://127.0.0.1:{port}")).await;
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let log: String = readers.map(|r| r.join().unwrap()).concat();
+        assert_eq!(
+            log.contains("the admin key is shorter than 32 characters"),
+            warned,
+            "key of {} characters: {log}",
+            key.len()
+        );
+    }
+}
