@@ -6,8 +6,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::Bus;
 use crate::market::{self, Ctx, RoutingHints};
-use crate::model::Millis;
-use crate::store::{Store, Tx};
+use crate::model::{DAY, Millis};
+use crate::store::{Node, Store, Tx};
 use crate::time::{Clock, SystemClock};
 use crate::{a2a, api, scheduler, webhooks};
 use pinchwork_mcp::http::McpHttp;
@@ -37,6 +37,9 @@ pub struct AppState {
     pub mcp_sessions: Arc<api::mcp::Sessions>,
     /// What the A2A endpoint keeps in memory (open streams, whether pushes exist).
     pub a2a: Arc<a2a::Shared>,
+    /// This node among those sharing the database: its id and when it started.
+    pub node: Arc<str>,
+    pub started_at: Millis,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
         // Nodes sharing a database share its rate-limit windows too.
         let shared = store.shared().then(|| store.clone());
         let limiter = Arc::new(RateLimiter::from_config(&cfg, shared).map_err(Error::Internal)?);
+        let started_at = clock.now();
         let state = Self {
             cfg: Arc::new(cfg),
             store,
@@ -64,13 +68,30 @@ impl AppState {
             holds: Arc::default(),
             mcp_sessions: Arc::default(),
             a2a: Arc::default(),
+            node: crate::ids::new_id("node").into(),
+            started_at,
         };
         state
             .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
             .await?;
+        state.beat().await?;
         state.refresh_routing().await?;
         a2a::refresh(&state).await?;
         Ok(state)
+    }
+
+    /// Tells the nodes sharing the database that this one is alive (the operator's dashboard
+    /// lists them), and forgets nodes gone for a day.
+    pub async fn beat(&self) -> Result<()> {
+        let now = self.now();
+        let node = Node {
+            id: self.node.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: self.started_at,
+            seen_at: now,
+        };
+        self.write(move |tx, _| tx.node_seen(&node, now - DAY))
+            .await
     }
 
     /// Re-reads who there is to route work to: after changes to agents on this server at

@@ -5,13 +5,17 @@
 use crate::app::AppState;
 use crate::error::Result;
 use crate::market::tasks as rules;
-use crate::model::{DAY, HOUR, MINUTE};
+use crate::model::{DAY, HOUR, MINUTE, Millis};
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// How often a node says it is alive; the dashboard counts a node gone after a few misses.
+pub const NODE_HEARTBEAT: Millis = 15_000;
 
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     let tick = Duration::from_millis(state.cfg.timer_tick_ms.max(10));
     let mut last_prune = 0;
+    let mut last_beat = state.now();
     loop {
         if let Err(e) = fire_due(&state).await {
             tracing::error!(error = %e, "timer pass failed");
@@ -21,6 +25,12 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         if let Err(e) = crate::a2a::refresh(&state).await {
             tracing::error!(error = %e, "reading whether A2A push configs exist failed");
+        }
+        if state.now() - last_beat >= NODE_HEARTBEAT {
+            last_beat = state.now();
+            if let Err(e) = state.beat().await {
+                tracing::error!(error = %e, "recording this node's heartbeat failed");
+            }
         }
         if state.now() - last_prune >= MINUTE {
             last_prune = state.now();

@@ -733,6 +733,119 @@ async fn the_operator_signs_in_with_the_admin_key_and_sees_the_figures() {
     assert!(infra.text.contains(&w.stranger_id) && !infra.text.contains(&w.worker_id));
 }
 
+/// The operator reviews reports (a reviewed report leaves the list), finds an agent's tasks
+/// as poster or worker, and sees the nodes serving the marketplace.
+#[tokio::test]
+async fn the_operator_reviews_reports_finds_an_agents_tasks_and_sees_the_nodes() {
+    let w = world_on(app().await).await;
+    let reported = w
+        .new_task(json!({"need": "reported", "max_credits": 5}))
+        .await;
+    w.app
+        .post(
+            &format!("/v1/tasks/{reported}/report"),
+            &w.worker,
+            json!({"reason": "looks like spam"}),
+        )
+        .await
+        .expect(201);
+    let worked = w
+        .new_task(json!({"need": "worked on", "max_credits": 5}))
+        .await;
+    w.act(&w.worker, &worked, "pickup", json!({}))
+        .await
+        .expect(200);
+    let (_, elsewhere_key) = w.app.register("elsewhere").await;
+    let unrelated = w.app.post_task(&elsewhere_key, "someone else's", 5).await;
+
+    let operator = sign_in(&w.app, "admin", ADMIN).await;
+    let page = browse(&w.app, "GET", "/admin/reports", &operator, "")
+        .await
+        .expect(200);
+    assert!(page.text.contains("looks like spam"));
+    let report_id = page
+        .text
+        .split("/admin/reports/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a review form names the report")
+        .to_string();
+    let review = |csrf: String, id: String| {
+        let (app, operator) = (&w.app, &operator);
+        async move {
+            browse(
+                app,
+                "POST",
+                &format!("/admin/reports/{id}/resolve"),
+                operator,
+                &form(&[("csrf", &csrf)]),
+            )
+            .await
+        }
+    };
+    let csrf = csrf_of(&page.text);
+    assert_eq!(
+        review(String::new(), report_id.clone()).await.status,
+        403,
+        "no CSRF token"
+    );
+    review(csrf.clone(), report_id.clone()).await.expect(303);
+    let page = browse(&w.app, "GET", "/admin/reports", &operator, "")
+        .await
+        .expect(200);
+    assert!(
+        !page.text.contains("looks like spam"),
+        "reviewed: off the list"
+    );
+    assert!(page.text.contains("No open reports."));
+    assert_eq!(
+        review(csrf, report_id).await.status,
+        404,
+        "already reviewed"
+    );
+    let figures = w
+        .app
+        .state
+        .read(|tx| tx.market_figures(T0, T0))
+        .await
+        .unwrap();
+    assert_eq!(figures.open_reports, 0);
+
+    // The worker's tasks: the one it works on, not the poster's others nor the unrelated one.
+    let page = browse(
+        &w.app,
+        "GET",
+        &format!("/admin/tasks?agent={}", w.worker_id),
+        &operator,
+        "",
+    )
+    .await
+    .expect(200);
+    assert!(page.text.contains(&worked));
+    assert!(!page.text.contains(&reported) && !page.text.contains(&unrelated));
+    // The poster's, in one status.
+    let page = browse(
+        &w.app,
+        "GET",
+        &format!("/admin/tasks?agent={}&status=claimed", w.poster_id),
+        &operator,
+        "",
+    )
+    .await
+    .expect(200);
+    assert!(page.text.contains(&worked) && !page.text.contains(&reported));
+
+    // This node, heard from at start-up.
+    let page = browse(&w.app, "GET", "/admin", &operator, "")
+        .await
+        .expect(200);
+    assert!(page.text.contains("1 node alive"), "{}", page.text);
+    assert!(
+        page.text
+            .contains(&format!("{}</code> (this one)", w.app.state.node))
+    );
+}
+
 #[tokio::test]
 async fn the_live_stream_needs_a_session_and_is_bounded_per_agent() {
     let app = app().await;

@@ -19,7 +19,7 @@ use crate::model::{
 };
 use pinchwork_client::types::StatsResponse;
 use std::sync::Arc;
-pub use web::{MarketFigures, Report, SessionKey, WebSession};
+pub use web::{MarketFigures, Node, Report, SessionKey, TaskSearch, WebSession};
 
 pub use a2a::{A2aTask, A2aTaskFilter, ListedTask, PushConfig, StateCondition};
 
@@ -382,10 +382,16 @@ pub trait Tx {
         infra: bool,
         page: Page,
     ) -> Result<Vec<Agent>>;
-    /// Tasks (system tasks too), newest first, all or in one status.
-    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>>;
+    /// Tasks (system tasks too), newest first, as `search` narrows them.
+    fn tasks_for_operator(&mut self, search: &TaskSearch, page: Page) -> Result<Vec<Task>>;
     /// Open reports, newest first.
     fn open_reports(&mut self, limit: i64) -> Result<Vec<Report>>;
+    /// Marks an open report as dealt with; false when there is no such open report.
+    fn resolve_report(&mut self, id: &str) -> Result<bool>;
+    /// Records this node's heartbeat and forgets nodes not seen since `forget_before`.
+    fn node_seen(&mut self, node: &Node, forget_before: Millis) -> Result<()>;
+    /// The nodes seen since `since`.
+    fn nodes_seen_since(&mut self, since: Millis) -> Result<Vec<Node>>;
     /// A task's logged events, oldest first: all, or those sent to `recipient`.
     fn task_events(
         &mut self,

@@ -13,7 +13,7 @@ use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, EARLIER_PENDING, QUESTION_COLS,
     SYSTEM_WORK_COLS, StatFigures, TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
-use super::web::{self, MarketFigures, Report, SessionKey, WebSession};
+use super::web::{self, MarketFigures, Node, Report, SessionKey, TaskSearch, WebSession};
 use super::{
     A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
     ListedTask, NodeNews, OpenTask, OpenTaskFilter, Page, PushConfig, Role, SystemWork, Tx,
@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("postgres/0004_webhook_order.sql"),
     include_str!("postgres/0005_a2a.sql"),
     include_str!("postgres/0006_web.sql"),
+    include_str!("postgres/0007_nodes.sql"),
 ];
 
 /// The advisory lock that lets one node at a time migrate.
@@ -1305,8 +1306,8 @@ impl Tx for PgTx<'_> {
         self.query_rows(&q, rows::agent_from)
     }
 
-    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>> {
-        let q = web::tasks(Dialect::Postgres, status, page);
+    fn tasks_for_operator(&mut self, search: &TaskSearch, page: Page) -> Result<Vec<Task>> {
+        let q = web::tasks(Dialect::Postgres, search, page);
         self.query_rows(&q, rows::task_from)
     }
 
@@ -1315,6 +1316,20 @@ impl Tx for PgTx<'_> {
             &web::open_reports(Dialect::Postgres, limit),
             web::report_from,
         )
+    }
+
+    fn resolve_report(&mut self, id: &str) -> Result<bool> {
+        Ok(self.run_query(&web::resolve_report(Dialect::Postgres, id))? == 1)
+    }
+
+    fn node_seen(&mut self, node: &Node, forget_before: Millis) -> Result<()> {
+        self.run_query(&web::node_seen(Dialect::Postgres, node))?;
+        self.run_query(&web::forget_nodes(Dialect::Postgres, forget_before))?;
+        Ok(())
+    }
+
+    fn nodes_seen_since(&mut self, since: Millis) -> Result<Vec<Node>> {
+        self.query_rows(&web::nodes(Dialect::Postgres, since), web::node_from)
     }
 
     fn task_events(

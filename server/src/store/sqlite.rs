@@ -7,7 +7,7 @@ use super::rows::{
     self, AGENT_COLS, Cell, Cells, DELIVERY_COLUMNS, EARLIER_PENDING, QUESTION_COLS,
     SYSTEM_WORK_COLS, StatFigures, TASK_COLS, TASK_DERIVED, TASK_MUTABLE, TRUST_COLS,
 };
-use super::web::{self, MarketFigures, Report, SessionKey, WebSession};
+use super::web::{self, MarketFigures, Node, Report, SessionKey, TaskSearch, WebSession};
 use super::{
     A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
     ListedTask, OpenTask, OpenTaskFilter, Page, PushConfig, Role, SystemWork, Tx, WebhookDelivery,
@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0009_webhook_order.sql"),
     include_str!("sqlite/0010_a2a.sql"),
     include_str!("sqlite/0011_web.sql"),
+    include_str!("sqlite/0012_nodes.sql"),
 ];
 
 struct Command {
@@ -1315,8 +1316,8 @@ impl Tx for SqliteTx<'_> {
         self.query_rows(&q, |r| rows::agent_from(r))
     }
 
-    fn tasks_for_operator(&mut self, status: Option<TaskStatus>, page: Page) -> Result<Vec<Task>> {
-        let q = web::tasks(Dialect::Sqlite, status, page);
+    fn tasks_for_operator(&mut self, search: &TaskSearch, page: Page) -> Result<Vec<Task>> {
+        let q = web::tasks(Dialect::Sqlite, search, page);
         self.query_rows(&q, |r| rows::task_from(r))
     }
 
@@ -1324,6 +1325,20 @@ impl Tx for SqliteTx<'_> {
         self.query_rows(&web::open_reports(Dialect::Sqlite, limit), |r| {
             web::report_from(r)
         })
+    }
+
+    fn resolve_report(&mut self, id: &str) -> Result<bool> {
+        Ok(self.run_query(&web::resolve_report(Dialect::Sqlite, id))? == 1)
+    }
+
+    fn node_seen(&mut self, node: &Node, forget_before: Millis) -> Result<()> {
+        self.run_query(&web::node_seen(Dialect::Sqlite, node))?;
+        self.run_query(&web::forget_nodes(Dialect::Sqlite, forget_before))?;
+        Ok(())
+    }
+
+    fn nodes_seen_since(&mut self, since: Millis) -> Result<Vec<Node>> {
+        self.query_rows(&web::nodes(Dialect::Sqlite, since), |r| web::node_from(r))
     }
 
     fn task_events(

@@ -31,6 +31,23 @@ pub struct Report {
     pub created_at: Millis,
 }
 
+/// A server node using the database, as its last heartbeat said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub version: String,
+    pub started_at: Millis,
+    pub seen_at: Millis,
+}
+
+/// Which tasks the operator lists: all, or those in one status, or those of one agent (as
+/// poster or as worker), newest first.
+#[derive(Debug, Clone, Default)]
+pub struct TaskSearch {
+    pub status: Option<TaskStatus>,
+    pub agent: Option<String>,
+}
+
 /// One hour's movements of credits, from the ledger.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HourFigures {
@@ -196,21 +213,44 @@ pub fn agents(dialect: Dialect, search: Option<&str>, infra: bool, page: Page) -
     }
 }
 
-/// Tasks (system tasks included), newest first, all or in one status.
-pub fn tasks(dialect: Dialect, status: Option<TaskStatus>, page: Page) -> Query {
+/// Tasks (system tasks included), newest first, as `search` narrows them. An agent's tasks
+/// come from the poster and worker indexes, each bounded by the page.
+pub fn tasks(dialect: Dialect, search: &TaskSearch, page: Page) -> Query {
     let mut a = args(dialect);
-    let cond = match status {
-        Some(status) => format!("WHERE status = {}", a.bind(status.as_str().to_string())),
-        None => String::new(),
-    };
+    let mut conds = Vec::new();
+    if let Some(status) = search.status {
+        conds.push(format!("status = {}", a.bind(status.as_str().to_string())));
+    }
     let limit = a.bind(page.limit);
     let offset = a.bind(page.offset);
-    Query {
-        sql: format!(
-            "SELECT {TASK_COLS} FROM tasks {cond} ORDER BY seq DESC LIMIT {limit} OFFSET {offset}"
-        ),
-        args: a.args,
-    }
+    let sql = match &search.agent {
+        None => {
+            let cond = match conds.is_empty() {
+                true => String::new(),
+                false => format!("WHERE {}", conds.join(" AND ")),
+            };
+            format!(
+                "SELECT {TASK_COLS} FROM tasks {cond} ORDER BY seq DESC LIMIT {limit} OFFSET {offset}"
+            )
+        }
+        Some(agent) => {
+            let extra: String = conds.iter().map(|c| format!(" AND {c}")).collect();
+            let window = a.bind(page.limit + page.offset);
+            let side = |a: &mut Args, column: &str| {
+                let agent = a.bind(agent.clone());
+                format!(
+                    "SELECT seq FROM (SELECT seq FROM tasks WHERE {column} = {agent}{extra} \
+                     ORDER BY seq DESC LIMIT {window}) AS {column}_side"
+                )
+            };
+            let (posted, worked) = (side(&mut a, "poster_id"), side(&mut a, "worker_id"));
+            format!(
+                "SELECT {TASK_COLS} FROM tasks WHERE seq IN ({posted} UNION {worked}) \
+                 ORDER BY seq DESC LIMIT {limit} OFFSET {offset}"
+            )
+        }
+    };
+    Query { sql, args: a.args }
 }
 
 /// Open reports, newest first.
@@ -224,6 +264,63 @@ pub fn open_reports(dialect: Dialect, limit: i64) -> Query {
         ),
         args: a.args,
     }
+}
+
+/// Marks an open report as dealt with.
+pub fn resolve_report(dialect: Dialect, id: &str) -> Query {
+    let mut a = args(dialect);
+    let id = a.bind(id.to_string());
+    Query {
+        sql: format!("UPDATE reports SET status = 'resolved' WHERE id = {id} AND status = 'open'"),
+        args: a.args,
+    }
+}
+
+/// A node's heartbeat: it is alive, at this version.
+pub fn node_seen(dialect: Dialect, node: &Node) -> Query {
+    let mut a = args(dialect);
+    let (id, version) = (a.bind(node.id.clone()), a.bind(node.version.clone()));
+    let (started, seen) = (a.bind(node.started_at), a.bind(node.seen_at));
+    Query {
+        sql: format!(
+            "INSERT INTO nodes (id, version, started_at, seen_at) \
+             VALUES ({id}, {version}, {started}, {seen}) \
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version, seen_at = excluded.seen_at"
+        ),
+        args: a.args,
+    }
+}
+
+/// Forgets nodes not seen since `before`.
+pub fn forget_nodes(dialect: Dialect, before: Millis) -> Query {
+    let mut a = args(dialect);
+    let before = a.bind(before);
+    Query {
+        sql: format!("DELETE FROM nodes WHERE seen_at < {before}"),
+        args: a.args,
+    }
+}
+
+/// The nodes seen since `since`, oldest first (a handful of rows).
+pub fn nodes(dialect: Dialect, since: Millis) -> Query {
+    let mut a = args(dialect);
+    let since = a.bind(since);
+    Query {
+        sql: format!(
+            "SELECT id, version, started_at, seen_at FROM nodes WHERE seen_at >= {since} \
+             ORDER BY started_at, id"
+        ),
+        args: a.args,
+    }
+}
+
+pub fn node_from<R: Cells>(r: &R) -> Result<Node, R::Error> {
+    Ok(Node {
+        id: r.text(0)?,
+        version: r.text(1)?,
+        started_at: r.int(2)?,
+        seen_at: r.int(3)?,
+    })
 }
 
 pub fn report_from<R: Cells>(r: &R) -> Result<Report, R::Error> {

@@ -93,6 +93,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/tasks", get(operator::tasks))
         .route("/admin/tasks/{task_id}", get(operator::task_page))
         .route("/admin/reports", get(operator::reports))
+        .route(
+            "/admin/reports/{report_id}/resolve",
+            post(operator::resolve_report),
+        )
         .layer(middleware::from_fn(protect))
 }
 

@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::market;
 use crate::model::{HOUR, TaskStatus};
-use crate::store::{MarketFigures, Page};
+use crate::store::{MarketFigures, Node, Page, TaskSearch};
 use axum::Extension;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -101,15 +101,17 @@ pub async fn dashboard(
     let figures = shared.figures(&s).await?;
     // The database's round trip, as this page's own small read sees it.
     let started = Instant::now();
-    let recent = s
-        .read(|tx| {
-            tx.tasks_for_operator(
-                None,
+    let alive_since = s.now() - NODE_GONE_AFTER;
+    let (recent, nodes) = s
+        .read(move |tx| {
+            let recent = tx.tasks_for_operator(
+                &TaskSearch::default(),
                 Page {
                     limit: 10,
                     offset: 0,
                 },
-            )
+            )?;
+            Ok((recent, tx.nodes_seen_since(alive_since)?))
         })
         .await?;
     let db_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -120,7 +122,8 @@ pub async fn dashboard(
             section #health data-live aria-labelledby="health-h" {
                 h2 #health-h { "Server health" }
                 ul {
-                    li { "This node: pinchwork " (env!("CARGO_PKG_VERSION")) }
+                    li { "This node: " code { (s.node) } ", pinchwork " (env!("CARGO_PKG_VERSION")) }
+                    li { (nodes_view(&nodes, &s.node, s.now())) }
                     li { "Database: " (if s.store.shared() { "PostgreSQL, shared by every node" } else { "SQLite, this node only" })
                          ", read in " (format!("{db_ms:.1}")) " ms" }
                     li { "Event log: " @match figures.last_event {
@@ -143,6 +146,26 @@ pub async fn dashboard(
         Some(3_000),
         body,
     ))
+}
+
+/// A node that has not said it is alive for this long counts as gone.
+const NODE_GONE_AFTER: i64 = 4 * crate::scheduler::NODE_HEARTBEAT;
+
+/// The nodes using the database, as their heartbeats say.
+fn nodes_view(nodes: &[Node], this: &str, now: i64) -> Markup {
+    html! {
+        (nodes.len()) @if nodes.len() == 1 { " node" } @else { " nodes" } " alive (heard from in the last "
+        (NODE_GONE_AFTER / 1000) " s):"
+        ul #nodes {
+            @for n in nodes {
+                li {
+                    code { (n.id) } @if n.id == this { " (this one)" }
+                    ", pinchwork " (n.version) ", up since " (when(n.started_at))
+                    ", heard from " (((now - n.seen_at).max(0)) / 1000) " s ago"
+                }
+            }
+        }
+    }
 }
 
 /// Height class (h0-h10) of a bar for `v` out of `max`.
@@ -227,6 +250,8 @@ pub struct SearchQuery {
     status: Option<String>,
     /// Agents: only those doing system work.
     infra: Option<String>,
+    /// Tasks: only those this agent posted or works on.
+    agent: Option<String>,
 }
 
 pub async fn agents(
@@ -423,6 +448,12 @@ pub async fn tasks(
             return Ok(see_other(&format!("/admin/tasks/{id}")));
         }
     }
+    let agent = q
+        .agent
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.chars().take(200).collect::<String>());
     let status = match q.status.as_deref().filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => Some(
@@ -430,10 +461,14 @@ pub async fn tasks(
                 .ok_or_else(|| Error::bad_request(format!("Invalid status: {v}")))?,
         ),
     };
+    let search = TaskSearch {
+        status,
+        agent: agent.clone(),
+    };
     let list = s
         .read(move |tx| {
             tx.tasks_for_operator(
-                status,
+                &search,
                 Page {
                     limit: LIST,
                     offset: 0,
@@ -447,6 +482,8 @@ pub async fn tasks(
         form.row method="get" action="/admin/tasks" role="search" {
             label for="q" { "Task id" }
             input #q type="search" name="q" value=(q.q.as_deref().unwrap_or(""));
+            label for="agent" { "Agent id (poster or worker)" }
+            input #agent type="search" name="agent" value=(agent.as_deref().unwrap_or(""));
             label for="status" { "Status" }
             select #status name="status" {
                 option value="" { "any" }
@@ -511,22 +548,39 @@ pub async fn task_page(
 
 pub async fn reports(State(s): State<AppState>, op: Operator) -> WebResult<Html<String>> {
     let list = s.read(|tx| tx.open_reports(LIST)).await?;
+    let csrf = op.csrf.as_str();
     let body = html! {
         h1 { "Reports to review" }
         section #reports data-live aria-label="Open reports" {
             @if list.is_empty() { p.muted { "No open reports." } } @else {
                 div.scroll { table {
-                    thead { tr { th { "Task" } th { "Reporter" } th { "Reason" } th { "When" } } }
+                    thead { tr { th { "Task" } th { "Reporter" } th { "Reason" } th { "When" } th { "Review" } } }
                     tbody { @for r in &list { tr {
                         td { a href={ "/admin/tasks/" (r.task_id) } { code { (r.task_id) } } }
                         td { a href={ "/admin/agents/" (r.reporter_id) } { code { (r.reporter_id) } } }
                         td { (r.reason) }
                         td { (when(r.created_at)) }
+                        td { form method="post" action={ "/admin/reports/" (r.id) "/resolve" } {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" aria-label={ "Mark report " (r.id) " as reviewed" } { "Reviewed" }
+                        } }
                     } } }
                 } }
-                p.muted { "Open the task to see both parties; suspend from the agent's page." }
+                p.muted { "Open the task to see both parties; suspend from the agent's page; mark a report reviewed when it is dealt with." }
             }
         }
     };
-    Ok(operator_page("Reports", &op.csrf, Some(10_000), body))
+    Ok(operator_page("Reports", csrf, Some(10_000), body))
+}
+
+/// Marks a report as dealt with; it leaves the list.
+pub async fn resolve_report(
+    State(s): State<AppState>,
+    Path(report_id): Path<String>,
+    Posted(_, Empty {}): Posted<Operator, Empty>,
+) -> WebResult<Response> {
+    if !s.write(move |tx, _| tx.resolve_report(&report_id)).await? {
+        return Err(Error::NotFound("No open report has that id".into()).into());
+    }
+    Ok(see_other("/admin/reports"))
 }
