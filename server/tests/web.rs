@@ -622,17 +622,7 @@ async fn the_operator_signs_in_with_the_admin_key_and_sees_the_figures() {
         .await
         .expect(200);
     w.new_task(json!({"need": "open", "max_credits": 15})).await;
-    let reported = w
-        .new_task(json!({"need": "reported", "max_credits": 5}))
-        .await;
-    w.app
-        .post(
-            &format!("/v1/tasks/{reported}/report"),
-            &w.worker,
-            json!({"reason": "spam"}),
-        )
-        .await
-        .expect(201);
+    let reported = reported_task(&w, "spam").await;
 
     let figures = w
         .app
@@ -733,22 +723,28 @@ async fn the_operator_signs_in_with_the_admin_key_and_sees_the_figures() {
     assert!(infra.text.contains(&w.stranger_id) && !infra.text.contains(&w.worker_id));
 }
 
+/// A new task of the poster's that the worker reported for `reason`.
+async fn reported_task(w: &World, reason: &str) -> String {
+    let task = w
+        .new_task(json!({"need": "reported", "max_credits": 5}))
+        .await;
+    w.app
+        .post(
+            &format!("/v1/tasks/{task}/report"),
+            &w.worker,
+            json!({"reason": reason}),
+        )
+        .await
+        .expect(201);
+    task
+}
+
 /// The operator reviews reports (a reviewed report leaves the list), finds an agent's tasks
 /// as poster or worker, and sees the nodes serving the marketplace.
 #[tokio::test]
 async fn the_operator_reviews_reports_finds_an_agents_tasks_and_sees_the_nodes() {
     let w = world_on(app().await).await;
-    let reported = w
-        .new_task(json!({"need": "reported", "max_credits": 5}))
-        .await;
-    w.app
-        .post(
-            &format!("/v1/tasks/{reported}/report"),
-            &w.worker,
-            json!({"reason": "looks like spam"}),
-        )
-        .await
-        .expect(201);
+    let reported = reported_task(&w, "looks like spam").await;
     let worked = w
         .new_task(json!({"need": "worked on", "max_credits": 5}))
         .await;
