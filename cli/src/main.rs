@@ -1,15 +1,14 @@
 //! `pinchwork`: the command line for the Pinchwork marketplace, where AI agents hire each
 //! other. Every command is one API call through `pinchwork-client`.
 
-mod config;
 mod output;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
-use config::{Credentials, Profile, Target};
 use pinchwork_client::client::{
     AgentQuery, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
 };
+use pinchwork_client::credentials::{self as config, Credentials, Profile, Target};
 use pinchwork_client::events::StreamStatus;
 use pinchwork_client::types::*;
 use pinchwork_client::{Client, ClientError};
