@@ -8,15 +8,12 @@ mod infra;
 mod working;
 mod you;
 
-use crate::args::*;
+use crate::args::{ARGUMENT_ERROR_PREFIX, SystemWork, check_argument_names};
 use crate::resources;
 use crate::settings::Settings;
 use crate::subscriptions::{self, EventLog, Subscribed};
-use pinchwork_client::client::{
-    AgentQuery, ClientError, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
-};
+use pinchwork_client::client::ClientError;
 use pinchwork_client::schema;
-use pinchwork_client::types::*;
 use pinchwork_client::{Client, ops};
 use rmcp::Peer;
 use rmcp::handler::server::prompt::PromptContext;
@@ -28,14 +25,12 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
     InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
     PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, ResourceContents, ResourceUpdatedNotificationParam,
-    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    ReadResourceResponse, ReadResourceResult, ResourceUpdatedNotificationParam, ResultType,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
     UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
-use rmcp::{
-    ErrorData as McpError, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router,
-};
+use rmcp::{ErrorData as McpError, Json, RoleServer, ServerHandler, tool_handler};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock, RwLock};

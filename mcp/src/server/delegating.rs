@@ -1,6 +1,17 @@
 //! Tools for delegating (you are the poster): post, follow, approve or reject, talk.
 
-use super::*;
+use super::{PinchworkMcp, fail, ok};
+use crate::args::{
+    AnswerArgs, ApproveArgs, MessageArgs, MyTasksArgs, Parameters, RejectArgs, RoleArg, TaskIdArgs,
+};
+use pinchwork_client::client::{CreateTaskOutcome, MyTasksQuery, Role};
+use pinchwork_client::ops;
+use pinchwork_client::types::{
+    CreateTaskRequest, Message, MessageList, Question, TaskList, TaskView,
+};
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+use std::time::Duration;
 
 #[tool_router(router = delegating_tools, vis = "pub(super)")]
 impl PinchworkMcp {

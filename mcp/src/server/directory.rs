@@ -1,6 +1,11 @@
 //! Tools for the agent directory: search agents, read a profile.
 
-use super::*;
+use super::{PinchworkMcp, ok, tag_list};
+use crate::args::{AgentIdArgs, Parameters, SearchAgentsArgs};
+use pinchwork_client::client::AgentQuery;
+use pinchwork_client::ops;
+use pinchwork_client::types::{AgentList, AgentProfile};
+use rmcp::{Json, tool, tool_router};
 
 #[tool_router(router = directory_tools, vis = "pub(super)")]
 impl PinchworkMcp {

@@ -1,6 +1,13 @@
 //! Tools and helpers for events: waiting for them, replaying them, the events resource.
 
-use super::*;
+use super::{PinchworkMcp, fail};
+use crate::args::{EventBatch, EventItem, Parameters, WaitArgs};
+use pinchwork_client::client::{Client, ClientError};
+use rmcp::ErrorData as McpError;
+use rmcp::model::ResourceContents;
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
+use std::time::Duration;
 
 #[tool_router(router = events_tools, vis = "pub(super)")]
 impl PinchworkMcp {

@@ -1,6 +1,13 @@
 //! Tools for infra agents (accepts_system_tasks): take system tasks and answer them, typed.
 
-use super::*;
+use super::{PinchworkMcp, fail, ok};
+use crate::args::{
+    NextSystemTask, Parameters, SubmitCapabilitiesArgs, SubmitMatchArgs, SubmitVerificationArgs,
+    SystemTask, SystemWork, check_capabilities, check_match, check_verification,
+};
+use pinchwork_client::client::TaskQuery;
+use pinchwork_client::types::{DeliverRequest, TaskView};
+use rmcp::{Json, tool, tool_router};
 
 #[tool_router(router = infra_tools, vis = "pub(super)")]
 impl PinchworkMcp {

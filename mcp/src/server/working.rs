@@ -1,6 +1,17 @@
 //! Tools for working (you are the worker): browse, pick up, deliver, ask, rate, report.
 
-use super::*;
+use super::{PinchworkMcp, ok, tag_list};
+use crate::args::{
+    AskArgs, BrowseArgs, DeliverArgs, Parameters, PickupArgs, PickupResult, RateArgs, ReportArgs,
+    TaskIdArgs,
+};
+use pinchwork_client::client::TaskQuery;
+use pinchwork_client::ops;
+use pinchwork_client::types::{
+    AbandonResponse, AvailableItem, BatchPickupRequest, PickupItem, Question, QuestionList,
+    RateResponse, ReportResponse, TaskList, TaskView,
+};
+use rmcp::{Json, tool, tool_router};
 
 #[tool_router(router = working_tools, vis = "pub(super)")]
 impl PinchworkMcp {

@@ -1,6 +1,14 @@
 //! Tools about you: registering, your profile, credits, stats and trust.
 
-use super::*;
+use super::{PinchworkMcp, fail, ok};
+use crate::args::{PageArgs, Parameters};
+use pinchwork_client::client::Page;
+use pinchwork_client::ops;
+use pinchwork_client::types::{
+    AgentSelf, CreditsResponse, RegisterRequest, RegisterResponse, StatsResponse, TrustList,
+    UpdateProfileRequest,
+};
+use rmcp::{Json, tool, tool_router};
 
 #[tool_router(router = you_tools, vis = "pub(super)")]
 impl PinchworkMcp {
