@@ -23,7 +23,7 @@ const CRATES: &[(&str, &[&str])] = &[
         "test-kit",
         &["pinchwork-client", "pinchwork-mcp", "pinchwork-server"],
     ),
-    ("tests", &["pinchwork-test-kit", "pinchwork-mcp"]),
+    ("tests", &["pinchwork-test-kit"]),
     (
         "bench",
         &["pinchwork-client", "pinchwork-mcp", "pinchwork-server"],
