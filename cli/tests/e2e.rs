@@ -1,204 +1,27 @@
 //! End to end: the built `pinchwork` binary against a real server on loopback, each test with
 //! its own database and its own configuration directory.
 
-use pinchwork_server::app::{AppState, Server};
-use pinchwork_server::config::Config;
-use pinchwork_server::time::SystemClock;
+use pinchwork_test_kit::TestServer;
+use pinchwork_test_kit::cli::{Machine, Run};
 use serde_json::Value;
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use tempfile::TempDir;
 
 const ADMIN_KEY: &str = "test-admin-key";
 
-/// A server on 127.0.0.1 with its own runtime on a background thread; stops when dropped.
-struct TestServer {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-    _db: TempDir,
+/// A server for the CLI tests: the test kit's, with an admin key.
+fn start_server() -> TestServer {
+    TestServer::start_with(|cfg| cfg.admin_key = Some(ADMIN_KEY.into()))
 }
 
-impl TestServer {
-    fn start() -> Self {
-        let db = TempDir::new().unwrap();
-        let mut cfg = Config::defaults();
-        cfg.database_url = format!("sqlite://{}", db.path().join("pinchwork.db").display());
-        cfg.rate_limits_enabled = false;
-        cfg.admin_key = Some(ADMIN_KEY.into());
-        cfg.shutdown_timeout_seconds = 1;
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let state = AppState::open(cfg, Arc::new(SystemClock)).await.unwrap();
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let server = Server::start(state, listener).await.unwrap();
-                addr_tx.send(server.addr).unwrap();
-                let _ = stopped.await;
-                server.shutdown().await;
-            });
-        });
-        let addr = addr_rx.recv().expect("the server starts");
-        Self {
-            url: format!("http://{addr}"),
-            stop: Some(stop),
-            thread: Some(thread),
-            _db: db,
-        }
-    }
-
-    /// A machine with its own configuration directory, talking to this server.
-    fn machine(&self) -> Machine {
-        Machine {
-            url: self.url.clone(),
-            home: TempDir::new().unwrap(),
-        }
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-struct Machine {
-    url: String,
-    home: TempDir,
-}
-
-/// What one run of the binary did.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Self {
-        Self {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code, 0,
-            "command failed\nstdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-}
-
-impl Machine {
-    fn config_dir(&self) -> std::path::PathBuf {
-        self.home.path().join("config")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pinchwork"));
-        cmd.args(args)
-            .env("HOME", self.home.path())
-            .env("PINCHWORK_CONFIG_DIR", self.config_dir())
-            .env("PINCHWORK_URL", &self.url)
-            .env_remove("PINCHWORK_API_KEY")
-            .env_remove("PINCHWORK_PROFILE")
-            .env_remove("PINCHWORK_ADMIN_KEY")
-            .env_remove("XDG_CONFIG_HOME")
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().unwrap())
-    }
-
-    /// Runs with `input` on standard input.
-    fn run_with_input(&self, args: &[&str], input: &str) -> Run {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        Run::from(child.wait_with_output().unwrap())
-    }
-
-    /// `--profile NAME` plus `args`.
-    fn as_(&self, profile: &str, args: &[&str]) -> Run {
-        let mut all = vec!["--profile", profile];
-        all.extend_from_slice(args);
-        self.run(&all)
-    }
-
-    /// The API key saved in `profile`.
-    fn saved_key(&self, profile: &str) -> String {
-        let text = std::fs::read_to_string(self.config_dir().join("credentials.json")).unwrap();
-        let saved: Value = serde_json::from_str(&text).unwrap();
-        saved["profiles"][profile]["api_key"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// Registers `name` in profile `name`; returns its agent id.
-    fn register(&self, name: &str) -> String {
-        let run = self.as_(name, &["register", "--name", name, "--json"]).ok();
-        run.json()["agent_id"].as_str().unwrap().to_string()
-    }
-
-    fn balance(&self, profile: &str) -> i64 {
-        self.as_(profile, &["credits", "--json"]).ok().json()["balance"]
-            .as_i64()
-            .unwrap()
-    }
-
-    fn post_task(&self, profile: &str, need: &str, credits: &str) -> String {
-        let run = self
-            .as_(
-                profile,
-                &["tasks", "create", need, "--credits", credits, "--json"],
-            )
-            .ok();
-        run.json()["task_id"].as_str().unwrap().to_string()
-    }
+/// A machine with its own configuration directory, talking to `server`.
+fn machine(server: &TestServer) -> Machine {
+    Machine::new(env!("CARGO_BIN_EXE_pinchwork"), &server.url)
 }
 
 #[test]
 fn two_profiles_complete_a_task_and_credits_move() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     let alice = m.register("alice");
     let bob = m.register("bob");
     assert_ne!(alice, bob);
@@ -293,8 +116,8 @@ fn two_profiles_complete_a_task_and_credits_move() {
 
 #[test]
 fn credentials_are_private_and_keep_each_profile() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     let alice = m.register("alice");
     m.register("bob");
     let path = m.config_dir().join("credentials.json");
@@ -311,7 +134,7 @@ fn credentials_are_private_and_keep_each_profile() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(&m.config_dir()), 0o700);
     }
@@ -346,8 +169,8 @@ fn credentials_are_private_and_keep_each_profile() {
 
 #[test]
 fn json_output_parses_for_every_reading_command() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     let alice = m.register("alice");
     m.register("bob");
     let task = m.post_task("alice", "Translate a paragraph", "5");
@@ -386,8 +209,8 @@ fn json_output_parses_for_every_reading_command() {
 
 #[test]
 fn errors_exit_non_zero_with_the_servers_message() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     m.register("alice");
     m.register("bob");
     let task = m.post_task("alice", "Write a haiku", "5");
@@ -492,8 +315,8 @@ fn errors_exit_non_zero_with_the_servers_message() {
 
 #[test]
 fn results_come_from_files_and_standard_input() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     m.register("alice");
     m.register("bob");
     let task = m.post_task("alice", "Summarise", "8");
@@ -544,8 +367,8 @@ fn results_come_from_files_and_standard_input() {
 
 #[test]
 fn questions_messages_and_admin() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     m.register("alice");
     let bob = m.register("bob");
     let task = m.post_task("alice", "Check a proof", "5");
@@ -609,10 +432,7 @@ fn questions_messages_and_admin() {
 
 #[test]
 fn completions_generate_for_each_shell() {
-    let m = Machine {
-        url: "http://127.0.0.1:9".into(),
-        home: TempDir::new().unwrap(),
-    };
+    let m = Machine::new(env!("CARGO_BIN_EXE_pinchwork"), "http://127.0.0.1:9");
     for shell in ["bash", "zsh", "fish"] {
         let run = m.run(&["completions", shell]).ok();
         assert!(run.stdout.contains("pinchwork"), "{shell}: {}", run.stdout);
@@ -623,10 +443,7 @@ fn completions_generate_for_each_shell() {
 
 #[test]
 fn help_covers_every_command() {
-    let m = Machine {
-        url: "http://127.0.0.1:9".into(),
-        home: TempDir::new().unwrap(),
-    };
+    let m = Machine::new(env!("CARGO_BIN_EXE_pinchwork"), "http://127.0.0.1:9");
     let top = m.run(&["--help"]).ok();
     for word in [
         "register",
@@ -670,8 +487,8 @@ impl Follower {
         use std::io::BufRead;
         let mut child = m
             .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let lines = |pipe: Box<dyn std::io::Read + Send>| {
@@ -728,8 +545,8 @@ impl Drop for Follower {
 
 #[test]
 fn events_shows_what_the_other_profile_did() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     m.register("alice");
     m.register("bob");
     let task = m.post_task("alice", "Name a cat", "5");
@@ -767,8 +584,8 @@ fn events_shows_what_the_other_profile_did() {
 /// request: after an id (`--since`) or all the server keeps (`--replay`).
 #[test]
 fn events_show_ids_in_columns_and_replay_on_request() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     m.register("alice");
     m.register("bob");
     let task = m.post_task("alice", "Name a dog", "5");
@@ -818,8 +635,8 @@ fn events_show_ids_in_columns_and_replay_on_request() {
 
 #[test]
 fn events_needs_a_key_and_stops_on_refusal() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     let run = m.run(&["events"]);
     assert_eq!(run.code, 4);
     assert!(run.stderr.contains("no API key"), "{}", run.stderr);
@@ -874,8 +691,8 @@ impl Recorder {
 
 #[test]
 fn a_saved_key_is_sent_only_to_the_server_it_was_saved_for() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     m.register("alice");
     let other = Recorder::start();
 
@@ -916,8 +733,8 @@ fn a_saved_key_is_sent_only_to_the_server_it_was_saved_for() {
 
 #[test]
 fn a_key_over_plain_http_to_another_machine_is_warned_about() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     m.register("alice");
     let key = m.saved_key("alice");
     // ::ffff:127.0.0.1 is not a loopback address to the check (as to std), so it stands for
@@ -945,8 +762,8 @@ fn a_key_over_plain_http_to_another_machine_is_warned_about() {
 /// and rewriting the file keeps the key (in the profile `default`) and a backup.
 #[test]
 fn the_guides_credentials_shape_is_read_and_never_loses_the_key() {
-    let server = TestServer::start();
-    let m = server.machine();
+    let server = start_server();
+    let m = machine(&server);
     let bob = m.register("bob");
     let key = m.saved_key("bob");
     let path = m.config_dir().join("credentials.json");

@@ -1,9 +1,11 @@
 //! Pinchwork's wire types ([`types`]), their lenient decoders ([`lax`]) and portable JSON
 //! Schemas ([`schema`]), the limits of every input ([`limits`]), a typed async client for the
 //! HTTP API ([`client`]), its live event stream ([`events`]), the checks of a server's base
-//! URL ([`server_url`]), and what each operation does ([`ops`]).
+//! URL ([`server_url`]), what each operation does ([`ops`]), and the credentials file the CLI
+//! and the MCP server share ([`credentials`]).
 
 pub mod client;
+pub mod credentials;
 pub mod events;
 pub mod lax;
 pub mod limits;

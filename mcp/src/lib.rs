@@ -15,9 +15,8 @@ pub mod settings;
 pub mod stdio;
 pub mod subscriptions;
 
-/// The credentials file the `pinchwork` CLI writes (same code, so the same format).
-#[path = "../../cli/src/config.rs"]
-pub mod credentials;
+/// The credentials file the `pinchwork` CLI writes (the client crate's, so the same format).
+pub use pinchwork_client::credentials;
 
 pub use server::PinchworkMcp;
 pub use settings::Settings;

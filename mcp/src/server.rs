@@ -1,14 +1,19 @@
-//! The MCP server: one tool per API operation, each a call of the typed client.
+//! The MCP server: one tool per API operation, each a call of the typed client. The tools are
+//! in a module per area, each with its own named router; `all_tools` joins them.
 
-use crate::args::*;
+mod delegating;
+mod directory;
+mod events;
+mod infra;
+mod working;
+mod you;
+
+use crate::args::{ARGUMENT_ERROR_PREFIX, SystemWork, check_argument_names};
 use crate::resources;
 use crate::settings::Settings;
 use crate::subscriptions::{self, EventLog, Subscribed};
-use pinchwork_client::client::{
-    AgentQuery, ClientError, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
-};
+use pinchwork_client::client::ClientError;
 use pinchwork_client::schema;
-use pinchwork_client::types::*;
 use pinchwork_client::{Client, ops};
 use rmcp::Peer;
 use rmcp::handler::server::prompt::PromptContext;
@@ -20,14 +25,12 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
     InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
     PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, ResourceContents, ResourceUpdatedNotificationParam,
-    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    ReadResourceResponse, ReadResourceResult, ResourceUpdatedNotificationParam, ResultType,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
     UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
-use rmcp::{
-    ErrorData as McpError, Json, RoleServer, ServerHandler, tool, tool_handler, tool_router,
-};
+use rmcp::{ErrorData as McpError, Json, RoleServer, ServerHandler, tool_handler};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -55,7 +58,7 @@ with a reason. `cancel` withdraws a task nobody has claimed yet.
 - To earn: `browse` open tasks or `pickup` the next one, do the work, then `deliver` the result. \
 `abandon` gives a claimed task back.
 - Before pickup you can `ask_question`; after pickup poster and worker talk with `send_message`.
-- Infra work: with accepts_system_tasks (set it with `update_profile`), `next_system_task` hands \
+- System tasks (for infra agents): with accepts_system_tasks (set it with `update_profile`), `next_system_task` hands \
 you the next system task with its typed payload (`pickup` also hands them out first); answer \
 them with `submit_match`, `submit_verification` or `submit_capabilities`.
 - Events: read pinchwork://events for your recent events, or call `wait_for_events` to block \
@@ -179,6 +182,16 @@ impl PinchworkMcp {
         self
     }
 
+    /// Every tool, from the router of each area.
+    fn all_tools() -> ToolRouter<Self> {
+        Self::you_tools()
+            + Self::delegating_tools()
+            + Self::working_tools()
+            + Self::infra_tools()
+            + Self::events_tools()
+            + Self::directory_tools()
+    }
+
     /// The tools as published, built once per transport: schemas in portable JSON Schema
     /// 2020-12 (`pinchwork_client::schema`), inputs closed to unknown arguments (refused in
     /// `call_tool`), and over HTTP no `register`, which can only fail there (the agent is the
@@ -189,7 +202,7 @@ impl PinchworkMcp {
         let cell = if over_http { &HTTP } else { &STDIO };
         cell.get_or_init(|| {
             let mut router = ToolRouter::new();
-            for mut route in Self::tool_router() {
+            for mut route in Self::all_tools() {
                 if over_http && route.attr.name == "register" {
                     continue;
                 }
@@ -300,19 +313,6 @@ impl PinchworkMcp {
         self.inner.client.read().expect("client lock").clone()
     }
 
-    /// Delivers a system task: its typed result, JSON-encoded as the `result` text.
-    async fn deliver_system<R: serde::Serialize>(
-        &self,
-        task_id: &str,
-        result: &R,
-    ) -> Result<Json<TaskView>, String> {
-        let req = DeliverRequest {
-            result: Some(serde_json::to_string(result).map_err(|e| e.to_string())?),
-            credits_claimed: None,
-        };
-        ok(self.client().deliver(task_id, &req).await)
-    }
-
     /// Starts following events for `resources/subscribe` (once there is a key and a peer to
     /// notify, and unless it already runs).
     fn ensure_watcher(&self, peer: Option<Peer<RoleServer>>) {
@@ -341,130 +341,6 @@ impl PinchworkMcp {
                 }
             },
         )));
-    }
-}
-
-impl PinchworkMcp {
-    /// The events after `after` (or from now): at once if some are already here, else the
-    /// first to come within `timeout`, with those right behind it.
-    async fn wait_events(
-        &self,
-        after: Option<String>,
-        timeout: Duration,
-    ) -> Result<EventBatch, String> {
-        const MOST: usize = 100;
-        let client = self.client();
-        let log = &self.inner.events;
-        if !log.follow(&client) {
-            return Err(fail(ClientError::MissingApiKey));
-        }
-        let batch = |events: Vec<pinchwork_client::events::StreamEvent>, after: Option<String>| {
-            let last_event_id = events
-                .iter()
-                .rev()
-                .find_map(|e| e.id.clone())
-                .or(after)
-                .or_else(|| log.recent().iter().rev().find_map(|e| e.id.clone()));
-            EventBatch {
-                timed_out: events.is_empty(),
-                events: events.into_iter().take(MOST).map(EventItem::from).collect(),
-                last_event_id,
-            }
-        };
-        // Subscribe before looking at the recent events, so nothing falls in between.
-        let mut live = log.subscribe();
-        let known = match &after {
-            Some(id) => match log.after(id) {
-                Some(events) => Some(events),
-                // Not among the recent events: the server replays what came after it.
-                None => {
-                    return self
-                        .replay_after(&client, id, timeout)
-                        .await
-                        .map(|e| batch(e, after));
-                }
-            },
-            None => None,
-        };
-        if let Some(events) = known.filter(|e| !e.is_empty()) {
-            return Ok(batch(events, after));
-        }
-        let mut events = Vec::new();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, live.recv()).await {
-                Ok(Ok(event)) => {
-                    events.push(event);
-                    break;
-                }
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => break,
-            }
-        }
-        // Those that came together with the first.
-        while events.len() < MOST {
-            match live.try_recv() {
-                Ok(event) => events.push(event),
-                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => continue,
-                Err(_) => break,
-            }
-        }
-        Ok(batch(events, after))
-    }
-
-    /// The events after `after` from the server's replay (one stream request).
-    async fn replay_after(
-        &self,
-        client: &Client,
-        after: &str,
-        timeout: Duration,
-    ) -> Result<Vec<pinchwork_client::events::StreamEvent>, String> {
-        let mut stream = client.events(Some(after.to_string())).map_err(fail)?;
-        let mut events = Vec::new();
-        match tokio::time::timeout(timeout, stream.next()).await {
-            Ok(Ok(event)) => events.push(event),
-            Ok(Err(e)) => return Err(fail(e)),
-            Err(_) => return Ok(events),
-        }
-        // The rest of the replay arrives right behind the first.
-        while events.len() < 100 {
-            match tokio::time::timeout(Duration::from_millis(50), stream.next()).await {
-                Ok(Ok(event)) => events.push(event),
-                _ => break,
-            }
-        }
-        Ok(events)
-    }
-
-    /// The payload this session handed out with system task `task_id`, if any.
-    fn system_work(&self, task_id: &str) -> Option<SystemWork> {
-        self.inner
-            .system_work
-            .lock()
-            .expect("system work lock")
-            .get(task_id)
-            .cloned()
-    }
-
-    /// `pinchwork://events`: the session's recent events, oldest first.
-    fn read_events(&self, uri: &str) -> Result<ResourceContents, McpError> {
-        let following = self.follow_events();
-        let events: Vec<EventItem> = self
-            .inner
-            .events
-            .recent()
-            .into_iter()
-            .map(EventItem::from)
-            .collect();
-        let body = serde_json::json!({
-            "events": events,
-            "following": following,
-            "note": "The agent's events received by this MCP session since it began to follow \
-                     them (the last 50). wait_for_events waits for new ones.",
-        });
-        let text = serde_json::to_string_pretty(&body)
-            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-        Ok(ResourceContents::text(text, uri).with_mime_type("application/json"))
     }
 }
 
@@ -502,574 +378,6 @@ fn ok<T>(r: Result<T, ClientError>) -> Result<Json<T>, String> {
 
 fn tag_list(tags: Option<Vec<String>>) -> Vec<String> {
     tags.unwrap_or_default()
-}
-
-#[tool_router]
-impl PinchworkMcp {
-    // -----------------------------------------------------------------------------------------
-    // You
-
-    #[tool(
-        description = ops::REGISTER.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn register(
-        &self,
-        Parameters(req): Parameters<RegisterRequest>,
-    ) -> Result<Json<RegisterResponse>, String> {
-        let _once = self.inner.registering.lock().await;
-        let anon = self.client();
-        if anon.api_key().is_some() {
-            return Err(format!(
-                "Already registered: this server acts as the agent of profile '{}' (see `me`). \
-                 To run another agent, start the MCP server with PINCHWORK_PROFILE set to a new profile name.",
-                self.inner.settings.profile
-            ));
-        }
-        let mut res = anon.register(&req).await.map_err(fail)?;
-        let saved = self
-            .inner
-            .settings
-            .save_agent(&res.agent_id, &req.name, &res.api_key);
-        *self.inner.client.write().expect("client lock") =
-            anon.with_api_key(Some(res.api_key.clone()));
-        self.ensure_watcher(None);
-        let profile = &self.inner.settings.profile;
-        match saved {
-            Ok(Some(path)) => {
-                res.api_key = format!("(saved in {}, profile '{profile}')", path.display());
-                res.message = format!(
-                    "{} The API key is saved; this server now acts as agent {}.",
-                    res.message, res.agent_id
-                );
-            }
-            Ok(None) => {
-                res.message = format!(
-                    "{} This server acts as agent {} until it stops; the key is not saved anywhere.",
-                    res.message, res.agent_id
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot save the new agent's key");
-                res.message = format!(
-                    "{} Could not save the API key ({e}): keep api_key, it cannot be recovered.",
-                    res.message
-                );
-            }
-        }
-        Ok(Json(res))
-    }
-
-    #[tool(
-        description = ops::ME.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn me(&self) -> Result<Json<AgentSelf>, String> {
-        ok(self.client().me().await)
-    }
-
-    #[tool(
-        description = ops::UPDATE_PROFILE.description,
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
-    )]
-    async fn update_profile(
-        &self,
-        Parameters(req): Parameters<UpdateProfileRequest>,
-    ) -> Result<Json<AgentSelf>, String> {
-        ok(self.client().update_profile(&req).await)
-    }
-
-    #[tool(
-        description = ops::CREDITS.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn credits(
-        &self,
-        Parameters(p): Parameters<PageArgs>,
-    ) -> Result<Json<CreditsResponse>, String> {
-        ok(self
-            .client()
-            .credits(Page {
-                limit: p.limit,
-                offset: p.offset,
-            })
-            .await)
-    }
-
-    #[tool(
-        description = ops::STATS.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn stats(&self) -> Result<Json<StatsResponse>, String> {
-        ok(self.client().stats().await)
-    }
-
-    #[tool(
-        description = ops::TRUST.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn trust(&self) -> Result<Json<TrustList>, String> {
-        ok(self.client().trust().await)
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Delegating (you are the poster)
-
-    #[tool(
-        description = ops::DELEGATE.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn delegate(
-        &self,
-        Parameters(mut req): Parameters<CreateTaskRequest>,
-        ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<TaskView>, String> {
-        let client = self.client();
-        let mut waits = Duration::ZERO;
-        // (Out of range, the server refuses it with its own message.)
-        if let Some(secs) = req.wait.filter(|w| (1..=300).contains(w)) {
-            waits = self.wait_limit(&ctx, Duration::from_secs(secs as u64));
-            req.wait = Some(waits.as_secs() as i64);
-        }
-        let posted = self
-            .with_progress(
-                &ctx,
-                waits,
-                "Waiting for a delivery",
-                client.create_task(&req),
-            )
-            .await;
-        match posted.map_err(fail)? {
-            CreateTaskOutcome::Settled(task) => Ok(Json(*task)),
-            CreateTaskOutcome::Created(created) => {
-                client.task(&created.task_id).await.map(Json).map_err(|e| {
-                    format!(
-                        "Task {} was posted, but reading it back failed: {}",
-                        created.task_id,
-                        fail(e)
-                    )
-                })
-            }
-        }
-    }
-
-    #[tool(
-        description = ops::GET_TASK.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn get_task(
-        &self,
-        Parameters(a): Parameters<TaskIdArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        ok(self.client().task(&a.task_id).await)
-    }
-
-    #[tool(
-        description = ops::MY_TASKS.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn my_tasks(
-        &self,
-        Parameters(a): Parameters<MyTasksArgs>,
-    ) -> Result<Json<TaskList<TaskView>>, String> {
-        let q = MyTasksQuery {
-            role: a.role.map(|r| match r {
-                RoleArg::Poster => Role::Poster,
-                RoleArg::Worker => Role::Worker,
-            }),
-            status: a.status,
-            limit: a.limit,
-            offset: a.offset,
-        };
-        ok(self.client().my_tasks(&q).await)
-    }
-
-    #[tool(
-        description = ops::APPROVE.description,
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
-    )]
-    async fn approve(
-        &self,
-        Parameters(a): Parameters<ApproveArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        ok(self.client().approve(&a.task_id, &a.body).await)
-    }
-
-    #[tool(
-        description = ops::REJECT.description,
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false)
-    )]
-    async fn reject(
-        &self,
-        Parameters(a): Parameters<RejectArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        ok(self.client().reject(&a.task_id, &a.body).await)
-    }
-
-    #[tool(
-        description = ops::CANCEL.description,
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
-    )]
-    async fn cancel(
-        &self,
-        Parameters(a): Parameters<TaskIdArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        ok(self.client().cancel(&a.task_id).await)
-    }
-
-    #[tool(
-        description = ops::ANSWER_QUESTION.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn answer_question(
-        &self,
-        Parameters(a): Parameters<AnswerArgs>,
-    ) -> Result<Json<Question>, String> {
-        ok(self
-            .client()
-            .answer(&a.task_id, &a.question_id, &a.answer)
-            .await)
-    }
-
-    #[tool(
-        description = ops::SEND_MESSAGE.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn send_message(
-        &self,
-        Parameters(a): Parameters<MessageArgs>,
-    ) -> Result<Json<Message>, String> {
-        ok(self.client().send_message(&a.task_id, &a.message).await)
-    }
-
-    #[tool(
-        description = ops::LIST_MESSAGES.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn list_messages(
-        &self,
-        Parameters(a): Parameters<TaskIdArgs>,
-    ) -> Result<Json<MessageList>, String> {
-        ok(self.client().messages(&a.task_id).await)
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Working (you are the worker)
-
-    #[tool(
-        description = ops::BROWSE.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn browse(
-        &self,
-        Parameters(a): Parameters<BrowseArgs>,
-    ) -> Result<Json<TaskList<AvailableItem>>, String> {
-        let q = TaskQuery {
-            tags: tag_list(a.tags),
-            search: a.search,
-            limit: a.limit,
-            offset: a.offset,
-        };
-        ok(self.client().available(&q).await)
-    }
-
-    #[tool(
-        description = ops::PICKUP.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn pickup(
-        &self,
-        Parameters(a): Parameters<PickupArgs>,
-    ) -> Result<Json<PickupResult>, String> {
-        let q = TaskQuery {
-            tags: tag_list(a.tags),
-            search: a.search,
-            ..Default::default()
-        };
-        ok(self
-            .client()
-            .pickup(&q)
-            .await
-            .map(|task| PickupResult { task }))
-    }
-
-    #[tool(
-        description = ops::PICKUP_BATCH.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn pickup_batch(
-        &self,
-        Parameters(req): Parameters<BatchPickupRequest>,
-    ) -> Result<Json<TaskList<PickupItem>>, String> {
-        ok(self.client().pickup_batch(&req).await)
-    }
-
-    #[tool(
-        description = ops::PICKUP_TASK.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true)
-    )]
-    async fn pickup_task(
-        &self,
-        Parameters(a): Parameters<TaskIdArgs>,
-    ) -> Result<Json<PickupItem>, String> {
-        ok(self.client().pickup_task(&a.task_id).await)
-    }
-
-    #[tool(
-        description = ops::DELIVER.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn deliver(
-        &self,
-        Parameters(a): Parameters<DeliverArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        ok(self.client().deliver(&a.task_id, &a.body).await)
-    }
-
-    #[tool(
-        description = ops::ABANDON.description,
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true)
-    )]
-    async fn abandon(
-        &self,
-        Parameters(a): Parameters<TaskIdArgs>,
-    ) -> Result<Json<AbandonResponse>, String> {
-        ok(self.client().abandon(&a.task_id).await)
-    }
-
-    #[tool(
-        description = ops::ASK_QUESTION.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn ask_question(
-        &self,
-        Parameters(a): Parameters<AskArgs>,
-    ) -> Result<Json<Question>, String> {
-        ok(self.client().ask(&a.task_id, &a.question).await)
-    }
-
-    #[tool(
-        description = ops::LIST_QUESTIONS.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn list_questions(
-        &self,
-        Parameters(a): Parameters<TaskIdArgs>,
-    ) -> Result<Json<QuestionList>, String> {
-        ok(self.client().questions(&a.task_id).await)
-    }
-
-    #[tool(
-        description = ops::RATE_POSTER.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn rate_poster(
-        &self,
-        Parameters(a): Parameters<RateArgs>,
-    ) -> Result<Json<RateResponse>, String> {
-        ok(self.client().rate(&a.task_id, &a.body).await)
-    }
-
-    #[tool(
-        description = ops::REPORT.description,
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false)
-    )]
-    async fn report(
-        &self,
-        Parameters(a): Parameters<ReportArgs>,
-    ) -> Result<Json<ReportResponse>, String> {
-        ok(self.client().report(&a.task_id, &a.body).await)
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Infra work (agents with accepts_system_tasks: true)
-
-    /// Deliver a `match_agents` system task (picked up like any task; its system_payload
-    /// is a MatchPayload): the candidate agent ids best suited to the task, best first, and
-    /// short lowercase tags for the task. Paid by the platform on delivery.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
-    async fn submit_match(
-        &self,
-        Parameters(a): Parameters<SubmitMatchArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        let payload = match self.system_work(&a.task_id) {
-            Some(SystemWork::MatchAgents(p)) => Some(p),
-            _ => None,
-        };
-        check_match(&a.result, payload.as_ref())?;
-        self.deliver_system(&a.task_id, &a.result).await
-    }
-
-    /// Deliver a `verify_completion` system task (system_payload is a VerifyPayload): whether
-    /// the delivered result meets the need, and why. Advice shown to the poster.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
-    async fn submit_verification(
-        &self,
-        Parameters(a): Parameters<SubmitVerificationArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        check_verification(&a.result)?;
-        self.deliver_system(&a.task_id, &a.result).await
-    }
-
-    /// Deliver an `extract_capabilities` system task (system_payload is an ExtractPayload):
-    /// short lowercase keyword tags for the agent's good_at (agent_id must be the payload's).
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
-    async fn submit_capabilities(
-        &self,
-        Parameters(a): Parameters<SubmitCapabilitiesArgs>,
-    ) -> Result<Json<TaskView>, String> {
-        let payload = match self.system_work(&a.task_id) {
-            Some(SystemWork::ExtractCapabilities(p)) => Some(p),
-            _ => None,
-        };
-        check_capabilities(&a.result, payload.as_ref())?;
-        self.deliver_system(&a.task_id, &a.result).await
-    }
-
-    /// Claim the next system task waiting for infra agents (you need accepts_system_tasks:
-    /// true) and get its work typed by kind: match_agents (the task and its candidates),
-    /// verify_completion (the task and the delivered result) or extract_capabilities (the
-    /// agent and its good_at). task is null when no system work is waiting; ordinary tasks
-    /// are never claimed by this tool.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false
-    ))]
-    async fn next_system_task(&self) -> Result<Json<NextSystemTask>, String> {
-        let client = self.client();
-        let me = client.me().await.map_err(fail)?;
-        if !me.accepts_system_tasks {
-            return Err("You do not take system tasks: call update_profile with \
-                        accepts_system_tasks: true first"
-                .into());
-        }
-        // System work is handed out first whatever the filters; a tag no ordinary task
-        // carries keeps the later phases from claiming one.
-        let q = TaskQuery {
-            tags: vec![system_only_tag()],
-            ..Default::default()
-        };
-        let Some(item) = client.pickup(&q).await.map_err(fail)? else {
-            return Ok(Json(NextSystemTask { task: None }));
-        };
-        let (Some(kind), Some(payload)) = (item.system_task_type, item.system_payload.clone())
-        else {
-            let _ = client.abandon(&item.task_id).await;
-            return Err(format!(
-                "Picked up {}, which is not a system task; it was given back",
-                item.task_id
-            ));
-        };
-        let work = SystemWork::parse(kind, payload).map_err(|e| {
-            format!(
-                "System task {} is claimed, but {e}; its raw payload is in get_task or pickup",
-                item.task_id
-            )
-        })?;
-        self.inner
-            .system_work
-            .lock()
-            .expect("system work lock")
-            .insert(item.task_id.clone(), work.clone());
-        Ok(Json(NextSystemTask {
-            task: Some(SystemTask {
-                task_id: item.task_id,
-                max_credits: item.max_credits,
-                claim_deadline: item.claim_deadline,
-                work,
-            }),
-        }))
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // Events
-
-    /// Wait for your next events (deliveries, claims, messages, approvals…) instead of
-    /// polling: answers as soon as there is at least one event after `after` (or, without
-    /// it, from now on), or with none after timeout_seconds (1-300, default 30). Pass the
-    /// answer's last_event_id as `after` next time to miss nothing.
-    #[tool(annotations(read_only_hint = true, idempotent_hint = true))]
-    async fn wait_for_events(
-        &self,
-        Parameters(a): Parameters<WaitArgs>,
-        ctx: RequestContext<RoleServer>,
-    ) -> Result<Json<EventBatch>, String> {
-        let secs = a.timeout_seconds.unwrap_or(30);
-        if !(1..=300).contains(&secs) {
-            return Err(format!(
-                "timeout_seconds must be between 1 and 300 (got {secs})"
-            ));
-        }
-        let after = a.after.filter(|id| !id.trim().is_empty());
-        let waits = self.wait_limit(&ctx, Duration::from_secs(secs));
-        self.with_progress(
-            &ctx,
-            waits,
-            "Waiting for events",
-            self.wait_events(after, waits),
-        )
-        .await
-        .map(Json)
-    }
-
-    // -----------------------------------------------------------------------------------------
-    // The agent directory
-
-    #[tool(
-        description = ops::SEARCH_AGENTS.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn search_agents(
-        &self,
-        Parameters(a): Parameters<SearchAgentsArgs>,
-    ) -> Result<Json<AgentList>, String> {
-        let q = AgentQuery {
-            search: a.search,
-            tags: tag_list(a.tags),
-            min_reputation: a.min_reputation,
-            sort_by: a.sort_by,
-            limit: a.limit,
-            offset: a.offset,
-        };
-        ok(self.client().agents(&q).await)
-    }
-
-    #[tool(
-        description = ops::AGENT_PROFILE.description,
-        annotations(read_only_hint = true, idempotent_hint = true)
-    )]
-    async fn agent_profile(
-        &self,
-        Parameters(a): Parameters<AgentIdArgs>,
-    ) -> Result<Json<AgentProfile>, String> {
-        ok(self.client().agent_profile(&a.agent_id).await)
-    }
-}
-
-/// A tag no ordinary task carries (for next_system_task's pickup).
-fn system_only_tag() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    format!("pinchwork-system-only-{:016x}", h.finish())
 }
 
 #[tool_handler(router = self.tool_router)]

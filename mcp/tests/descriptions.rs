@@ -2,11 +2,9 @@
 //! help and the server's route purposes also use (each checked in its own crate), so the four
 //! never describe one operation differently.
 
-mod common;
-
-use common::*;
 use pinchwork_client::ops;
 use pinchwork_mcp::Settings;
+use pinchwork_test_kit::mcp::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_and_instructions_describe_operations_as_the_table_does() {

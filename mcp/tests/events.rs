@@ -1,10 +1,9 @@
 //! The agent's events over MCP: `pinchwork://events` (the recent ones) and `wait_for_events`
 //! (for clients that cannot subscribe), both fed by the session's one follower of the stream.
 
-mod common;
-
-use common::*;
 use pinchwork_mcp::Settings;
+use pinchwork_test_kit::TestServer;
+use pinchwork_test_kit::mcp::*;
 use rmcp::model::ReadResourceRequestParams;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

@@ -9,11 +9,10 @@
 //! of 20 s), is `#[ignore]`d for the suite and run by CI:
 //! `cargo test -p pinchwork-mcp --test progress -- --ignored`.
 
-mod common;
-
-use common::*;
 use pinchwork_mcp::server::{PROGRESS_EVERY, WAIT_WITHOUT_PROGRESS};
 use pinchwork_mcp::{PinchworkMcp, Settings};
+use pinchwork_test_kit::TestServer;
+use pinchwork_test_kit::mcp::*;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest,
     ProgressNotificationParam, ServerResult,

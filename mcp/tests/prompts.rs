@@ -1,8 +1,7 @@
 //! Prompts: listed with their arguments; review-delivery reads the task through the client.
 
-mod common;
-
-use common::*;
+use pinchwork_test_kit::TestServer;
+use pinchwork_test_kit::mcp::*;
 use rmcp::model::GetPromptRequestParams;
 use serde_json::{Value, json};
 

@@ -1,8 +1,7 @@
 //! Resources: listed, read through the client, errors as MCP errors.
 
-mod common;
-
-use common::*;
+use pinchwork_test_kit::TestServer;
+use pinchwork_test_kit::mcp::*;
 use rmcp::model::{ReadResourceRequestParams, ResourceContents};
 use serde_json::{Value, json};
 

@@ -3,12 +3,11 @@
 //! error here, as in Ajv strict), arguments described and closed, the fields the server
 //! requires required; and the answers of real calls valid against their output schemas.
 
-mod common;
-
-use common::*;
 use jsonschema::{Draft, Validator};
 use pinchwork_client::schema::unknown_keywords;
 use pinchwork_mcp::Settings;
+use pinchwork_test_kit::TestServer;
+use pinchwork_test_kit::mcp::*;
 use rmcp::model::Tool;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -1,8 +1,6 @@
 //! End to end: the built `pinchwork-mcp` binary over stdio, as an MCP client launches it.
 
-mod common;
-
-use common::TestServer;
+use pinchwork_test_kit::TestServer;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

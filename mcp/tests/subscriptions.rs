@@ -2,10 +2,9 @@
 //! over `resources/subscribe` (sessions up to 2025-11-25) and `subscriptions/listen`
 //! (2026-07-28).
 
-mod common;
-
-use common::*;
 use pinchwork_mcp::{PinchworkMcp, Settings};
+use pinchwork_test_kit::TestServer;
+use pinchwork_test_kit::mcp::*;
 use rmcp::model::{
     ClientConfig, ProtocolVersion, ResourceUpdatedNotificationParam, ServerNotification,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,

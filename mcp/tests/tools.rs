@@ -1,9 +1,8 @@
 //! The MCP tools against a real Pinchwork server: agents over in-process MCP sessions.
 
-mod common;
-
-use common::*;
 use pinchwork_mcp::Settings;
+use pinchwork_test_kit::TestServer;
+use pinchwork_test_kit::mcp::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 

@@ -113,7 +113,7 @@ pub struct Config {
         default_value = "10/minute"
     )]
     pub rate_limit_question: String,
-    /// Profile updates per API key (each good_at change costs infra work).
+    /// Profile updates per API key (each good_at change costs a system task).
     #[arg(long, env = "PINCHWORK_RATE_LIMIT_PROFILE", default_value = "20/hour")]
     pub rate_limit_profile: String,
     /// Web sign-ins (owner or operator) per client address.

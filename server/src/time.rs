@@ -2,8 +2,11 @@
 
 use crate::model::Millis;
 use chrono::{DateTime, SecondsFormat, Utc};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+#[cfg(any(test, feature = "test-support"))]
+use std::sync::{
+    Arc,
+    atomic::{AtomicI64, Ordering},
+};
 
 /// `2025-01-15T10:30:00.123Z`.
 pub fn rfc3339(ms: Millis) -> String {
@@ -28,10 +31,13 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to, for tests of timers.
+/// A clock that moves only when told to, for tests of timers (not in the shipped server: the
+/// test kit turns on the `test-support` feature).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Clone)]
 pub struct ManualClock(Arc<AtomicI64>);
 
+#[cfg(any(test, feature = "test-support"))]
 impl ManualClock {
     pub fn new(start: Millis) -> Self {
         Self(Arc::new(AtomicI64::new(start)))
@@ -42,6 +48,7 @@ impl ManualClock {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Clock for ManualClock {
     fn now(&self) -> Millis {
         self.0.load(Ordering::SeqCst)

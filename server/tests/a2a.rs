@@ -4,13 +4,11 @@
 //! the worker, listing, cancelling, streams, and signed pushes through the outbox. Every call
 //! goes through the same rules, limits and credits as the HTTP API.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Request, header};
-use common::hooks::{Hit, Receiver};
-use common::{Resp, TestApp, World, world, world_with};
 use pinchwork_server::model::{HOUR, MINUTE};
+use pinchwork_test_kit::hooks::{Hit, Receiver};
+use pinchwork_test_kit::{Resp, TestApp, World, world, world_with};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -337,7 +335,7 @@ async fn a_message_posts_a_task_with_its_budget_tags_and_deadline() {
     assert!(id.starts_with("tk-"), "the A2A id is the Pinchwork task id");
     assert_eq!(task["contextId"], "my-project");
     assert_eq!(state(task), "TASK_STATE_SUBMITTED");
-    assert_eq!(task["status"]["timestamp"], common::at(0));
+    assert_eq!(task["status"]["timestamp"], pinchwork_test_kit::at(0));
     assert_eq!(task["metadata"]["pinchwork"]["status"], "posted");
     assert_eq!(task["history"][0]["messageId"], "msg-1");
     assert_eq!(task["history"][0]["role"], "ROLE_USER");
@@ -352,7 +350,7 @@ async fn a_message_posts_a_task_with_its_budget_tags_and_deadline() {
     assert_eq!(t["context"], r#"{"text":"Hello"}"#);
     assert_eq!(t["max_credits"], 12);
     assert_eq!(t["tags"], json!(["translation", "french"]));
-    assert_eq!(t["deadline"], common::at(60 * MINUTE));
+    assert_eq!(t["deadline"], pinchwork_test_kit::at(60 * MINUTE));
     assert_eq!(
         w.app.credits(&w.poster).await,
         88,
@@ -494,7 +492,7 @@ async fn states_follow_the_task_and_follow_up_messages_steer_it() {
     pickup(&w, &id).await;
     let t = get(&w, &id).await;
     assert_eq!(state(&t), "TASK_STATE_WORKING");
-    assert_eq!(t["status"]["timestamp"], common::at(0));
+    assert_eq!(t["status"]["timestamp"], pinchwork_test_kit::at(0));
     // A verdict before a delivery is refused with the API's reason.
     let r = say(&w, &id, json!([{"text": "approve"}]), None).await;
     assert_eq!(err(&r), (-32004, "Task is claimed, not delivered".into()));
@@ -536,7 +534,7 @@ async fn states_follow_the_task_and_follow_up_messages_steer_it() {
         "{}",
         status_text(&t)
     );
-    assert_eq!(t["status"]["timestamp"], common::at(MINUTE));
+    assert_eq!(t["status"]["timestamp"], pinchwork_test_kit::at(MINUTE));
     assert_eq!(
         t["artifacts"],
         json!([{"artifactId": "result", "name": "result", "description": "The worker's delivery",
@@ -659,7 +657,10 @@ async fn auto_approval_after_the_review_timeout_still_applies() {
     deliver(&w, &id, "done").await;
     let t = get(&w, &id).await;
     assert!(
-        status_text(&t).contains(&format!("approved at {}", common::at(5 * MINUTE))),
+        status_text(&t).contains(&format!(
+            "approved at {}",
+            pinchwork_test_kit::at(5 * MINUTE)
+        )),
         "{}",
         status_text(&t)
     );
@@ -680,7 +681,10 @@ async fn expired_tasks_fail_at_their_deadline_and_are_rejected_at_the_end_of_the
     w.app.advance(10 * MINUTE).await;
     let t = get(&w, at_deadline["id"].as_str().unwrap()).await;
     assert_eq!(state(&t), "TASK_STATE_FAILED");
-    assert_eq!(t["status"]["timestamp"], common::at(10 * MINUTE));
+    assert_eq!(
+        t["status"]["timestamp"],
+        pinchwork_test_kit::at(10 * MINUTE)
+    );
     assert!(status_text(&t).contains("deadline"));
     w.app.advance(72 * HOUR).await;
     let t = get(&w, unwanted["id"].as_str().unwrap()).await;
@@ -822,7 +826,8 @@ async fn list_tasks_filters_by_state_and_context_and_pages() {
     assert_eq!(r["totalSize"], 3);
     let r = ok(&list(json!({"status": 3})).await).clone();
     assert_eq!(r["totalSize"], 0, "none completed (the state by number)");
-    let r = ok(&list(json!({"statusTimestampAfter": common::at(MINUTE - 1)})).await).clone();
+    let r = ok(&list(json!({"statusTimestampAfter": pinchwork_test_kit::at(MINUTE - 1)})).await)
+        .clone();
     assert_eq!(r["totalSize"], 1, "only the delivery happened after");
     let r = ok(&list(json!({"historyLength": 1, "contextId": "a"})).await).clone();
     assert_eq!(r["tasks"][1]["history"][0]["messageId"], "list-0");
@@ -1067,7 +1072,7 @@ async fn changes_are_pushed_signed_through_the_outbox_until_the_config_is_delete
 // Streams (over HTTP)
 
 /// An A2A stream: SSE events whose data are JSON-RPC responses.
-type Sse = common::Events;
+type Sse = pinchwork_test_kit::Events;
 
 /// Calls a streaming method over HTTP; returns the SSE stream.
 async fn open_stream(base: &str, key: &str, method: &str, params: Value) -> Sse {
@@ -1371,7 +1376,7 @@ async fn a_stream_sees_changes_made_on_another_node() {
 
 /// The next item of a stream within `limit`: the result of the call (id 9) it answers.
 async fn within(limit: Duration, events: &mut Sse) -> Value {
-    let event = common::next_within(events, limit).await;
+    let event = pinchwork_test_kit::next_within(events, limit).await;
     let json: Value = serde_json::from_str(&event.data).unwrap();
     assert_eq!(json["id"], 9);
     json["result"].clone()

@@ -8,9 +8,7 @@
 //! `cargo test -p pinchwork-server --test a2a_sdk -- --ignored` after installing it, or set
 //! `PINCHWORK_A2A_PYTHON` to a Python that has it.
 
-mod common;
-
-use common::world_with;
+use pinchwork_test_kit::world_with;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;

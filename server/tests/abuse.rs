@@ -1,12 +1,11 @@
 //! The server under hostile input (issue 13): one test per way of taking it down or making it
 //! grow without bound, each through the real router or a real socket.
-mod common;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, header};
-use common::TestApp;
-use common::hooks::Receiver;
+use pinchwork_test_kit::TestApp;
+use pinchwork_test_kit::hooks::Receiver;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -241,7 +240,7 @@ async fn slow_clients_are_cut_off_and_do_not_crowd_out_others() {
     assert_eq!(res.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(2));
     // Shutdown has a deadline, even with an open stream and slow clients.
-    let _stream = common::open(&format!("http://{addr}"), &key, None).await;
+    let _stream = pinchwork_test_kit::open(&format!("http://{addr}"), &key, None).await;
     let _slow = half_request(
         addr,
         b"POST /v1/tasks HTTP/1.1\r\ncontent-length: 9\r\n\r\n",
@@ -280,8 +279,8 @@ async fn streams_and_waits_are_capped_per_agent_and_end_on_suspension() {
     let server = app.serve().await;
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
-    let mut first = common::open(&base, &key, None).await;
-    let _second = common::open(&base, &key, None).await;
+    let mut first = pinchwork_test_kit::open(&base, &key, None).await;
+    let _second = pinchwork_test_kit::open(&base, &key, None).await;
     let third = http
         .get(format!("{base}/v1/events"))
         .bearer_auth(&key)

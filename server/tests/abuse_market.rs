@@ -1,16 +1,14 @@
 //! Abuse of the market's own rules (issue 13, points 8 and 9): posters' work is not shown to
 //! whoever declares itself an infra agent, and nobody can take every question slot of a task.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Request, header};
-use common::{TestApp, world_with};
+use pinchwork_test_kit::{TestApp, world_with};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin-key-for-tests-0123456789abcdef";
 
-async fn ask(app: &TestApp, key: &str, task: &str, text: &str) -> common::Resp {
+async fn ask(app: &TestApp, key: &str, task: &str, text: &str) -> pinchwork_test_kit::Resp {
     app.post(
         &format!("/v1/tasks/{task}/questions"),
         key,
@@ -246,7 +244,7 @@ async fn questions_of_deleted_askers_stop_counting() {
     ask(app, &late, &task, "?").await.expect(429);
     let delete = format!("DELETE FROM agents WHERE id = '{gone_id}'");
     if app.dir.is_postgres() {
-        common::admin(&app.dir.database_url, &delete);
+        pinchwork_test_kit::admin(&app.dir.database_url, &delete);
     } else {
         let db = rusqlite::Connection::open(app.dir.path().join("pinchwork.db")).unwrap();
         db.execute_batch(&delete).unwrap();

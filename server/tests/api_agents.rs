@@ -1,12 +1,11 @@
 //! Agents through the real router: registration, authentication, the caller's profile, credits,
 //! stats and health.
-mod common;
 
 use pinchwork_server::model::{DAY, MINUTE};
 
 use axum::body::Body;
 use axum::http::{Request, header};
-use common::{Resp, TestApp};
+use pinchwork_test_kit::{Resp, TestApp};
 use serde_json::{Value, json};
 
 async fn register_with(app: &TestApp, body: Value) -> Resp {

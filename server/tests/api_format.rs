@@ -1,11 +1,10 @@
 //! Content negotiation through the real router: markdown with YAML front-matter in requests
 //! and (by default) in responses, JSON on request, and every malformed body a 400 with
 //! `{"error"}`, never a 500. Also the framework edges: 404/405 routes, 413 bodies, 204.
-mod common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use common::{Resp, TestApp};
+use pinchwork_test_kit::{Resp, TestApp};
 use serde_json::{Map, Value, json};
 
 const JSON: &str = "application/json";

@@ -1,15 +1,14 @@
 //! The social layer through the real router: questions, messages, ratings, reputation, trust,
 //! reports, the agent directory, the admin API, rate limits and the earnings dashboard.
-mod common;
 
 use pinchwork_server::model::{DAY, HOUR, MINUTE};
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, header};
-use common::{Resp, TestApp, World, at, id_of, world, world_with};
 use pinchwork_client::types::AgentProfile;
 use pinchwork_server::config::Config;
+use pinchwork_test_kit::{Resp, TestApp, World, at, id_of, world, world_with};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
@@ -26,7 +25,27 @@ fn text(n: usize) -> String {
     "x".repeat(n)
 }
 
-impl World {
+/// The social steps of a round, as the poster, the worker and the stranger take them.
+trait SocialSteps {
+    async fn posted(&self) -> String;
+    async fn claim(&self, key: &str, id: &str);
+    async fn deliver(&self, key: &str, id: &str, charge: i64);
+    async fn delivered_with(&self, body: Value, charge: i64) -> String;
+    async fn delivered(&self) -> String;
+    async fn approved_with(&self, body: Value, charge: i64, rating: Option<i64>) -> String;
+    async fn approved(&self) -> String;
+    async fn status(&self, id: &str) -> String;
+    async fn questions(&self, key: &str, id: &str) -> Resp;
+    async fn ask(&self, key: &str, id: &str, question: &str) -> Resp;
+    async fn answer(&self, key: &str, id: &str, qid: &str, answer: &str) -> Resp;
+    async fn messages(&self, key: &str, id: &str) -> Resp;
+    async fn send(&self, key: &str, id: &str, message: &str) -> Resp;
+    async fn trust(&self, key: &str) -> Value;
+    async fn profile(&self, agent_id: &str) -> Value;
+    async fn stats(&self, key: &str) -> Value;
+}
+
+impl SocialSteps for World {
     async fn posted(&self) -> String {
         self.new_task(json!({"need": "Do the thing", "max_credits": 10}))
             .await

@@ -1,14 +1,22 @@
 //! Tasks through the real router: create, poll, browse, mine, every pickup form, deliver,
 //! approve, reject, cancel, abandon, and the timers (via the manual clock).
-mod common;
 
 use pinchwork_server::model::{HOUR, MINUTE};
 
-use common::{Resp, TestApp, World, at, id_of, world, world_on};
+use pinchwork_test_kit::{Resp, TestApp, World, at, id_of, world, world_on};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-impl World {
+/// Steps of the task tests, taken on a `World`.
+trait TaskSteps {
+    async fn view(&self, key: &str, id: &str) -> Value;
+    async fn status(&self, id: &str) -> String;
+    async fn claimed(&self, max: i64) -> String;
+    async fn delivered(&self, max: i64, charge: i64) -> String;
+    async fn balances(&self) -> (i64, i64);
+}
+
+impl TaskSteps for World {
     async fn view(&self, key: &str, id: &str) -> Value {
         self.app
             .get(&format!("/v1/tasks/{id}"), key)

@@ -12,9 +12,7 @@
 //! than fantoccini (webdriver, ICU segmentation data, hyper's TLS stack) or chromiumoxide (a
 //! generated DevTools protocol crate).
 
-mod common;
-
-use common::*;
+use pinchwork_test_kit::*;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

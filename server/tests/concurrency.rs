@@ -1,8 +1,6 @@
 //! 64 workers race for 1,000 tasks over real HTTP: every task is claimed exactly once.
 
-mod common;
-
-use common::{TestApp, race_for_tasks};
+use pinchwork_test_kit::{TestApp, race_for_tasks};
 use std::collections::HashSet;
 
 const TASKS: usize = 1_000;

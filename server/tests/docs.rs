@@ -2,12 +2,11 @@
 //! route of the router is in skill.md, /v1/capabilities and /openapi.json, and every endpoint
 //! those documents name is served. Also /skill.md (whole and by section), /docs, / and the
 //! validity of the OpenAPI document.
-mod common;
 
 use axum::body::Body;
 use axum::http::{Request, header};
-use common::{Resp, TestApp};
 use pinchwork_server::api::{Media, routes};
+use pinchwork_test_kit::{Resp, TestApp};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -16,8 +15,14 @@ use std::collections::BTreeSet;
 /// from here).
 const BEING_BUILT: &[(&str, &str)] = &[];
 
-const SKILL_MD: &str = include_str!("../../skill.md");
-const SKILL_SKILL_MD: &str = include_str!("../../skill/SKILL.md");
+/// The API reference, served as /skill.md.
+const SKILL_MD: &str = include_str!("../src/api/api-reference.md");
+
+/// The installable skill (`skill/SKILL.md`, outside this crate: read, not included).
+static INSTALLABLE_SKILL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../skill/SKILL.md");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+});
 
 type Endpoint = (String, String);
 
@@ -199,7 +204,7 @@ async fn every_endpoint_the_documents_name_is_served() {
     let caps = caps(&app).await;
     let mut named: BTreeSet<Endpoint> = skill_table();
     named.extend(method_mentions(SKILL_MD));
-    named.extend(method_mentions(SKILL_SKILL_MD));
+    named.extend(method_mentions(&INSTALLABLE_SKILL));
     for e in caps["endpoints"].as_array().unwrap() {
         named.insert((
             e["method"].as_str().unwrap().into(),
@@ -226,7 +231,7 @@ async fn every_endpoint_the_documents_name_is_served() {
         }
     }
     // Paths written without a method (curl lines, prose): some route serves each.
-    for text in [SKILL_MD, SKILL_SKILL_MD] {
+    for text in [SKILL_MD, INSTALLABLE_SKILL.as_str()] {
         for path in v1_paths(text) {
             assert!(
                 route_for(None, &path).is_some() || pending("", &path),
@@ -244,7 +249,7 @@ async fn every_endpoint_the_documents_name_is_served() {
 async fn every_section_named_in_the_skill_resolves() {
     let app = TestApp::new().await;
     let mut names = BTreeSet::new();
-    for text in [SKILL_SKILL_MD, SKILL_MD] {
+    for text in [INSTALLABLE_SKILL.as_str(), SKILL_MD] {
         for (i, _) in text.match_indices("section=") {
             let name: String = text[i + 8..]
                 .chars()
@@ -270,7 +275,7 @@ async fn every_section_named_in_the_skill_resolves() {
 
 #[tokio::test]
 async fn skill_has_front_matter_for_installation() {
-    let front = SKILL_SKILL_MD
+    let front = INSTALLABLE_SKILL
         .strip_prefix("---\n")
         .and_then(|rest| rest.split_once("\n---\n"))
         .expect("front-matter")

@@ -8,11 +8,9 @@
 //!
 //! Runs on SQLite always, and on PostgreSQL when `PINCHWORK_TEST_POSTGRES_URL` is set.
 
-mod common;
-
-use common::{Resp, TestApp, TestDir};
 use pinchwork_server::model::{DAY, HOUR, MINUTE, PLATFORM_AGENT_ID};
 use pinchwork_server::store::Page;
+use pinchwork_test_kit::{Resp, TestApp, TestDir};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -61,7 +59,7 @@ async fn colluding_groups_never_gain_on_postgres() {
     // Thousands of small commits: not waiting for each to reach the disk keeps the run short
     // (what is tested is the same).
     let name = dir.database_url.rsplit('/').next().unwrap().to_string();
-    common::admin(
+    pinchwork_test_kit::admin(
         &dir.database_url,
         &format!("ALTER DATABASE {name} SET synchronous_commit = off"),
     );

@@ -3,14 +3,12 @@
 //! windows hold, the small holes are closed, and infra agents get what they need to match.
 //! The economics simulation (`economics.rs`) shows they hold together.
 
-mod common;
-
-use common::{Resp, TestApp, test_config, world_with};
 use pinchwork_server::market::credits;
 use pinchwork_server::model::{
     DAY, HOUR, MINT_ACCOUNT, MINUTE, PLATFORM_AGENT_ID, SystemTaskType, Task,
 };
 use pinchwork_server::store::Page;
+use pinchwork_test_kit::{Resp, TestApp, test_config, world_with};
 use serde_json::{Value, json};
 
 const SECOND: i64 = 1_000;
@@ -181,7 +179,7 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
     // (it does nothing twice, and nothing where there was no reserve: the state above is
     // what it finds on an old database).
     if dir.is_postgres() {
-        common::admin(
+        pinchwork_test_kit::admin(
             &dir.database_url,
             include_str!("../src/store/postgres/0003_retire_reserve.sql"),
         );
@@ -675,7 +673,7 @@ async fn naming_a_task_does_not_skip_its_match_window() {
         r.error(),
         format!(
             "Task is reserved for the agents it was matched to until {}",
-            common::at(window)
+            pinchwork_test_kit::at(window)
         )
     );
     // The matched agent may name it.

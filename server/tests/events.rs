@@ -2,11 +2,9 @@
 //! a reconnect with Last-Event-ID gets exactly what was missed, `wait` answers as soon as the
 //! task is delivered, and shutdown closes open streams.
 
-mod common;
-
-use common::{Events, TestApp, next, open};
 use futures_util::StreamExt;
 use pinchwork_server::model::MINUTE;
+use pinchwork_test_kit::{Events, TestApp, next, open};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -435,7 +433,8 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
         let agent = agent.clone();
         app.state.store.write(move |tx| {
             let mut events = vec![Logged::new(EventKind::TaskMessage, task, &agent)];
-            tx.append_events(&mut events, common::T0).map(|_| ())
+            tx.append_events(&mut events, pinchwork_test_kit::T0)
+                .map(|_| ())
         })
     };
     log("tk-announced").await.unwrap();

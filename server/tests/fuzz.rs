@@ -2,12 +2,11 @@
 //! and empty lists, deep nesting, invalid UTF-8, bad paths, bad headers): never a 5xx, and
 //! every refusal is a JSON `{"error": "..."}`. Deterministic and quick; run alone with
 //! `cargo test -p pinchwork-server --test fuzz`.
-mod common;
 
 use axum::body::Body;
 use axum::http::{Request, header};
-use common::TestApp;
 use http_body_util::BodyExt;
+use pinchwork_test_kit::TestApp;
 use serde_json::Value;
 use tower::ServiceExt;
 

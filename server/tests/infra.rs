@@ -1,9 +1,7 @@
 //! Infra agents and system tasks: matching, verification, capability extraction, the phases
 //! of pickup, the conflict rules, timeouts, malformed results, and platform payouts.
 
-mod common;
-
-use common::TestApp;
+use pinchwork_test_kit::TestApp;
 use serde_json::{Value, json};
 
 const SECOND: i64 = 1_000;

@@ -1,9 +1,7 @@
 //! Thousands of random operations by random agents, legal and not, with time jumping ahead
 //! between them: after every step the books must balance and no request may fail with a 500.
 
-mod common;
-
-use common::TestApp;
+use pinchwork_test_kit::TestApp;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};

@@ -1,6 +1,4 @@
-mod common;
-
-use common::TestApp;
+use pinchwork_test_kit::TestApp;
 use serde_json::json;
 
 #[tokio::test]

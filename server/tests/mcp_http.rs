@@ -1,37 +1,10 @@
 //! `/mcp`: the MCP server over streamable HTTP, on a real server over loopback. The bearer
 //! key selects the agent; without a valid key, 401 JSON.
-mod common;
 
-use common::TestApp;
-use rmcp::ServiceExt;
+use pinchwork_test_kit::TestApp;
+use pinchwork_test_kit::mcp::{connect_http as mcp_client, ok as tool};
 use rmcp::model::CallToolRequestParams;
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
-
-async fn mcp_client(url: &str, key: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
-    let transport = StreamableHttpClientTransport::from_config(
-        StreamableHttpClientTransportConfig::with_uri(format!("{url}/mcp")).auth_header(key),
-    );
-    ().serve(transport)
-        .await
-        .expect("the MCP handshake over HTTP")
-}
-
-async fn tool(
-    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
-    name: &'static str,
-    args: Value,
-) -> Value {
-    let res = client
-        .call_tool(
-            CallToolRequestParams::new(name).with_arguments(args.as_object().unwrap().clone()),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_ne!(res.is_error, Some(true), "{name}: {res:?}");
-    res.structured_content.expect("structured content")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_over_streamable_http_act_as_the_bearer_keys_agent() {

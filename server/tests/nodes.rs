@@ -10,15 +10,15 @@
 //! `PINCHWORK_TEST_POSTGRES_URL=… cargo test -p pinchwork-server --test nodes -- --include-ignored`
 //! (as `.ci/run` does). Run without the variable, they fail rather than pass untested.
 
-mod common;
-
-use common::hooks::Receiver;
-use common::{T0, TestApp, TestDir, next_within, open, pickup, race_for_tasks, test_config};
 use pinchwork_server::app::Server;
 use pinchwork_server::config::Config;
 use pinchwork_server::model::MINUTE;
 use pinchwork_server::store::OpenTaskFilter;
 use pinchwork_server::time::ManualClock;
+use pinchwork_test_kit::hooks::Receiver;
+use pinchwork_test_kit::{
+    T0, TestApp, TestDir, next_within, open, pickup, race_for_tasks, test_config,
+};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -279,7 +279,7 @@ async fn streams_catch_up_after_the_nodes_lose_their_notifications() {
 
     // Cut every node's LISTEN connection, then claim at once: node A cannot hear of it, and
     // must find it in the log when it reconnects.
-    common::admin(
+    pinchwork_test_kit::admin(
         &app.cfg.database_url,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE query LIKE 'LISTEN %' AND datname = current_database()",

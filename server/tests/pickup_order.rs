@@ -1,9 +1,7 @@
 //! Pickup order among broadcast tasks: better posters first, then posters who trust the
 //! worker more, then the oldest.
 
-mod common;
-
-use common::TestApp;
+use pinchwork_test_kit::TestApp;
 use serde_json::json;
 
 async fn complete(app: &TestApp, poster: &str, worker: &str, rating: Option<i64>) {

@@ -1,9 +1,7 @@
 //! Timers that fall due while the server is down fire as soon as it is back.
 
-mod common;
-
-use common::{TestApp, test_config};
 use pinchwork_server::model::MINUTE;
+use pinchwork_test_kit::{TestApp, test_config};
 use serde_json::json;
 use std::time::Duration;
 

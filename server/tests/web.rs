@@ -2,12 +2,10 @@
 //! owner and as the operator, the session cookie, CSRF refusals, escaping, secrets never
 //! shown, sessions ended by suspension and bounded, sign-in rate limits, the live stream.
 
-mod common;
-
 use axum::body::Body;
 use axum::http::{Request, header};
-use common::*;
 use pinchwork_server::web::session::{OPERATOR_COOKIE, OWNER_COOKIE, PER_SUBJECT, PRE_COOKIE};
+use pinchwork_test_kit::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

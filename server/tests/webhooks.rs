@@ -2,12 +2,10 @@
 //! the maximum, surviving a restart, and refusing non-public addresses both when the URL is
 //! set and at delivery time (after DNS resolution).
 
-mod common;
-
-use common::hooks::{Hit, Receiver};
-use common::{T0, TestApp, test_config};
 use pinchwork_server::store::{DeliveryStatus, WebhookDelivery};
 use pinchwork_server::webhooks;
+use pinchwork_test_kit::hooks::{Hit, Receiver};
+use pinchwork_test_kit::{T0, TestApp, test_config};
 use serde_json::json;
 
 use std::time::{Duration, Instant};

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::OnceLock;
 
-/// The API reference for agents, at the repository root.
-pub const SKILL_MD: &str = include_str!("../../../skill.md");
+/// The API reference for agents, served as /skill.md (its source sits beside this file).
+pub const SKILL_MD: &str = include_str!("api-reference.md");
 
 /// The interactive API page: HTML with inline CSS and JS that reads /openapi.json.
 const DOCS_HTML: &str = include_str!("docs.html");

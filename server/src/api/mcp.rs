@@ -150,7 +150,8 @@ impl Sessions {
         self.by_agent.lock().unwrap().keys().cloned().collect()
     }
 
-    /// Whether the session is open.
+    /// Whether the session is open (for tests: the test kit turns on `test-support`).
+    #[cfg(any(test, feature = "test-support"))]
     pub async fn is_open(&self, id: &str) -> bool {
         let Some(manager) = self.manager.get() else {
             return false;

@@ -6,7 +6,7 @@
 //! each and the difference and ratio.
 //!
 //! ```sh
-//! cargo run --release -p pinchwork-server --bin pinchwork-mcp-bench -- --calls 2000
+//! cargo run --release -p pinchwork-bench --bin pinchwork-mcp-bench -- --calls 2000
 //! ```
 
 use clap::Parser;

@@ -1,6 +1,5 @@
 //! What the benchmark programs share: the server as a child process on a fresh database,
 //! agents, and figures read from /proc.
-#![allow(dead_code)]
 
 use pinchwork_client::types::RegisterResponse;
 use reqwest::{Client, StatusCode};
@@ -49,7 +48,7 @@ pub fn find_server(given: Option<PathBuf>) -> Result<PathBuf, String> {
     } else {
         Err(format!(
             "the server binary {} is missing: build it first with\n\n    \
-             cargo build --release -p pinchwork-server\n\n(with the same CARGO_TARGET_DIR as \
+             cargo build --release -p pinchwork-server -p pinchwork-bench\n\n(with the same CARGO_TARGET_DIR as \
              this bench), or name it with --server-bin",
             path.display()
         ))

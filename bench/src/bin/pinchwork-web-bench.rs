@@ -4,9 +4,7 @@
 //! and the slowest of several runs. The figures cache is emptied before every run (a new
 //! router), so the landing page and the dashboard pay for their figures each time.
 //!
-//! An example rather than a bin, so it may use the test dependencies (tower, tempfile):
-//!
-//!     cargo run --release -p pinchwork-server --example web-bench -- [--tasks N]
+//!     cargo run --release -p pinchwork-bench --bin pinchwork-web-bench -- [--tasks N]
 //!         [--agents N] [--runs N] [--postgres URL] [--keep]
 
 use axum::body::Body;

@@ -1,8 +1,16 @@
-//! Test harness: a fresh server on its own database per test, driven through the real router
-//! (or over real HTTP on loopback), with a manual clock for timers.
-#![allow(dead_code)]
+//! Pinchwork's test kit, shared by the server's, the MCP's, the CLI's and the end-to-end tests:
+//! a fresh server on its own database per test, driven through the real router (or over real
+//! HTTP on loopback) with a manual clock for timers ([`TestApp`]); a server on a thread of its
+//! own on the real clock ([`TestServer`]); MCP agents ([`mcp`]); the CLI binary ([`cli`]); a
+//! webhook receiver ([`hooks`]).
 
+pub mod bins;
+pub mod cli;
 pub mod hooks;
+pub mod mcp;
+mod server;
+
+pub use server::TestServer;
 
 use axum::Router;
 use axum::body::Body;
@@ -42,6 +50,12 @@ impl std::ops::Deref for TestDir {
     type Target = TempDir;
     fn deref(&self) -> &TempDir {
         &self.tmp
+    }
+}
+
+impl Default for TestDir {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -304,20 +318,7 @@ impl TestApp {
     /// Asserts the books balance: balances + escrow = minted, and every balance is explained
     /// by the ledger.
     pub async fn assert_books_balance(&self) {
-        let ((balances, escrow, minted), unexplained) = self
-            .state
-            .read(|tx| Ok((tx.books()?, tx.unexplained_balances()?)))
-            .await
-            .unwrap();
-        assert_eq!(
-            balances + escrow,
-            minted,
-            "balances {balances} + escrow {escrow} != minted {minted}"
-        );
-        assert!(
-            unexplained.is_empty(),
-            "balances not explained by the ledger: {unexplained:?}"
-        );
+        assert_books_balance_of(&self.state).await;
     }
 
     /// Serves this app's state over real HTTP on 127.0.0.1 (port chosen by the OS).
@@ -325,6 +326,24 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Server::start(self.state.clone(), listener).await.unwrap()
     }
+}
+
+/// Asserts the books of `state` balance: balances + escrow = minted, and every balance is
+/// explained by the ledger.
+pub async fn assert_books_balance_of(state: &AppState) {
+    let ((balances, escrow, minted), unexplained) = state
+        .read(|tx| Ok((tx.books()?, tx.unexplained_balances()?)))
+        .await
+        .unwrap();
+    assert_eq!(
+        balances + escrow,
+        minted,
+        "balances {balances} + escrow {escrow} != minted {minted}"
+    );
+    assert!(
+        unexplained.is_empty(),
+        "balances not explained by the ledger: {unexplained:?}"
+    );
 }
 
 /// 2026-01-01T00:00:00Z plus `ms_after_t0`, as the API writes it.

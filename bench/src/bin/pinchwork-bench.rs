@@ -5,8 +5,8 @@
 //! status counts, the server's memory and CPU, and a credit-conservation check.
 //!
 //! ```sh
-//! cargo build --release -p pinchwork-server
-//! cargo run --release -p pinchwork-server --bin pinchwork-bench -- --workers 32 --seconds 10
+//! cargo build --release -p pinchwork-server -p pinchwork-bench
+//! cargo run --release -p pinchwork-bench --bin pinchwork-bench -- --workers 32 --seconds 10
 //! ```
 //!
 //! Posters and workers are separate agents. Each poster keeps at most `--window` tasks open;
@@ -14,9 +14,7 @@
 //! A worker that delivers hands the task id to its poster through an in-process channel (the
 //! bench is one process), so posters learn of deliveries without polling the server.
 
-mod bench_support;
-
-use bench_support::*;
+use pinchwork_bench::*;
 
 use axum::body::Bytes;
 use clap::Parser;

@@ -5,16 +5,14 @@
 //! its stream (p50/p90/p99/max), how many arrived, and the server's memory.
 //!
 //! ```sh
-//! cargo build --release -p pinchwork-server
-//! cargo run --release -p pinchwork-server --bin pinchwork-sse-bench -- --streams 10000
+//! cargo build --release -p pinchwork-server -p pinchwork-bench
+//! cargo run --release -p pinchwork-bench --bin pinchwork-sse-bench -- --streams 10000
 //! ```
 
-mod bench_support;
-
-use bench_support::*;
 use clap::Parser;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
+use pinchwork_bench::*;
 use reqwest::Client;
 use serde_json::{Value, json};
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! Saved credentials, shared by the `pinchwork` CLI and `pinchwork-mcp` (the same file of
-//! code): `credentials.json` in `$PINCHWORK_CONFIG_DIR`, else `$XDG_CONFIG_HOME/pinchwork`,
+//! Saved credentials, shared by the `pinchwork` CLI and `pinchwork-mcp` (one module, so one
+//! format): `credentials.json` in `$PINCHWORK_CONFIG_DIR`, else `$XDG_CONFIG_HOME/pinchwork`,
 //! else `$HOME/.config/pinchwork`. The one documented format (README, skill.md):
 //!
 //! ```json
@@ -14,8 +14,8 @@
 //! in a 0700 directory, atomically (a temporary file renamed over it). A key is sent only to
 //! the server its profile names ([`Target::choose`]).
 
-use pinchwork_client::client::DEFAULT_URL;
-use pinchwork_client::server_url;
+use crate::client::DEFAULT_URL;
+use crate::server_url;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
