@@ -294,8 +294,8 @@ pub async fn agent_page(
                 limit: 20,
                 offset: 0,
             };
-            let tasks = tx.tasks_of(&id, None, None, page)?.0;
-            Ok((agent, tasks))
+            let tasks = tx.tasks_of(&id, None, None, page)?.items;
+            Ok::<_, Error>((agent, tasks))
         })
         .await?;
     let csrf = op.csrf.as_str();
@@ -479,7 +479,7 @@ pub async fn task_page(
                 None => Vec::new(),
             };
             let events = tx.task_events(&task.id, None, 200)?;
-            Ok((task, questions, messages, events))
+            Ok::<_, Error>((task, questions, messages, events))
         })
         .await?;
     let body = html! {
