@@ -1,5 +1,6 @@
-//! The business rules, with no HTTP in them. Workflows take a `Transaction` and a `Ctx` and do one
-//! whole operation inside one transaction.
+//! The business rules, with no HTTP and no SQL in them. Workflows take a `Transaction` and a
+//! `Ctx` and do one whole operation inside one transaction; what they refuse is an `Error` in
+//! the market's own terms.
 
 pub mod agents;
 pub mod credits;

@@ -3,9 +3,8 @@
 
 use super::error::{Error, Result};
 use super::{Ctx, validate};
-use crate::events::{Event, EventKind};
 use crate::ids::new_id;
-use crate::model::{Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
+use crate::model::{Event, EventKind, Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
 use crate::store::Transaction;
 use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageRequest, RateRequest, ReportRequest,

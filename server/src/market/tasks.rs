@@ -5,10 +5,10 @@
 use super::error::{Error, Result};
 use super::lifecycle::{Action, Timer};
 use super::{Ctx, credits, social, system_tasks, validate};
-use crate::events::{Event, EventKind};
 use crate::ids::new_id;
 use crate::model::{
-    Agent, ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus, VerificationState,
+    Agent, ESCROW_ACCOUNT, Event, EventKind, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus,
+    VerificationState,
 };
 use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Paged, SystemWork, Transaction};
 use crate::time::rfc3339;

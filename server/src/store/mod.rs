@@ -1,6 +1,6 @@
-//! Storage. All SQL lives below this module. The market rules run against the `Transaction` trait, one
-//! transaction at a time, so the same rules serve every backend; `Store` runs such
-//! transactions for async callers.
+//! Storage. All SQL lives below this module. The market rules run against the `Transaction`
+//! trait, one transaction at a time, so the same rules serve every backend; `Store` runs such
+//! transactions for async callers. This module imports nothing above `model`.
 
 mod a2a;
 mod error;
