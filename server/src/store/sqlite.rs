@@ -36,7 +36,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0009_webhook_order.sql"),
     include_str!("sqlite/0010_a2a.sql"),
     include_str!("sqlite/0011_web.sql"),
-    include_str!("sqlite/0012_ledger_by_task.sql"),
 ];
 
 struct Command {
