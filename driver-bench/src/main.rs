@@ -48,24 +48,32 @@ fn rusqlite_rounds(path: &std::path::Path) -> Vec<f64> {
         .collect()
 }
 
+/// ROUNDS rounds of N point SELECTs through one sqlx connection (the same for every sqlx
+/// driver; their connection types share no trait that would make this a function).
+macro_rules! sqlx_rounds {
+    ($conn:expr, $sql:expr) => {{
+        let mut out = Vec::new();
+        for _ in 0..ROUNDS {
+            let start = Instant::now();
+            for i in 0..N {
+                let v: i64 = sqlx::query_scalar($sql)
+                    .bind(key(i))
+                    .fetch_one(&mut $conn)
+                    .await
+                    .unwrap();
+                std::hint::black_box(v);
+            }
+            out.push(start.elapsed().as_secs_f64() * 1e6 / N as f64);
+        }
+        out
+    }};
+}
+
 async fn sqlx_sqlite_rounds(path: &std::path::Path) -> Vec<f64> {
     use sqlx::Connection;
     let url = format!("sqlite://{}", path.display());
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    let mut out = Vec::new();
-    for _ in 0..ROUNDS {
-        let start = Instant::now();
-        for i in 0..N {
-            let v: i64 = sqlx::query_scalar("SELECT v FROM t WHERE id = ?1")
-                .bind(key(i))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-            std::hint::black_box(v);
-        }
-        out.push(start.elapsed().as_secs_f64() * 1e6 / N as f64);
-    }
-    out
+    sqlx_rounds!(conn, "SELECT v FROM t WHERE id = ?1")
 }
 
 fn postgres_rounds(url: &str) -> Vec<f64> {
@@ -88,20 +96,7 @@ fn postgres_rounds(url: &str) -> Vec<f64> {
 async fn sqlx_postgres_rounds(url: &str) -> Vec<f64> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    let mut out = Vec::new();
-    for _ in 0..ROUNDS {
-        let start = Instant::now();
-        for i in 0..N {
-            let v: i64 = sqlx::query_scalar("SELECT v FROM driver_bench WHERE id = $1")
-                .bind(key(i))
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-            std::hint::black_box(v);
-        }
-        out.push(start.elapsed().as_secs_f64() * 1e6 / N as f64);
-    }
-    out
+    sqlx_rounds!(conn, "SELECT v FROM driver_bench WHERE id = $1")
 }
 
 fn main() {
