@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::events::Bus;
 use crate::market::{self, Ctx, RoutingHints};
 use crate::model::{DAY, Millis};
-use crate::store::{Node, Store, Tx};
+use crate::store::{Node, Store, Transaction};
 use crate::time::{Clock, SystemClock};
 use crate::{a2a, api, scheduler, webhooks};
 use pinchwork_mcp::http::McpHttp;
@@ -124,16 +124,20 @@ impl AppState {
 
     /// Runs a workflow in one write transaction, then publishes the events it recorded (only
     /// once the transaction has committed).
-    pub async fn write<T: Send + 'static>(
+    pub async fn write<T, E>(
         &self,
-        work: impl FnOnce(&mut dyn Tx, &mut Ctx) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+        work: impl FnOnce(&mut dyn Transaction, &mut Ctx) -> Result<T, E> + Send + 'static,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        E: Into<Error> + Send + 'static,
+    {
         let mut ctx = Ctx::new(self.cfg.clone(), self.now(), *self.routing.lock().unwrap());
         let a2a = self.a2a.clone();
         let (value, events, changed, webhooks_queued) = self
             .store
-            .write(move |tx| {
-                let value = work(tx, &mut ctx)?;
+            .write(move |tx| -> Result<_> {
+                let value = work(tx, &mut ctx).map_err(Into::<Error>::into)?;
                 // Logged in the same transaction: an event exists if and only if its change
                 // committed, and is published below only after that.
                 let urls = tx.append_events(&mut ctx.events, ctx.now)?;
@@ -157,11 +161,31 @@ impl AppState {
     }
 
     /// Runs `work` on a consistent read-only snapshot.
-    pub async fn read<T: Send + 'static>(
+    pub async fn read<T, E>(
         &self,
-        work: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        self.store.read(work).await
+        work: impl FnOnce(&mut dyn Transaction) -> Result<T, E> + Send + 'static,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        E: Into<Error> + Send + 'static,
+    {
+        self.store
+            .read(move |tx| work(tx).map_err(Into::<Error>::into))
+            .await
+    }
+}
+
+impl crate::events::AgentWatch for AppState {
+    async fn changed(&self, agent: &str) {
+        self.agent_changed(agent).await
+    }
+
+    fn forget_all(&self) {
+        self.auth_cache.forget_all();
+    }
+
+    fn holding(&self) -> Vec<String> {
+        self.mcp_sessions.agents()
     }
 }
 
@@ -186,7 +210,7 @@ impl Server {
         let relay = state
             .store
             .listen()
-            .map(|news| tokio::spawn(crate::events::relay(state.clone(), news)));
+            .map(|news| tokio::spawn(crate::events::relay(state.bus.clone(), state.clone(), news)));
         // MCP over streamable HTTP at /mcp, calling this server's API back over loopback.
         let mcp = McpHttp::new(&api::mcp::self_url(addr), &state.cfg.mcp_allowed_hosts);
         let end_mcp_sessions = mcp.shutdown_handle();

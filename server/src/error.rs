@@ -1,9 +1,13 @@
-//! The one error type of the service: each variant is an HTTP status; the body is always
-//! `{"error": "<message>"}`. Internal causes are logged, never shown.
+//! The error of the surfaces (the API, the web pages, A2A) and the services beside them: each
+//! variant is an HTTP status; the body is always `{"error": "<message>"}`. The rules' domain
+//! error and the store's error are mapped to it here, once. Internal causes are logged, never
+//! shown.
 
+use crate::market;
+use crate::store::StoreError;
 use axum::http::StatusCode;
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
     BadRequest(String),
@@ -33,6 +37,9 @@ pub enum Error {
     /// The message is for the log; clients see a generic text.
     #[error("{0}")]
     Internal(String),
+    /// The database failed; the cause (with its source) is for the log.
+    #[error(transparent)]
+    Store(StoreError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -51,15 +58,28 @@ impl Error {
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// What the client is told.
     pub fn public_message(&self) -> String {
         match self {
-            Self::Internal(_) => "Internal server error".into(),
+            Self::Internal(_) | Self::Store(_) => "Internal server error".into(),
             other => other.to_string(),
+        }
+    }
+
+    /// Logs what clients are not shown: an internal cause, or a database failure with the
+    /// driver's error it came from.
+    pub fn log_if_internal(&self) {
+        match self {
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::Store(e) => {
+                let source = std::error::Error::source(e).map(|s| format!("{s:?}"));
+                tracing::error!(error = %e, source, "database error");
+            }
+            _ => {}
         }
     }
 
@@ -78,13 +98,39 @@ impl Error {
     pub fn task_not_found() -> Self {
         Self::not_found("Task not found")
     }
-    pub fn not_your_task() -> Self {
-        Self::forbidden("Not your task")
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // The other transaction went through; this one may simply be tried again.
+            StoreError::Contention(_) => {
+                Self::Conflict("A concurrent change got in the way, try again".into())
+            }
+            other => Self::Store(other),
+        }
     }
 }
 
-impl From<rusqlite::Error> for Error {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Internal(format!("sqlite: {e}"))
+impl From<market::Error> for Error {
+    fn from(e: market::Error) -> Self {
+        use market::Error as M;
+        match e {
+            M::Invalid(m) => Self::BadRequest(m),
+            M::Unauthenticated(m) => Self::Unauthorized(m),
+            M::InsufficientCredits(m) => Self::PaymentRequired(m),
+            M::NotAllowed(m) => Self::Forbidden(m),
+            M::NotFound(m) => Self::NotFound(m),
+            M::Conflict(m) => Self::Conflict(m),
+            M::LimitReached {
+                message,
+                retry_after_secs,
+            } => Self::TooManyRequests {
+                message,
+                retry_after_secs,
+            },
+            M::Inconsistent(m) => Self::Internal(m),
+            M::Store(e) => Self::from(e),
+        }
     }
 }

@@ -1,94 +1,11 @@
 //! Events about tasks, addressed to one agent each. Rules record them while a transaction
 //! runs; they are published on the bus only once that transaction has committed.
 
-use crate::model::Millis;
+pub use crate::model::{Event, EventKind};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    TaskClaimed,
-    TaskDelivered,
-    TaskApproved,
-    TaskRejected,
-    TaskCancelled,
-    TaskExpired,
-    DeadlineExpired,
-    RejectionGraceExpired,
-    ClaimTimeoutExpired,
-    TaskQuestion,
-    QuestionAnswered,
-    TaskMessage,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 12] = [
-        Self::TaskClaimed,
-        Self::TaskDelivered,
-        Self::TaskApproved,
-        Self::TaskRejected,
-        Self::TaskCancelled,
-        Self::TaskExpired,
-        Self::DeadlineExpired,
-        Self::RejectionGraceExpired,
-        Self::ClaimTimeoutExpired,
-        Self::TaskQuestion,
-        Self::QuestionAnswered,
-        Self::TaskMessage,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TaskClaimed => "task_claimed",
-            Self::TaskDelivered => "task_delivered",
-            Self::TaskApproved => "task_approved",
-            Self::TaskRejected => "task_rejected",
-            Self::TaskCancelled => "task_cancelled",
-            Self::TaskExpired => "task_expired",
-            Self::DeadlineExpired => "deadline_expired",
-            Self::RejectionGraceExpired => "rejection_grace_expired",
-            Self::ClaimTimeoutExpired => "claim_timeout_expired",
-            Self::TaskQuestion => "task_question",
-            Self::QuestionAnswered => "question_answered",
-            Self::TaskMessage => "task_message",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// Position in the event log (monotonic); 0 until the event is logged.
-    pub id: i64,
-    pub kind: EventKind,
-    pub task_id: String,
-    pub recipient: String,
-    pub data: Map<String, Value>,
-    pub created_at: Millis,
-}
-
-impl Event {
-    pub fn new(kind: EventKind, task_id: &str, recipient: &str) -> Self {
-        Self {
-            id: 0,
-            kind,
-            task_id: task_id.into(),
-            recipient: recipient.into(),
-            data: Map::new(),
-            created_at: 0,
-        }
-    }
-
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.data.insert(key.into(), value.into());
-        self
-    }
-}
 
 /// What listeners hear on the bus.
 #[derive(Debug, Clone)]
@@ -198,29 +115,41 @@ fn task_channel(task_id: &str) -> String {
 /// After lost news, every listener is woken, every cached key forgotten, and every agent that
 /// holds something open here looked at again.
 pub async fn relay(
-    state: crate::app::AppState,
+    bus: Bus,
+    agents: impl AgentWatch,
     mut news: tokio::sync::mpsc::UnboundedReceiver<crate::store::NodeNews>,
 ) {
     use crate::store::NodeNews;
     while let Some(item) = news.recv().await {
         match item {
-            NodeNews::Logged { recipient } => state.bus.wake(&recipient),
-            NodeNews::AgentChanged { agent } => state.agent_changed(&agent).await,
+            NodeNews::Logged { recipient } => bus.wake(&recipient),
+            NodeNews::AgentChanged { agent } => agents.changed(&agent).await,
             NodeNews::Resync => {
-                state.bus.wake_all();
-                state.auth_cache.forget_all();
+                bus.wake_all();
+                agents.forget_all();
                 // A suspension may have been in the lost news: look again at every agent
                 // holding something open here.
-                let mut holding = state.bus.agents();
-                holding.extend(state.mcp_sessions.agents());
+                let mut holding = bus.agents();
+                holding.extend(agents.holding());
                 holding.sort();
                 holding.dedup();
                 for agent in holding {
-                    state.agent_changed(&agent).await;
+                    agents.changed(&agent).await;
                 }
             }
         }
     }
+}
+
+/// What the relay needs of the node besides the bus: acting on an agent whose standing
+/// changed elsewhere (the app does it: caches, open sessions).
+pub trait AgentWatch: Send + Sync {
+    /// Forgets what is cached of the agent and ends what it holds open here if suspended.
+    fn changed(&self, agent: &str) -> impl std::future::Future<Output = ()> + Send;
+    /// Forgets every cached agent (news may have been lost).
+    fn forget_all(&self);
+    /// Agents holding something open here other than bus listeners (MCP sessions).
+    fn holding(&self) -> Vec<String>;
 }
 
 impl Event {

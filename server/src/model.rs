@@ -1,6 +1,7 @@
 //! Domain records as the market rules see them. Times are milliseconds since the Unix epoch (UTC).
 
 pub use pinchwork_client::types::{SystemTaskType, TaskStatus};
+use serde_json::{Map, Value};
 
 pub type Millis = i64;
 
@@ -252,4 +253,97 @@ pub struct TagReputation {
     pub tag: String,
     pub avg_rating: f64,
     pub count: i64,
+}
+
+/// Whether any active agent does system work, and whether any has skills to match on. Kept
+/// current on a server by the operations that change them and re-read every timer tick
+/// (so another server's change shows within a tick).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoutingHints {
+    pub infra_agents: bool,
+    pub skilled_agents: bool,
+}
+
+/// Events about tasks, addressed to one agent each, as the log keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    TaskClaimed,
+    TaskDelivered,
+    TaskApproved,
+    TaskRejected,
+    TaskCancelled,
+    TaskExpired,
+    DeadlineExpired,
+    RejectionGraceExpired,
+    ClaimTimeoutExpired,
+    TaskQuestion,
+    QuestionAnswered,
+    TaskMessage,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 12] = [
+        Self::TaskClaimed,
+        Self::TaskDelivered,
+        Self::TaskApproved,
+        Self::TaskRejected,
+        Self::TaskCancelled,
+        Self::TaskExpired,
+        Self::DeadlineExpired,
+        Self::RejectionGraceExpired,
+        Self::ClaimTimeoutExpired,
+        Self::TaskQuestion,
+        Self::QuestionAnswered,
+        Self::TaskMessage,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TaskClaimed => "task_claimed",
+            Self::TaskDelivered => "task_delivered",
+            Self::TaskApproved => "task_approved",
+            Self::TaskRejected => "task_rejected",
+            Self::TaskCancelled => "task_cancelled",
+            Self::TaskExpired => "task_expired",
+            Self::DeadlineExpired => "deadline_expired",
+            Self::RejectionGraceExpired => "rejection_grace_expired",
+            Self::ClaimTimeoutExpired => "claim_timeout_expired",
+            Self::TaskQuestion => "task_question",
+            Self::QuestionAnswered => "question_answered",
+            Self::TaskMessage => "task_message",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Position in the event log (monotonic); 0 until the event is logged.
+    pub id: i64,
+    pub kind: EventKind,
+    pub task_id: String,
+    pub recipient: String,
+    pub data: Map<String, Value>,
+    pub created_at: Millis,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, task_id: &str, recipient: &str) -> Self {
+        Self {
+            id: 0,
+            kind,
+            task_id: task_id.into(),
+            recipient: recipient.into(),
+            data: Map::new(),
+            created_at: 0,
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
+    }
 }

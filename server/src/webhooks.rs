@@ -22,7 +22,7 @@ use crate::events::Event;
 use crate::ids;
 use crate::market::validate;
 use crate::model::{HOUR, MINUTE, Millis};
-use crate::store::{AttemptRecord, DeliveryStatus, Tx, WebhookDelivery};
+use crate::store::{AttemptRecord, DeliveryStatus, DueWebhook, Transaction, WebhookDelivery};
 use hmac::{Hmac, Mac};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{Url, redirect};
@@ -48,7 +48,7 @@ const MAX_ERROR_CHARS: usize = 500;
 /// Queues one delivery per event whose recipient has a webhook URL; returns how many.
 /// The events must be logged already (their ids and times set).
 pub fn enqueue(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     events: &[Event],
     urls: Vec<Option<String>>,
     now: Millis,
@@ -73,7 +73,7 @@ pub fn enqueue(
 
 /// Queues one delivery of `body` to `url`, due at once.
 pub fn queue(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     event_id: i64,
     recipient: &str,
     kind: &str,
@@ -81,7 +81,7 @@ pub fn queue(
     body: String,
     now: Millis,
 ) -> Result<()> {
-    tx.insert_webhook_delivery(&WebhookDelivery {
+    Ok(tx.insert_webhook_delivery(&WebhookDelivery {
         id: ids::new_id("wh"),
         event_id,
         recipient: recipient.to_string(),
@@ -95,7 +95,7 @@ pub fn queue(
         last_error: None,
         created_at: now,
         finished_at: None,
-    })
+    })?)
 }
 
 /// The guide's payload: `{"event", "task_id", "data", "timestamp"}`, plus `event_id` (the
@@ -485,7 +485,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if room > 0 {
             match take_due(&state, room).await {
                 Ok(batch) => {
-                    for (delivery, secret) in batch {
+                    for DueWebhook { delivery, secret } in batch {
                         let (state, client) = (state.clone(), client.clone());
                         let circuits = circuits.clone();
                         in_flight.spawn(async move {
@@ -517,10 +517,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 /// Takes (leases) up to `limit` due deliveries.
-pub async fn take_due(
-    state: &AppState,
-    limit: usize,
-) -> Result<Vec<(WebhookDelivery, Option<String>)>> {
+pub async fn take_due(state: &AppState, limit: usize) -> Result<Vec<DueWebhook>> {
     let now = state.now();
     let lease_until =
         now + (state.cfg.webhook_timeout_seconds as Millis).saturating_mul(1_000) + LEASE_MARGIN;
@@ -528,6 +525,7 @@ pub async fn take_due(
         .store
         .write(move |tx| tx.take_due_webhooks(now, lease_until, limit as i64))
         .await
+        .map_err(crate::error::Error::from)
 }
 
 /// Sends a taken delivery once and records what came of it.

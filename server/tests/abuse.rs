@@ -457,7 +457,7 @@ async fn webhooks_go_one_at_a_time_per_recipient_and_hide_query_strings() {
         1,
         "only the oldest delivery of a recipient is taken"
     );
-    assert!(due[0].0.body.contains(&ids[0]));
+    assert!(due[0].delivery.body.contains(&ids[0]));
     // Errors are stored without the URL's query.
     let (dead_id, dead) = app.register("dead-end").await;
     let url = "http://127.0.0.1:9/hook?token=s3cret-token";

@@ -121,16 +121,24 @@ async fn simulate(app: TestApp, seed: u64) {
             }
         }
         // The books balance and the platform holds no debt, after every step.
-        let ((balances, escrow, minted), unexplained, platform) = sim
+        let (books, unexplained, platform) = sim
             .app
             .state
             .read(|tx| {
                 let platform = tx.agent(PLATFORM_AGENT_ID)?.unwrap().credits;
-                Ok((tx.books()?, tx.unexplained_balances()?, platform))
+                Ok::<_, pinchwork_server::error::Error>((
+                    tx.books()?,
+                    tx.unexplained_balances()?,
+                    platform,
+                ))
             })
             .await
             .unwrap();
-        assert_eq!(balances + escrow, minted, "step {step} {name}");
+        assert_eq!(
+            books.balances + books.escrowed,
+            books.minted,
+            "step {step} {name}"
+        );
         assert!(
             unexplained.is_empty(),
             "step {step} {name}: {unexplained:?}"
@@ -190,7 +198,9 @@ impl Sim {
         let agent = agent.to_string();
         self.app
             .state
-            .read(move |tx| Ok(tx.agent(&agent)?.map_or(0, |a| a.credits)))
+            .read(move |tx| {
+                Ok::<_, pinchwork_server::error::Error>(tx.agent(&agent)?.map_or(0, |a| a.credits))
+            })
             .await
             .unwrap()
     }
@@ -203,13 +213,15 @@ impl Sim {
             .app
             .state
             .read(move |tx| {
-                let (lines, _) = tx.ledger_of(
-                    &agent,
-                    Page {
-                        limit: 1_000_000,
-                        offset: 0,
-                    },
-                )?;
+                let lines = tx
+                    .ledger_of(
+                        &agent,
+                        Page {
+                            limit: 1_000_000,
+                            offset: 0,
+                        },
+                    )?
+                    .items;
                 let mut out = Vec::new();
                 for line in lines
                     .iter()
@@ -223,7 +235,7 @@ impl Sim {
                     };
                     out.push((line.amount, payer));
                 }
-                Ok(out)
+                Ok::<_, pinchwork_server::error::Error>(out)
             })
             .await
             .unwrap();

@@ -7,7 +7,7 @@ use pinchwork_server::market::credits;
 use pinchwork_server::model::{
     DAY, HOUR, MINT_ACCOUNT, MINUTE, PLATFORM_AGENT_ID, SystemTaskType, Task,
 };
-use pinchwork_server::store::Page;
+use pinchwork_server::store::{Page, StoreError};
 use pinchwork_test_kit::{Resp, TestApp, test_config, world_with};
 use serde_json::{Value, json};
 
@@ -61,7 +61,7 @@ async fn ledger(app: &TestApp, key: &str) -> Vec<(String, i64, Value)> {
 
 async fn platform_balance(app: &TestApp) -> i64 {
     app.state
-        .read(|tx| Ok(tx.agent(PLATFORM_AGENT_ID)?.unwrap().credits))
+        .read(|tx| Ok::<_, StoreError>(tx.agent(PLATFORM_AGENT_ID)?.unwrap().credits))
         .await
         .unwrap()
 }
@@ -74,7 +74,7 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
     let w = world_with(|c| c.admin_key = Some(ADMIN.into())).await;
     let app = &w.app;
     assert_eq!(platform_balance(app).await, 0, "no built-in reserve");
-    let minted: i64 = app.state.read(|tx| tx.books()).await.unwrap().2;
+    let minted: i64 = app.state.read(|tx| tx.books()).await.unwrap().minted;
     assert_eq!(minted, 300, "only the three sign-up bonuses were minted");
 
     // A fee is the platform's first credit.
@@ -98,7 +98,7 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
         .expect(200);
     assert_eq!(r.json["balance"], 45);
     // Where every platform credit came from: one fee, one grant.
-    let (lines, _) = app
+    let lines = app
         .state
         .read(|tx| {
             tx.ledger_of(
@@ -110,7 +110,8 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
             )
         })
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     let lines: Vec<(&str, i64)> = lines
         .iter()
         .map(|l| (l.reason.as_str(), l.amount))
@@ -167,7 +168,7 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
             legacy.is_system = true;
             legacy.system_task_type = Some(SystemTaskType::MatchAgents);
             legacy.parent_task_id = Some(parent);
-            tx.insert_task(&legacy)
+            Ok::<_, pinchwork_server::market::Error>(tx.insert_task(&legacy)?)
         })
         .await
         .unwrap();
@@ -192,7 +193,7 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
 
     // The reserve went back to the mint; the platform keeps its fees beyond what it paid.
     assert_eq!(platform_balance(&app).await, 3);
-    let (lines, _) = app
+    let lines = app
         .state
         .read(|tx| {
             tx.ledger_of(
@@ -204,7 +205,8 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
             )
         })
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(lines[0].reason, "platform_reserve_retired");
     assert_eq!(lines[0].amount, -999_999_999);
     assert_eq!(app.credits(&infra).await, 102, "paid work stays paid");
@@ -220,7 +222,7 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
         "unfunded system work withdrawn"
     );
     app.assert_books_balance().await;
-    let minted: i64 = app.state.read(|tx| tx.books()).await.unwrap().2;
+    let minted: i64 = app.state.read(|tx| tx.books()).await.unwrap().minted;
     assert_eq!(minted, 300, "only the sign-up bonuses remain minted");
 }
 
@@ -714,7 +716,7 @@ async fn the_platform_cannot_be_rated_or_trusted() {
     );
     let platform = app
         .state
-        .read(|tx| Ok(tx.agent(PLATFORM_AGENT_ID)?.unwrap()))
+        .read(|tx| Ok::<_, StoreError>(tx.agent(PLATFORM_AGENT_ID)?.unwrap()))
         .await
         .unwrap();
     assert_eq!((platform.reputation, platform.rating_count), (0.0, 0));
@@ -870,7 +872,7 @@ async fn concurrent_outcomes_are_all_counted() {
     let worker_id = w.worker_id.clone();
     let worker = app
         .state
-        .read(move |tx| Ok(tx.agent(&worker_id)?.unwrap()))
+        .read(move |tx| Ok::<_, StoreError>(tx.agent(&worker_id)?.unwrap()))
         .await
         .unwrap();
     // The count restarts after a served cooldown; none was served here, so all count.

@@ -426,7 +426,11 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
     let (agent, key) = app.register("listener").await;
     let mut stream = open(&base, &key, None).await;
     let (news, feed) = tokio::sync::mpsc::unbounded_channel();
-    let relay = tokio::spawn(pinchwork_server::events::relay(app.state.clone(), feed));
+    let relay = tokio::spawn(pinchwork_server::events::relay(
+        app.state.bus.clone(),
+        app.state.clone(),
+        feed,
+    ));
 
     // Logged as another node would: committed, but not published on this node's bus.
     let log = |task: &'static str| {

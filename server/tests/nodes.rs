@@ -168,7 +168,9 @@ async fn a_pickup_takes_the_next_task_instead_of_waiting_for_a_held_one() {
                     let taken = tx.claimable(&filter, 1)?;
                     std::thread::sleep(Duration::from_secs(2));
                     held.store(false, Ordering::SeqCst);
-                    Ok(taken.into_iter().map(|o| o.task.id).collect::<Vec<_>>())
+                    Ok::<_, pinchwork_server::error::Error>(
+                        taken.into_iter().map(|o| o.task.id).collect::<Vec<_>>(),
+                    )
                 })
                 .await
                 .unwrap()

@@ -18,7 +18,9 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use pinchwork_server::app::{AppState, Server};
 use pinchwork_server::config::Config;
+use pinchwork_server::error::Error;
 use pinchwork_server::scheduler;
+use pinchwork_server::store::Books;
 use pinchwork_server::store::scratch::{self, ScratchDatabase};
 use pinchwork_server::time::ManualClock;
 use serde_json::{Value, json};
@@ -331,10 +333,15 @@ impl TestApp {
 /// Asserts the books of `state` balance: balances + escrow = minted, and every balance is
 /// explained by the ledger.
 pub async fn assert_books_balance_of(state: &AppState) {
-    let ((balances, escrow, minted), unexplained) = state
-        .read(|tx| Ok((tx.books()?, tx.unexplained_balances()?)))
+    let (books, unexplained) = state
+        .read(|tx| Ok::<_, Error>((tx.books()?, tx.unexplained_balances()?)))
         .await
         .unwrap();
+    let Books {
+        balances,
+        escrowed: escrow,
+        minted,
+    } = books;
     assert_eq!(
         balances + escrow,
         minted,

@@ -14,6 +14,7 @@ use pinchwork_server::app::AppState;
 use pinchwork_server::config::Config;
 use pinchwork_server::events::{Event, EventKind};
 use pinchwork_server::model::{Agent, HOUR, MINUTE, Task, TaskStatus, Transfer};
+use pinchwork_server::store::StoreError;
 use pinchwork_server::store::scratch::ScratchDatabase;
 use pinchwork_server::time::SystemClock;
 use pinchwork_server::web::session::{self, Area};
@@ -83,7 +84,7 @@ async fn fill(state: &AppState, a: &Args, now: i64) {
             for i in 0..agents {
                 tx.insert_agent(&agent(i, now))?;
             }
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .unwrap();
@@ -185,7 +186,7 @@ async fn fill(state: &AppState, a: &Args, now: i64) {
                         tx.append_events(&mut events, at + MINUTE)?;
                     }
                 }
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .await
             .unwrap();

@@ -175,8 +175,8 @@ impl RpcError {
             Error::Conflict(_) => Self::unsupported(&message),
             Error::PayloadTooLarge(_) => Self::invalid_request(&message),
             Error::NotImplemented(_) | Error::MethodNotAllowed => Self::unsupported(&message),
-            Error::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
+            Error::Internal(_) | Error::Store(_) => {
+                e.log_if_internal();
                 Self::internal()
             }
             Error::Unauthorized(_) => own("UNAUTHENTICATED", StatusCode::OK),

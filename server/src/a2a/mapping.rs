@@ -31,7 +31,7 @@ use crate::api::views::task_view;
 use crate::error::Result;
 use crate::ids::new_id;
 use crate::model::{self, Millis, Question, Task, TaskStatus};
-use crate::store::{StateCondition, Tx};
+use crate::store::{StateCondition, Transaction};
 use crate::time::rfc3339;
 use pinchwork_client::lax;
 use pinchwork_client::types::CreateTaskRequest;
@@ -56,7 +56,7 @@ pub struct View {
 }
 
 /// Reads what A2A shows of the poster's task: anyone else's task is not found.
-pub fn read(tx: &mut dyn Tx, poster: &str, task_id: &str, history: bool) -> Result<View> {
+pub fn read(tx: &mut dyn Transaction, poster: &str, task_id: &str, history: bool) -> Result<View> {
     let task = tx
         .task(task_id)?
         .filter(|t| t.poster_id == poster && !t.is_system)
@@ -65,7 +65,7 @@ pub fn read(tx: &mut dyn Tx, poster: &str, task_id: &str, history: bool) -> Resu
 }
 
 /// Reads the rest of what A2A shows of a task.
-pub fn view_of(tx: &mut dyn Tx, task: Task, history: bool) -> Result<View> {
+pub fn view_of(tx: &mut dyn Transaction, task: Task, history: bool) -> Result<View> {
     let a2a = tx.a2a_task(&task.id)?;
     let (context, request) = a2a.map(|a| (a.context_id, a.message_id)).unzip();
     read_more(tx, task, context, request, history)
@@ -73,7 +73,7 @@ pub fn view_of(tx: &mut dyn Tx, task: Task, history: bool) -> Result<View> {
 
 /// Completes a task, whose context (and request message) were read with it, into a view.
 pub fn read_more(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     task: Task,
     context_id: Option<String>,
     request_id: Option<String>,

@@ -283,8 +283,10 @@ pub(super) async fn list(
     let page = Page { limit, offset };
     let (views, total) = s
         .read(move |tx| {
-            let (rows, total) = tx.a2a_tasks_of(&filter, page)?;
-            let views = rows
+            let listed = tx.a2a_tasks_of(&filter, page)?;
+            let total = listed.total;
+            let views = listed
+                .items
                 .into_iter()
                 .map(|row| {
                     if history > 0 {
@@ -294,7 +296,7 @@ pub(super) async fn list(
                     }
                 })
                 .collect::<crate::error::Result<Vec<_>>>()?;
-            Ok((views, total))
+            Ok::<_, Error>((views, total))
         })
         .await?;
     let next = offset + views.len() as i64;
@@ -382,7 +384,7 @@ pub(super) async fn push_configs(
     let configs = s
         .read(move |tx| {
             mapping::read(tx, &poster, &task_id, false)?;
-            tx.push_configs_of(&[task_id])
+            Ok::<_, Error>(tx.push_configs_of(&[task_id])?)
         })
         .await?;
     Ok(configs.iter().map(push::wire).collect())

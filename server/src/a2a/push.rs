@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::events::{Event, EventKind};
 use crate::market::validate;
 use crate::model::Millis;
-use crate::store::{PushConfig, Tx, WebhookDelivery};
+use crate::store::{PushConfig, Transaction, WebhookDelivery};
 use crate::webhooks;
 use std::collections::BTreeSet;
 
@@ -110,7 +110,7 @@ fn header_safe(field: &str, value: &str, max: usize) -> std::result::Result<(), 
 }
 
 /// Saves a config of the poster's task (replacing the one of the same id), within the limit.
-pub fn save(tx: &mut dyn Tx, config: &PushConfig) -> Result<()> {
+pub fn save(tx: &mut dyn Transaction, config: &PushConfig) -> Result<()> {
     let existing = tx.push_configs_of(std::slice::from_ref(&config.task_id))?;
     let replaces = existing.iter().any(|c| c.id == config.id);
     if !replaces && existing.len() >= MAX_PER_TASK {
@@ -118,7 +118,7 @@ pub fn save(tx: &mut dyn Tx, config: &PushConfig) -> Result<()> {
             "A task has at most {MAX_PER_TASK} push notification configs"
         )));
     }
-    tx.save_push_config(config)
+    Ok(tx.save_push_config(config)?)
 }
 
 /// A stored config as the client sees it (the credentials it gave are not shown back).
@@ -140,7 +140,7 @@ pub fn wire(c: &PushConfig) -> TaskPushNotificationConfig {
 /// configs: its status (the task with its artifact, when this change delivered it). `changed` are the tasks
 /// the transaction changed; `events` what it logged. Returns how many deliveries it queued.
 pub fn enqueue(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     events: &[Event],
     changed: &BTreeSet<String>,
     now: Millis,
@@ -217,10 +217,11 @@ pub async fn sending(state: &AppState, delivery: &WebhookDelivery) -> Result<Sen
     let (task_id, id) = (task_id.to_string(), id.to_string());
     let config = state
         .read(move |tx| {
-            Ok(tx
-                .push_configs_of(&[task_id])?
-                .into_iter()
-                .find(|c| c.id == id))
+            Ok::<_, crate::error::Error>(
+                tx.push_configs_of(&[task_id])?
+                    .into_iter()
+                    .find(|c| c.id == id),
+            )
         })
         .await?;
     let Some(config) = config else {

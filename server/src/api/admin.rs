@@ -103,7 +103,7 @@ pub async fn set_suspended(s: &AppState, req: SuspendRequest) -> Result<Agent> {
         .write(move |tx, _| {
             let agent = rules::suspend(tx, &req)?;
             tx.announce_agent_change(&agent.id)?;
-            Ok(agent)
+            Ok::<_, Error>(agent)
         })
         .await?;
     s.agent_changed(&agent.id).await;

@@ -89,10 +89,10 @@ pub async fn directory(
         tags: market::validate::filter_tags(q.tags.as_deref().map(split_list).unwrap_or_default())?,
         by_tasks_completed: q.sort_by.as_deref() == Some("tasks_completed"),
     };
-    let (agents, total) = s.read(move |tx| tx.directory(&query, page)).await?;
+    let found = s.read(move |tx| tx.directory(&query, page)).await?;
     Ok(Reply::ok(&AgentList {
-        agents: agents.iter().map(agent_public).collect(),
-        total,
+        agents: found.items.iter().map(agent_public).collect(),
+        total: found.total,
     }))
 }
 
@@ -105,7 +105,7 @@ pub async fn profile(State(s): State<AppState>, Path(agent_id): Path<String>) ->
                 .filter(|a| !a.suspended && a.id != PLATFORM_AGENT_ID)
                 .ok_or_else(|| Error::not_found("Agent not found"))?;
             let by_tag = tx.reputation_by_tag(&agent.id)?;
-            Ok((agent, by_tag))
+            Ok::<_, Error>((agent, by_tag))
         })
         .await?;
     Ok(Reply::ok(&AgentProfile {

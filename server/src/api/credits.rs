@@ -2,7 +2,7 @@
 
 use super::auth::Auth;
 use super::negotiate::{Query, Reply};
-use super::views::ledger_entry;
+use super::views::{self, ledger_entry};
 use crate::app::AppState;
 use crate::error::Result;
 use axum::extract::State;
@@ -24,10 +24,10 @@ pub async fn credits(
     Query(q): Query<LedgerQuery>,
 ) -> Result<Reply> {
     let page = super::page(q.limit, q.offset, 50)?;
-    let (balance, escrowed, (lines, total)) = s
+    let (balance, escrowed, ledger) = s
         .read(move |tx| {
             let balance = tx.agent(&agent.id)?.map_or(0, |a| a.credits);
-            Ok((
+            Ok::<_, crate::error::Error>((
                 balance,
                 tx.escrowed_by(&agent.id)?,
                 tx.ledger_of(&agent.id, page)?,
@@ -37,13 +37,13 @@ pub async fn credits(
     Ok(Reply::ok(&CreditsResponse {
         balance,
         escrowed,
-        total,
-        ledger: lines.iter().map(ledger_entry).collect(),
+        total: ledger.total,
+        ledger: ledger.items.iter().map(ledger_entry).collect(),
     }))
 }
 
 pub async fn stats(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply> {
     let now = s.now();
     let stats = s.read(move |tx| tx.stats_of(&agent.id, now)).await?;
-    Ok(Reply::ok(&stats))
+    Ok(Reply::ok(&views::stats(stats)))
 }

@@ -92,9 +92,7 @@ impl IntoResponse for Reply {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Error::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
-        }
+        self.log_if_internal();
         let mut reply = Reply::new(
             self.status(),
             &ErrorBody {

@@ -296,9 +296,10 @@ impl RateLimiter {
             Windows::Local(windows) => windows.hit(bucket, subject, now, limit, true),
             Windows::Shared(store) => {
                 let (name, subject) = (format!("{bucket:?}"), subject.to_string());
-                store
+                let window = store
                     .write(move |tx| tx.count_hit(&name, &subject, now, limit.window_ms))
-                    .await?
+                    .await?;
+                (window.started_at, window.hits)
             }
         };
         refuse_past(limit, start, hits, now, "Rate limit exceeded")

@@ -181,10 +181,10 @@ pub async fn available(
 ) -> Result<Reply> {
     let page = super::page(q.limit, q.offset, 20)?;
     let filter = q.filter(agent.id)?;
-    let (tasks, total) = s.read(move |tx| rules::browse(tx, &filter, page)).await?;
+    let open = s.read(move |tx| rules::browse(tx, &filter, page)).await?;
     Ok(Reply::ok(&TaskList {
-        tasks: tasks.iter().map(available_item).collect(),
-        total,
+        tasks: open.items.iter().map(available_item).collect(),
+        total: open.total,
     }))
 }
 
@@ -222,8 +222,8 @@ pub async fn mine(
     };
     let (tasks, total) = s
         .read(move |tx| {
-            let (tasks, total) = tx.tasks_of(&agent.id, role, status, page)?;
-            Ok((rules::with_system_work_all(tx, tasks)?, total))
+            let mine = tx.tasks_of(&agent.id, role, status, page)?;
+            Ok::<_, Error>((rules::with_system_work_all(tx, mine.items)?, mine.total))
         })
         .await?;
     Ok(Reply::ok(&TaskList {

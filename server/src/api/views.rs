@@ -1,11 +1,12 @@
 //! Domain records → wire types.
 
 use crate::model::{self, Agent, LedgerLine, Task, TaskStatus, VerificationState};
-use crate::store::{OpenTask, SystemWork};
+use crate::store::{OpenTask, StatFigures, SystemWork, round2};
 use crate::time::{rfc3339, rfc3339_opt};
 use pinchwork_client::types::{
     AbandonResponse, AgentPublic, AgentSelf, AvailableItem, LedgerEntry, Message, PickupItem,
-    Question, SystemWorkCharge, TagReputation, TaskView, TrustScore, Verification,
+    Question, StatsResponse, SystemWorkCharge, TagEarnings, TagReputation, TaskView, TrustScore,
+    Verification,
 };
 
 /// A task with the system work done or reserved for it.
@@ -212,5 +213,29 @@ pub fn trust_score(t: &model::Trust) -> TrustScore {
         score: t.score,
         interactions: t.interactions,
         updated_at: rfc3339(t.updated_at),
+    }
+}
+
+/// An agent's stats: rates and averages rounded to cents.
+pub fn stats(f: StatFigures) -> StatsResponse {
+    let (approved, delivered) = (f.approved, f.delivered);
+    StatsResponse {
+        total_earned: f.total_earned,
+        total_spent: f.total_spent,
+        total_fees_paid: f.total_fees_paid,
+        approval_rate: (approved + delivered > 0)
+            .then(|| round2(approved as f64 / (approved + delivered) as f64)),
+        avg_task_value: f.avg_value.map(round2),
+        tasks_by_tag: f
+            .earned_by_tag
+            .into_iter()
+            .map(|t| TagEarnings {
+                tag: t.tag,
+                count: t.count,
+                earned: t.earned,
+            })
+            .collect(),
+        recent_7d_earned: f.recent_7d_earned,
+        recent_30d_earned: f.recent_30d_earned,
     }
 }

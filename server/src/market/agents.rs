@@ -1,10 +1,10 @@
 //! Agents: registration, authentication and profile changes.
 
+use super::error::{Error, Result};
 use super::{Ctx, credits, system_tasks, validate};
-use crate::error::{Error, Result};
 use crate::ids::{key_digest, new_api_key, new_id};
 use crate::model::{Agent, MINT_ACCOUNT, PLATFORM_AGENT_ID};
-use crate::store::{SessionKey, Tx};
+use crate::store::{SessionKey, Transaction};
 use pinchwork_client::types::{
     GrantRequest, RegisterRequest, SuspendRequest, UpdateProfileRequest,
 };
@@ -34,7 +34,7 @@ fn blank_agent(id: String, name: String, now: i64) -> Agent {
 /// Creates the platform account on first start (it has no key, so it can never log in). It
 /// starts empty: nothing is minted for it, it holds only the fees it earns and what the
 /// operator grants it.
-pub fn ensure_platform(tx: &mut dyn Tx, ctx: &Ctx) -> Result<()> {
+pub fn ensure_platform(tx: &mut dyn Transaction, ctx: &Ctx) -> Result<()> {
     // Nodes starting together may race to create it: one does, the others find it there.
     tx.insert_agent(&blank_agent(
         PLATFORM_AGENT_ID.into(),
@@ -55,7 +55,11 @@ fn profile_limits(good_at: Option<&str>, webhook_secret: Option<&str>) -> Result
 }
 
 /// A new agent with its sign-up credits; returns it with its API key (shown only this once).
-pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Agent, String)> {
+pub fn register(
+    tx: &mut dyn Transaction,
+    ctx: &Ctx,
+    req: RegisterRequest,
+) -> Result<(Agent, String)> {
     let name = validate::required_text("name", Some(&req.name), validate::MAX_NAME)?;
     profile_limits(req.good_at.as_deref(), req.webhook_secret.as_deref())?;
     let webhook_url = req.webhook_url.filter(|u| !u.is_empty());
@@ -70,7 +74,10 @@ pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Age
     agent.webhook_url = webhook_url;
     agent.webhook_secret = req.webhook_secret.filter(|s| !s.is_empty());
     if !tx.insert_agent(&agent)? {
-        return Err(Error::Internal(format!("agent id {} is taken", agent.id)));
+        return Err(Error::Inconsistent(format!(
+            "agent id {} is taken",
+            agent.id
+        )));
     }
     let bonus = ctx.cfg.initial_credits;
     credits::transfer(
@@ -89,10 +96,10 @@ pub fn register(tx: &mut dyn Tx, ctx: &Ctx, req: RegisterRequest) -> Result<(Age
 }
 
 /// The agent whose API key has this digest: 401 when unknown, 403 when suspended.
-pub fn authenticate(tx: &mut dyn Tx, digest: &[u8]) -> Result<Agent> {
+pub fn authenticate(tx: &mut dyn Transaction, digest: &[u8]) -> Result<Agent> {
     let agent = tx
         .agent_by_key_digest(digest)?
-        .ok_or_else(|| Error::Unauthorized("Invalid API key".into()))?;
+        .ok_or_else(|| Error::Unauthenticated("Invalid API key".into()))?;
     if agent.suspended {
         return Err(Error::forbidden("Agent suspended"));
     }
@@ -101,7 +108,7 @@ pub fn authenticate(tx: &mut dyn Tx, digest: &[u8]) -> Result<Agent> {
 
 /// Applies the given profile fields; an empty `webhook_url` removes the webhook.
 pub fn update_profile(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &Ctx,
     agent_id: &str,
     req: UpdateProfileRequest,
@@ -138,12 +145,16 @@ pub fn update_profile(
 
 /// Admin: adds credits to an agent, minted and recorded under `reason`. Granting to the
 /// platform account (`ag-platform`) funds subsidised system work.
-pub fn grant(tx: &mut dyn Tx, ctx: &Ctx, req: GrantRequest) -> Result<(Agent, i64, String)> {
+pub fn grant(
+    tx: &mut dyn Transaction,
+    ctx: &Ctx,
+    req: GrantRequest,
+) -> Result<(Agent, i64, String)> {
     let agent_id = req
         .agent_id
-        .ok_or_else(|| Error::bad_request("Missing required field: agent_id"))?;
+        .ok_or_else(|| Error::invalid("Missing required field: agent_id"))?;
     let Some(amount) = validate::in_range("amount", req.amount, 1, 1_000_000_000)? else {
-        return Err(Error::bad_request("Missing required field: amount"));
+        return Err(Error::invalid("Missing required field: amount"));
     };
     let reason = req
         .reason
@@ -160,14 +171,14 @@ pub fn grant(tx: &mut dyn Tx, ctx: &Ctx, req: GrantRequest) -> Result<(Agent, i6
 
 /// Admin: suspends or reinstates an agent. A suspended agent gets 403 on every
 /// authenticated request and disappears from the directory; its tasks are untouched.
-pub fn suspend(tx: &mut dyn Tx, req: &SuspendRequest) -> Result<Agent> {
+pub fn suspend(tx: &mut dyn Transaction, req: &SuspendRequest) -> Result<Agent> {
     let agent_id = req
         .agent_id
         .as_deref()
-        .ok_or_else(|| Error::bad_request("Missing required field: agent_id"))?;
+        .ok_or_else(|| Error::invalid("Missing required field: agent_id"))?;
     let suspended = req
         .suspended
-        .ok_or_else(|| Error::bad_request("Missing required field: suspended"))?;
+        .ok_or_else(|| Error::invalid("Missing required field: suspended"))?;
     validate::optional_text("reason", req.reason.as_deref(), validate::MAX_REASON)?;
     let mut agent = tx
         .agent(agent_id)?

@@ -4,10 +4,10 @@
 //! earned and what the operator granted it, and pays for nothing it has not recovered.
 
 use super::Ctx;
-use crate::error::{Error, Result};
+use super::error::{Error, Result};
 use crate::ids::new_id;
 use crate::model::{ESCROW_ACCOUNT, MINT_ACCOUNT, PLATFORM_AGENT_ID, Task, Transfer};
-use crate::store::Tx;
+use crate::store::Transaction;
 
 /// Why credits moved, as shown in ledgers. System work is escrowed by its payer under the
 /// system task's type (`match_agents`, `verify_completion`, `extract_capabilities`).
@@ -29,7 +29,7 @@ fn is_agent(account: &str) -> bool {
 /// Moves `amount` (> 0) credits from one account to another and records it. Taking from an
 /// agent fails with 402, changing nothing, when the balance does not cover it.
 pub fn transfer(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &Ctx,
     from: &str,
     to: &str,
@@ -39,7 +39,7 @@ pub fn transfer(
 ) -> Result<()> {
     if !try_transfer(tx, ctx, from, to, amount, reason, task_id)? {
         let have = tx.agent(from)?.map_or(0, |a| a.credits);
-        return Err(Error::PaymentRequired(format!(
+        return Err(Error::InsufficientCredits(format!(
             "Insufficient credits. Have {have}, need {amount}"
         )));
     }
@@ -48,7 +48,7 @@ pub fn transfer(
 
 /// `transfer`, answering false (and changing nothing) when the balance does not cover it.
 pub fn try_transfer(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &Ctx,
     from: &str,
     to: &str,
@@ -102,7 +102,7 @@ pub fn settlement(max_credits: i64, charged: i64, basis_points: i64) -> Settleme
 }
 
 /// Pays out an approved task's escrow.
-pub fn settle(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<Settlement> {
+pub fn settle(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<Settlement> {
     let worker = task
         .worker_id
         .as_deref()
@@ -141,7 +141,7 @@ pub fn settle(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<Settlement> {
 }
 
 /// Returns a task's whole escrow to whoever funded it (cancel, expiry, withdrawn system work).
-pub fn refund(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<()> {
+pub fn refund(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<()> {
     let Some(payer) = funder(task) else {
         return Ok(());
     };
@@ -181,7 +181,7 @@ fn ledger_task_id(task: &Task) -> Option<&str> {
 /// the work serves). Returns who paid; None, taking nothing, when neither can: the party then
 /// does not get the work. The ledger line is `kind` (the system task type) and names `about`.
 pub fn fund_system_work(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &Ctx,
     party: &str,
     budget: i64,
@@ -200,7 +200,7 @@ pub fn fund_system_work(
 /// Pays an infra agent for delivered system work: the platform pays it at once and recovers
 /// the cost from the escrow the payer funded; what the agent did not charge goes back to the
 /// payer. The platform's balance is never touched beyond what it recovered.
-pub fn settle_system_work(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<()> {
+pub fn settle_system_work(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<()> {
     let worker = task
         .worker_id
         .as_deref()
@@ -208,7 +208,7 @@ pub fn settle_system_work(tx: &mut dyn Tx, ctx: &Ctx, task: &Task) -> Result<()>
     let payer = task
         .payer_id
         .as_deref()
-        .ok_or_else(|| Error::Internal(format!("system task {} was not funded", task.id)))?;
+        .ok_or_else(|| Error::Inconsistent(format!("system task {} was not funded", task.id)))?;
     let charged = task.credits_charged.unwrap_or(task.max_credits);
     let id = Some(task.id.as_str());
     transfer(

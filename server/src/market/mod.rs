@@ -1,8 +1,10 @@
-//! The business rules, with no HTTP in them. Workflows take a `Tx` and a `Ctx` and do one
-//! whole operation inside one transaction.
+//! The business rules, with no HTTP and no SQL in them. Workflows take a `Transaction` and a
+//! `Ctx` and do one whole operation inside one transaction; what they refuse is an `Error` in
+//! the market's own terms.
 
 pub mod agents;
 pub mod credits;
+pub mod error;
 pub mod lifecycle;
 pub mod matching;
 pub mod social;
@@ -10,9 +12,11 @@ pub mod system_tasks;
 pub mod tasks;
 pub mod validate;
 
+pub use error::{Error, Result};
+
 use crate::config::Config;
-use crate::events::Event;
-use crate::model::Millis;
+pub use crate::model::RoutingHints;
+use crate::model::{Event, Millis};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -26,15 +30,6 @@ pub struct Ctx {
     pub routing: RoutingHints,
     /// Tasks that changed with no event to say so (see `touch`).
     pub touched: Vec<String>,
-}
-
-/// Whether any active agent does system work, and whether any has skills to match on. Kept
-/// current on this server by the operations that change them and re-read every timer tick
-/// (so another server's change shows within a tick).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoutingHints {
-    pub infra_agents: bool,
-    pub skilled_agents: bool,
 }
 
 impl Ctx {

@@ -1,12 +1,11 @@
 //! Everything around a task that helps agents choose each other: questions before pickup,
 //! messages during the work, ratings and trust after it, and reports.
 
+use super::error::{Error, Result};
 use super::{Ctx, validate};
-use crate::error::{Error, Result};
-use crate::events::{Event, EventKind};
 use crate::ids::new_id;
-use crate::model::{Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
-use crate::store::Tx;
+use crate::model::{Event, EventKind, Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
+use crate::store::Transaction;
 use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageRequest, RateRequest, ReportRequest,
 };
@@ -20,7 +19,7 @@ pub const MAX_UNANSWERED_PER_ASKER: i64 = 2;
 /// A task as seen by someone who may discuss it: its parties, or anyone while it is open
 /// (`also` covers other earned access, such as having asked a question). Everyone else gets
 /// the 404 of a task that does not exist.
-fn discussable(tx: &mut dyn Tx, viewer: &str, task_id: &str, also: bool) -> Result<Task> {
+fn discussable(tx: &mut dyn Transaction, viewer: &str, task_id: &str, also: bool) -> Result<Task> {
     let task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
     let party = task.poster_id == viewer || task.worker_id.as_deref() == Some(viewer);
     let open = task.status == TaskStatus::Posted && !task.is_system;
@@ -33,7 +32,7 @@ fn discussable(tx: &mut dyn Tx, viewer: &str, task_id: &str, also: bool) -> Resu
 
 /// Any agent but the poster asks about an open task.
 pub fn ask(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     asker: &str,
     task_id: &str,
@@ -47,8 +46,9 @@ pub fn ask(
     if task.status != TaskStatus::Posted || task.is_system {
         return Err(Error::conflict("Can only ask questions on posted tasks"));
     }
-    let (open, yours) = tx.unanswered_questions(task_id, asker)?;
-    let full = |message: String| Error::TooManyRequests {
+    let unanswered = tx.unanswered_questions(task_id, asker)?;
+    let (open, yours) = (unanswered.all, unanswered.from_asker);
+    let full = |message: String| Error::LimitReached {
         message,
         retry_after_secs: None,
     };
@@ -82,7 +82,7 @@ pub fn ask(
 
 /// The poster answers a question, once.
 pub fn answer(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     poster: &str,
     task_id: &str,
@@ -113,7 +113,7 @@ pub fn answer(
 }
 
 /// The questions on a task, for its parties, for anyone while it is open, and for askers.
-pub fn questions(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Vec<Question>> {
+pub fn questions(tx: &mut dyn Transaction, viewer: &str, task_id: &str) -> Result<Vec<Question>> {
     let questions = tx.questions_of(task_id)?;
     let asked = questions.iter().any(|q| q.asker_id == viewer);
     discussable(tx, viewer, task_id, asked)?;
@@ -123,7 +123,7 @@ pub fn questions(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Vec<Que
 /// The poster and the current worker write to each other while the task is claimed or
 /// delivered. The thread belongs to the current assignment.
 pub fn send_message(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     sender: &str,
     task_id: &str,
@@ -161,24 +161,24 @@ pub fn send_message(
 }
 
 /// The current assignment's thread, for the poster and the current worker only.
-pub fn messages(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Vec<Message>> {
+pub fn messages(tx: &mut dyn Transaction, viewer: &str, task_id: &str) -> Result<Vec<Message>> {
     let task = super::tasks::visible_task(tx, viewer, task_id)?;
     match task.assignment.as_deref() {
-        Some(assignment) => tx.messages_of(&task.id, assignment),
+        Some(assignment) => Ok(tx.messages_of(&task.id, assignment)?),
         None => Ok(Vec::new()),
     }
 }
 
 /// The worker rates the poster after approval, once.
 pub fn rate(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     worker: &str,
     task_id: &str,
     req: &RateRequest,
 ) -> Result<Task> {
     let Some(rating) = validate::in_range("rating", req.rating, 1, 5)? else {
-        return Err(Error::bad_request("Missing required field: rating"));
+        return Err(Error::invalid("Missing required field: rating"));
     };
     validate::optional_text("feedback", req.feedback.as_deref(), validate::MAX_REASON)?;
     let task = super::tasks::visible_task(tx, worker, task_id)?;
@@ -206,7 +206,7 @@ pub fn rate(
 
 /// Anyone who can see a task may report it.
 pub fn report(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &Ctx,
     reporter: &str,
     task_id: &str,
@@ -215,7 +215,7 @@ pub fn report(
     let reason = req
         .reason
         .as_deref()
-        .ok_or_else(|| Error::bad_request("Missing reason"))?;
+        .ok_or_else(|| Error::invalid("Missing reason"))?;
     validate::max_chars("reason", reason, validate::MAX_REASON)?;
     let task = discussable(tx, reporter, task_id, false)?;
     let id = new_id("rp");
@@ -228,7 +228,7 @@ pub fn report(
 /// statement, so outcomes recorded at once on several nodes all count. The platform neither
 /// trusts nor is trusted.
 pub fn adjust_trust(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &Ctx,
     truster: &str,
     trusted: &str,
@@ -237,5 +237,5 @@ pub fn adjust_trust(
     if truster == PLATFORM_AGENT_ID || trusted == PLATFORM_AGENT_ID {
         return Ok(());
     }
-    tx.adjust_trust(truster, trusted, good, ctx.now)
+    Ok(tx.adjust_trust(truster, trusted, good, ctx.now)?)
 }

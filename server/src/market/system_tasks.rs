@@ -6,15 +6,15 @@
 //! withdraws them; `tasks.rs` settles them.
 
 use super::Ctx;
+use super::error::{Error, Result};
 use super::matching::{self, Candidate};
 use super::{credits, validate};
-use crate::error::{Error, Result};
 use crate::ids::new_id;
 use crate::model::{
     Agent, DAY, HOUR, MatchStatus, PLATFORM_AGENT_ID, SystemTaskType, Task, TaskStatus,
     VerificationState,
 };
-use crate::store::Tx;
+use crate::store::Transaction;
 use pinchwork_client::types::{
     CapabilityResult, ExtractPayload, MatchCandidate, MatchPayload, MatchResult, SystemTaskSubject,
     VerificationResult, VerifyPayload,
@@ -109,7 +109,7 @@ pub fn extract_task(agent_id: &str, good_at: &str, max_tags: usize) -> (String, 
 
 fn parse<T: DeserializeOwned>(result: &str, shape: &str) -> Result<T> {
     serde_json::from_str(result.trim())
-        .map_err(|e| Error::bad_request(format!("The result must be JSON {shape}: {e}")))
+        .map_err(|e| Error::invalid(format!("The result must be JSON {shape}: {e}")))
 }
 
 /// Lower-cased, trimmed, de-duplicated tags, each a well-formed tag (letters, digits, `-`,
@@ -124,9 +124,7 @@ fn clean_tags(tags: Vec<String>, max: usize) -> Result<Vec<String>> {
         }
     }
     if out.len() > max {
-        return Err(Error::bad_request(format!(
-            "At most {max} tags are allowed"
-        )));
+        return Err(Error::invalid(format!("At most {max} tags are allowed")));
     }
     Ok(out)
 }
@@ -140,7 +138,7 @@ pub fn parse_match(result: &str, payload: &MatchPayload) -> Result<MatchResult> 
     let mut ranked: Vec<String> = Vec::new();
     for id in parsed.ranked_agents {
         if !payload.candidates.iter().any(|c| c.agent_id == id) {
-            return Err(Error::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "{id:?} is not one of the candidates"
             )));
         }
@@ -149,9 +147,7 @@ pub fn parse_match(result: &str, payload: &MatchPayload) -> Result<MatchResult> 
         }
     }
     if ranked.len() > MAX_RANKED {
-        return Err(Error::bad_request(format!(
-            "Rank at most {MAX_RANKED} agents"
-        )));
+        return Err(Error::invalid(format!("Rank at most {MAX_RANKED} agents")));
     }
     Ok(MatchResult {
         ranked_agents: ranked,
@@ -167,7 +163,7 @@ pub fn parse_verdict(result: &str) -> Result<VerificationResult> {
     if verdict.explanation.trim().is_empty()
         || verdict.explanation.chars().count() > MAX_EXPLANATION
     {
-        return Err(Error::bad_request(format!(
+        return Err(Error::invalid(format!(
             "explanation must be 1-{MAX_EXPLANATION} characters"
         )));
     }
@@ -178,7 +174,7 @@ pub fn parse_verdict(result: &str) -> Result<VerificationResult> {
 pub fn parse_capabilities(result: &str, payload: &ExtractPayload) -> Result<Vec<String>> {
     let parsed: CapabilityResult = parse(result, r#"{"agent_id": "...", "tags": [...]}"#)?;
     if parsed.agent_id != payload.agent_id {
-        return Err(Error::bad_request(format!(
+        return Err(Error::invalid(format!(
             "agent_id must be {}, the agent this task is about",
             payload.agent_id
         )));
@@ -205,7 +201,7 @@ fn candidate(agent: Agent) -> MatchCandidate {
 /// `excluded` may not do it: the parties of what it is about.
 #[allow(clippy::too_many_arguments)]
 fn spawn(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &Ctx,
     kind: SystemTaskType,
     need: String,
@@ -257,7 +253,7 @@ enum About<'a> {
 /// poster can pay for it (the task is open to everyone meanwhile); otherwise the built-in
 /// matcher picks up to five agents who see it first. Either way, after the match window it
 /// is shown to everyone. A private task is never shown to an infra agent.
-pub fn route_new_task(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
+pub fn route_new_task(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> Result<()> {
     let window = ctx.cfg.match_timeout_seconds * 1000;
     let by_infra = ctx.routing.infra_agents && !task.private;
     if !by_infra && !ctx.routing.skilled_agents {
@@ -311,7 +307,7 @@ pub fn route_new_task(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()>
 /// Asks an infra agent (never the poster or the worker) to check a fresh delivery, at the
 /// poster's cost: at most one paid verification per claim (a re-delivery after a verified
 /// one is `not_repeated`), none for private tasks or posters who cannot pay.
-pub fn request_verification(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
+pub fn request_verification(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> Result<()> {
     let verified = matches!(
         task.verification,
         Some(VerificationState::Done { .. } | VerificationState::NotRepeated)
@@ -348,7 +344,7 @@ pub fn request_verification(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Resu
 /// Asks an infra agent (not the agent itself) for capability tags after good_at changed, at
 /// the agent's cost and at most once a day (a later change keeps the tags it has until the
 /// next change after that). An extraction still open for the old description is withdrawn.
-pub fn request_capabilities(tx: &mut dyn Tx, ctx: &Ctx, agent: &Agent) -> Result<()> {
+pub fn request_capabilities(tx: &mut dyn Transaction, ctx: &Ctx, agent: &Agent) -> Result<()> {
     cancel_about(tx, ctx, &agent.id)?;
     let Some(good_at) = agent.good_at.as_deref().filter(|g| !g.trim().is_empty()) else {
         return Ok(());
@@ -374,7 +370,7 @@ pub fn request_capabilities(tx: &mut dyn Tx, ctx: &Ctx, agent: &Agent) -> Result
 /// Withdraws the open system tasks about a task or agent (its work is no longer wanted, so a
 /// late result is refused and unpaid) and returns their escrow to whoever funded them: spent
 /// system work is never refunded, unspent work always is.
-pub fn cancel_about(tx: &mut dyn Tx, ctx: &Ctx, subject: &str) -> Result<()> {
+pub fn cancel_about(tx: &mut dyn Transaction, ctx: &Ctx, subject: &str) -> Result<()> {
     for mut task in tx.open_system_tasks_about(subject)? {
         let prior = task.clone();
         task.close(TaskStatus::Cancelled);
@@ -386,7 +382,7 @@ pub fn cancel_about(tx: &mut dyn Tx, ctx: &Ctx, subject: &str) -> Result<()> {
 }
 
 /// The delivery is leaving review (approved, rejected): a verification still pending is moot.
-pub fn end_verification(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<()> {
+pub fn end_verification(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> Result<()> {
     if task.verification == Some(VerificationState::Pending) {
         task.verification = None;
         task.verification_deadline = None;
@@ -397,17 +393,23 @@ pub fn end_verification(tx: &mut dyn Tx, ctx: &Ctx, task: &mut Task) -> Result<(
 
 /// Applies an infra agent's result to what the system task is about. A malformed result is a
 /// 400 and changes nothing; a result for work no longer wanted is a 409.
-pub fn apply_result(tx: &mut dyn Tx, ctx: &Ctx, system_task: &Task, result: &str) -> Result<()> {
+pub fn apply_result(
+    tx: &mut dyn Transaction,
+    ctx: &Ctx,
+    system_task: &Task,
+    result: &str,
+) -> Result<()> {
     let payload = system_task.system_payload.as_deref().unwrap_or("null");
     let stale = || Error::conflict("The task this work was for no longer needs it");
     let kind = system_task
         .system_task_type
-        .ok_or_else(|| Error::Internal("system task without a type".into()))?;
-    let parent = |tx: &mut dyn Tx| -> Result<Task> {
+        .ok_or_else(|| Error::Inconsistent("system task without a type".into()))?;
+    let parent = |tx: &mut dyn Transaction| -> Result<Task> {
         let id = system_task.parent_task_id.as_deref().unwrap_or_default();
         tx.task(id)?.ok_or_else(stale)
     };
-    let payload_error = |e: serde_json::Error| Error::Internal(format!("bad system payload: {e}"));
+    let payload_error =
+        |e: serde_json::Error| Error::Inconsistent(format!("bad system payload: {e}"));
     match kind {
         SystemTaskType::MatchAgents => {
             let payload: MatchPayload = serde_json::from_str(payload).map_err(payload_error)?;
@@ -456,7 +458,7 @@ pub fn apply_result(tx: &mut dyn Tx, ctx: &Ctx, system_task: &Task, result: &str
                 return Err(stale());
             }
             agent.capability_tags = Some(tags);
-            tx.save_agent_profile(&agent)
+            Ok(tx.save_agent_profile(&agent)?)
         }
     }
 }
@@ -504,7 +506,7 @@ mod tests {
             "not json",
         ] {
             assert!(
-                matches!(parse_match(bad, &payload()), Err(Error::BadRequest(_))),
+                matches!(parse_match(bad, &payload()), Err(Error::Invalid(_))),
                 "{bad}"
             );
         }

@@ -2,15 +2,15 @@
 //! order the API documents (404, then 403, then 409), and ends in a compare-and-set on the
 //! task's prior state, so no two operations can both act on the same state.
 
+use super::error::{Error, Result};
 use super::lifecycle::{Action, Timer};
 use super::{Ctx, credits, social, system_tasks, validate};
-use crate::error::{Error, Result};
-use crate::events::{Event, EventKind};
 use crate::ids::new_id;
 use crate::model::{
-    Agent, ESCROW_ACCOUNT, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus, VerificationState,
+    Agent, ESCROW_ACCOUNT, Event, EventKind, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus,
+    VerificationState,
 };
-use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, SystemWork, Tx};
+use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Paged, SystemWork, Transaction};
 use crate::time::rfc3339;
 use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
 
@@ -21,13 +21,13 @@ const PICKUP_CANDIDATES: i64 = 1;
 
 /// Posts a task, holding `max_credits` of the poster's balance in escrow (402 when short).
 pub fn create(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     poster: &str,
     req: CreateTaskRequest,
 ) -> Result<Task> {
     if req.need.trim().is_empty() {
-        return Err(Error::bad_request("Missing 'need' field"));
+        return Err(Error::invalid("Missing 'need' field"));
     }
     validate::max_chars("need", &req.need, validate::MAX_NEED)?;
     validate::optional_text("context", req.context.as_deref(), validate::MAX_CONTEXT)?;
@@ -89,7 +89,7 @@ pub fn create(
 
 /// The task as its poster or current worker sees it; 404 for anyone else, as for a task that
 /// does not exist.
-pub fn visible_task(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Task> {
+pub fn visible_task(tx: &mut dyn Transaction, viewer: &str, task_id: &str) -> Result<Task> {
     let task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
     if task.poster_id != viewer && task.worker_id.as_deref() != Some(viewer) {
         return Err(Error::task_not_found());
@@ -98,14 +98,14 @@ pub fn visible_task(tx: &mut dyn Tx, viewer: &str, task_id: &str) -> Result<Task
 }
 
 /// A task with the system work done or reserved for it, for its poster's view.
-pub fn with_system_work(tx: &mut dyn Tx, task: Task) -> Result<(Task, Vec<SystemWork>)> {
+pub fn with_system_work(tx: &mut dyn Transaction, task: Task) -> Result<(Task, Vec<SystemWork>)> {
     let mut all = with_system_work_all(tx, vec![task])?;
     Ok(all.pop().expect("one task in, one out"))
 }
 
 /// Tasks with the system work about each (one query for them all).
 pub fn with_system_work_all(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     tasks: Vec<Task>,
 ) -> Result<Vec<(Task, Vec<SystemWork>)>> {
     // System tasks are not the subject of system work.
@@ -131,7 +131,7 @@ pub fn with_system_work_all(
 
 /// Loads a task for an action that only `party` (its poster or its worker) may take:
 /// 404 for strangers, 403 for the other party.
-fn task_for(tx: &mut dyn Tx, caller: &str, task_id: &str, party: Party) -> Result<Task> {
+fn task_for(tx: &mut dyn Transaction, caller: &str, task_id: &str, party: Party) -> Result<Task> {
     let task = visible_task(tx, caller, task_id)?;
     let is_party = match party {
         Party::Poster => task.poster_id == caller,
@@ -150,7 +150,7 @@ enum Party {
 }
 
 /// Saves a transition of `task` from the state it had when loaded.
-pub(super) fn commit(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
+pub(super) fn commit(tx: &mut dyn Transaction, task: &Task, prior: &Task) -> Result<()> {
     if tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
         Ok(())
     } else {
@@ -160,13 +160,13 @@ pub(super) fn commit(tx: &mut dyn Tx, task: &Task, prior: &Task) -> Result<()> {
 
 /// The agent about to pick up work, and how many more tasks it may claim: 429 while it serves
 /// an abandon cooldown, 409 while it holds as many claims as it may (no hoarding).
-fn ready_worker(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<(Agent, i64)> {
+fn ready_worker(tx: &mut dyn Transaction, ctx: &Ctx, agent_id: &str) -> Result<(Agent, i64)> {
     let agent = tx
         .agent(agent_id)?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
     let until = agent.last_abandon_at.unwrap_or(0) + ctx.cfg.abandon_cooldown_minutes * MINUTE;
     if agent.abandon_count >= ctx.cfg.max_abandons_before_cooldown && ctx.now < until {
-        return Err(Error::TooManyRequests {
+        return Err(Error::LimitReached {
             message: format!("Too many abandons. Cooldown until {}", rfc3339(until)),
             retry_after_secs: Some(((until - ctx.now) as u64).div_ceil(1000)),
         });
@@ -183,7 +183,12 @@ fn ready_worker(tx: &mut dyn Tx, ctx: &Ctx, agent_id: &str) -> Result<(Agent, i6
 }
 
 /// Claims `task` for `worker` if it is still posted; false when someone else got it first.
-fn try_claim(tx: &mut dyn Tx, ctx: &mut Ctx, task: &mut Task, worker: &str) -> Result<bool> {
+fn try_claim(
+    tx: &mut dyn Transaction,
+    ctx: &mut Ctx,
+    task: &mut Task,
+    worker: &str,
+) -> Result<bool> {
     let prior = task.clone();
     task.claim(worker, ctx.now, &ctx.cfg);
     if !tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
@@ -204,7 +209,7 @@ fn try_claim(tx: &mut dyn Tx, ctx: &mut Ctx, task: &mut Task, worker: &str) -> R
 /// Claims the first task the worker may take: system work for infra agents (whatever the
 /// filters), then tasks matched to the worker, then tasks open to everyone.
 fn claim_next(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     worker: &Agent,
     filter: &OpenTaskFilter,
@@ -221,7 +226,7 @@ fn claim_next(
 
 /// The first of `candidates` the worker manages to claim.
 fn first_claimed(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     candidates: Vec<OpenTask>,
     worker: &str,
@@ -245,19 +250,19 @@ fn with_capabilities(filter: &OpenTaskFilter, worker: &Agent) -> OpenTaskFilter 
 /// The tasks open to the viewer as browsing shows them: matched ones first, then the rest by
 /// relevance to the viewer's capability tags.
 pub fn browse(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     filter: &OpenTaskFilter,
     page: Page,
-) -> Result<(Vec<OpenTask>, i64)> {
+) -> Result<Paged<OpenTask>> {
     let viewer = tx
         .agent(&filter.viewer)?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
-    tx.available(&with_capabilities(filter, &viewer), page)
+    Ok(tx.available(&with_capabilities(filter, &viewer), page)?)
 }
 
 /// Claims the next task open to the worker, if there is one.
 pub fn pickup_next(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     filter: &OpenTaskFilter,
 ) -> Result<Option<OpenTask>> {
@@ -268,7 +273,7 @@ pub fn pickup_next(
 /// Claims up to `count` (1-10) tasks, stopping when none is left or the worker holds as many
 /// claims as it may.
 pub fn pickup_batch(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     filter: &OpenTaskFilter,
     count: Option<i64>,
@@ -295,7 +300,7 @@ pub fn pickup_batch(
 
 /// Claims one named task.
 pub fn pickup_task(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     worker: &str,
     task_id: &str,
@@ -343,7 +348,7 @@ pub fn pickup_task(
 /// The worker hands in a result, charging `credits_claimed` (1..max_credits, default and cap
 /// max_credits).
 pub fn deliver(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     worker: &str,
     task_id: &str,
@@ -352,10 +357,10 @@ pub fn deliver(
     let result = req
         .result
         .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| Error::bad_request("Missing result"))?;
+        .ok_or_else(|| Error::invalid("Missing result"))?;
     validate::max_chars("result", &result, validate::MAX_RESULT)?;
     if req.credits_claimed.is_some_and(|c| c < 1) {
-        return Err(Error::bad_request("credits_claimed must be at least 1"));
+        return Err(Error::invalid("credits_claimed must be at least 1"));
     }
     let mut task = task_for(tx, worker, task_id, Party::Worker)?;
     Action::Deliver.check(task.status)?;
@@ -387,7 +392,7 @@ pub fn deliver(
 /// The poster accepts the delivery: the worker is paid, the poster refunded the rest, and the
 /// optional rating (1-5) recorded.
 pub fn approve(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     poster: &str,
     task_id: &str,
@@ -417,7 +422,7 @@ fn feedback(text: Option<String>) -> Result<Option<String>> {
 }
 
 /// What every approval does, by the poster or by the review timer.
-fn pay_out(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task) -> Result<()> {
+fn pay_out(tx: &mut dyn Transaction, ctx: &mut Ctx, task: &Task) -> Result<()> {
     credits::settle(tx, ctx, task)?;
     let worker = task
         .worker_id
@@ -438,7 +443,7 @@ fn pay_out(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task) -> Result<()> {
 /// The poster turns the delivery down: the worker may re-deliver within the grace window,
 /// or is released at the last allowed rejection.
 pub fn reject(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Transaction,
     ctx: &mut Ctx,
     poster: &str,
     task_id: &str,
@@ -470,7 +475,12 @@ pub fn reject(
 }
 
 /// The poster withdraws a task nobody has claimed; the escrow comes back.
-pub fn cancel(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, task_id: &str) -> Result<Task> {
+pub fn cancel(
+    tx: &mut dyn Transaction,
+    ctx: &mut Ctx,
+    poster: &str,
+    task_id: &str,
+) -> Result<Task> {
     let mut task = task_for(tx, poster, task_id, Party::Poster)?;
     Action::Cancel.check(task.status)?;
     let prior = task.clone();
@@ -494,7 +504,12 @@ pub fn cancel(tx: &mut dyn Tx, ctx: &mut Ctx, poster: &str, task_id: &str) -> Re
 
 /// The worker gives the task back. Each abandon counts toward a pickup cooldown; once a
 /// cooldown has been served the count starts again.
-pub fn abandon(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) -> Result<Task> {
+pub fn abandon(
+    tx: &mut dyn Transaction,
+    ctx: &mut Ctx,
+    worker: &str,
+    task_id: &str,
+) -> Result<Task> {
     let mut task = task_for(tx, worker, task_id, Party::Worker)?;
     Action::Abandon.check(task.status)?;
     let prior = task.clone();
@@ -506,18 +521,18 @@ pub fn abandon(tx: &mut dyn Tx, ctx: &mut Ctx, worker: &str, task_id: &str) -> R
 
 /// One more abandon toward the worker's cooldown (in one statement: abandons on several nodes
 /// at once are all counted).
-fn count_abandon(tx: &mut dyn Tx, ctx: &Ctx, worker: &str) -> Result<()> {
-    tx.count_abandon(
+fn count_abandon(tx: &mut dyn Transaction, ctx: &Ctx, worker: &str) -> Result<()> {
+    Ok(tx.count_abandon(
         worker,
         ctx.now,
         ctx.cfg.max_abandons_before_cooldown,
         ctx.cfg.abandon_cooldown_minutes * MINUTE,
-    )
+    )?)
 }
 
 /// Fires whatever timers of the task are due at `ctx.now`. Each firing re-reads the task and
 /// saves with a compare-and-set, so a timer of an earlier claim never touches a later one.
-pub fn fire_due_timers(tx: &mut dyn Tx, ctx: &mut Ctx, task_id: &str) -> Result<()> {
+pub fn fire_due_timers(tx: &mut dyn Transaction, ctx: &mut Ctx, task_id: &str) -> Result<()> {
     while let Some(mut task) = tx.task(task_id)? {
         let Some(timer) = task.due_timer(ctx.now) else {
             return Ok(());
@@ -565,7 +580,7 @@ pub fn fire_due_timers(tx: &mut dyn Tx, ctx: &mut Ctx, task_id: &str) -> Result<
 
 /// After a posted task expired: the escrow goes back, its system work is withdrawn, and the
 /// poster (and, past a deadline, the agents it was matched to) hear of it.
-fn expired(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task, timer: Timer) -> Result<()> {
+fn expired(tx: &mut dyn Transaction, ctx: &mut Ctx, task: &Task, timer: Timer) -> Result<()> {
     credits::refund(tx, ctx, task)?;
     system_tasks::cancel_about(tx, ctx, &task.id)?;
     if task.is_system {
@@ -582,6 +597,6 @@ fn expired(tx: &mut dyn Tx, ctx: &mut Ctx, task: &Task, timer: Timer) -> Result<
 }
 
 /// Ids of tasks with a timer due now (read side of the timer loop).
-pub fn due_tasks(tx: &mut dyn Tx, now: Millis) -> Result<Vec<String>> {
-    tx.due_task_ids(now, 500)
+pub fn due_tasks(tx: &mut dyn Transaction, now: Millis) -> Result<Vec<String>> {
+    Ok(tx.due_task_ids(now, 500)?)
 }

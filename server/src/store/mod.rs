@@ -1,8 +1,9 @@
-//! Storage. All SQL lives below this module. The market rules run against the `Tx` trait, one
-//! transaction at a time, so the same rules serve every backend; `Store` runs such
-//! transactions for async callers.
+//! Storage. All SQL lives below this module. The market rules run against the `Transaction`
+//! trait, one transaction at a time, so the same rules serve every backend; `Store` runs such
+//! transactions for async callers. This module imports nothing above `model`.
 
 mod a2a;
+mod error;
 mod postgres;
 mod query;
 mod rows;
@@ -10,14 +11,14 @@ pub mod scratch;
 mod sqlite;
 pub mod web;
 
-use crate::error::{Error, Result};
-use crate::events::Event;
-use crate::market::RoutingHints;
+pub use error::{Result, StoreError};
+
 use crate::model::{
-    Agent, LedgerLine, Message, Millis, Question, SystemTaskType, TagReputation, Task, TaskStatus,
-    Transfer, Trust,
+    Agent, Event, LedgerLine, Message, Millis, Question, RoutingHints, SystemTaskType,
+    TagReputation, Task, TaskStatus, Transfer, Trust,
 };
-use pinchwork_client::types::StatsResponse;
+pub use rows::{StatFigures, TagEarned, round2};
+use std::any::Any;
 use std::sync::Arc;
 pub use web::{MarketFigures, Node, Report, SessionKey, TaskSearch, WebSession};
 
@@ -82,6 +83,48 @@ pub struct SystemWork {
     /// What the infra agent charged (once delivered).
     pub charged: Option<i64>,
     pub payer: String,
+}
+
+/// One page of a list, and how many items the whole list has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// Items before paging.
+    pub total: i64,
+}
+
+/// Unanswered questions on a task from agents in good standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnansweredQuestions {
+    pub all: i64,
+    /// Those from one asker.
+    pub from_asker: i64,
+}
+
+/// A rate-limit window after a hit was counted in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateWindow {
+    pub started_at: Millis,
+    /// Hits in the window so far, this one included.
+    pub hits: i64,
+}
+
+/// The credit totals an audit compares (minted = balances + escrowed when the books hold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Books {
+    /// The sum of every agent's balance.
+    pub balances: i64,
+    /// Credits held in escrow by open tasks.
+    pub escrowed: i64,
+    /// Credits ever minted.
+    pub minted: i64,
+}
+
+/// A webhook delivery taken for an attempt, with its recipient's current signing secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueWebhook {
+    pub delivery: WebhookDelivery,
+    pub secret: Option<String>,
 }
 
 /// The agent counters that rules bump.
@@ -151,7 +194,7 @@ pub struct AttemptRecord {
 
 /// One transaction's view of the database. Every method is a single statement or a small,
 /// fixed group of them; the caller decides what is atomic by what it does in one transaction.
-pub trait Tx {
+pub trait Transaction {
     // Agents
     /// Adds the agent; false (and nothing changed) when one with its id exists.
     fn insert_agent(&mut self, agent: &Agent) -> Result<bool>;
@@ -177,10 +220,11 @@ pub trait Tx {
     // Ledger
     fn insert_transfer(&mut self, t: &Transfer) -> Result<()>;
     /// Newest first, signed from the agent's side, with the total count.
-    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<(Vec<LedgerLine>, i64)>;
+    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<Paged<LedgerLine>>;
     /// Credits the agent has in escrow: its open tasks' budgets and the system work it funds.
     fn escrowed_by(&mut self, agent_id: &str) -> Result<i64>;
-    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatsResponse>;
+    /// The sums an agent's stats are made of.
+    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatFigures>;
 
     // Tasks
     fn insert_task(&mut self, task: &Task) -> Result<()>;
@@ -200,7 +244,7 @@ pub trait Tx {
     /// and never ones another transaction holds.
     fn claimable(&mut self, filter: &OpenTaskFilter, limit: i64) -> Result<Vec<OpenTask>>;
     /// The same tasks as browsing shows them (never locked), with the total before paging.
-    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)>;
+    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<Paged<OpenTask>>;
     /// Open system tasks the viewer may do, oldest first (never about the viewer's own work);
     /// locked as `claimable` locks them.
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>>;
@@ -229,7 +273,7 @@ pub trait Tx {
         role: Option<Role>,
         status: Option<TaskStatus>,
         page: Page,
-    ) -> Result<(Vec<Task>, i64)>;
+    ) -> Result<Paged<Task>>;
     /// Ids of tasks with a timer due at `now`, soonest first.
     fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>>;
 
@@ -254,7 +298,7 @@ pub trait Tx {
     fn questions_of(&mut self, task_id: &str) -> Result<Vec<Question>>;
     /// Unanswered questions on the task from agents in good standing (not suspended, not
     /// deleted): in all, and from `asker`.
-    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<(i64, i64)>;
+    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<UnansweredQuestions>;
     fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()>;
     fn messages_of(&mut self, task_id: &str, assignment: &str) -> Result<Vec<Message>>;
     fn insert_report(
@@ -278,7 +322,7 @@ pub trait Tx {
 
     // Directory
     /// Active agents (not suspended, not the platform), best first, with the total.
-    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)>;
+    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<Paged<Agent>>;
 
     // Event log
     /// Logs the events (setting their ids and times; one recipient's in the order given) and
@@ -305,7 +349,7 @@ pub trait Tx {
         subject: &str,
         now: Millis,
         window_ms: Millis,
-    ) -> Result<(Millis, i64)>;
+    ) -> Result<RateWindow>;
     /// Forgets windows that started before `before`; returns how many.
     fn prune_rate_windows(&mut self, before: Millis) -> Result<usize>;
 
@@ -319,7 +363,7 @@ pub trait Tx {
         now: Millis,
         lease_until: Millis,
         limit: i64,
-    ) -> Result<Vec<(WebhookDelivery, Option<String>)>>;
+    ) -> Result<Vec<DueWebhook>>;
     /// Records the outcome of attempt number `attempt`, only if the delivery is still pending
     /// at that attempt (a stale sender whose lease ran out changes nothing); returns whether
     /// it did.
@@ -349,11 +393,7 @@ pub trait Tx {
     fn a2a_task(&mut self, task_id: &str) -> Result<Option<A2aTask>>;
     /// A page of the poster's tasks as A2A lists them, newest first, each with its A2A
     /// context, and the count of them all.
-    fn a2a_tasks_of(
-        &mut self,
-        filter: &A2aTaskFilter,
-        page: Page,
-    ) -> Result<(Vec<ListedTask>, i64)>;
+    fn a2a_tasks_of(&mut self, filter: &A2aTaskFilter, page: Page) -> Result<Paged<ListedTask>>;
     /// Adds a push config, or replaces the task's config of the same id.
     fn save_push_config(&mut self, config: &PushConfig) -> Result<()>;
     /// The push configs of these tasks, each task's oldest first.
@@ -401,14 +441,39 @@ pub trait Tx {
     ) -> Result<Vec<Event>>;
 
     // Audits (tests and operators)
-    /// (sum of agent balances, credits held in escrow by open tasks, credits ever minted).
-    fn books(&mut self) -> Result<(i64, i64, i64)>;
+    fn books(&mut self) -> Result<Books>;
     /// Agents whose balance differs from the sum of their ledger lines.
     fn unexplained_balances(&mut self) -> Result<Vec<String>>;
 }
 
-/// A unit of work run inside one transaction.
-pub type Job<T> = Box<dyn FnOnce(&mut dyn Tx) -> Result<T> + Send>;
+/// A unit of work run inside one transaction, its value and its own error type erased.
+type Job = Box<dyn FnOnce(&mut dyn Transaction) -> Result<Box<dyn Any + Send>, Failed> + Send>;
+
+/// Why a job's transaction did not commit.
+enum Failed {
+    /// The database failed (the job may not even have run).
+    Store(StoreError),
+    /// The job returned its own error, handed back to its caller as it was.
+    Job(Box<dyn Any + Send>),
+}
+
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<rusqlite::Error> for Failed {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl From<::postgres::Error> for Failed {
+    fn from(e: ::postgres::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
 
 /// Runs transactions on a backend for async code.
 #[derive(Clone)]
@@ -418,7 +483,7 @@ pub struct Store {
 
 /// What a backend provides: somewhere to run a transaction, read-write or read-only.
 trait Backend: Send + Sync {
-    fn run(&self, write: bool, job: Job<Box<dyn std::any::Any + Send>>, done: Done);
+    fn run(&self, write: bool, job: Job, done: Done);
 
     /// News from the other nodes, for a database that several nodes share (None otherwise).
     fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<NodeNews>> {
@@ -443,7 +508,7 @@ pub enum NodeNews {
     Resync,
 }
 
-type Done = tokio::sync::oneshot::Sender<Result<Box<dyn std::any::Any + Send>>>;
+type Done = tokio::sync::oneshot::Sender<Result<Box<dyn Any + Send>, Failed>>;
 
 impl Store {
     /// Opens the database named by `url` and brings its schema up to date.
@@ -455,7 +520,7 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Arc::new(postgres::Postgres::open(url, pool_size)?)
         } else {
-            return Err(Error::Internal(format!(
+            return Err(StoreError::Unavailable(format!(
                 "unsupported database URL {url:?}: use sqlite://path, sqlite::memory: or \
                  postgres://user@host/database"
             )));
@@ -474,35 +539,52 @@ impl Store {
         self.backend.listen()
     }
 
-    /// Runs `job` in one read-write transaction: committed if it returns Ok, rolled back if not.
-    pub async fn write<T: Send + 'static>(
+    /// Runs `job` in one read-write transaction: committed if it returns Ok, rolled back if
+    /// not. The job's own error comes back as it was; a database failure as `E::from`.
+    pub async fn write<T, E>(
         &self,
-        job: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+        job: impl FnOnce(&mut dyn Transaction) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         self.run(true, job).await
     }
 
     /// Runs `job` in one read-only transaction (a consistent snapshot).
-    pub async fn read<T: Send + 'static>(
+    pub async fn read<T, E>(
         &self,
-        job: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+        job: impl FnOnce(&mut dyn Transaction) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         self.run(false, job).await
     }
 
-    async fn run<T: Send + 'static>(
+    async fn run<T, E>(
         &self,
         write: bool,
-        job: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+        job: impl FnOnce(&mut dyn Transaction) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let (done, answer) = tokio::sync::oneshot::channel();
-        let erased: Job<Box<dyn std::any::Any + Send>> =
-            Box::new(move |tx| job(tx).map(|v| Box::new(v) as Box<dyn std::any::Any + Send>));
+        let erased: Job = Box::new(move |tx| match job(tx) {
+            Ok(value) => Ok(Box::new(value) as Box<dyn Any + Send>),
+            Err(e) => Err(Failed::Job(Box::new(e))),
+        });
         self.backend.run(write, erased, done);
-        let value = answer
-            .await
-            .map_err(|_| Error::Internal("database worker stopped".into()))??;
-        Ok(*value.downcast::<T>().expect("job returns its own type"))
+        let stopped = || StoreError::Unavailable("database worker stopped".into());
+        match answer.await.unwrap_or_else(|_| Err(stopped().into())) {
+            Ok(value) => Ok(*value.downcast::<T>().expect("job returns its own type")),
+            Err(Failed::Store(e)) => Err(E::from(e)),
+            Err(Failed::Job(e)) => Err(*e.downcast::<E>().expect("job fails with its own type")),
+        }
     }
 }
 

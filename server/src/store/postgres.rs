@@ -15,18 +15,15 @@ use super::rows::{
 };
 use super::web::{self, MarketFigures, Node, Report, SessionKey, TaskSearch, WebSession};
 use super::{
-    A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
-    ListedTask, NodeNews, OpenTask, OpenTaskFilter, Page, PushConfig, Role, SystemWork, Tx,
-    WebhookDelivery, a2a,
+    A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Books, Counter, DeliveryStatus,
+    Done, DueWebhook, Job, ListedTask, NodeNews, OpenTask, OpenTaskFilter, Page, Paged, PushConfig,
+    RateWindow, Role, SystemWork, Transaction, UnansweredQuestions, WebhookDelivery, a2a,
 };
-use crate::error::{Error, Result};
-use crate::events::{Event, EventKind};
-use crate::market::RoutingHints;
+use super::{Failed, Result, StoreError};
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Message, Millis, Question, TagReputation,
-    Task, TaskStatus, Transfer, Trust,
+    Agent, DAY, ESCROW_ACCOUNT, Event, EventKind, LedgerLine, MINT_ACCOUNT, Message, Millis,
+    Question, RoutingHints, TagReputation, Task, TaskStatus, Transfer, Trust,
 };
-use pinchwork_client::types::StatsResponse;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
@@ -60,7 +57,7 @@ const STATEMENT_CACHE: usize = 512;
 
 struct Command {
     write: bool,
-    job: Job<Box<dyn std::any::Any + Send>>,
+    job: Job,
     done: Done,
 }
 
@@ -77,7 +74,7 @@ impl Postgres {
         let owned = url.to_string();
         std::thread::spawn(move || migrate(&mut connect(&owned)?))
             .join()
-            .map_err(|_| Error::Internal("migrating PostgreSQL panicked".into()))??;
+            .map_err(|_| StoreError::Unavailable("migrating PostgreSQL panicked".into()))??;
         let node: Arc<str> = crate::ids::new_id("node").into();
         let (jobs, queue) = mpsc::channel::<Command>();
         let queue = Arc::new(Mutex::new(queue));
@@ -86,7 +83,9 @@ impl Postgres {
             std::thread::Builder::new()
                 .name(format!("postgres-{i}"))
                 .spawn(move || serve(&url, &node, &queue))
-                .map_err(|e| Error::Internal(format!("spawning a PostgreSQL worker: {e}")))?;
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("spawning a PostgreSQL worker: {e}"))
+                })?;
         }
         Ok(Self {
             jobs,
@@ -97,11 +96,12 @@ impl Postgres {
 }
 
 impl Backend for Postgres {
-    fn run(&self, write: bool, job: Job<Box<dyn std::any::Any + Send>>, done: Done) {
+    fn run(&self, write: bool, job: Job, done: Done) {
         if let Err(mpsc::SendError(cmd)) = self.jobs.send(Command { write, job, done }) {
-            let _ = cmd
-                .done
-                .send(Err(Error::Internal("database worker stopped".into())));
+            let _ = cmd.done.send(Err(StoreError::Unavailable(
+                "database worker stopped".into(),
+            )
+            .into()));
         }
     }
 
@@ -121,7 +121,7 @@ impl Backend for Postgres {
 }
 
 fn connect(url: &str) -> Result<Client> {
-    Client::connect(url, NoTls).map_err(Error::from)
+    Client::connect(url, NoTls).map_err(StoreError::from)
 }
 
 fn migrate(client: &mut Client) -> Result<()> {
@@ -175,7 +175,7 @@ fn serve(url: &str, node: &str, queue: &Mutex<mpsc::Receiver<Command>>) {
                     })
                 }
                 Err(e) => {
-                    let _ = cmd.done.send(Err(e));
+                    let _ = cmd.done.send(Err(e.into()));
                     continue;
                 }
             }
@@ -190,8 +190,8 @@ fn run_in_transaction(
     conn: &mut Conn,
     node: &str,
     write: bool,
-    job: Job<Box<dyn std::any::Any + Send>>,
-) -> Result<Box<dyn std::any::Any + Send>> {
+    job: Job,
+) -> Result<Box<dyn std::any::Any + Send>, Failed> {
     let begin = if write {
         "BEGIN"
     } else {
@@ -201,7 +201,7 @@ fn run_in_transaction(
     let outcome = {
         let mut tx = PgTx { conn, node, write };
         catch_unwind(AssertUnwindSafe(|| job(&mut tx)))
-            .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
+            .unwrap_or_else(|_| Err(StoreError::JobPanicked.into()))
     };
     match outcome {
         Ok(value) => {
@@ -223,7 +223,7 @@ fn listen(url: &str, node: &str, out: &tokio::sync::mpsc::UnboundedSender<NodeNe
         let mut client = match connect(url).and_then(|mut c| {
             c.batch_execute(&format!("LISTEN {EVENTS_CHANNEL}"))
                 .map(|()| c)
-                .map_err(Error::from)
+                .map_err(StoreError::from)
         }) {
             Ok(c) => c,
             Err(e) => {
@@ -272,30 +272,6 @@ fn parse_notice(payload: &str, node: &str) -> Option<NodeNews> {
         "event" => Some(NodeNews::Logged { recipient: about }),
         "agent" => Some(NodeNews::AgentChanged { agent: about }),
         _ => None,
-    }
-}
-
-impl From<postgres::Error> for Error {
-    fn from(e: postgres::Error) -> Self {
-        use postgres::error::SqlState;
-        match e.code() {
-            // Two transactions waited on each other: one gives way and may simply retry.
-            Some(c)
-                if *c == SqlState::T_R_DEADLOCK_DETECTED
-                    || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
-            {
-                Self::Conflict("A concurrent change got in the way, try again".into())
-            }
-            _ => match e.as_db_error() {
-                Some(db) => Self::Internal(format!(
-                    "postgres: {} ({}){}",
-                    db.message(),
-                    db.code().code(),
-                    db.detail().map(|d| format!(": {d}")).unwrap_or_default()
-                )),
-                None => Self::Internal(format!("postgres: {e}")),
-            },
-        }
     }
 }
 
@@ -460,7 +436,7 @@ impl PgTx<'_> {
     }
 }
 
-impl Tx for PgTx<'_> {
+impl Transaction for PgTx<'_> {
     fn insert_agent(&mut self, a: &Agent) -> Result<bool> {
         let digest = (!a.key_digest.is_empty()).then_some(&a.key_digest);
         let n = self.execute(
@@ -588,7 +564,7 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<(Vec<LedgerLine>, i64)> {
+    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<Paged<LedgerLine>> {
         let total: i64 = self.scalar(
             "SELECT (SELECT count(*) FROM ledger WHERE src = $1) \
              + (SELECT count(*) FROM ledger WHERE dst = $1)",
@@ -609,7 +585,10 @@ impl Tx for PgTx<'_> {
                 })
             },
         )?;
-        Ok((lines, total))
+        Ok(Paged {
+            items: lines,
+            total,
+        })
     }
 
     fn escrowed_by(&mut self, agent_id: &str) -> Result<i64> {
@@ -622,7 +601,7 @@ impl Tx for PgTx<'_> {
         )
     }
 
-    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatsResponse> {
+    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatFigures> {
         let earned_since = |tx: &mut Self, since: Millis| -> Result<i64> {
             tx.scalar(
                 "SELECT coalesce(sum(amount), 0)::bigint FROM ledger \
@@ -664,11 +643,10 @@ impl Tx for PgTx<'_> {
             approved: row.try_get(0)?,
             delivered: row.try_get(1)?,
             avg_value: row.try_get(2)?,
-            approved_tags,
+            earned_by_tag: super::rows::earned_by_tag(approved_tags),
             recent_7d_earned,
             recent_30d_earned,
-        }
-        .into_response())
+        })
     }
 
     fn insert_task(&mut self, t: &Task) -> Result<()> {
@@ -718,12 +696,12 @@ impl Tx for PgTx<'_> {
         self.claim_candidates(tasks)
     }
 
-    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
+    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<Paged<OpenTask>> {
         let (tasks, count) = query::open_tasks(Dialect::Postgres, filter, page);
-        Ok((
-            self.query_rows(&tasks, rows::open_task_from)?,
-            self.count(&count)?,
-        ))
+        Ok(Paged {
+            items: self.query_rows(&tasks, rows::open_task_from)?,
+            total: self.count(&count)?,
+        })
     }
 
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
@@ -826,12 +804,12 @@ impl Tx for PgTx<'_> {
         role: Option<Role>,
         status: Option<TaskStatus>,
         page: Page,
-    ) -> Result<(Vec<Task>, i64)> {
+    ) -> Result<Paged<Task>> {
         let (tasks, count) = query::tasks_of(Dialect::Postgres, agent_id, role, status, page);
-        Ok((
-            self.query_rows(&tasks, rows::task_from)?,
-            self.count(&count)?,
-        ))
+        Ok(Paged {
+            items: self.query_rows(&tasks, rows::task_from)?,
+            total: self.count(&count)?,
+        })
     }
 
     fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>> {
@@ -911,14 +889,17 @@ impl Tx for PgTx<'_> {
         )
     }
 
-    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<(i64, i64)> {
+    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<UnansweredQuestions> {
         let row = self.query_one(
             "SELECT count(*), count(*) FILTER (WHERE q.asker_id = $2) FROM questions q \
              JOIN agents a ON a.id = q.asker_id \
              WHERE q.task_id = $1 AND q.answer IS NULL AND NOT a.suspended",
             &[&task_id, &asker],
         )?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        Ok(UnansweredQuestions {
+            all: row.try_get(0)?,
+            from_asker: row.try_get(1)?,
+        })
     }
 
     fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()> {
@@ -1005,12 +986,12 @@ impl Tx for PgTx<'_> {
         Ok(rows::tag_reputations(rated))
     }
 
-    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)> {
+    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<Paged<Agent>> {
         let (agents, count) = query::directory(Dialect::Postgres, q, page);
-        Ok((
-            self.query_rows(&agents, rows::agent_from)?,
-            self.count(&count)?,
-        ))
+        Ok(Paged {
+            items: self.query_rows(&agents, rows::agent_from)?,
+            total: self.count(&count)?,
+        })
     }
 
     fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<Vec<Option<String>>> {
@@ -1105,7 +1086,7 @@ impl Tx for PgTx<'_> {
         subject: &str,
         now: Millis,
         window_ms: Millis,
-    ) -> Result<(Millis, i64)> {
+    ) -> Result<RateWindow> {
         let row = self.query_one(
             "INSERT INTO rate_windows AS w (bucket, subject, window_start, hits) \
              VALUES ($1, $2, $3, 1) ON CONFLICT (bucket, subject) DO UPDATE SET \
@@ -1114,7 +1095,10 @@ impl Tx for PgTx<'_> {
              RETURNING window_start, hits",
             &[&bucket, &subject, &now, &window_ms],
         )?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        Ok(RateWindow {
+            started_at: row.try_get(0)?,
+            hits: row.try_get(1)?,
+        })
     }
 
     fn prune_rate_windows(&mut self, before: Millis) -> Result<usize> {
@@ -1153,7 +1137,7 @@ impl Tx for PgTx<'_> {
         now: Millis,
         lease_until: Millis,
         limit: i64,
-    ) -> Result<Vec<(WebhookDelivery, Option<String>)>> {
+    ) -> Result<Vec<DueWebhook>> {
         // Rows another node is taking right now are skipped, not waited for.
         let mut taken = self.map(
             &format!(
@@ -1168,9 +1152,14 @@ impl Tx for PgTx<'_> {
                  (SELECT webhook_secret FROM agents a WHERE a.id = d.recipient)"
             ),
             &[&now, &lease_until, &limit],
-            |r| Ok((rows::delivery_from(r)?, r.try_get::<_, Option<String>>(13)?)),
+            |r| {
+                Ok(DueWebhook {
+                    delivery: rows::delivery_from(r)?,
+                    secret: r.try_get(13)?,
+                })
+            },
         )?;
-        taken.sort_by_key(|(d, _)| (d.created_at, d.event_id));
+        taken.sort_by_key(|t| (t.delivery.created_at, t.delivery.event_id));
         Ok(taken)
     }
 
@@ -1236,16 +1225,12 @@ impl Tx for PgTx<'_> {
         Ok(self.query_rows(&q, a2a::task_from)?.pop())
     }
 
-    fn a2a_tasks_of(
-        &mut self,
-        filter: &A2aTaskFilter,
-        page: Page,
-    ) -> Result<(Vec<ListedTask>, i64)> {
+    fn a2a_tasks_of(&mut self, filter: &A2aTaskFilter, page: Page) -> Result<Paged<ListedTask>> {
         let (tasks, count) = a2a::tasks_of(Dialect::Postgres, filter, page);
-        Ok((
-            self.query_rows(&tasks, a2a::listed_task_from)?,
-            self.count(&count)?,
-        ))
+        Ok(Paged {
+            items: self.query_rows(&tasks, a2a::listed_task_from)?,
+            total: self.count(&count)?,
+        })
     }
 
     fn save_push_config(&mut self, config: &PushConfig) -> Result<()> {
@@ -1346,7 +1331,7 @@ impl Tx for PgTx<'_> {
             .collect())
     }
 
-    fn books(&mut self) -> Result<(i64, i64, i64)> {
+    fn books(&mut self) -> Result<Books> {
         let row = self.query_one(
             &format!(
                 "SELECT (SELECT coalesce(sum(credits), 0)::bigint FROM agents), \
@@ -1358,7 +1343,11 @@ impl Tx for PgTx<'_> {
             ),
             &[],
         )?;
-        Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        Ok(Books {
+            balances: row.try_get(0)?,
+            escrowed: row.try_get(1)?,
+            minted: row.try_get(2)?,
+        })
     }
 
     fn unexplained_balances(&mut self) -> Result<Vec<String>> {

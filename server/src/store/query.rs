@@ -76,8 +76,8 @@ impl Args {
 }
 
 /// Open tasks the viewer may claim, in pickup order, selecting the task columns, the
-/// poster's reputation and the viewer's match rank (see `Tx::claimable`): one page of them,
-/// and the count of them all.
+/// poster's reputation and the viewer's match rank (see `Transaction::claimable`): one page of
+/// them, and the count of them all.
 pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Query, Query) {
     let mut args = Args {
         dialect,

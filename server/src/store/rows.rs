@@ -7,7 +7,6 @@ use crate::model::{
     Agent, MatchStatus, Question, SystemTaskType, TagReputation, Task, TaskStatus, Trust,
     VerificationState,
 };
-use pinchwork_client::types::{StatsResponse, TagEarnings};
 use std::collections::BTreeMap;
 
 pub const AGENT_COLS: &str = "id, name, key_digest, credits, reputation, rating_count, \
@@ -384,20 +383,32 @@ pub fn tag_reputations(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<Tag
 
 /// Earnings per tag from (the approved task's JSON tags, payment after the fee) rows, most
 /// first.
-pub fn tag_earnings(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<TagEarnings> {
-    let mut out: Vec<TagEarnings> = sum_by_tag(rows)
+pub fn earned_by_tag(rows: impl IntoIterator<Item = (String, i64)>) -> Vec<TagEarned> {
+    let mut out: Vec<TagEarned> = sum_by_tag(rows)
         .into_iter()
-        .map(|(tag, (count, earned))| TagEarnings { tag, count, earned })
+        .map(|(tag, (count, earned))| TagEarned { tag, count, earned })
         .collect();
     out.sort_by(|a, b| b.earned.cmp(&a.earned).then(a.tag.cmp(&b.tag)));
     out
 }
 
+/// Rounded to cents (averages and rates are shown so).
 pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// The sums a backend reads for an agent's stats.
+/// What an agent earned for work with one tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagEarned {
+    pub tag: String,
+    /// Approved tasks with the tag.
+    pub count: i64,
+    /// Payments received for them, after the fee.
+    pub earned: i64,
+}
+
+/// The sums an agent's stats are made of (the api rounds and shapes them).
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatFigures {
     pub total_earned: i64,
     pub total_spent: i64,
@@ -406,25 +417,8 @@ pub struct StatFigures {
     pub approved: i64,
     pub delivered: i64,
     pub avg_value: Option<f64>,
-    /// (JSON tags, payment received after the fee) of the agent's approved work.
-    pub approved_tags: Vec<(String, i64)>,
+    /// Earnings per tag of the agent's approved work, most first.
+    pub earned_by_tag: Vec<TagEarned>,
     pub recent_7d_earned: i64,
     pub recent_30d_earned: i64,
-}
-
-impl StatFigures {
-    pub fn into_response(self) -> StatsResponse {
-        let (approved, delivered) = (self.approved, self.delivered);
-        StatsResponse {
-            total_earned: self.total_earned,
-            total_spent: self.total_spent,
-            total_fees_paid: self.total_fees_paid,
-            approval_rate: (approved + delivered > 0)
-                .then(|| round2(approved as f64 / (approved + delivered) as f64)),
-            avg_task_value: self.avg_value.map(round2),
-            tasks_by_tag: tag_earnings(self.approved_tags),
-            recent_7d_earned: self.recent_7d_earned,
-            recent_30d_earned: self.recent_30d_earned,
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! Scratch PostgreSQL databases for test suites and benchmarks: one fresh database per run,
 //! dropped when done.
 
-use crate::error::{Error, Result};
+use super::{Result, StoreError as Error};
 
 /// A database made on a PostgreSQL server for one run; dropped (with any connections still
 /// open to it) when this is dropped.
@@ -19,7 +19,7 @@ impl ScratchDatabase {
         let name = crate::ids::new_id(prefix).to_lowercase().replace('-', "_");
         let (scheme, rest) = server
             .split_once("://")
-            .ok_or_else(|| Error::Internal(format!("not a database URL: {server}")))?;
+            .ok_or_else(|| Error::Unavailable(format!("not a database URL: {server}")))?;
         let host = rest.split(['/', '?']).next().unwrap_or(rest);
         admin(server, &format!("CREATE DATABASE {name}"))?;
         Ok(Self {
@@ -49,5 +49,5 @@ pub fn admin(url: &str, sql: &str) -> Result<()> {
         Ok(())
     })
     .join()
-    .map_err(|_| Error::Internal("a PostgreSQL admin statement panicked".into()))?
+    .map_err(|_| Error::Unavailable("a PostgreSQL admin statement panicked".into()))?
 }

@@ -9,18 +9,15 @@ use super::rows::{
 };
 use super::web::{self, MarketFigures, Node, Report, SessionKey, TaskSearch, WebSession};
 use super::{
-    A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Counter, DeliveryStatus, Done, Job,
-    ListedTask, OpenTask, OpenTaskFilter, Page, PushConfig, Role, SystemWork, Tx, WebhookDelivery,
-    a2a,
+    A2aTask, A2aTaskFilter, AgentQuery, AttemptRecord, Backend, Books, Counter, DeliveryStatus,
+    Done, DueWebhook, Job, ListedTask, OpenTask, OpenTaskFilter, Page, Paged, PushConfig,
+    RateWindow, Role, SystemWork, Transaction, UnansweredQuestions, WebhookDelivery, a2a,
 };
-use crate::error::{Error, Result};
-use crate::events::{Event, EventKind};
-use crate::market::RoutingHints;
+use super::{Failed, Result, StoreError};
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Message, Millis, Question, TagReputation,
-    Task, TaskStatus, Transfer, Trust,
+    Agent, DAY, ESCROW_ACCOUNT, Event, EventKind, LedgerLine, MINT_ACCOUNT, Message, Millis,
+    Question, RoutingHints, TagReputation, Task, TaskStatus, Transfer, Trust,
 };
-use pinchwork_client::types::StatsResponse;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -43,7 +40,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 struct Command {
-    job: Job<Box<dyn std::any::Any + Send>>,
+    job: Job,
     done: Done,
 }
 
@@ -66,7 +63,7 @@ impl Sqlite {
             .filter(|d| !d.as_os_str().is_empty());
         if let (false, Some(dir)) = (in_memory, dir) {
             std::fs::create_dir_all(dir)
-                .map_err(|e| Error::Internal(format!("creating {dir:?}: {e}")))?;
+                .map_err(|e| StoreError::Unavailable(format!("creating {dir:?}: {e}")))?;
         }
         let conn = if in_memory {
             Connection::open_in_memory()?
@@ -107,15 +104,16 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
-    fn run(&self, write: bool, job: Job<Box<dyn std::any::Any + Send>>, done: Done) {
+    fn run(&self, write: bool, job: Job, done: Done) {
         let queue = match (&self.readers, write) {
             (Some(readers), false) => readers,
             _ => &self.writer,
         };
         if let Err(mpsc::SendError(cmd)) = queue.send(Command { job, done }) {
-            let _ = cmd
-                .done
-                .send(Err(Error::Internal("database worker stopped".into())));
+            let _ = cmd.done.send(Err(StoreError::Unavailable(
+                "database worker stopped".into(),
+            )
+            .into()));
         }
     }
 }
@@ -172,7 +170,7 @@ fn spawn_writer(conn: Connection) -> Result<mpsc::Sender<Command>> {
                 }
             }
         })
-        .map_err(|e| Error::Internal(format!("spawning the SQLite writer: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(format!("spawning the SQLite writer: {e}")))?;
     Ok(tx)
 }
 
@@ -184,9 +182,9 @@ fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 fn run_group(conn: &Connection, group: Vec<Command>) {
     if let Err(e) = control(conn, "BEGIN IMMEDIATE") {
-        let e = Error::from(e);
+        let e = StoreError::from(e);
         for cmd in group {
-            let _ = cmd.done.send(Err(e.clone()));
+            let _ = cmd.done.send(Err(Failed::Store(e.clone())));
         }
         return;
     }
@@ -195,17 +193,17 @@ fn run_group(conn: &Connection, group: Vec<Command>) {
         let outcome = conn
             .prepare_cached("SAVEPOINT job")
             .and_then(|mut s| s.execute([]).map(|_| ()))
-            .map_err(Error::from)
+            .map_err(Failed::from)
             .and_then(|()| {
                 let mut tx = SqliteTx { conn };
                 catch_unwind(AssertUnwindSafe(|| (cmd.job)(&mut tx)))
-                    .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
+                    .unwrap_or_else(|_| Err(StoreError::JobPanicked.into()))
             });
         let closed = match outcome {
             Ok(_) => control(conn, "RELEASE job"),
             Err(_) => control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job")),
         };
-        let outcome = closed.map_err(Error::from).and(outcome);
+        let outcome = closed.map_err(Failed::from).and(outcome);
         outcomes.push((cmd.done, outcome));
     }
     // Nobody hears of a success before it is committed.
@@ -217,9 +215,9 @@ fn run_group(conn: &Connection, group: Vec<Command>) {
         }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
-            let e = Error::from(e);
+            let e = StoreError::from(e);
             for (done, _) in outcomes {
-                let _ = done.send(Err(e.clone()));
+                let _ = done.send(Err(Failed::Store(e.clone())));
             }
         }
     }
@@ -241,7 +239,7 @@ fn spawn_checkpointer(path: String, alive: std::sync::Weak<()>) -> Result<()> {
                 }
             }
         })
-        .map_err(|e| Error::Internal(format!("spawning the SQLite checkpointer: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(format!("spawning the SQLite checkpointer: {e}")))?;
     Ok(())
 }
 
@@ -260,7 +258,7 @@ fn spawn_reader(
                 run_in_transaction(&conn, "BEGIN", cmd);
             }
         })
-        .map_err(|e| Error::Internal(format!("spawning a SQLite reader: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(format!("spawning a SQLite reader: {e}")))?;
     Ok(())
 }
 
@@ -268,16 +266,16 @@ fn run_in_transaction(conn: &Connection, begin: &str, cmd: Command) {
     let outcome = conn
         .prepare_cached(begin)
         .and_then(|mut s| s.execute([]).map(|_| ()))
-        .map_err(Error::from)
+        .map_err(Failed::from)
         .and_then(|()| {
             let mut tx = SqliteTx { conn };
             catch_unwind(AssertUnwindSafe(|| (cmd.job)(&mut tx)))
-                .unwrap_or_else(|_| Err(Error::Internal("a database job panicked".into())))
+                .unwrap_or_else(|_| Err(StoreError::JobPanicked.into()))
         });
     let outcome = match outcome {
         Ok(value) => control(conn, "COMMIT").map(|()| value).map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
-            Error::from(e)
+            Failed::from(e)
         }),
         Err(e) => {
             if !conn.is_autocommit() {
@@ -395,7 +393,7 @@ fn sql_value(cell: Cell) -> SqlValue {
     }
 }
 
-impl Tx for SqliteTx<'_> {
+impl Transaction for SqliteTx<'_> {
     fn insert_agent(&mut self, a: &Agent) -> Result<bool> {
         let digest = (!a.key_digest.is_empty()).then_some(&a.key_digest);
         let n = self
@@ -529,7 +527,7 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<(Vec<LedgerLine>, i64)> {
+    fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<Paged<LedgerLine>> {
         let total: i64 = self
             .conn
             .prepare_cached(
@@ -554,7 +552,10 @@ impl Tx for SqliteTx<'_> {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((lines, total))
+        Ok(Paged {
+            items: lines,
+            total,
+        })
     }
 
     fn escrowed_by(&mut self, agent_id: &str) -> Result<i64> {
@@ -569,7 +570,7 @@ impl Tx for SqliteTx<'_> {
             .query_row([agent_id], |r| r.get(0))?)
     }
 
-    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatsResponse> {
+    fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatFigures> {
         let c = self.conn;
         let sum = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<i64> {
             Ok(c.prepare_cached(sql)?.query_row(args, |r| r.get(0))?)
@@ -600,7 +601,7 @@ impl Tx for SqliteTx<'_> {
                  FROM tasks WHERE worker_id = ?1",
             )?
             .query_row([agent_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        let approved_tags = c
+        let approved_tags: Vec<(String, i64)> = c
             .prepare_cached(
                 "SELECT t.tags, l.amount FROM ledger l JOIN tasks t ON t.id = l.task_id \
                  WHERE l.dst = ?1 AND l.reason = 'payment' AND t.tags IS NOT NULL",
@@ -614,11 +615,10 @@ impl Tx for SqliteTx<'_> {
             approved,
             delivered,
             avg_value,
-            approved_tags,
+            earned_by_tag: super::rows::earned_by_tag(approved_tags),
             recent_7d_earned: earned_since(now - 7 * DAY)?,
             recent_30d_earned: earned_since(now - 30 * DAY)?,
-        }
-        .into_response())
+        })
     }
 
     fn insert_task(&mut self, t: &Task) -> Result<()> {
@@ -669,12 +669,12 @@ impl Tx for SqliteTx<'_> {
         self.query_rows(&tasks, |r| rows::open_task_from(r))
     }
 
-    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<(Vec<OpenTask>, i64)> {
+    fn available(&mut self, filter: &OpenTaskFilter, page: Page) -> Result<Paged<OpenTask>> {
         let (tasks, count) = query::open_tasks(Dialect::Sqlite, filter, page);
-        Ok((
-            self.query_rows(&tasks, |r| rows::open_task_from(r))?,
-            self.count(&count)?,
-        ))
+        Ok(Paged {
+            items: self.query_rows(&tasks, |r| rows::open_task_from(r))?,
+            total: self.count(&count)?,
+        })
     }
 
     fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
@@ -789,12 +789,12 @@ impl Tx for SqliteTx<'_> {
         role: Option<Role>,
         status: Option<TaskStatus>,
         page: Page,
-    ) -> Result<(Vec<Task>, i64)> {
+    ) -> Result<Paged<Task>> {
         let (tasks, count) = query::tasks_of(Dialect::Sqlite, agent_id, role, status, page);
-        Ok((
-            self.query_rows(&tasks, |r| rows::task_from(r))?,
-            self.count(&count)?,
-        ))
+        Ok(Paged {
+            items: self.query_rows(&tasks, |r| rows::task_from(r))?,
+            total: self.count(&count)?,
+        })
     }
 
     fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>> {
@@ -886,7 +886,7 @@ impl Tx for SqliteTx<'_> {
             .collect::<rusqlite::Result<_>>()?)
     }
 
-    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<(i64, i64)> {
+    fn unanswered_questions(&mut self, task_id: &str, asker: &str) -> Result<UnansweredQuestions> {
         Ok(self
             .conn
             .prepare_cached(
@@ -894,7 +894,12 @@ impl Tx for SqliteTx<'_> {
                  JOIN agents a ON a.id = q.asker_id \
                  WHERE q.task_id = ?1 AND q.answer IS NULL AND a.suspended = 0",
             )?
-            .query_row([task_id, asker], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            .query_row([task_id, asker], |r| {
+                Ok(UnansweredQuestions {
+                    all: r.get(0)?,
+                    from_asker: r.get(1)?,
+                })
+            })?)
     }
 
     fn insert_message(&mut self, m: &Message, assignment: &str) -> Result<()> {
@@ -989,12 +994,12 @@ impl Tx for SqliteTx<'_> {
         Ok(rows::tag_reputations(rated))
     }
 
-    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<(Vec<Agent>, i64)> {
+    fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<Paged<Agent>> {
         let (agents, count) = query::directory(Dialect::Sqlite, q, page);
-        Ok((
-            self.query_rows(&agents, |r| rows::agent_from(r))?,
-            self.count(&count)?,
-        ))
+        Ok(Paged {
+            items: self.query_rows(&agents, |r| rows::agent_from(r))?,
+            total: self.count(&count)?,
+        })
     }
 
     fn append_events(&mut self, events: &mut [Event], now: Millis) -> Result<Vec<Option<String>>> {
@@ -1092,7 +1097,7 @@ impl Tx for SqliteTx<'_> {
         subject: &str,
         now: Millis,
         window_ms: Millis,
-    ) -> Result<(Millis, i64)> {
+    ) -> Result<RateWindow> {
         Ok(self
             .conn
             .prepare_cached(
@@ -1103,7 +1108,10 @@ impl Tx for SqliteTx<'_> {
                  RETURNING window_start, hits",
             )?
             .query_row(params![bucket, subject, now, window_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok(RateWindow {
+                    started_at: r.get(0)?,
+                    hits: r.get(1)?,
+                })
             })?)
     }
 
@@ -1144,7 +1152,7 @@ impl Tx for SqliteTx<'_> {
         now: Millis,
         lease_until: Millis,
         limit: i64,
-    ) -> Result<Vec<(WebhookDelivery, Option<String>)>> {
+    ) -> Result<Vec<DueWebhook>> {
         let ids = self
             .conn
             .prepare_cached(&format!(
@@ -1169,7 +1177,10 @@ impl Tx for SqliteTx<'_> {
                      LEFT JOIN agents a ON a.id = d.recipient WHERE d.id = ?1"
                 ))?
                 .query_row([&id], |r| {
-                    Ok((rows::delivery_from(r)?, r.get::<_, Option<String>>(13)?))
+                    Ok(DueWebhook {
+                        delivery: rows::delivery_from(r)?,
+                        secret: r.get(13)?,
+                    })
                 })?;
             taken.push(row);
         }
@@ -1243,16 +1254,12 @@ impl Tx for SqliteTx<'_> {
         Ok(self.query_rows(&q, |r| a2a::task_from(r))?.pop())
     }
 
-    fn a2a_tasks_of(
-        &mut self,
-        filter: &A2aTaskFilter,
-        page: Page,
-    ) -> Result<(Vec<ListedTask>, i64)> {
+    fn a2a_tasks_of(&mut self, filter: &A2aTaskFilter, page: Page) -> Result<Paged<ListedTask>> {
         let (tasks, count) = a2a::tasks_of(Dialect::Sqlite, filter, page);
-        Ok((
-            self.query_rows(&tasks, |r| a2a::listed_task_from(r))?,
-            self.count(&count)?,
-        ))
+        Ok(Paged {
+            items: self.query_rows(&tasks, |r| a2a::listed_task_from(r))?,
+            total: self.count(&count)?,
+        })
     }
 
     fn save_push_config(&mut self, config: &PushConfig) -> Result<()> {
@@ -1355,7 +1362,7 @@ impl Tx for SqliteTx<'_> {
             .collect())
     }
 
-    fn books(&mut self) -> Result<(i64, i64, i64)> {
+    fn books(&mut self) -> Result<Books> {
         Ok(self.conn.query_row(
             &format!(
                 "SELECT (SELECT coalesce(sum(credits), 0) FROM agents), \
@@ -1366,7 +1373,13 @@ impl Tx for SqliteTx<'_> {
                  - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = '{MINT_ACCOUNT}')"
             ),
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| {
+                Ok(Books {
+                    balances: r.get(0)?,
+                    escrowed: r.get(1)?,
+                    minted: r.get(2)?,
+                })
+            },
         )?)
     }
 

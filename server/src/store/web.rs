@@ -5,7 +5,7 @@
 use super::Page;
 use super::query::{Args, Dialect, Query};
 use super::rows::{AGENT_COLS, Cells, TASK_COLS};
-use crate::events::{Event, EventKind};
+use crate::model::{Event, EventKind};
 use crate::model::{MINT_ACCOUNT, Millis, PLATFORM_AGENT_ID, TaskStatus};
 use std::collections::BTreeMap;
 
@@ -412,7 +412,7 @@ pub fn session_from<R: Cells>(r: &R) -> Result<WebSession, R::Error> {
     })
 }
 
-/// The statements of `Tx::open_web_session`, in order: forget expired sessions, count the
+/// The statements of `Transaction::open_web_session`, in order: forget expired sessions, count the
 /// live ones, drop the subject's oldest beyond `keep`, insert.
 pub struct SessionSql {
     pub prune: Query,

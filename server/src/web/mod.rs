@@ -139,9 +139,7 @@ impl From<Error> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        if let Error::Internal(cause) = &self.0 {
-            tracing::error!(%cause, "internal error");
-        }
+        self.0.log_if_internal();
         let status = self.0.status();
         let page = layout::error_page(status, &self.0.public_message());
         let mut res = (status, axum::response::Html(page.into_string())).into_response();

@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::market;
 use crate::model::{HOUR, TaskStatus};
-use crate::store::{MarketFigures, Node, Page, TaskSearch};
+use crate::store::{MarketFigures, Node, Page, StoreError, TaskSearch};
 use axum::Extension;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -111,7 +111,7 @@ pub async fn dashboard(
                     offset: 0,
                 },
             )?;
-            Ok((recent, tx.nodes_seen_since(alive_since)?))
+            Ok::<_, StoreError>((recent, tx.nodes_seen_since(alive_since)?))
         })
         .await?;
     let db_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -319,8 +319,8 @@ pub async fn agent_page(
                 limit: 20,
                 offset: 0,
             };
-            let tasks = tx.tasks_of(&id, None, None, page)?.0;
-            Ok((agent, tasks))
+            let tasks = tx.tasks_of(&id, None, None, page)?.items;
+            Ok::<_, Error>((agent, tasks))
         })
         .await?;
     let csrf = op.csrf.as_str();
@@ -516,7 +516,7 @@ pub async fn task_page(
                 None => Vec::new(),
             };
             let events = tx.task_events(&task.id, None, 200)?;
-            Ok((task, questions, messages, events))
+            Ok::<_, Error>((task, questions, messages, events))
         })
         .await?;
     let body = html! {

@@ -182,12 +182,12 @@ pub async fn home(State(s): State<AppState>, owner: Owner) -> WebResult<Html<Str
             };
             let mut trust = tx.trust_of(&id)?;
             trust.truncate(LIST as usize);
-            Ok(Home {
+            Ok::<_, Error>(Home {
                 escrowed: tx.escrowed_by(&id)?,
-                ledger: tx.ledger_of(&id, page)?.0,
-                posted: tx.tasks_of(&id, Some(Role::Poster), None, page)?.0,
-                worked: tx.tasks_of(&id, Some(Role::Worker), None, page)?.0,
-                open: market::tasks::browse(tx, &filter, page)?.0,
+                ledger: tx.ledger_of(&id, page)?.items,
+                posted: tx.tasks_of(&id, Some(Role::Poster), None, page)?.items,
+                worked: tx.tasks_of(&id, Some(Role::Worker), None, page)?.items,
+                open: market::tasks::browse(tx, &filter, page)?.items,
                 trust,
                 deliveries: tx.webhook_deliveries_of(&id, LIST)?,
                 agent,
@@ -357,7 +357,7 @@ pub async fn task_page(
             let questions = market::social::questions(tx, &viewer, &task.id)?;
             let messages = market::social::messages(tx, &viewer, &task.id)?;
             let events = tx.task_events(&task.id, Some(&viewer), 200)?;
-            Ok((task, questions, messages, events))
+            Ok::<_, Error>((task, questions, messages, events))
         })
         .await?;
     let mine = task.poster_id == owner.agent_id;

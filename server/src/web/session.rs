@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::market;
 use crate::model::{HOUR, Millis};
-use crate::store::{SessionKey, Tx, WebSession};
+use crate::store::{SessionKey, Transaction, WebSession};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -200,7 +200,7 @@ async fn live(
     parts: &Parts,
     s: &AppState,
     area: Area,
-    check: impl FnOnce(&mut dyn Tx, &str) -> Result<bool, Error> + Send + 'static,
+    check: impl FnOnce(&mut dyn Transaction, &str) -> Result<bool, Error> + Send + 'static,
 ) -> Result<(String, String), NotSignedIn> {
     let secret = cookie(&parts.headers, area.cookie())
         .ok_or(NotSignedIn::SignInFirst(area))?
@@ -209,7 +209,7 @@ async fn live(
     let subject = s
         .read(move |tx| {
             let Some(session) = tx.web_session(&key, now)? else {
-                return Ok(None);
+                return Ok::<_, Error>(None);
             };
             Ok(check(tx, &session.subject)?.then_some(session.subject))
         })
@@ -224,7 +224,8 @@ impl FromRequestParts<AppState> for Owner {
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, NotSignedIn> {
         // A suspended agent's sessions were ended; this also covers one suspended on a node
         // whose news has not arrived yet.
-        let active = |tx: &mut dyn Tx, id: &str| Ok(tx.agent(id)?.is_some_and(|a| !a.suspended));
+        let active =
+            |tx: &mut dyn Transaction, id: &str| Ok(tx.agent(id)?.is_some_and(|a| !a.suspended));
         let (agent_id, secret) = live(parts, s, Area::Owner, active).await?;
         Ok(Owner {
             agent_id,
@@ -241,7 +242,8 @@ impl FromRequestParts<AppState> for Operator {
         let current = crate::api::admin::configured_key(s)
             .ok()
             .map(operator_subject);
-        let same_key = move |_: &mut dyn Tx, subject: &str| Ok(current.as_deref() == Some(subject));
+        let same_key =
+            move |_: &mut dyn Transaction, subject: &str| Ok(current.as_deref() == Some(subject));
         let (_, secret) = live(parts, s, Area::Operator, same_key).await?;
         Ok(Operator {
             csrf: csrf_token(&secret),
