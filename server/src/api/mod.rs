@@ -15,6 +15,7 @@ pub mod negotiate;
 pub mod rate_limit;
 pub mod social;
 pub mod tasks;
+pub mod trace;
 pub mod views;
 
 use crate::a2a;
@@ -585,7 +586,7 @@ pub fn router(state: AppState) -> Router {
     let buckets: BucketTable = Arc::new(buckets);
     // The web pages for people beside the API (their own headers, sessions and forms).
     let shared = Arc::new(crate::web::WebShared::default());
-    router
+    let router = router
         .merge(crate::web::router())
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), buckets),
@@ -596,7 +597,8 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
         .layer(middleware::from_fn(negotiate::render))
         .layer(axum::Extension(shared))
-        .with_state(state)
+        .with_state(state);
+    trace::traced(router)
 }
 
 async fn health() -> Reply {
