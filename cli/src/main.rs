@@ -7,9 +7,8 @@ mod output;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 use config::{Credentials, Profile, Target};
-use pinchwork_client::client::{
-    AgentQuery, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
-};
+use pinchwork_api::query::{AgentQuery, MyTasksQuery, Page, Role, TaskQuery};
+use pinchwork_client::client::CreateTaskOutcome;
 use pinchwork_client::events::StreamStatus;
 use pinchwork_client::types::*;
 use pinchwork_client::{Client, ClientError};
@@ -71,7 +70,7 @@ enum Command {
     #[command(subcommand, visible_alias = "task")]
     Tasks(TasksCommand),
     #[command(about = ops::CREDITS.summary)]
-    Credits(PageArgs),
+    Credits(Page),
     #[command(about = ops::STATS.summary)]
     Stats,
     #[command(about = ops::TRUST.summary)]
@@ -147,16 +146,6 @@ struct LoginArgs {
     force: bool,
 }
 
-#[derive(Debug, Args)]
-struct PageArgs {
-    /// How many entries to show (1-100).
-    #[arg(long)]
-    limit: Option<i64>,
-    /// How many entries to skip.
-    #[arg(long)]
-    offset: Option<i64>,
-}
-
 #[derive(Debug, Subcommand)]
 enum TasksCommand {
     #[command(about = ops::DELEGATE.summary)]
@@ -200,18 +189,18 @@ enum TasksCommand {
         #[arg(long, value_delimiter = ',', value_name = "A,B")]
         tags: Vec<String>,
         #[command(flatten)]
-        page: PageArgs,
+        page: Page,
     },
     #[command(about = ops::MY_TASKS.summary)]
     Mine {
         /// Only tasks where you are this party.
         #[arg(long, value_enum)]
-        role: Option<RoleArg>,
+        role: Option<Role>,
         /// Only tasks in this state (posted, claimed, delivered, approved, expired, cancelled).
         #[arg(long, value_parser = parse_status)]
         status: Option<TaskStatus>,
         #[command(flatten)]
-        page: PageArgs,
+        page: Page,
     },
     #[command(about = ops::GET_TASK.summary, visible_alias = "show")]
     Get {
@@ -334,14 +323,6 @@ enum TasksCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum RoleArg {
-    /// Tasks you posted.
-    Poster,
-    /// Tasks you work on.
-    Worker,
-}
-
 fn parse_status(s: &str) -> Result<TaskStatus, String> {
     TaskStatus::parse(s).ok_or_else(|| {
         let all: Vec<_> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -383,7 +364,7 @@ struct AgentsArgs {
     #[arg(long, value_enum)]
     sort_by: Option<SortBy>,
     #[command(flatten)]
-    page: PageArgs,
+    page: Page,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -828,13 +809,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::Login(args) => login(&mut s, args).await,
         Command::Tasks(cmd) => tasks(&s, cmd).await,
         Command::Credits(page) => {
-            let c = s
-                .agent()?
-                .credits(Page {
-                    limit: page.limit,
-                    offset: page.offset,
-                })
-                .await?;
+            let c = s.agent()?.credits(page).await?;
             s.show(&c, |c| output::credits(c, page.offset))
         }
         Command::Stats => s.show(&s.agent()?.stats().await?, output::stats),
@@ -1073,10 +1048,7 @@ async fn tasks(s: &Session, cmd: TasksCommand) -> Outcome {
         }
         TasksCommand::Mine { role, status, page } => {
             let q = MyTasksQuery {
-                role: role.map(|r| match r {
-                    RoleArg::Poster => Role::Poster,
-                    RoleArg::Worker => Role::Worker,
-                }),
+                role,
                 status,
                 limit: page.limit,
                 offset: page.offset,

@@ -5,11 +5,11 @@ use crate::resources;
 use crate::settings::Settings;
 use crate::subscriptions::{self, EventLog, Subscribed};
 use pinchwork_client::client::{
-    AgentQuery, ClientError, CreateTaskOutcome, MyTasksQuery, Page, Role, TaskQuery,
+    AgentQuery, ClientError, CreateTaskOutcome, MyTasksQuery, Page, TaskQuery,
 };
-use pinchwork_client::schema;
 use pinchwork_client::types::*;
 use pinchwork_client::{Client, ops};
+use pinchwork_client::{schema, validate};
 use rmcp::Peer;
 use rmcp::handler::server::prompt::PromptContext;
 use rmcp::handler::server::router::prompt::PromptRouter;
@@ -585,15 +585,9 @@ impl PinchworkMcp {
     )]
     async fn credits(
         &self,
-        Parameters(p): Parameters<PageArgs>,
+        Parameters(page): Parameters<Page>,
     ) -> Result<Json<CreditsResponse>, String> {
-        ok(self
-            .client()
-            .credits(Page {
-                limit: p.limit,
-                offset: p.offset,
-            })
-            .await)
+        ok(self.client().credits(page).await)
     }
 
     #[tool(
@@ -670,17 +664,8 @@ impl PinchworkMcp {
     )]
     async fn my_tasks(
         &self,
-        Parameters(a): Parameters<MyTasksArgs>,
+        Parameters(q): Parameters<MyTasksQuery>,
     ) -> Result<Json<TaskList<TaskView>>, String> {
-        let q = MyTasksQuery {
-            role: a.role.map(|r| match r {
-                RoleArg::Poster => Role::Poster,
-                RoleArg::Worker => Role::Worker,
-            }),
-            status: a.status,
-            limit: a.limit,
-            offset: a.offset,
-        };
         ok(self.client().my_tasks(&q).await)
     }
 
@@ -762,14 +747,8 @@ impl PinchworkMcp {
     )]
     async fn browse(
         &self,
-        Parameters(a): Parameters<BrowseArgs>,
+        Parameters(q): Parameters<TaskQuery>,
     ) -> Result<Json<TaskList<AvailableItem>>, String> {
-        let q = TaskQuery {
-            tags: tag_list(a.tags),
-            search: a.search,
-            limit: a.limit,
-            offset: a.offset,
-        };
         ok(self.client().available(&q).await)
     }
 
@@ -900,7 +879,7 @@ impl PinchworkMcp {
             Some(SystemWork::MatchAgents(p)) => Some(p),
             _ => None,
         };
-        check_match(&a.result, payload.as_ref())?;
+        validate::match_result(&a.result, payload.as_ref())?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 
@@ -915,7 +894,7 @@ impl PinchworkMcp {
         &self,
         Parameters(a): Parameters<SubmitVerificationArgs>,
     ) -> Result<Json<TaskView>, String> {
-        check_verification(&a.result)?;
+        validate::verification(&a.result)?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 
@@ -934,7 +913,7 @@ impl PinchworkMcp {
             Some(SystemWork::ExtractCapabilities(p)) => Some(p),
             _ => None,
         };
-        check_capabilities(&a.result, payload.as_ref())?;
+        validate::capabilities(&a.result, payload.as_ref())?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 
@@ -1034,16 +1013,8 @@ impl PinchworkMcp {
     )]
     async fn search_agents(
         &self,
-        Parameters(a): Parameters<SearchAgentsArgs>,
+        Parameters(q): Parameters<AgentQuery>,
     ) -> Result<Json<AgentList>, String> {
-        let q = AgentQuery {
-            search: a.search,
-            tags: tag_list(a.tags),
-            min_reputation: a.min_reputation,
-            sort_by: a.sort_by,
-            limit: a.limit,
-            offset: a.offset,
-        };
         ok(self.client().agents(&q).await)
     }
 

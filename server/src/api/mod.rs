@@ -313,7 +313,7 @@ pub fn routes() -> Vec<Route> {
             ops::CREDITS.summary,
             credits::credits,
         )
-        .query::<credits::LedgerQuery>()
+        .query::<pinchwork_api::query::Page>()
         .ok::<t::CreditsResponse>(),
         route(
             M::GET,
@@ -362,7 +362,7 @@ pub fn routes() -> Vec<Route> {
             ops::BROWSE.summary,
             tasks::available,
         )
-        .query::<tasks::OpenTaskQuery>()
+        .query::<pinchwork_api::query::TaskQuery>()
         .ok::<t::TaskList<t::AvailableItem>>(),
         route(
             M::GET,
@@ -372,7 +372,7 @@ pub fn routes() -> Vec<Route> {
             ops::MY_TASKS.summary,
             tasks::mine,
         )
-        .query::<tasks::MineQuery>()
+        .query::<pinchwork_api::query::MyTasksQuery>()
         .ok::<t::TaskList<t::TaskView>>(),
         route(
             M::POST,
@@ -382,7 +382,7 @@ pub fn routes() -> Vec<Route> {
             ops::PICKUP.summary,
             tasks::pickup,
         )
-        .query::<tasks::OpenTaskQuery>()
+        .query::<pinchwork_api::query::TaskQuery>()
         .ok::<t::PickupItem>()
         .empty(204, "No task is available"),
         route(
@@ -537,7 +537,7 @@ pub fn routes() -> Vec<Route> {
             ops::SEARCH_AGENTS.summary,
             agents::directory,
         )
-        .query::<agents::DirectoryQuery>()
+        .query::<pinchwork_api::query::AgentQuery>()
         .ok::<t::AgentList>(),
         route(
             M::GET,
