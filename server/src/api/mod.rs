@@ -1,5 +1,6 @@
 //! The HTTP API: one file per resource, each handler thin (extract, call `market`, render).
-//! `routes()` is the one table of endpoints: the router, the rate limits and the published
+//! `routes()` is the one table of endpoints: the router, who may call each (enforced before
+//! the handler runs), the rate limits and the published
 //! endpoint lists are all made from it.
 
 pub mod admin;
@@ -22,11 +23,13 @@ use crate::a2a;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::store::Page;
+use auth::Verified;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::middleware;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use negotiate::Reply;
 use pinchwork_client::types::Health;
@@ -83,12 +86,18 @@ pub struct Outcome {
     pub description: &'static str,
 }
 
-/// One endpoint: what it is, who may call it, which rate limit it counts against, and the
-/// types of what it reads and answers (for /openapi.json and /v1/capabilities).
+/// How a route answers a caller its access level refuses (401, 403).
+pub type Refusal = fn(Error) -> Response;
+
+/// One endpoint: what it is, who may call it (enforced by the router, before the handler), which
+/// rate limit it counts against, and the types of what it reads and answers (for
+/// /openapi.json and /v1/capabilities).
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    /// How a refusal is answered: `{"error"}` unless the route speaks another protocol.
+    refusal: Refusal,
     pub bucket: Option<Bucket>,
     pub purpose: &'static str,
     /// The request body's type (JSON, or markdown with YAML front-matter).
@@ -112,6 +121,7 @@ fn route<H: Handler<T, AppState>, T: 'static>(
         method,
         path,
         access,
+        refusal: IntoResponse::into_response,
         bucket,
         purpose,
         body: None,
@@ -123,6 +133,12 @@ fn route<H: Handler<T, AppState>, T: 'static>(
 
 /// What an endpoint reads and answers, written next to it in the table.
 impl Route {
+    /// Answers refusals its own way.
+    fn refuses_with(mut self, refusal: Refusal) -> Self {
+        self.refusal = refusal;
+        self
+    }
+
     /// Reads a request body of type `T`.
     fn body<T: JsonSchema>(mut self) -> Self {
         self.body = Some(shape::<T>);
@@ -269,6 +285,7 @@ pub fn routes() -> Vec<Route> {
              CancelTask, SubscribeToTask, push notification configs",
             a2a::endpoint,
         )
+        .refuses_with(a2a::refusal)
         .body::<a2a::types::JsonRpcRequest>()
         .outcome(
             200,
@@ -581,7 +598,18 @@ pub fn router(state: AppState) -> Router {
                 (bucket, r.access == Access::Public),
             );
         }
-        router = router.route(r.path, r.handler);
+        let handler = match r.access {
+            Access::Public => r.handler,
+            access => r.handler.route_layer(middleware::from_fn_with_state(
+                Guard {
+                    state: state.clone(),
+                    access,
+                    refusal: r.refusal,
+                },
+                guard,
+            )),
+        };
+        router = router.route(r.path, handler);
     }
     let buckets: BucketTable = Arc::new(buckets);
     // The web pages for people beside the API (their own headers, sessions and forms).
@@ -599,6 +627,37 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::Extension(shared))
         .with_state(state);
     trace::traced(router)
+}
+
+/// What `guard` checks a route's callers against.
+#[derive(Clone)]
+struct Guard {
+    state: AppState,
+    access: Access,
+    refusal: Refusal,
+}
+
+/// Lets through only the callers the route's access level admits (401 without a valid key,
+/// 403 for a suspended agent or a wrong admin key), and leaves who they are in the request's
+/// extensions for the handler's `Auth` or `Admin`.
+async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let verified = match g.access {
+        Access::Public => return next.run(Request::from_parts(parts, body)).await,
+        Access::Agent => auth::caller(&g.state, &parts)
+            .await
+            .map(|caller| Verified::Agent(caller.id)),
+        Access::Admin => admin::Admin::from_request_parts(&mut parts, &g.state)
+            .await
+            .map(|_| Verified::Admin),
+    };
+    match verified {
+        Ok(who) => {
+            parts.extensions.insert(who);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(e) => (g.refusal)(e),
+    }
 }
 
 async fn health() -> Reply {
