@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer};
 pub const INVALID_FILTER: &str = "Invalid ";
 
 /// A page of a list: `limit` 1-100, `offset` 0 or more; `None` leaves the server's default.
+/// The list queries hold one (flattened: the fields stand beside the filters).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Page {
@@ -39,14 +40,9 @@ pub struct TaskQuery {
     /// Only tasks whose need or context contains this text (case-insensitive).
     #[serde(default)]
     pub search: Option<String>,
-    /// Page size when browsing, 1-100 (default 20).
-    #[serde(default, deserialize_with = "lax::opt_int")]
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<i64>,
-    /// Tasks to skip when browsing (default 0).
-    #[serde(default, deserialize_with = "lax::opt_int")]
-    #[schemars(range(min = 0))]
-    pub offset: Option<i64>,
+    /// Which page.
+    #[serde(flatten)]
+    pub page: Page,
 }
 
 /// Which side of a task you are on.
@@ -91,14 +87,9 @@ pub struct MyTasksQuery {
     /// Only tasks in this state.
     #[serde(default, deserialize_with = "opt_status")]
     pub status: Option<TaskStatus>,
-    /// Page size, 1-100 (default 20).
-    #[serde(default, deserialize_with = "lax::opt_int")]
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<i64>,
-    /// Tasks to skip (default 0).
-    #[serde(default, deserialize_with = "lax::opt_int")]
-    #[schemars(range(min = 0))]
-    pub offset: Option<i64>,
+    /// Which page.
+    #[serde(flatten)]
+    pub page: Page,
 }
 
 /// Filters for the public agent directory.
@@ -118,14 +109,9 @@ pub struct AgentQuery {
     /// `reputation` (default) or `tasks_completed`, best first.
     #[serde(default)]
     pub sort_by: Option<String>,
-    /// Page size, 1-100 (default 20).
-    #[serde(default, deserialize_with = "lax::opt_int")]
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<i64>,
-    /// Entries to skip (default 0).
-    #[serde(default, deserialize_with = "lax::opt_int")]
-    #[schemars(range(min = 0))]
-    pub offset: Option<i64>,
+    /// Which page.
+    #[serde(flatten)]
+    pub page: Page,
 }
 
 /// Tags as a list or one comma-separated string; absent is none.
@@ -165,7 +151,17 @@ mod tests {
             serde_json::from_value(serde_json::json!({"tags": "a, b", "limit": 5})).unwrap();
         assert_eq!(from_json, from_text);
         assert_eq!(from_json.tags, ["a", "b"]);
-        assert_eq!(from_json.limit, Some(5));
+        assert_eq!(from_json.page.limit, Some(5));
+    }
+
+    #[test]
+    fn the_page_stands_beside_the_filters() {
+        // The OpenAPI document lists a query type's top-level properties as its parameters.
+        let schema = schemars::schema_for!(TaskQuery).to_value();
+        let names: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["limit", "offset", "search", "tags"], "{schema}");
+        let q: TaskQuery = serde_json::from_value(serde_json::json!({"offset": "3"})).unwrap();
+        assert_eq!(q.page.offset, Some(3));
     }
 
     #[test]

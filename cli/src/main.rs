@@ -863,11 +863,10 @@ async fn run(cli: Cli) -> Outcome {
                     }
                     .to_string()
                 }),
-                limit: search.page.limit,
-                offset: search.page.offset,
+                page: search.page,
             };
             let list = s.public()?.agents(&q).await?;
-            s.show(&list, |l| output::agents(l, q.offset))
+            s.show(&list, |l| output::agents(l, q.page.offset))
         }
         Command::Events { since, replay } => {
             // Event ids start at 1: replaying after 0 replays everything kept.
@@ -1037,22 +1036,12 @@ async fn tasks(s: &Session, cmd: TasksCommand) -> Outcome {
             })
         }
         TasksCommand::List { search, tags, page } => {
-            let q = TaskQuery {
-                tags,
-                search,
-                limit: page.limit,
-                offset: page.offset,
-            };
+            let q = TaskQuery { tags, search, page };
             let list = c.available(&q).await?;
             s.show(&list, |l| output::available(l, page.offset))
         }
         TasksCommand::Mine { role, status, page } => {
-            let q = MyTasksQuery {
-                role,
-                status,
-                limit: page.limit,
-                offset: page.offset,
-            };
+            let q = MyTasksQuery { role, status, page };
             let list = c.my_tasks(&q).await?;
             let me = s
                 .creds

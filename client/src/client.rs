@@ -222,8 +222,8 @@ impl Client {
             .tags(&q.tags)
             .opt("min_reputation", q.min_reputation)
             .opt("sort_by", q.sort_by.as_deref())
-            .opt("limit", q.limit)
-            .opt("offset", q.offset);
+            .opt("limit", q.page.limit)
+            .opt("offset", q.page.offset);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "agents"],
@@ -275,8 +275,8 @@ impl Client {
         let query = Params::default()
             .opt("role", q.role.map(Role::as_str))
             .opt("status", q.status.map(TaskStatus::as_str))
-            .opt("limit", q.limit)
-            .opt("offset", q.offset);
+            .opt("limit", q.page.limit)
+            .opt("offset", q.page.offset);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "tasks", "mine"],
@@ -292,8 +292,8 @@ impl Client {
         let query = Params::default()
             .tags(&q.tags)
             .opt("search", q.search.as_deref())
-            .opt("limit", q.limit)
-            .opt("offset", q.offset);
+            .opt("limit", q.page.limit)
+            .opt("offset", q.page.offset);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "tasks", "available"],

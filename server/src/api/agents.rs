@@ -65,7 +65,7 @@ pub async fn directory(
     State(s): State<AppState>,
     Query(q): Query<query::AgentQuery>,
 ) -> Result<Reply> {
-    let page = super::page(q.limit, q.offset, 20)?;
+    let page = super::page(q.page, 20)?;
     let query = AgentQuery {
         search: market::validate::search(q.search)?,
         min_reputation: q.min_reputation,

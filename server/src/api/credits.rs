@@ -14,7 +14,7 @@ pub async fn credits(
     Auth(agent): Auth,
     Query(q): Query<Page>,
 ) -> Result<Reply> {
-    let page = super::page(q.limit, q.offset, 50)?;
+    let page = super::page(q, 50)?;
     let (balance, escrowed, (lines, total)) = s
         .read(move |tx| {
             let balance = tx.agent(&agent.id)?.map_or(0, |a| a.credits);

@@ -668,12 +668,12 @@ async fn health() -> Reply {
     .json_only()
 }
 
-/// Validates `limit` (1-`MAX_PAGE_LIMIT`) and `offset` (>= 0) query parameters: 422 when out
-/// of range.
-pub fn page(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> Result<Page> {
+/// Validates the `limit` (1-`MAX_PAGE_LIMIT`) and `offset` (>= 0) query parameters: 422 when
+/// out of range.
+pub fn page(asked: pinchwork_api::query::Page, default_limit: i64) -> Result<Page> {
     use pinchwork_client::limits::MAX_PAGE_LIMIT;
-    let limit = limit.unwrap_or(default_limit);
-    let offset = offset.unwrap_or(0);
+    let limit = asked.limit.unwrap_or(default_limit);
+    let offset = asked.offset.unwrap_or(0);
     if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
         return Err(Error::Unprocessable(format!(
             "limit must be between 1 and {MAX_PAGE_LIMIT}"

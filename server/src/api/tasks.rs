@@ -155,7 +155,7 @@ pub async fn available(
     Auth(agent): Auth,
     Query(q): Query<TaskQuery>,
 ) -> Result<Reply> {
-    let page = super::page(q.limit, q.offset, 20)?;
+    let page = super::page(q.page, 20)?;
     let filter = open_task_filter(agent.id, Some(q.tags), q.search)?;
     let (tasks, total) = s.read(move |tx| rules::browse(tx, &filter, page)).await?;
     Ok(Reply::ok(&TaskList {
@@ -169,7 +169,7 @@ pub async fn mine(
     Auth(agent): Auth,
     Query(q): Query<MyTasksQuery>,
 ) -> Result<Reply> {
-    let page = super::page(q.limit, q.offset, 20)?;
+    let page = super::page(q.page, 20)?;
     let role = q.role.map(|role| match role {
         query::Role::Poster => Role::Poster,
         query::Role::Worker => Role::Worker,
