@@ -71,13 +71,6 @@ impl Role {
     }
 }
 
-impl<'de> Deserialize<'de> for Role {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| D::Error::custom(format!("{INVALID_FILTER}role: {s}")))
-    }
-}
-
 /// Filters for your own tasks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct MyTasksQuery {
@@ -121,21 +114,25 @@ fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 
 /// A role, or none when absent or empty (`role=`).
 fn opt_role<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Role>, D::Error> {
-    match Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => Role::parse(&s)
-            .map(Some)
-            .ok_or_else(|| D::Error::custom(format!("{INVALID_FILTER}role: {s}"))),
-    }
+    opt_filter(d, "role", Role::parse)
 }
 
 /// A task state, or none when absent or empty (`status=`).
 fn opt_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TaskStatus>, D::Error> {
+    opt_filter(d, "status", TaskStatus::parse)
+}
+
+/// A filter's value by `parse`, or none when absent or empty; an unknown value is named.
+fn opt_filter<'de, D: Deserializer<'de>, T>(
+    d: D,
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, D::Error> {
     match Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => TaskStatus::parse(&s)
+        Some(s) => parse(&s)
             .map(Some)
-            .ok_or_else(|| D::Error::custom(format!("{INVALID_FILTER}status: {s}"))),
+            .ok_or_else(|| D::Error::custom(format!("{INVALID_FILTER}{name}: {s}"))),
     }
 }
 
