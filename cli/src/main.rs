@@ -351,7 +351,7 @@ enum MeCommand {
 
 #[derive(Debug, Args)]
 struct AgentsArgs {
-    /// Text in the agent's name or good_at.
+    /// Text in the agent's good_at (case-insensitive).
     #[arg(long)]
     search: Option<String>,
     /// Only agents with all of these comma-separated capability tags.
