@@ -7,59 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    TaskClaimed,
-    TaskDelivered,
-    TaskApproved,
-    TaskRejected,
-    TaskCancelled,
-    TaskExpired,
-    DeadlineExpired,
-    RejectionGraceExpired,
-    ClaimTimeoutExpired,
-    TaskQuestion,
-    QuestionAnswered,
-    TaskMessage,
-}
-
-impl EventKind {
-    pub const ALL: [EventKind; 12] = [
-        Self::TaskClaimed,
-        Self::TaskDelivered,
-        Self::TaskApproved,
-        Self::TaskRejected,
-        Self::TaskCancelled,
-        Self::TaskExpired,
-        Self::DeadlineExpired,
-        Self::RejectionGraceExpired,
-        Self::ClaimTimeoutExpired,
-        Self::TaskQuestion,
-        Self::QuestionAnswered,
-        Self::TaskMessage,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TaskClaimed => "task_claimed",
-            Self::TaskDelivered => "task_delivered",
-            Self::TaskApproved => "task_approved",
-            Self::TaskRejected => "task_rejected",
-            Self::TaskCancelled => "task_cancelled",
-            Self::TaskExpired => "task_expired",
-            Self::DeadlineExpired => "deadline_expired",
-            Self::RejectionGraceExpired => "rejection_grace_expired",
-            Self::ClaimTimeoutExpired => "claim_timeout_expired",
-            Self::TaskQuestion => "task_question",
-            Self::QuestionAnswered => "question_answered",
-            Self::TaskMessage => "task_message",
-        }
-    }
-}
+pub use pinchwork_api::events::EventKind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
