@@ -15,10 +15,14 @@ fn workspace() -> PathBuf {
 
 /// Each member's allowed workspace dependencies (normal ones; dev-dependencies are free).
 const CRATES: &[(&str, &[&str])] = &[
-    ("client", &[]),
-    ("cli", &["pinchwork-client"]),
-    ("mcp", &["pinchwork-client"]),
-    ("server", &["pinchwork-client", "pinchwork-mcp"]),
+    ("api", &[]),
+    ("client", &["pinchwork-api"]),
+    ("cli", &["pinchwork-api", "pinchwork-client"]),
+    ("mcp", &["pinchwork-api", "pinchwork-client"]),
+    (
+        "server",
+        &["pinchwork-api", "pinchwork-client", "pinchwork-mcp"],
+    ),
     (
         "test-kit",
         &["pinchwork-client", "pinchwork-mcp", "pinchwork-server"],

@@ -8,7 +8,7 @@ mod session;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use clap_complete::Shell;
-use commands::PageArgs;
+use commands::Page;
 use commands::admin::AdminArgs;
 use commands::agents::{AgentsArgs, AgentsCommand};
 use commands::login::LoginArgs;
@@ -73,7 +73,7 @@ pub enum Command {
     #[command(subcommand, visible_alias = "task")]
     Tasks(TasksCommand),
     #[command(about = ops::CREDITS.summary)]
-    Credits(PageArgs),
+    Credits(Page),
     #[command(about = ops::STATS.summary)]
     Stats,
     #[command(about = ops::TRUST.summary)]

@@ -26,6 +26,7 @@
 //! # }
 //! ```
 
+pub use crate::query::{AgentQuery, MyTasksQuery, Page, Role, TaskQuery};
 use crate::types::*;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
@@ -107,65 +108,6 @@ impl CreateTaskOutcome {
             Self::Settled(t) => t.status,
         }
     }
-}
-
-/// Filters for browsing (`available`) and for claiming the next task (`pickup`).
-#[derive(Debug, Clone, Default)]
-pub struct TaskQuery {
-    /// Only tasks carrying every one of these tags.
-    pub tags: Vec<String>,
-    /// Only tasks whose need or context contains this text (case-insensitive).
-    pub search: Option<String>,
-    /// Page size, 1-100 (server default 20; ignored by `pickup`).
-    pub limit: Option<i64>,
-    /// Tasks to skip (ignored by `pickup`).
-    pub offset: Option<i64>,
-}
-
-/// Which side of a task you are on, for [`MyTasksQuery`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Poster,
-    Worker,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Poster => "poster",
-            Self::Worker => "worker",
-        }
-    }
-}
-
-/// Filters for your own tasks.
-#[derive(Debug, Clone, Default)]
-pub struct MyTasksQuery {
-    pub role: Option<Role>,
-    pub status: Option<TaskStatus>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
-
-/// Filters for the public agent directory.
-#[derive(Debug, Clone, Default)]
-pub struct AgentQuery {
-    /// Text in the name or good_at (case-insensitive).
-    pub search: Option<String>,
-    /// Only agents with every one of these capability tags.
-    pub tags: Vec<String>,
-    pub min_reputation: Option<f64>,
-    /// `reputation` (default) or `tasks_completed`.
-    pub sort_by: Option<String>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
-
-/// A page of a list (`limit` 1-100, `offset` ≥ 0); `None` leaves the server's default.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Page {
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
 }
 
 /// A Pinchwork API client. Cheap to clone (the connection pool is shared).
@@ -280,8 +222,8 @@ impl Client {
             .tags(&q.tags)
             .opt("min_reputation", q.min_reputation)
             .opt("sort_by", q.sort_by.as_deref())
-            .opt("limit", q.limit)
-            .opt("offset", q.offset);
+            .opt("limit", q.page.limit)
+            .opt("offset", q.page.offset);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "agents"],
@@ -333,8 +275,8 @@ impl Client {
         let query = Params::default()
             .opt("role", q.role.map(Role::as_str))
             .opt("status", q.status.map(TaskStatus::as_str))
-            .opt("limit", q.limit)
-            .opt("offset", q.offset);
+            .opt("limit", q.page.limit)
+            .opt("offset", q.page.offset);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "tasks", "mine"],
@@ -350,8 +292,8 @@ impl Client {
         let query = Params::default()
             .tags(&q.tags)
             .opt("search", q.search.as_deref())
-            .opt("limit", q.limit)
-            .opt("offset", q.offset);
+            .opt("limit", q.page.limit)
+            .opt("offset", q.page.offset);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "tasks", "available"],

@@ -5,8 +5,8 @@
 use pinchwork_client::events::StreamEvent;
 use pinchwork_client::types::{
     ApproveRequest, CapabilityResult, DeliverRequest, ExtractPayload, MatchPayload, MatchResult,
-    PickupItem, RateRequest, RejectRequest, ReportRequest, SystemTaskType, TaskStatus,
-    VerificationResult, VerifyPayload,
+    PickupItem, RateRequest, RejectRequest, ReportRequest, SystemTaskType, VerificationResult,
+    VerifyPayload,
 };
 use rmcp::ErrorData;
 use rmcp::handler::server::common::FromContextPart;
@@ -26,64 +26,6 @@ pub struct TaskIdArgs {
 pub struct AgentIdArgs {
     /// The agent's id (`ag-…`), e.g. a task's poster_id or worker_id.
     pub agent_id: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-pub struct PageArgs {
-    /// Page size, 1-100 (default 20).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<i64>,
-    /// Entries to skip (default 0).
-    #[serde(default)]
-    #[schemars(range(min = 0))]
-    pub offset: Option<i64>,
-}
-
-/// Which side of a task you are on.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleArg {
-    /// Tasks you posted (delegated).
-    Poster,
-    /// Tasks you work on.
-    Worker,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-pub struct MyTasksArgs {
-    /// Only tasks you posted (`poster`) or work on (`worker`); both when absent.
-    #[serde(default)]
-    pub role: Option<RoleArg>,
-    /// Only tasks in this state.
-    #[serde(default)]
-    pub status: Option<TaskStatus>,
-    /// Page size, 1-100 (default 20).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<i64>,
-    /// Tasks to skip (default 0).
-    #[serde(default)]
-    #[schemars(range(min = 0))]
-    pub offset: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-pub struct BrowseArgs {
-    /// Only tasks carrying every one of these tags.
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    /// Only tasks whose need or context contains this text (case-insensitive).
-    #[serde(default)]
-    pub search: Option<String>,
-    /// Page size, 1-100 (default 20).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<i64>,
-    /// Tasks to skip (default 0).
-    #[serde(default)]
-    #[schemars(range(min = 0))]
-    pub offset: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -160,31 +102,6 @@ pub struct MessageArgs {
     pub task_id: String,
     /// 1-5,000 characters, to the other party of the task.
     pub message: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-pub struct SearchAgentsArgs {
-    /// Text the agent's good_at contains (case-insensitive).
-    #[serde(default)]
-    pub search: Option<String>,
-    /// Only agents with every one of these capability tags.
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    /// Only agents with at least this reputation (0-5).
-    #[serde(default)]
-    #[schemars(range(min = 0, max = 5))]
-    pub min_reputation: Option<f64>,
-    /// `reputation` (default) or `tasks_completed`.
-    #[serde(default)]
-    pub sort_by: Option<String>,
-    /// Page size, 1-100 (default 20).
-    #[serde(default)]
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<i64>,
-    /// Agents to skip (default 0).
-    #[serde(default)]
-    #[schemars(range(min = 0))]
-    pub offset: Option<i64>,
 }
 
 /// What pickup answers: the task you claimed, or none when nothing matched.
@@ -311,93 +228,6 @@ pub struct SystemTask {
 pub struct NextSystemTask {
     /// Null when no system work is waiting.
     pub task: Option<SystemTask>,
-}
-
-/// Longest tag the platform accepts in a system task's result.
-pub const MAX_TAG_CHARS: usize = 50;
-/// Longest verification explanation.
-pub const MAX_EXPLANATION: usize = 5_000;
-/// Most agents a match may rank.
-pub const MAX_RANKED: usize = 20;
-
-/// As the platform counts them: trimmed, lower-cased, each once.
-fn check_tags(tags: &[String], max: Option<usize>) -> Result<(), String> {
-    let mut distinct: Vec<String> = Vec::new();
-    for tag in tags {
-        let tag = tag.trim().to_lowercase();
-        let len = tag.chars().count();
-        if len == 0 || len > MAX_TAG_CHARS {
-            return Err(format!(
-                "Tags must be 1-{MAX_TAG_CHARS} characters: {tag:?}"
-            ));
-        }
-        if !distinct.contains(&tag) {
-            distinct.push(tag);
-        }
-    }
-    if let Some(max) = max
-        && distinct.len() > max
-    {
-        return Err(format!(
-            "At most {max} tags are allowed ({} given)",
-            distinct.len()
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a match result before it is sent (against the payload when this session handed
-/// out the task); the platform checks it again.
-pub fn check_match(r: &MatchResult, payload: Option<&MatchPayload>) -> Result<(), String> {
-    if let Some(id) = r.ranked_agents.iter().find(|id| id.trim().is_empty()) {
-        return Err(format!("ranked_agents holds an empty agent id: {id:?}"));
-    }
-    let max_ranked = payload.map_or(MAX_RANKED, |p| p.max_ranked);
-    let distinct: std::collections::BTreeSet<&str> =
-        r.ranked_agents.iter().map(String::as_str).collect();
-    if distinct.len() > max_ranked {
-        return Err(format!("Rank at most {max_ranked} agents"));
-    }
-    if let Some(p) = payload
-        && let Some(stranger) = r
-            .ranked_agents
-            .iter()
-            .find(|id| !p.candidates.iter().any(|c| &c.agent_id == *id))
-    {
-        return Err(format!(
-            "{stranger} is not one of the task's candidates: rank only their agent_ids"
-        ));
-    }
-    check_tags(&r.extracted_tags, payload.map(|p| p.max_tags))
-}
-
-pub fn check_verification(r: &VerificationResult) -> Result<(), String> {
-    let len = r.explanation.trim().chars().count();
-    if len == 0 || len > MAX_EXPLANATION {
-        return Err(format!(
-            "explanation must be 1-{MAX_EXPLANATION} characters: say why the result does or \
-             does not meet the need"
-        ));
-    }
-    Ok(())
-}
-
-pub fn check_capabilities(
-    r: &CapabilityResult,
-    payload: Option<&ExtractPayload>,
-) -> Result<(), String> {
-    if r.agent_id.trim().is_empty() {
-        return Err("agent_id is required: the agent the task names".into());
-    }
-    if let Some(p) = payload
-        && p.agent_id != r.agent_id
-    {
-        return Err(format!(
-            "agent_id must be {} (the agent this task is about), not {}",
-            p.agent_id, r.agent_id
-        ));
-    }
-    check_tags(&r.tags, payload.map(|p| p.max_tags))
 }
 
 /// A tool's arguments decoded as `T` (in place of rmcp's `Parameters`, same schema): a value

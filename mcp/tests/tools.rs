@@ -685,7 +685,7 @@ async fn a_type_error_names_the_argument() {
         (
             "my_tasks",
             json!({"status": "done"}),
-            "`status`: unknown variant `done`",
+            "`status`: Invalid status: done",
         ),
         (
             "credits",

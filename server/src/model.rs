@@ -264,61 +264,10 @@ pub struct RoutingHints {
     pub skilled_agents: bool,
 }
 
-/// Events about tasks, addressed to one agent each, as the log keeps them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    TaskClaimed,
-    TaskDelivered,
-    TaskApproved,
-    TaskRejected,
-    TaskCancelled,
-    TaskExpired,
-    DeadlineExpired,
-    RejectionGraceExpired,
-    ClaimTimeoutExpired,
-    TaskQuestion,
-    QuestionAnswered,
-    TaskMessage,
-}
+/// What happened to a task: the API contract's names (SSE, webhooks, MCP).
+pub use pinchwork_api::events::EventKind;
 
-impl EventKind {
-    pub const ALL: [EventKind; 12] = [
-        Self::TaskClaimed,
-        Self::TaskDelivered,
-        Self::TaskApproved,
-        Self::TaskRejected,
-        Self::TaskCancelled,
-        Self::TaskExpired,
-        Self::DeadlineExpired,
-        Self::RejectionGraceExpired,
-        Self::ClaimTimeoutExpired,
-        Self::TaskQuestion,
-        Self::QuestionAnswered,
-        Self::TaskMessage,
-    ];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TaskClaimed => "task_claimed",
-            Self::TaskDelivered => "task_delivered",
-            Self::TaskApproved => "task_approved",
-            Self::TaskRejected => "task_rejected",
-            Self::TaskCancelled => "task_cancelled",
-            Self::TaskExpired => "task_expired",
-            Self::DeadlineExpired => "deadline_expired",
-            Self::RejectionGraceExpired => "rejection_grace_expired",
-            Self::ClaimTimeoutExpired => "claim_timeout_expired",
-            Self::TaskQuestion => "task_question",
-            Self::QuestionAnswered => "question_answered",
-            Self::TaskMessage => "task_message",
-        }
-    }
-}
-
+/// An event about a task, addressed to one agent, as the log keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Position in the event log (monotonic); 0 until the event is logged.

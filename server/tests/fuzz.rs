@@ -120,7 +120,13 @@ fn check(what: &str, seen: &Seen, failures: &mut Vec<String>) {
         failures.push(format!("{what}: {} {}", seen.status, seen.body));
     } else if seen.status >= 400 {
         let body: Value = serde_json::from_str(&seen.body).unwrap_or(Value::Null);
-        if body["error"].as_str().is_none_or(|e| e.is_empty()) {
+        // A2A speaks JSON-RPC: its errors say why in `error.message`.
+        let why = if what.starts_with("POST /a2a ") {
+            body["error"]["message"].as_str()
+        } else {
+            body["error"].as_str()
+        };
+        if why.is_none_or(|e| e.is_empty()) {
             failures.push(format!(
                 "{what}: {} without an error: {}",
                 seen.status, seen.body

@@ -1,19 +1,12 @@
 //! `pinchwork credits`, `stats` and `trust`: your account, read-only.
 
-use super::PageArgs;
+use super::Page;
 use crate::output;
 use crate::session::{Outcome, Session};
-use pinchwork_client::client::Page;
 
 /// `pinchwork credits`: your balance and ledger.
-pub async fn credits(s: &Session, page: PageArgs) -> Outcome {
-    let c = s
-        .agent()?
-        .credits(Page {
-            limit: page.limit,
-            offset: page.offset,
-        })
-        .await?;
+pub async fn credits(s: &Session, page: Page) -> Outcome {
+    let c = s.agent()?.credits(page).await?;
     s.show(&c, |c| output::credits(c, page.offset))
 }
 

@@ -1,6 +1,6 @@
 //! `pinchwork agents`: search the agent directory, or show one agent.
 
-use super::PageArgs;
+use super::Page;
 use crate::output;
 use crate::session::{Outcome, Session};
 use clap::{Args, Subcommand, ValueEnum};
@@ -9,7 +9,7 @@ use pinchwork_client::ops;
 
 #[derive(Debug, Args)]
 pub struct AgentsArgs {
-    /// Text in the agent's name or good_at.
+    /// Text in the agent's good_at (case-insensitive).
     #[arg(long)]
     pub search: Option<String>,
     /// Only agents with all of these comma-separated capability tags.
@@ -22,7 +22,7 @@ pub struct AgentsArgs {
     #[arg(long, value_enum)]
     pub sort_by: Option<SortBy>,
     #[command(flatten)]
-    pub page: PageArgs,
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,9 +61,8 @@ pub async fn run(s: &Session, search: AgentsArgs, action: Option<AgentsCommand>)
             }
             .to_string()
         }),
-        limit: search.page.limit,
-        offset: search.page.offset,
+        page: search.page,
     };
     let list = s.public()?.agents(&q).await?;
-    s.show(&list, |l| output::agents(l, q.offset))
+    s.show(&list, |l| output::agents(l, q.page.offset))
 }

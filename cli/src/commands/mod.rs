@@ -1,7 +1,5 @@
 //! The commands, one module each: its arguments and what it runs.
 
-use clap::Args;
-
 pub mod account;
 pub mod admin;
 pub mod agents;
@@ -12,13 +10,5 @@ pub mod profiles;
 pub mod register;
 pub mod tasks;
 
-/// Paging, for the commands that list (credits, tasks, agents).
-#[derive(Debug, Args)]
-pub struct PageArgs {
-    /// How many entries to show (1-100).
-    #[arg(long)]
-    pub limit: Option<i64>,
-    /// How many entries to skip.
-    #[arg(long)]
-    pub offset: Option<i64>,
-}
+/// Paging, for the commands that list (credits, tasks, agents): the API's own query type.
+pub use pinchwork_api::query::Page;

@@ -1,10 +1,11 @@
 //! `pinchwork tasks …`: post, browse, claim, deliver and review tasks.
 
-use super::PageArgs;
+use super::Page;
 use crate::output;
 use crate::session::{Failure, Outcome, Session, emit, read_file, text_or_stdin};
-use clap::{Args, Subcommand, ValueEnum};
-use pinchwork_client::client::{CreateTaskOutcome, MyTasksQuery, Role, TaskQuery};
+use clap::{Args, Subcommand};
+use pinchwork_api::query::{MyTasksQuery, Role, TaskQuery};
+use pinchwork_client::client::CreateTaskOutcome;
 use pinchwork_client::types::*;
 use pinchwork_client::{Client, ops};
 use std::path::PathBuf;
@@ -90,19 +91,19 @@ pub struct ListArgs {
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub tags: Vec<String>,
     #[command(flatten)]
-    pub page: PageArgs,
+    pub page: Page,
 }
 
 #[derive(Debug, Args)]
 pub struct MineArgs {
     /// Only tasks where you are this party.
     #[arg(long, value_enum)]
-    pub role: Option<RoleArg>,
+    pub role: Option<Role>,
     /// Only tasks in this state (posted, claimed, delivered, approved, expired, cancelled).
     #[arg(long, value_parser = parse_status)]
     pub status: Option<TaskStatus>,
     #[command(flatten)]
-    pub page: PageArgs,
+    pub page: Page,
 }
 
 #[derive(Debug, Args)]
@@ -237,14 +238,6 @@ pub struct MessagesArgs {
     pub id: String,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RoleArg {
-    /// Tasks you posted.
-    Poster,
-    /// Tasks you work on.
-    Worker,
-}
-
 fn parse_status(s: &str) -> Result<TaskStatus, String> {
     TaskStatus::parse(s).ok_or_else(|| {
         let all: Vec<_> = TaskStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -318,27 +311,14 @@ async fn create(s: &Session, c: &Client, args: CreateArgs) -> Outcome {
 
 async fn list(s: &Session, c: &Client, args: ListArgs) -> Outcome {
     let ListArgs { search, tags, page } = args;
-    let q = TaskQuery {
-        tags,
-        search,
-        limit: page.limit,
-        offset: page.offset,
-    };
+    let q = TaskQuery { tags, search, page };
     let list = c.available(&q).await?;
     s.show(&list, |l| output::available(l, page.offset))
 }
 
 async fn mine(s: &Session, c: &Client, args: MineArgs) -> Outcome {
     let MineArgs { role, status, page } = args;
-    let q = MyTasksQuery {
-        role: role.map(|r| match r {
-            RoleArg::Poster => Role::Poster,
-            RoleArg::Worker => Role::Worker,
-        }),
-        status,
-        limit: page.limit,
-        offset: page.offset,
-    };
+    let q = MyTasksQuery { role, status, page };
     let list = c.my_tasks(&q).await?;
     let me = s
         .creds

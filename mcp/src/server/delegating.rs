@@ -1,10 +1,8 @@
 //! Tools for delegating (you are the poster): post, follow, approve or reject, talk.
 
 use super::{PinchworkMcp, fail, ok};
-use crate::args::{
-    AnswerArgs, ApproveArgs, MessageArgs, MyTasksArgs, Parameters, RejectArgs, RoleArg, TaskIdArgs,
-};
-use pinchwork_client::client::{CreateTaskOutcome, MyTasksQuery, Role};
+use crate::args::{AnswerArgs, ApproveArgs, MessageArgs, Parameters, RejectArgs, TaskIdArgs};
+use pinchwork_client::client::{CreateTaskOutcome, MyTasksQuery};
 use pinchwork_client::ops;
 use pinchwork_client::types::{
     CreateTaskRequest, Message, MessageList, Question, TaskList, TaskView,
@@ -70,17 +68,8 @@ impl PinchworkMcp {
     )]
     async fn my_tasks(
         &self,
-        Parameters(a): Parameters<MyTasksArgs>,
+        Parameters(q): Parameters<MyTasksQuery>,
     ) -> Result<Json<TaskList<TaskView>>, String> {
-        let q = MyTasksQuery {
-            role: a.role.map(|r| match r {
-                RoleArg::Poster => Role::Poster,
-                RoleArg::Worker => Role::Worker,
-            }),
-            status: a.status,
-            limit: a.limit,
-            offset: a.offset,
-        };
         ok(self.client().my_tasks(&q).await)
     }
 

@@ -1,7 +1,7 @@
 //! Tools for the agent directory: search agents, read a profile.
 
-use super::{PinchworkMcp, ok, tag_list};
-use crate::args::{AgentIdArgs, Parameters, SearchAgentsArgs};
+use super::{PinchworkMcp, ok};
+use crate::args::{AgentIdArgs, Parameters};
 use pinchwork_client::client::AgentQuery;
 use pinchwork_client::ops;
 use pinchwork_client::types::{AgentList, AgentProfile};
@@ -15,16 +15,8 @@ impl PinchworkMcp {
     )]
     async fn search_agents(
         &self,
-        Parameters(a): Parameters<SearchAgentsArgs>,
+        Parameters(q): Parameters<AgentQuery>,
     ) -> Result<Json<AgentList>, String> {
-        let q = AgentQuery {
-            search: a.search,
-            tags: tag_list(a.tags),
-            min_reputation: a.min_reputation,
-            sort_by: a.sort_by,
-            limit: a.limit,
-            offset: a.offset,
-        };
         ok(self.client().agents(&q).await)
     }
 

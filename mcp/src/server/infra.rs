@@ -3,10 +3,11 @@
 use super::{PinchworkMcp, fail, ok};
 use crate::args::{
     NextSystemTask, Parameters, SubmitCapabilitiesArgs, SubmitMatchArgs, SubmitVerificationArgs,
-    SystemTask, SystemWork, check_capabilities, check_match, check_verification,
+    SystemTask, SystemWork,
 };
 use pinchwork_client::client::TaskQuery;
 use pinchwork_client::types::{DeliverRequest, TaskView};
+use pinchwork_client::validate;
 use rmcp::{Json, tool, tool_router};
 
 #[tool_router(router = infra_tools, vis = "pub(super)")]
@@ -27,7 +28,7 @@ impl PinchworkMcp {
             Some(SystemWork::MatchAgents(p)) => Some(p),
             _ => None,
         };
-        check_match(&a.result, payload.as_ref())?;
+        validate::match_result(&a.result, payload.as_ref())?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 
@@ -42,7 +43,7 @@ impl PinchworkMcp {
         &self,
         Parameters(a): Parameters<SubmitVerificationArgs>,
     ) -> Result<Json<TaskView>, String> {
-        check_verification(&a.result)?;
+        validate::verification(&a.result)?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 
@@ -61,7 +62,7 @@ impl PinchworkMcp {
             Some(SystemWork::ExtractCapabilities(p)) => Some(p),
             _ => None,
         };
-        check_capabilities(&a.result, payload.as_ref())?;
+        validate::capabilities(&a.result, payload.as_ref())?;
         self.deliver_system(&a.task_id, &a.result).await
     }
 

@@ -2,8 +2,7 @@
 
 use super::{PinchworkMcp, ok, tag_list};
 use crate::args::{
-    AskArgs, BrowseArgs, DeliverArgs, Parameters, PickupArgs, PickupResult, RateArgs, ReportArgs,
-    TaskIdArgs,
+    AskArgs, DeliverArgs, Parameters, PickupArgs, PickupResult, RateArgs, ReportArgs, TaskIdArgs,
 };
 use pinchwork_client::client::TaskQuery;
 use pinchwork_client::ops;
@@ -21,14 +20,8 @@ impl PinchworkMcp {
     )]
     async fn browse(
         &self,
-        Parameters(a): Parameters<BrowseArgs>,
+        Parameters(q): Parameters<TaskQuery>,
     ) -> Result<Json<TaskList<AvailableItem>>, String> {
-        let q = TaskQuery {
-            tags: tag_list(a.tags),
-            search: a.search,
-            limit: a.limit,
-            offset: a.offset,
-        };
         ok(self.client().available(&q).await)
     }
 

@@ -1,7 +1,7 @@
 //! Tools about you: registering, your profile, credits, stats and trust.
 
 use super::{PinchworkMcp, fail, ok};
-use crate::args::{PageArgs, Parameters};
+use crate::args::Parameters;
 use pinchwork_client::client::Page;
 use pinchwork_client::ops;
 use pinchwork_client::types::{
@@ -88,15 +88,9 @@ impl PinchworkMcp {
     )]
     async fn credits(
         &self,
-        Parameters(p): Parameters<PageArgs>,
+        Parameters(page): Parameters<Page>,
     ) -> Result<Json<CreditsResponse>, String> {
-        ok(self
-            .client()
-            .credits(Page {
-                limit: p.limit,
-                offset: p.offset,
-            })
-            .await)
+        ok(self.client().credits(page).await)
     }
 
     #[tool(

@@ -96,6 +96,12 @@ pub async fn endpoint(State(s): State<AppState>, req: Request) -> Response {
     }
 }
 
+/// A caller the route table refuses (no key, a wrong key, a suspended agent): the JSON-RPC
+/// error, with the HTTP status the API would answer (the request's id is not read yet).
+pub fn refusal(e: crate::error::Error) -> Response {
+    RpcError::refused(e).respond(Value::Null)
+}
+
 /// A method's params, read.
 enum Params {
     Send(Box<SendMessageRequest>, bool),

@@ -11,7 +11,7 @@ use crate::market;
 use crate::model::PLATFORM_AGENT_ID;
 use crate::store::AgentQuery;
 use axum::extract::State;
-use pinchwork_client::lax::split_list;
+use pinchwork_api::query;
 use pinchwork_client::types::{AgentList, AgentProfile};
 use pinchwork_client::types::{RegisterRequest, RegisterResponse, UpdateProfileRequest};
 
@@ -60,33 +60,16 @@ pub async fn update_me(
     Ok(Reply::ok(&agent_self(&updated)))
 }
 
-/// Directory filters and paging.
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-pub struct DirectoryQuery {
-    /// Text that must occur in the agent's `good_at` (case-insensitive).
-    search: Option<String>,
-    /// Comma-separated capability tags; the agent must have every one.
-    tags: Option<String>,
-    /// Lowest reputation (0-5) shown.
-    min_reputation: Option<f64>,
-    /// `reputation` (default) or `tasks_completed`, best first.
-    sort_by: Option<String>,
-    /// Page size, 1-100 (default 20).
-    limit: Option<i64>,
-    /// Entries to skip (default 0).
-    offset: Option<i64>,
-}
-
 /// The public directory: active agents, best first.
 pub async fn directory(
     State(s): State<AppState>,
-    Query(q): Query<DirectoryQuery>,
+    Query(q): Query<query::AgentQuery>,
 ) -> Result<Reply> {
-    let page = super::page(q.limit, q.offset, 20)?;
+    let page = super::page(q.page, 20)?;
     let query = AgentQuery {
         search: market::validate::search(q.search)?,
         min_reputation: q.min_reputation,
-        tags: market::validate::filter_tags(q.tags.as_deref().map(split_list).unwrap_or_default())?,
+        tags: market::validate::filter_tags(q.tags)?,
         by_tasks_completed: q.sort_by.as_deref() == Some("tasks_completed"),
     };
     let found = s.read(move |tx| tx.directory(&query, page)).await?;

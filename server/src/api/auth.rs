@@ -112,7 +112,10 @@ pub async fn caller(state: &AppState, parts: &Parts) -> Result<Caller, Error> {
     let client = client_of(&parts.extensions, &parts.headers, state);
     state.limiter.check_failures(client, state.now())?;
     match verify_key(state, key).await {
-        Ok(id) => Ok(Caller { id }),
+        Ok(id) => {
+            super::trace::record_agent(&id);
+            Ok(Caller { id })
+        }
         Err(e) => {
             state.limiter.failed_auth(client, state.now());
             Err(e)

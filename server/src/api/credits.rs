@@ -6,24 +6,15 @@ use super::views::{self, ledger_entry};
 use crate::app::AppState;
 use crate::error::Result;
 use axum::extract::State;
+use pinchwork_api::query::Page;
 use pinchwork_client::types::CreditsResponse;
-use serde::Deserialize;
-
-/// Ledger paging.
-#[derive(Deserialize, schemars::JsonSchema)]
-pub struct LedgerQuery {
-    /// Page size, 1-100 (default 50).
-    limit: Option<i64>,
-    /// Entries to skip, newest first (default 0).
-    offset: Option<i64>,
-}
 
 pub async fn credits(
     State(s): State<AppState>,
     Auth(agent): Auth,
-    Query(q): Query<LedgerQuery>,
+    Query(q): Query<Page>,
 ) -> Result<Reply> {
-    let page = super::page(q.limit, q.offset, 50)?;
+    let page = super::page(q, 50)?;
     let (balance, escrowed, ledger) = s
         .read(move |tx| {
             let balance = tx.agent(&agent.id)?.map_or(0, |a| a.credits);

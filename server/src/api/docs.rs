@@ -420,13 +420,19 @@ fn query_params(schema: &Value) -> Vec<Value> {
                 .as_object_mut()
                 .and_then(|p| p.remove("description"))
                 .unwrap_or_else(|| "".into());
-            json!({
+            let mut param = json!({
                 "name": name,
                 "in": "query",
                 "required": required.contains(&name.as_str()),
                 "description": description,
                 "schema": prop,
-            })
+            });
+            // A list travels as one comma-separated value (`tags=a,b`).
+            if param["schema"]["type"] == "array" {
+                param["style"] = "form".into();
+                param["explode"] = false.into();
+            }
+            param
         })
         .collect()
 }

@@ -28,10 +28,11 @@ pub const PATH: &str = "/mcp";
 
 /// The MCP endpoint behind the key check.
 pub fn router(state: AppState, service: McpHttpService) -> Router {
-    Router::new()
+    let router = Router::new()
         .nest_service(PATH, service)
         .layer(middleware::from_fn(api_style))
-        .layer(middleware::from_fn_with_state(state, require_key))
+        .layer(middleware::from_fn_with_state(state, require_key));
+    crate::api::trace::traced(router)
 }
 
 /// Every request needs a valid key (failures count against the client's address, as on the

@@ -1,5 +1,6 @@
 //! The HTTP API: one file per resource, each handler thin (extract, call `market`, render).
-//! `routes()` is the one table of endpoints: the router, the rate limits and the published
+//! `routes()` is the one table of endpoints: the router, who may call each (enforced before
+//! the handler runs), the rate limits and the published
 //! endpoint lists are all made from it.
 
 pub mod admin;
@@ -15,17 +16,20 @@ pub mod negotiate;
 pub mod rate_limit;
 pub mod social;
 pub mod tasks;
+pub mod trace;
 pub mod views;
 
 use crate::a2a;
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::store::Page;
+use auth::Verified;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::middleware;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use negotiate::Reply;
 use pinchwork_client::types::Health;
@@ -82,12 +86,18 @@ pub struct Outcome {
     pub description: &'static str,
 }
 
-/// One endpoint: what it is, who may call it, which rate limit it counts against, and the
-/// types of what it reads and answers (for /openapi.json and /v1/capabilities).
+/// How a route answers a caller its access level refuses (401, 403).
+pub type Refusal = fn(Error) -> Response;
+
+/// One endpoint: what it is, who may call it (enforced by the router, before the handler), which
+/// rate limit it counts against, and the types of what it reads and answers (for
+/// /openapi.json and /v1/capabilities).
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    /// How a refusal is answered: `{"error"}` unless the route speaks another protocol.
+    refusal: Refusal,
     pub bucket: Option<Bucket>,
     pub purpose: &'static str,
     /// The request body's type (JSON, or markdown with YAML front-matter).
@@ -111,6 +121,7 @@ fn route<H: Handler<T, AppState>, T: 'static>(
         method,
         path,
         access,
+        refusal: IntoResponse::into_response,
         bucket,
         purpose,
         body: None,
@@ -122,6 +133,12 @@ fn route<H: Handler<T, AppState>, T: 'static>(
 
 /// What an endpoint reads and answers, written next to it in the table.
 impl Route {
+    /// Answers refusals its own way.
+    fn refuses_with(mut self, refusal: Refusal) -> Self {
+        self.refusal = refusal;
+        self
+    }
+
     /// Reads a request body of type `T`.
     fn body<T: JsonSchema>(mut self) -> Self {
         self.body = Some(shape::<T>);
@@ -268,6 +285,7 @@ pub fn routes() -> Vec<Route> {
              CancelTask, SubscribeToTask, push notification configs",
             a2a::endpoint,
         )
+        .refuses_with(a2a::refusal)
         .body::<a2a::types::JsonRpcRequest>()
         .outcome(
             200,
@@ -312,7 +330,7 @@ pub fn routes() -> Vec<Route> {
             ops::CREDITS.summary,
             credits::credits,
         )
-        .query::<credits::LedgerQuery>()
+        .query::<pinchwork_api::query::Page>()
         .ok::<t::CreditsResponse>(),
         route(
             M::GET,
@@ -361,7 +379,7 @@ pub fn routes() -> Vec<Route> {
             ops::BROWSE.summary,
             tasks::available,
         )
-        .query::<tasks::OpenTaskQuery>()
+        .query::<pinchwork_api::query::TaskQuery>()
         .ok::<t::TaskList<t::AvailableItem>>(),
         route(
             M::GET,
@@ -371,7 +389,7 @@ pub fn routes() -> Vec<Route> {
             ops::MY_TASKS.summary,
             tasks::mine,
         )
-        .query::<tasks::MineQuery>()
+        .query::<pinchwork_api::query::MyTasksQuery>()
         .ok::<t::TaskList<t::TaskView>>(),
         route(
             M::POST,
@@ -381,7 +399,7 @@ pub fn routes() -> Vec<Route> {
             ops::PICKUP.summary,
             tasks::pickup,
         )
-        .query::<tasks::OpenTaskQuery>()
+        .query::<pinchwork_api::query::TaskQuery>()
         .ok::<t::PickupItem>()
         .empty(204, "No task is available"),
         route(
@@ -536,7 +554,7 @@ pub fn routes() -> Vec<Route> {
             ops::SEARCH_AGENTS.summary,
             agents::directory,
         )
-        .query::<agents::DirectoryQuery>()
+        .query::<pinchwork_api::query::AgentQuery>()
         .ok::<t::AgentList>(),
         route(
             M::GET,
@@ -580,12 +598,23 @@ pub fn router(state: AppState) -> Router {
                 (bucket, r.access == Access::Public),
             );
         }
-        router = router.route(r.path, r.handler);
+        let handler = match r.access {
+            Access::Public => r.handler,
+            access => r.handler.route_layer(middleware::from_fn_with_state(
+                Guard {
+                    state: state.clone(),
+                    access,
+                    refusal: r.refusal,
+                },
+                guard,
+            )),
+        };
+        router = router.route(r.path, handler);
     }
     let buckets: BucketTable = Arc::new(buckets);
     // The web pages for people beside the API (their own headers, sessions and forms).
     let shared = Arc::new(crate::web::WebShared::default());
-    router
+    let router = router
         .merge(crate::web::router())
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), buckets),
@@ -596,7 +625,39 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes))
         .layer(middleware::from_fn(negotiate::render))
         .layer(axum::Extension(shared))
-        .with_state(state)
+        .with_state(state);
+    trace::traced(router)
+}
+
+/// What `guard` checks a route's callers against.
+#[derive(Clone)]
+struct Guard {
+    state: AppState,
+    access: Access,
+    refusal: Refusal,
+}
+
+/// Lets through only the callers the route's access level admits (401 without a valid key,
+/// 403 for a suspended agent or a wrong admin key), and leaves who they are in the request's
+/// extensions for the handler's `Auth` or `Admin`.
+async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let verified = match g.access {
+        Access::Public => return next.run(Request::from_parts(parts, body)).await,
+        Access::Agent => auth::caller(&g.state, &parts)
+            .await
+            .map(|caller| Verified::Agent(caller.id)),
+        Access::Admin => admin::Admin::from_request_parts(&mut parts, &g.state)
+            .await
+            .map(|_| Verified::Admin),
+    };
+    match verified {
+        Ok(who) => {
+            parts.extensions.insert(who);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(e) => (g.refusal)(e),
+    }
 }
 
 async fn health() -> Reply {
@@ -607,12 +668,12 @@ async fn health() -> Reply {
     .json_only()
 }
 
-/// Validates `limit` (1-`MAX_PAGE_LIMIT`) and `offset` (>= 0) query parameters: 422 when out
-/// of range.
-pub fn page(limit: Option<i64>, offset: Option<i64>, default_limit: i64) -> Result<Page> {
+/// Validates the `limit` (1-`MAX_PAGE_LIMIT`) and `offset` (>= 0) query parameters: 422 when
+/// out of range.
+pub fn page(asked: pinchwork_api::query::Page, default_limit: i64) -> Result<Page> {
     use pinchwork_client::limits::MAX_PAGE_LIMIT;
-    let limit = limit.unwrap_or(default_limit);
-    let offset = offset.unwrap_or(0);
+    let limit = asked.limit.unwrap_or(default_limit);
+    let offset = asked.offset.unwrap_or(0);
     if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
         return Err(Error::Unprocessable(format!(
             "limit must be between 1 and {MAX_PAGE_LIMIT}"

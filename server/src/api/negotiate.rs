@@ -12,6 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use pinchwork_api::query::INVALID_FILTER;
 use pinchwork_client::types::ErrorBody;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -428,21 +429,30 @@ fn has_encoded_nul(part: &str) -> bool {
     part.contains("%00")
 }
 
-/// Query parameters; a malformed query is a 422 with the reason.
+/// Query parameters: an unknown filter value is a 400, a malformed query a 422, with the
+/// reason.
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
         if parts.uri.query().is_some_and(has_encoded_nul) {
             return Err(Error::Unprocessable(NUL_REFUSED.into()));
         }
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
+        // Read as axum's `Query` reads it, keeping serde's message: an unknown filter value
+        // is a bad request (400), anything else a malformed query (422).
+        serde_urlencoded::from_str::<T>(parts.uri.query().unwrap_or_default())
+            .map(Query)
             .map_err(|e| {
-                Error::Unprocessable(format!("Invalid query parameters: {}", e.body_text()))
+                let message = e.to_string();
+                if message.starts_with(INVALID_FILTER) {
+                    Error::BadRequest(message)
+                } else {
+                    Error::Unprocessable(format!(
+                        "Invalid query parameters: Failed to deserialize query string: {message}"
+                    ))
+                }
             })
     }
 }

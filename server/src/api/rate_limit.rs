@@ -441,6 +441,9 @@ pub async fn enforce(
             };
             match verified {
                 Ok(who) => {
+                    if let Verified::Agent(id) = &who {
+                        super::trace::record_agent(id);
+                    }
                     let subject = who.subject();
                     req.extensions_mut().insert(who);
                     subject

@@ -11,12 +11,11 @@ use crate::market::{tasks as rules, validate};
 use crate::model::{Task, TaskStatus};
 use crate::store::{OpenTask, OpenTaskFilter, Role, SystemWork};
 use axum::extract::State;
-use pinchwork_client::lax::split_list;
+use pinchwork_api::query::{self, MyTasksQuery, TaskQuery};
 use pinchwork_client::types::{
     ApproveRequest, BatchPickupRequest, CreateTaskRequest, CreateTaskResponse, DeliverRequest,
     RejectRequest, TaskList,
 };
-use serde::Deserialize;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -136,29 +135,6 @@ pub async fn get(
     Ok(task_reply(&task))
 }
 
-/// Filters (and, when browsing, paging) of open tasks.
-#[derive(Deserialize, schemars::JsonSchema)]
-pub struct OpenTaskQuery {
-    /// Comma-separated tags; a task must carry every one.
-    tags: Option<String>,
-    /// Text that must occur in the need or context (case-insensitive).
-    search: Option<String>,
-    /// Page size when browsing, 1-100 (default 20).
-    limit: Option<i64>,
-    /// Tasks to skip when browsing (default 0).
-    offset: Option<i64>,
-}
-
-impl OpenTaskQuery {
-    fn filter(&self, viewer: String) -> Result<OpenTaskFilter> {
-        open_task_filter(
-            viewer,
-            self.tags.as_deref().map(split_list),
-            self.search.clone(),
-        )
-    }
-}
-
 /// What a browse or pickup filters on, within the limits. Empty tags (`tags=`, `tags=a,`) are
 /// no filter, not a tag nothing carries.
 fn open_task_filter(
@@ -177,10 +153,10 @@ fn open_task_filter(
 pub async fn available(
     State(s): State<AppState>,
     Auth(agent): Auth,
-    Query(q): Query<OpenTaskQuery>,
+    Query(q): Query<TaskQuery>,
 ) -> Result<Reply> {
-    let page = super::page(q.limit, q.offset, 20)?;
-    let filter = q.filter(agent.id)?;
+    let page = super::page(q.page, 20)?;
+    let filter = open_task_filter(agent.id, Some(q.tags), q.search)?;
     let open = s.read(move |tx| rules::browse(tx, &filter, page)).await?;
     Ok(Reply::ok(&TaskList {
         tasks: open.items.iter().map(available_item).collect(),
@@ -188,41 +164,19 @@ pub async fn available(
     }))
 }
 
-/// Filters and paging of your own tasks.
-#[derive(Deserialize, schemars::JsonSchema)]
-pub struct MineQuery {
-    /// `poster` or `worker` (default both).
-    role: Option<String>,
-    /// One of posted, claimed, delivered, approved, expired, cancelled.
-    status: Option<String>,
-    /// Page size, 1-100 (default 20).
-    limit: Option<i64>,
-    /// Tasks to skip (default 0).
-    offset: Option<i64>,
-}
-
 pub async fn mine(
     State(s): State<AppState>,
     Auth(agent): Auth,
-    Query(q): Query<MineQuery>,
+    Query(q): Query<MyTasksQuery>,
 ) -> Result<Reply> {
-    let page = super::page(q.limit, q.offset, 20)?;
-    let role = match q.role.as_deref().filter(|r| !r.is_empty()) {
-        None => None,
-        Some("poster") => Some(Role::Poster),
-        Some("worker") => Some(Role::Worker),
-        Some(other) => return Err(Error::bad_request(format!("Invalid role: {other}"))),
-    };
-    let status = match q.status.as_deref().filter(|st| !st.is_empty()) {
-        None => None,
-        Some(st) => Some(
-            TaskStatus::parse(st)
-                .ok_or_else(|| Error::bad_request(format!("Invalid status: {st}")))?,
-        ),
-    };
+    let page = super::page(q.page, 20)?;
+    let role = q.role.map(|role| match role {
+        query::Role::Poster => Role::Poster,
+        query::Role::Worker => Role::Worker,
+    });
     let (tasks, total) = s
         .read(move |tx| {
-            let mine = tx.tasks_of(&agent.id, role, status, page)?;
+            let mine = tx.tasks_of(&agent.id, role, q.status, page)?;
             Ok::<_, Error>((rules::with_system_work_all(tx, mine.items)?, mine.total))
         })
         .await?;
@@ -242,9 +196,9 @@ fn pickup_reply(open: &OpenTask) -> Reply {
 pub async fn pickup(
     State(s): State<AppState>,
     Auth(agent): Auth,
-    Query(q): Query<OpenTaskQuery>,
+    Query(q): Query<TaskQuery>,
 ) -> Result<Reply> {
-    let filter = q.filter(agent.id)?;
+    let filter = open_task_filter(agent.id, Some(q.tags), q.search)?;
     match s
         .write(move |tx, ctx| rules::pickup_next(tx, ctx, &filter))
         .await?

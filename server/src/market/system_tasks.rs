@@ -6,15 +6,16 @@
 //! withdraws them; `tasks.rs` settles them.
 
 use super::Ctx;
+use super::credits;
 use super::error::{Error, Result};
 use super::matching::{self, Candidate};
-use super::{credits, validate};
 use crate::ids::new_id;
 use crate::model::{
     Agent, DAY, HOUR, MatchStatus, PLATFORM_AGENT_ID, SystemTaskType, Task, TaskStatus,
     VerificationState,
 };
 use crate::store::Transaction;
+use pinchwork_api::validate as api_validate;
 use pinchwork_client::types::{
     CapabilityResult, ExtractPayload, MatchCandidate, MatchPayload, MatchResult, SystemTaskSubject,
     VerificationResult, VerifyPayload,
@@ -22,7 +23,7 @@ use pinchwork_client::types::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use pinchwork_client::limits::{MAX_EXPLANATION, MAX_RANKED, MAX_TAG_CHARS};
+pub use pinchwork_client::limits::MAX_RANKED;
 /// Candidates a `match_agents` task is shown.
 pub const MAX_CANDIDATES: i64 = 50;
 /// Characters of a task's context that system tasks carry (the need is carried whole).
@@ -112,47 +113,15 @@ fn parse<T: DeserializeOwned>(result: &str, shape: &str) -> Result<T> {
         .map_err(|e| Error::invalid(format!("The result must be JSON {shape}: {e}")))
 }
 
-/// Lower-cased, trimmed, de-duplicated tags, each a well-formed tag (letters, digits, `-`,
-/// `_`: nothing that could split it in two where tags are stored), at most `max`.
-fn clean_tags(tags: Vec<String>, max: usize) -> Result<Vec<String>> {
-    let mut out: Vec<String> = Vec::new();
-    for tag in tags {
-        let tag = tag.trim().to_lowercase();
-        validate::tag(&tag)?;
-        if !out.contains(&tag) {
-            out.push(tag);
-        }
-    }
-    if out.len() > max {
-        return Err(Error::invalid(format!("At most {max} tags are allowed")));
-    }
-    Ok(out)
-}
+// The checks are the API contract's, which the MCP tools also run before delivering.
 
-/// A match result: known candidates only, each once, at most `MAX_RANKED`.
+/// A match result: known candidates only, each once, at most `MAX_RANKED`; clean tags.
 pub fn parse_match(result: &str, payload: &MatchPayload) -> Result<MatchResult> {
     let parsed: MatchResult = parse(
         result,
         r#"{"ranked_agents": [...], "extracted_tags": [...]}"#,
     )?;
-    let mut ranked: Vec<String> = Vec::new();
-    for id in parsed.ranked_agents {
-        if !payload.candidates.iter().any(|c| c.agent_id == id) {
-            return Err(Error::invalid(format!(
-                "{id:?} is not one of the candidates"
-            )));
-        }
-        if !ranked.contains(&id) {
-            ranked.push(id);
-        }
-    }
-    if ranked.len() > MAX_RANKED {
-        return Err(Error::invalid(format!("Rank at most {MAX_RANKED} agents")));
-    }
-    Ok(MatchResult {
-        ranked_agents: ranked,
-        extracted_tags: clean_tags(parsed.extracted_tags, payload.max_tags)?,
-    })
+    api_validate::match_result(&parsed, Some(payload)).map_err(Error::invalid)
 }
 
 pub fn parse_verdict(result: &str) -> Result<VerificationResult> {
@@ -160,26 +129,14 @@ pub fn parse_verdict(result: &str) -> Result<VerificationResult> {
         result,
         r#"{"meets_requirements": true|false, "explanation": "..."}"#,
     )?;
-    if verdict.explanation.trim().is_empty()
-        || verdict.explanation.chars().count() > MAX_EXPLANATION
-    {
-        return Err(Error::invalid(format!(
-            "explanation must be 1-{MAX_EXPLANATION} characters"
-        )));
-    }
+    api_validate::verification(&verdict).map_err(Error::invalid)?;
     Ok(verdict)
 }
 
 /// Capability tags for the agent the task was spawned for, and no other.
 pub fn parse_capabilities(result: &str, payload: &ExtractPayload) -> Result<Vec<String>> {
     let parsed: CapabilityResult = parse(result, r#"{"agent_id": "...", "tags": [...]}"#)?;
-    if parsed.agent_id != payload.agent_id {
-        return Err(Error::invalid(format!(
-            "agent_id must be {}, the agent this task is about",
-            payload.agent_id
-        )));
-    }
-    clean_tags(parsed.tags, payload.max_tags)
+    api_validate::capabilities(&parsed, Some(payload)).map_err(Error::invalid)
 }
 
 // ---------------------------------------------------------------------------------------------

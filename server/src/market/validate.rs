@@ -63,21 +63,7 @@ pub fn tags(tags: Option<Vec<String>>) -> Result<Option<Vec<String>>> {
 
 /// One tag: at most 50 letters, digits, `-` or `_`, starting with a letter or digit.
 pub fn tag(tag: &str) -> Result<()> {
-    let well_formed = tag.len() <= MAX_TAG
-        && tag
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !well_formed {
-        return Err(Error::invalid(format!(
-            "Invalid tag {tag:?}: tags are at most {MAX_TAG} letters, digits, '-' or '_', \
-             starting with a letter or digit"
-        )));
-    }
-    Ok(())
+    pinchwork_api::validate::tag(tag).map_err(Error::invalid)
 }
 
 /// The tags a filter names (browse, pickup, the directory): at most `MAX_TAGS`, each at most

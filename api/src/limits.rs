@@ -63,8 +63,6 @@ pub const MAX_MESSAGE: usize = 5_000;
 
 /// Agents a match may rank.
 pub const MAX_RANKED: usize = 20;
-/// One extracted capability tag.
-pub const MAX_TAG_CHARS: usize = 50;
 /// A verification's explanation.
 pub const MAX_EXPLANATION: usize = 5_000;
 
