@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Request, header};
 use pinchwork_test_kit::{Resp, TestApp};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 async fn get_with_request_id(app: &TestApp, path: &str, id: Option<&str>) -> Resp {
     let mut req = Request::builder()
@@ -18,6 +18,7 @@ async fn get_with_request_id(app: &TestApp, path: &str, id: Option<&str>) -> Res
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
+    captured_logs();
     let app = TestApp::new().await;
     let given = "client-7f3a.01:x_y";
     let r = get_with_request_id(&app, "/health", Some(given)).await;
@@ -62,7 +63,25 @@ async fn every_response_carries_a_request_id() {
     assert_eq!(r.header("x-request-id"), Some(longest.as_str()));
 }
 
-/// A log sink for one test.
+/// This binary's log, captured by a global subscriber installed before any test sends a
+/// request. (A thread-local one would race the other test: a span's callsite first hit with
+/// no subscriber caches "not interested", and its fields never reach the log.)
+fn captured_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        logs
+    })
+}
+
+/// A log sink.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -84,16 +103,9 @@ impl Captured {
 
 #[tokio::test]
 async fn error_log_lines_carry_the_request_id_route_and_agent() {
+    let logs = captured_logs();
     let app = TestApp::new().await;
     let (agent_id, key) = app.register("tracer").await;
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
 
     let req = Request::builder()
         .uri("/v1/tasks/tk-doesnotexist")
