@@ -10,6 +10,7 @@ use crate::model::{DAY, Millis};
 use crate::store::{Node, Store, Transaction};
 use crate::time::{Clock, SystemClock};
 use crate::{a2a, api, scheduler, webhooks};
+use futures_util::future::BoxFuture;
 use pinchwork_mcp::http::McpHttp;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,7 +51,8 @@ impl AppState {
             &cfg.database_url,
             cfg.sqlite_readers,
             cfg.database_pool_size,
-        )?;
+        )
+        .await?;
         // Nodes sharing a database share its rate-limit windows too.
         let shared = store.shared().then(|| store.clone());
         let limiter = Arc::new(RateLimiter::from_config(&cfg, shared).map_err(Error::Internal)?);
@@ -72,7 +74,9 @@ impl AppState {
             started_at,
         };
         state
-            .write(|tx, ctx| market::agents::ensure_platform(tx, ctx))
+            .write(|tx, ctx| {
+                Box::pin(async move { market::agents::ensure_platform(tx, ctx).await })
+            })
             .await?;
         state.beat().await?;
         state.refresh_routing().await?;
@@ -90,14 +94,16 @@ impl AppState {
             started_at: self.started_at,
             seen_at: now,
         };
-        self.write(move |tx, _| tx.node_seen(&node, now - DAY))
+        self.write(move |tx, _| Box::pin(async move { tx.node_seen(&node, now - DAY).await }))
             .await
     }
 
     /// Re-reads who there is to route work to: after changes to agents on this server at
     /// once, and every timer tick for changes made on other servers.
     pub async fn refresh_routing(&self) -> Result<()> {
-        let hints = self.read(|tx| tx.routing_hints()).await?;
+        let hints = self
+            .read(|tx| Box::pin(async move { tx.routing_hints().await }))
+            .await?;
         *self.routing.lock().unwrap() = hints;
         Ok(())
     }
@@ -108,7 +114,10 @@ impl AppState {
     pub async fn agent_changed(&self, agent: &str) {
         self.auth_cache.forget(agent);
         let id = agent.to_string();
-        match self.read(move |tx| tx.agent(&id)).await {
+        match self
+            .read(move |tx| Box::pin(async move { tx.agent(&id).await }))
+            .await
+        {
             Ok(Some(a)) if !a.suspended => {}
             Ok(_) => {
                 self.bus.end(agent);
@@ -124,11 +133,11 @@ impl AppState {
 
     /// Runs a workflow in one write transaction, then publishes the events it recorded (only
     /// once the transaction has committed).
-    pub async fn write<T, E>(
-        &self,
-        work: impl FnOnce(&mut dyn Transaction, &mut Ctx) -> Result<T, E> + Send + 'static,
-    ) -> Result<T>
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T>
     where
+        F: for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
+            + Send
+            + 'static,
         T: Send + 'static,
         E: Into<Error> + Send + 'static,
     {
@@ -136,20 +145,22 @@ impl AppState {
         let a2a = self.a2a.clone();
         let (value, events, changed, webhooks_queued) = self
             .store
-            .write(move |tx| -> Result<_> {
-                let value = work(tx, &mut ctx).map_err(Into::<Error>::into)?;
-                // Logged in the same transaction: an event exists if and only if its change
-                // committed, and is published below only after that.
-                let urls = tx.append_events(&mut ctx.events, ctx.now)?;
-                // Webhook deliveries too: queued if and only if their event committed.
-                let mut queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now)?;
-                // And the A2A push notifications of the tasks that changed (read when the
-                // transaction runs, after any config saved before it).
-                let changed = ctx.changed_tasks();
-                if a2a.pushes() {
-                    queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now)?;
-                }
-                Ok((value, ctx.events, changed, queued))
+            .write(move |tx| -> BoxFuture<'_, Result<_>> {
+                Box::pin(async move {
+                    let value = work(tx, &mut ctx).await.map_err(Into::<Error>::into)?;
+                    // Logged in the same transaction: an event exists if and only if its change
+                    // committed, and is published below only after that.
+                    let urls = tx.append_events(&mut ctx.events, ctx.now).await?;
+                    // Webhook deliveries too: queued if and only if their event committed.
+                    let mut queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now).await?;
+                    // And the A2A push notifications of the tasks that changed (read when the
+                    // transaction runs, after any config saved before it).
+                    let changed = ctx.changed_tasks();
+                    if a2a.pushes() {
+                        queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now).await?;
+                    }
+                    Ok((value, ctx.events, changed, queued))
+                })
             })
             .await?;
         if webhooks_queued > 0 {
@@ -161,16 +172,16 @@ impl AppState {
     }
 
     /// Runs `work` on a consistent read-only snapshot.
-    pub async fn read<T, E>(
-        &self,
-        work: impl FnOnce(&mut dyn Transaction) -> Result<T, E> + Send + 'static,
-    ) -> Result<T>
+    pub async fn read<T, E, F>(&self, work: F) -> Result<T>
     where
+        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
+            + Send
+            + 'static,
         T: Send + 'static,
         E: Into<Error> + Send + 'static,
     {
         self.store
-            .read(move |tx| work(tx).map_err(Into::<Error>::into))
+            .read(move |tx| Box::pin(async move { work(tx).await.map_err(Into::<Error>::into) }))
             .await
     }
 }

@@ -52,8 +52,10 @@ pub async fn prune_expired(state: &AppState) -> Result<usize> {
     let before = now - state.cfg.event_retention_hours * HOUR;
     state
         .write(move |tx, _| {
-            tx.prune_rate_windows(now - DAY)?;
-            tx.prune_events(before)
+            Box::pin(async move {
+                tx.prune_rate_windows(now - DAY).await?;
+                tx.prune_events(before).await
+            })
         })
         .await
 }
@@ -61,12 +63,16 @@ pub async fn prune_expired(state: &AppState) -> Result<usize> {
 /// Fires every timer due now; returns how many tasks it touched.
 pub async fn fire_due(state: &AppState) -> Result<usize> {
     let now = state.now();
-    let due = state.read(move |tx| rules::due_tasks(tx, now)).await?;
+    let due = state
+        .read(move |tx| Box::pin(async move { rules::due_tasks(tx, now).await }))
+        .await?;
     for id in &due {
         let id = id.clone();
         // One task's failure must not hold back the others.
         if let Err(e) = state
-            .write(move |tx, ctx| rules::fire_due_timers(tx, ctx, &id))
+            .write(move |tx, ctx| {
+                Box::pin(async move { rules::fire_due_timers(tx, ctx, &id).await })
+            })
             .await
         {
             tracing::error!(error = %e, "firing a timer failed");

@@ -47,8 +47,8 @@ const MAX_ERROR_CHARS: usize = 500;
 
 /// Queues one delivery per event whose recipient has a webhook URL; returns how many.
 /// The events must be logged already (their ids and times set).
-pub fn enqueue(
-    tx: &mut dyn Transaction,
+pub async fn enqueue(
+    tx: &mut Transaction<'_>,
     events: &[Event],
     urls: Vec<Option<String>>,
     now: Millis,
@@ -65,15 +65,16 @@ pub fn enqueue(
             url,
             payload(event),
             now,
-        )?;
+        )
+        .await?;
         queued += 1;
     }
     Ok(queued)
 }
 
 /// Queues one delivery of `body` to `url`, due at once.
-pub fn queue(
-    tx: &mut dyn Transaction,
+pub async fn queue(
+    tx: &mut Transaction<'_>,
     event_id: i64,
     recipient: &str,
     kind: &str,
@@ -81,21 +82,23 @@ pub fn queue(
     body: String,
     now: Millis,
 ) -> Result<()> {
-    Ok(tx.insert_webhook_delivery(&WebhookDelivery {
-        id: ids::new_id("wh"),
-        event_id,
-        recipient: recipient.to_string(),
-        kind: kind.to_string(),
-        url,
-        body,
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        next_attempt_at: now,
-        last_status: None,
-        last_error: None,
-        created_at: now,
-        finished_at: None,
-    })?)
+    Ok(tx
+        .insert_webhook_delivery(&WebhookDelivery {
+            id: ids::new_id("wh"),
+            event_id,
+            recipient: recipient.to_string(),
+            kind: kind.to_string(),
+            url,
+            body,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            finished_at: None,
+        })
+        .await?)
 }
 
 /// The guide's payload: `{"event", "task_id", "data", "timestamp"}`, plus `event_id` (the
@@ -501,7 +504,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
             let before = state.now() - state.cfg.event_retention_hours * HOUR;
             if let Err(e) = state
                 .store
-                .write(move |tx| tx.prune_webhook_deliveries(before))
+                .write(move |tx| Box::pin(async move { tx.prune_webhook_deliveries(before).await }))
                 .await
             {
                 tracing::error!(error = %e, "pruning webhook deliveries failed");
@@ -523,7 +526,9 @@ pub async fn take_due(state: &AppState, limit: usize) -> Result<Vec<DueWebhook>>
         now + (state.cfg.webhook_timeout_seconds as Millis).saturating_mul(1_000) + LEASE_MARGIN;
     state
         .store
-        .write(move |tx| tx.take_due_webhooks(now, lease_until, limit as i64))
+        .write(move |tx| {
+            Box::pin(async move { tx.take_due_webhooks(now, lease_until, limit as i64).await })
+        })
         .await
         .map_err(crate::error::Error::from)
 }
@@ -612,7 +617,12 @@ async fn record(
     let (id, attempt_no, now) = (delivery.id.clone(), delivery.attempts, state.now());
     let saved = state
         .store
-        .write(move |tx| tx.record_webhook_attempt(&id, attempt_no, &record, now))
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.record_webhook_attempt(&id, attempt_no, &record, now)
+                    .await
+            })
+        })
         .await;
     if let Err(e) = saved {
         tracing::error!(delivery = %delivery.id, error = %e, "recording a webhook attempt failed");

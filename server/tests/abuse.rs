@@ -449,7 +449,7 @@ async fn webhooks_go_one_at_a_time_per_recipient_and_hide_query_strings() {
     let due = app
         .state
         .store
-        .write(|tx| tx.take_due_webhooks(i64::MAX, i64::MAX, 10))
+        .write(|tx| Box::pin(async move { tx.take_due_webhooks(i64::MAX, i64::MAX, 10).await }))
         .await
         .unwrap();
     assert_eq!(
@@ -477,7 +477,7 @@ async fn webhooks_go_one_at_a_time_per_recipient_and_hide_query_strings() {
         let who = dead_id.clone();
         let rows = app
             .state
-            .read(move |tx| tx.webhook_deliveries_of(&who, 100))
+            .read(move |tx| Box::pin(async move { tx.webhook_deliveries_of(&who, 100).await }))
             .await
             .unwrap();
         if let Some(e) = rows.iter().find_map(|d| d.last_error.clone()) {

@@ -31,9 +31,11 @@ async fn suspend(app: &TestApp, agent_id: &str) {
     let id = agent_id.to_string();
     app.state
         .write(move |tx, _| {
-            let mut agent = tx.agent(&id)?.expect("agent exists");
-            agent.suspended = true;
-            tx.save_agent_profile(&agent)
+            Box::pin(async move {
+                let mut agent = tx.agent(&id).await?.expect("agent exists");
+                agent.suspended = true;
+                tx.save_agent_profile(&agent).await
+            })
         })
         .await
         .unwrap();
@@ -188,7 +190,11 @@ async fn register_validation_errors_are_400() {
         assert!(r.error().contains(says), "{body}: {}", r.error());
     }
     // Nothing was created by the refused registrations (and the platform starts empty).
-    let books = app.state.read(|tx| tx.books()).await.unwrap();
+    let books = app
+        .state
+        .read(|tx| Box::pin(async move { tx.books().await }))
+        .await
+        .unwrap();
     assert_eq!(books.balances, books.minted);
     assert_eq!(
         books.balances, 0,

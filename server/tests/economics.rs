@@ -125,12 +125,14 @@ async fn simulate(app: TestApp, seed: u64) {
             .app
             .state
             .read(|tx| {
-                let platform = tx.agent(PLATFORM_AGENT_ID)?.unwrap().credits;
-                Ok::<_, pinchwork_server::error::Error>((
-                    tx.books()?,
-                    tx.unexplained_balances()?,
-                    platform,
-                ))
+                Box::pin(async move {
+                    let platform = tx.agent(PLATFORM_AGENT_ID).await?.unwrap().credits;
+                    Ok::<_, pinchwork_server::error::Error>((
+                        tx.books().await?,
+                        tx.unexplained_balances().await?,
+                        platform,
+                    ))
+                })
             })
             .await
             .unwrap();
@@ -199,7 +201,11 @@ impl Sim {
         self.app
             .state
             .read(move |tx| {
-                Ok::<_, pinchwork_server::error::Error>(tx.agent(&agent)?.map_or(0, |a| a.credits))
+                Box::pin(async move {
+                    Ok::<_, pinchwork_server::error::Error>(
+                        tx.agent(&agent).await?.map_or(0, |a| a.credits),
+                    )
+                })
             })
             .await
             .unwrap()
@@ -213,29 +219,32 @@ impl Sim {
             .app
             .state
             .read(move |tx| {
-                let lines = tx
-                    .ledger_of(
-                        &agent,
-                        Page {
-                            limit: 1_000_000,
-                            offset: 0,
-                        },
-                    )?
-                    .items;
-                let mut out = Vec::new();
-                for line in lines
-                    .iter()
-                    .filter(|l| l.reason == "payment" && l.amount > 0)
-                {
-                    let task = tx.task(line.task_id.as_deref().unwrap())?.unwrap();
-                    let payer = if task.is_system {
-                        task.payer_id.unwrap()
-                    } else {
-                        task.poster_id
-                    };
-                    out.push((line.amount, payer));
-                }
-                Ok::<_, pinchwork_server::error::Error>(out)
+                Box::pin(async move {
+                    let lines = tx
+                        .ledger_of(
+                            &agent,
+                            Page {
+                                limit: 1_000_000,
+                                offset: 0,
+                            },
+                        )
+                        .await?
+                        .items;
+                    let mut out = Vec::new();
+                    for line in lines
+                        .iter()
+                        .filter(|l| l.reason == "payment" && l.amount > 0)
+                    {
+                        let task = tx.task(line.task_id.as_deref().unwrap()).await?.unwrap();
+                        let payer = if task.is_system {
+                            task.payer_id.unwrap()
+                        } else {
+                            task.poster_id
+                        };
+                        out.push((line.amount, payer));
+                    }
+                    Ok::<_, pinchwork_server::error::Error>(out)
+                })
             })
             .await
             .unwrap();

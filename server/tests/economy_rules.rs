@@ -61,7 +61,11 @@ async fn ledger(app: &TestApp, key: &str) -> Vec<(String, i64, Value)> {
 
 async fn platform_balance(app: &TestApp) -> i64 {
     app.state
-        .read(|tx| Ok::<_, StoreError>(tx.agent(PLATFORM_AGENT_ID)?.unwrap().credits))
+        .read(|tx| {
+            Box::pin(async move {
+                Ok::<_, StoreError>(tx.agent(PLATFORM_AGENT_ID).await?.unwrap().credits)
+            })
+        })
         .await
         .unwrap()
 }
@@ -74,7 +78,12 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
     let w = world_with(|c| c.admin_key = Some(ADMIN.into())).await;
     let app = &w.app;
     assert_eq!(platform_balance(app).await, 0, "no built-in reserve");
-    let minted: i64 = app.state.read(|tx| tx.books()).await.unwrap().minted;
+    let minted: i64 = app
+        .state
+        .read(|tx| Box::pin(async move { tx.books().await }))
+        .await
+        .unwrap()
+        .minted;
     assert_eq!(minted, 300, "only the three sign-up bonuses were minted");
 
     // A fee is the platform's first credit.
@@ -101,13 +110,16 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
     let lines = app
         .state
         .read(|tx| {
-            tx.ledger_of(
-                PLATFORM_AGENT_ID,
-                Page {
-                    limit: 100,
-                    offset: 0,
-                },
-            )
+            Box::pin(async move {
+                tx.ledger_of(
+                    PLATFORM_AGENT_ID,
+                    Page {
+                        limit: 100,
+                        offset: 0,
+                    },
+                )
+                .await
+            })
         })
         .await
         .unwrap()
@@ -137,38 +149,42 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
     first
         .state
         .write(move |tx, ctx| {
-            // What the old start-up minted, and a system payment made from it.
-            credits::transfer(
-                tx,
-                ctx,
-                MINT_ACCOUNT,
-                PLATFORM_AGENT_ID,
-                999_999_999,
-                "platform_reserve",
-                None,
-            )?;
-            credits::transfer(
-                tx,
-                ctx,
-                PLATFORM_AGENT_ID,
-                &infra_for_write,
-                2,
-                "payment",
-                None,
-            )?;
-            // An open system task of the old kind: nothing escrowed for it.
-            let mut legacy = Task::posted(
-                "tk-legacysystem".into(),
-                PLATFORM_AGENT_ID,
-                "Match agents for: old".into(),
-                3,
-                ctx.now,
-                ctx.now + 72 * HOUR,
-            );
-            legacy.is_system = true;
-            legacy.system_task_type = Some(SystemTaskType::MatchAgents);
-            legacy.parent_task_id = Some(parent);
-            Ok::<_, pinchwork_server::market::Error>(tx.insert_task(&legacy)?)
+            Box::pin(async move {
+                // What the old start-up minted, and a system payment made from it.
+                credits::transfer(
+                    tx,
+                    ctx,
+                    MINT_ACCOUNT,
+                    PLATFORM_AGENT_ID,
+                    999_999_999,
+                    "platform_reserve",
+                    None,
+                )
+                .await?;
+                credits::transfer(
+                    tx,
+                    ctx,
+                    PLATFORM_AGENT_ID,
+                    &infra_for_write,
+                    2,
+                    "payment",
+                    None,
+                )
+                .await?;
+                // An open system task of the old kind: nothing escrowed for it.
+                let mut legacy = Task::posted(
+                    "tk-legacysystem".into(),
+                    PLATFORM_AGENT_ID,
+                    "Match agents for: old".into(),
+                    3,
+                    ctx.now,
+                    ctx.now + 72 * HOUR,
+                );
+                legacy.is_system = true;
+                legacy.system_task_type = Some(SystemTaskType::MatchAgents);
+                legacy.parent_task_id = Some(parent);
+                Ok::<_, pinchwork_server::market::Error>(tx.insert_task(&legacy).await?)
+            })
         })
         .await
         .unwrap();
@@ -196,13 +212,16 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
     let lines = app
         .state
         .read(|tx| {
-            tx.ledger_of(
-                PLATFORM_AGENT_ID,
-                Page {
-                    limit: 10,
-                    offset: 0,
-                },
-            )
+            Box::pin(async move {
+                tx.ledger_of(
+                    PLATFORM_AGENT_ID,
+                    Page {
+                        limit: 10,
+                        offset: 0,
+                    },
+                )
+                .await
+            })
         })
         .await
         .unwrap()
@@ -212,7 +231,7 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
     assert_eq!(app.credits(&infra).await, 102, "paid work stays paid");
     let legacy = app
         .state
-        .read(|tx| tx.task("tk-legacysystem"))
+        .read(|tx| Box::pin(async move { tx.task("tk-legacysystem").await }))
         .await
         .unwrap()
         .unwrap();
@@ -222,7 +241,12 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
         "unfunded system work withdrawn"
     );
     app.assert_books_balance().await;
-    let minted: i64 = app.state.read(|tx| tx.books()).await.unwrap().minted;
+    let minted: i64 = app
+        .state
+        .read(|tx| Box::pin(async move { tx.books().await }))
+        .await
+        .unwrap()
+        .minted;
     assert_eq!(minted, 300, "only the sign-up bonuses remain minted");
 }
 
@@ -716,7 +740,11 @@ async fn the_platform_cannot_be_rated_or_trusted() {
     );
     let platform = app
         .state
-        .read(|tx| Ok::<_, StoreError>(tx.agent(PLATFORM_AGENT_ID)?.unwrap()))
+        .read(|tx| {
+            Box::pin(
+                async move { Ok::<_, StoreError>(tx.agent(PLATFORM_AGENT_ID).await?.unwrap()) },
+            )
+        })
         .await
         .unwrap();
     assert_eq!((platform.reputation, platform.rating_count), (0.0, 0));
@@ -811,7 +839,7 @@ async fn feedback_reaches_the_worker() {
     let worker_id = w.worker_id.clone();
     let events = app
         .state
-        .read(move |tx| tx.events_after(&worker_id, 0, 100))
+        .read(move |tx| Box::pin(async move { tx.events_after(&worker_id, 0, 100).await }))
         .await
         .unwrap();
     let feedback: Vec<(&str, &Value)> = events
@@ -872,7 +900,9 @@ async fn concurrent_outcomes_are_all_counted() {
     let worker_id = w.worker_id.clone();
     let worker = app
         .state
-        .read(move |tx| Ok::<_, StoreError>(tx.agent(&worker_id)?.unwrap()))
+        .read(move |tx| {
+            Box::pin(async move { Ok::<_, StoreError>(tx.agent(&worker_id).await?.unwrap()) })
+        })
         .await
         .unwrap();
     // The count restarts after a served cooldown; none was served here, so all count.

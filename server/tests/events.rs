@@ -389,7 +389,7 @@ async fn events_older_than_the_retention_period_are_pruned() {
         let state = app.state.clone();
         async move {
             state
-                .read(move |tx| tx.events_after(&id, 0, 100))
+                .read(move |tx| Box::pin(async move { tx.events_after(&id, 0, 100).await }))
                 .await
                 .unwrap()
                 .len()
@@ -436,9 +436,12 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
     let log = |task: &'static str| {
         let agent = agent.clone();
         app.state.store.write(move |tx| {
-            let mut events = vec![Logged::new(EventKind::TaskMessage, task, &agent)];
-            tx.append_events(&mut events, pinchwork_test_kit::T0)
-                .map(|_| ())
+            Box::pin(async move {
+                let mut events = vec![Logged::new(EventKind::TaskMessage, task, &agent)];
+                tx.append_events(&mut events, pinchwork_test_kit::T0)
+                    .await
+                    .map(|_| ())
+            })
         })
     };
     log("tk-announced").await.unwrap();

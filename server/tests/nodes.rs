@@ -92,7 +92,7 @@ impl Cluster {
         let agent = agent.to_string();
         self.nodes[0]
             .state
-            .read(move |tx| tx.events_after(&agent, 0, 10_000))
+            .read(move |tx| Box::pin(async move { tx.events_after(&agent, 0, 10_000).await }))
             .await
             .unwrap()
             .into_iter()
@@ -161,16 +161,18 @@ async fn a_pickup_takes_the_next_task_instead_of_waiting_for_a_held_one() {
             state
                 .store
                 .write(move |tx| {
-                    let filter = OpenTaskFilter {
-                        viewer: "ag-someone-else".into(),
-                        ..Default::default()
-                    };
-                    let taken = tx.claimable(&filter, 1)?;
-                    std::thread::sleep(Duration::from_secs(2));
-                    held.store(false, Ordering::SeqCst);
-                    Ok::<_, pinchwork_server::error::Error>(
-                        taken.into_iter().map(|o| o.task.id).collect::<Vec<_>>(),
-                    )
+                    Box::pin(async move {
+                        let filter = OpenTaskFilter {
+                            viewer: "ag-someone-else".into(),
+                            ..Default::default()
+                        };
+                        let taken = tx.claimable(&filter, 1).await?;
+                        std::thread::sleep(Duration::from_secs(2));
+                        held.store(false, Ordering::SeqCst);
+                        Ok::<_, pinchwork_server::error::Error>(
+                            taken.into_iter().map(|o| o.task.id).collect::<Vec<_>>(),
+                        )
+                    })
                 })
                 .await
                 .unwrap()

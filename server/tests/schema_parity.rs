@@ -126,22 +126,21 @@ fn sqlite_schema(path: &std::path::Path) -> Schema {
 }
 
 /// The migrations' own bookkeeping, which each backend keeps its own way.
-const POSTGRES_ONLY: &[&str] = &["pinchwork_migrations"];
+const POSTGRES_ONLY: &[&str] = &["pinchwork_migrations", "_sqlx_migrations"];
 
-fn postgres_schema(url: &str) -> Schema {
-    // The blocking client runs a runtime of its own: keep it on a plain thread.
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        let mut schema = Schema::default();
-        for row in client
-            .query(
-                "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text \
+async fn postgres_schema(url: &str) -> Schema {
+    use sqlx::{Connection, Row};
+    let mut client = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut schema = Schema::default();
+    {
+        for row in sqlx::query(
+            "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text \
                  FROM information_schema.columns WHERE table_schema = 'public' \
                  ORDER BY table_name, ordinal_position",
-                &[],
-            )
-            .unwrap()
+        )
+        .fetch_all(&mut client)
+        .await
+        .unwrap()
         {
             let (table, column, data_type, nullable): (String, String, String, String) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
@@ -157,9 +156,8 @@ fn postgres_schema(url: &str) -> Schema {
             );
         }
         // Indexes made by CREATE INDEX: not those backing a constraint (primary keys, UNIQUE).
-        for row in client
-            .query(
-                "SELECT i.relname::text, t.relname::text, x.indisunique, x.indpred IS NOT NULL, \
+        for row in sqlx::query(
+            "SELECT i.relname::text, t.relname::text, x.indisunique, x.indpred IS NOT NULL, \
                  array(SELECT coalesce(a.attname::text, '<expr>') \
                        FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
                        LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
@@ -169,9 +167,10 @@ fn postgres_schema(url: &str) -> Schema {
                  JOIN pg_namespace ns ON ns.oid = t.relnamespace \
                  WHERE ns.nspname = 'public' \
                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-                &[],
-            )
-            .unwrap()
+        )
+        .fetch_all(&mut client)
+        .await
+        .unwrap()
         {
             let table: String = row.get(1);
             if POSTGRES_ONLY.contains(&table.as_str()) {
@@ -187,10 +186,8 @@ fn postgres_schema(url: &str) -> Schema {
                 },
             );
         }
-        schema
-    })
-    .join()
-    .unwrap()
+    }
+    schema
 }
 
 /// Differences kept on purpose, each with its reason; every one must still exist (so the list
@@ -221,20 +218,24 @@ fn differences<K: Ord + std::fmt::Debug, V: PartialEq + std::fmt::Debug>(
     out
 }
 
-#[test]
+#[tokio::test]
 #[ignore = "needs PostgreSQL: set PINCHWORK_TEST_POSTGRES_URL and run with --include-ignored"]
-fn both_backends_migrate_to_the_same_schema() {
+async fn both_backends_migrate_to_the_same_schema() {
     let server = std::env::var("PINCHWORK_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty())
         .expect("the schema parity test needs PostgreSQL: set PINCHWORK_TEST_POSTGRES_URL");
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("parity.db");
-    drop(Store::open(&format!("sqlite://{}", path.display()), 0, 1).unwrap());
+    drop(
+        Store::open(&format!("sqlite://{}", path.display()), 0, 1)
+            .await
+            .unwrap(),
+    );
     let pg = ScratchDatabase::create(&server, "pwschema").unwrap();
-    drop(Store::open(&pg.url, 0, 1).unwrap());
+    drop(Store::open(&pg.url, 0, 1).await.unwrap());
 
-    let (sqlite, postgres) = (sqlite_schema(&path), postgres_schema(&pg.url));
+    let (sqlite, postgres) = (sqlite_schema(&path), postgres_schema(&pg.url).await);
     assert!(sqlite.columns.contains_key("tasks") && sqlite.indexes.len() > 5);
     let mut diffs = Vec::new();
     let tables = |s: &Schema| s.columns.keys().map(|t| (t.clone(), ())).collect();

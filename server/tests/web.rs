@@ -180,14 +180,20 @@ async fn an_owner_signs_in_with_the_key_and_the_cookie_holds_only_a_session() {
     let digest = hex::encode(Sha256::digest(secret.as_bytes()));
     let stored = app
         .state
-        .read(move |tx| tx.web_session(&digest, i64::MAX - 1).map(|s| s.is_none()))
+        .read(move |tx| {
+            Box::pin(async move {
+                tx.web_session(&digest, i64::MAX - 1)
+                    .await
+                    .map(|s| s.is_none())
+            })
+        })
         .await
         .unwrap();
     assert!(stored, "sessions expire");
     let digest = hex::encode(Sha256::digest(secret.as_bytes()));
     let session = app
         .state
-        .read(move |tx| tx.web_session(&digest, T0))
+        .read(move |tx| Box::pin(async move { tx.web_session(&digest, T0).await }))
         .await
         .unwrap()
         .expect("the session is stored by digest");
@@ -464,7 +470,7 @@ async fn no_page_shows_an_api_key_or_a_webhook_secret() {
     .expect(303);
     let agent = app
         .state
-        .read(move |tx| tx.agent(&id))
+        .read(move |tx| Box::pin(async move { tx.agent(&id).await }))
         .await
         .unwrap()
         .unwrap();
@@ -503,7 +509,12 @@ async fn suspending_an_agent_ends_its_web_sessions_and_the_operator_can_do_it() 
     let left = app
         .state
         .store
-        .write(move |tx| tx.end_web_sessions(pinchwork_server::store::SessionKey::Subject, &id))
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.end_web_sessions(pinchwork_server::store::SessionKey::Subject, &id)
+                    .await
+            })
+        })
         .await
         .unwrap();
     assert_eq!(left, 0, "its sessions were deleted, not only refused");
@@ -625,7 +636,7 @@ async fn the_operator_signs_in_with_the_admin_key_and_sees_the_figures() {
     let figures = w
         .app
         .state
-        .read(|tx| tx.market_figures(T0 - 3_600_000, T0))
+        .read(|tx| Box::pin(async move { tx.market_figures(T0 - 3_600_000, T0).await }))
         .await
         .unwrap();
     assert_eq!(figures.tasks_by_status.get("posted"), Some(&2));
@@ -800,7 +811,7 @@ async fn the_operator_reviews_reports_finds_an_agents_tasks_and_sees_the_nodes()
     let figures = w
         .app
         .state
-        .read(|tx| tx.market_figures(T0, T0))
+        .read(|tx| Box::pin(async move { tx.market_figures(T0, T0).await }))
         .await
         .unwrap();
     assert_eq!(figures.open_reports, 0);
@@ -891,7 +902,9 @@ async fn session_bounds_hold_under_concurrent_sign_ins() {
         async move {
             state
                 .store
-                .write(move |tx| tx.open_web_session(&session, 3, total))
+                .write(move |tx| {
+                    Box::pin(async move { tx.open_web_session(&session, 3, total).await })
+                })
                 .await
                 .unwrap()
         }
@@ -901,10 +914,13 @@ async fn session_bounds_hold_under_concurrent_sign_ins() {
     let live = app
         .state
         .read(|tx| {
-            (0..24)
-                .map(|i| tx.web_session(&format!("busy-{i:04}"), T0))
-                .filter_map(|s| s.transpose())
-                .collect::<Result<Vec<_>, _>>()
+            Box::pin(async move {
+                let mut live = Vec::new();
+                for i in 0..24 {
+                    live.extend(tx.web_session(&format!("busy-{i:04}"), T0).await?);
+                }
+                Ok::<_, pinchwork_server::store::StoreError>(live)
+            })
         })
         .await
         .unwrap();
@@ -923,7 +939,7 @@ async fn session_bounds_hold_under_concurrent_sign_ins() {
     let opened = app
         .state
         .store
-        .write(move |tx| tx.open_web_session(&later, 3, 5))
+        .write(move |tx| Box::pin(async move { tx.open_web_session(&later, 3, 5).await }))
         .await
         .unwrap();
     assert!(opened);

@@ -21,7 +21,7 @@ async fn deliveries(app: &TestApp, agent: &str) -> Vec<WebhookDelivery> {
     let agent = agent.to_string();
     let mut newest_first = app
         .state
-        .read(move |tx| tx.webhook_deliveries_of(&agent, 1000))
+        .read(move |tx| Box::pin(async move { tx.webhook_deliveries_of(&agent, 1000).await }))
         .await
         .unwrap();
     newest_first.reverse();
@@ -74,9 +74,11 @@ async fn force_webhook_url(app: &TestApp, agent: &str, url: &str) {
     let (agent, url) = (agent.to_string(), url.to_string());
     app.state
         .write(move |tx, _| {
-            let mut a = tx.agent(&agent)?.unwrap();
-            a.webhook_url = Some(url);
-            tx.save_agent_profile(&a)
+            Box::pin(async move {
+                let mut a = tx.agent(&agent).await?.unwrap();
+                a.webhook_url = Some(url);
+                tx.save_agent_profile(&a).await
+            })
         })
         .await
         .unwrap();

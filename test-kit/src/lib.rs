@@ -334,7 +334,11 @@ impl TestApp {
 /// explained by the ledger.
 pub async fn assert_books_balance_of(state: &AppState) {
     let (books, unexplained) = state
-        .read(|tx| Ok::<_, Error>((tx.books()?, tx.unexplained_balances()?)))
+        .read(|tx| {
+            Box::pin(async move {
+                Ok::<_, Error>((tx.books().await?, tx.unexplained_balances().await?))
+            })
+        })
         .await
         .unwrap();
     let Books {

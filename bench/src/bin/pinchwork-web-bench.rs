@@ -81,10 +81,12 @@ async fn fill(state: &AppState, a: &Args, now: i64) {
     state
         .store
         .write(move |tx| {
-            for i in 0..agents {
-                tx.insert_agent(&agent(i, now))?;
-            }
-            Ok::<_, StoreError>(())
+            Box::pin(async move {
+                for i in 0..agents {
+                    tx.insert_agent(&agent(i, now)).await?;
+                }
+                Ok::<_, StoreError>(())
+            })
         })
         .await
         .unwrap();
@@ -106,87 +108,93 @@ async fn fill(state: &AppState, a: &Args, now: i64) {
         state
             .store
             .write(move |tx| {
-                for i in start..end {
-                    let span = 30 * 24 * HOUR;
-                    let at = now - span + (i as i64 * span) / tasks as i64;
-                    let poster = format!("ag-bench{:07}", (i * 7) % agents);
-                    let worker = format!("ag-bench{:07}", (i * 13 + 1) % agents);
-                    let id = format!("tk-bench{i:08}");
-                    let mut t = Task::posted(
-                        id.clone(),
-                        &poster,
-                        format!("Benchmark task {i}: summarise document {}", i % 997),
-                        10 + (i % 40) as i64,
-                        at,
-                        at + 72 * HOUR,
-                    );
-                    t.status = statuses[i % statuses.len()];
-                    let open = matches!(
-                        t.status,
-                        TaskStatus::Posted | TaskStatus::Claimed | TaskStatus::Delivered
-                    );
-                    if at < now - 72 * HOUR && open {
-                        t.status = TaskStatus::Expired;
-                    }
-                    if t.status != TaskStatus::Posted {
-                        t.worker_id = Some(worker.clone());
-                        t.claimed_at = Some(at + MINUTE);
-                    }
-                    if matches!(t.status, TaskStatus::Delivered | TaskStatus::Approved) {
-                        t.result = Some("Done.".into());
-                        t.delivered_at = Some(at + 2 * MINUTE);
-                        t.credits_charged = Some(t.max_credits);
-                    }
-                    tx.insert_task(&t)?;
-                    let line =
-                        |n: usize, from: &str, to: &str, amount: i64, reason: &str| Transfer {
-                            id: format!("le-{i:08}-{n}"),
-                            from: from.into(),
-                            to: to.into(),
-                            amount,
-                            reason: reason.into(),
-                            task_id: Some(id.clone()),
-                            created_at: at + n as i64 * MINUTE,
-                        };
-                    tx.insert_transfer(&line(0, &poster, "escrow", t.max_credits, "escrow"))?;
-                    match t.status {
-                        TaskStatus::Approved => {
-                            let fee = t.max_credits / 10;
-                            tx.insert_transfer(&line(
-                                3,
-                                "escrow",
-                                &worker,
-                                t.max_credits - fee,
-                                "payment",
-                            ))?;
-                            tx.insert_transfer(&line(
-                                3,
-                                "escrow",
-                                "ag-platform",
-                                fee,
-                                "platform_fee",
-                            ))?;
+                Box::pin(async move {
+                    for i in start..end {
+                        let span = 30 * 24 * HOUR;
+                        let at = now - span + (i as i64 * span) / tasks as i64;
+                        let poster = format!("ag-bench{:07}", (i * 7) % agents);
+                        let worker = format!("ag-bench{:07}", (i * 13 + 1) % agents);
+                        let id = format!("tk-bench{i:08}");
+                        let mut t = Task::posted(
+                            id.clone(),
+                            &poster,
+                            format!("Benchmark task {i}: summarise document {}", i % 997),
+                            10 + (i % 40) as i64,
+                            at,
+                            at + 72 * HOUR,
+                        );
+                        t.status = statuses[i % statuses.len()];
+                        let open = matches!(
+                            t.status,
+                            TaskStatus::Posted | TaskStatus::Claimed | TaskStatus::Delivered
+                        );
+                        if at < now - 72 * HOUR && open {
+                            t.status = TaskStatus::Expired;
                         }
-                        TaskStatus::Cancelled | TaskStatus::Expired => {
-                            tx.insert_transfer(&line(
-                                3,
-                                "escrow",
-                                &poster,
-                                t.max_credits,
-                                "refund",
-                            ))?;
+                        if t.status != TaskStatus::Posted {
+                            t.worker_id = Some(worker.clone());
+                            t.claimed_at = Some(at + MINUTE);
                         }
-                        _ => {}
+                        if matches!(t.status, TaskStatus::Delivered | TaskStatus::Approved) {
+                            t.result = Some("Done.".into());
+                            t.delivered_at = Some(at + 2 * MINUTE);
+                            t.credits_charged = Some(t.max_credits);
+                        }
+                        tx.insert_task(&t).await?;
+                        let line =
+                            |n: usize, from: &str, to: &str, amount: i64, reason: &str| Transfer {
+                                id: format!("le-{i:08}-{n}"),
+                                from: from.into(),
+                                to: to.into(),
+                                amount,
+                                reason: reason.into(),
+                                task_id: Some(id.clone()),
+                                created_at: at + n as i64 * MINUTE,
+                            };
+                        tx.insert_transfer(&line(0, &poster, "escrow", t.max_credits, "escrow"))
+                            .await?;
+                        match t.status {
+                            TaskStatus::Approved => {
+                                let fee = t.max_credits / 10;
+                                tx.insert_transfer(&line(
+                                    3,
+                                    "escrow",
+                                    &worker,
+                                    t.max_credits - fee,
+                                    "payment",
+                                ))
+                                .await?;
+                                tx.insert_transfer(&line(
+                                    3,
+                                    "escrow",
+                                    "ag-platform",
+                                    fee,
+                                    "platform_fee",
+                                ))
+                                .await?;
+                            }
+                            TaskStatus::Cancelled | TaskStatus::Expired => {
+                                tx.insert_transfer(&line(
+                                    3,
+                                    "escrow",
+                                    &poster,
+                                    t.max_credits,
+                                    "refund",
+                                ))
+                                .await?;
+                            }
+                            _ => {}
+                        }
+                        if t.status != TaskStatus::Posted {
+                            let mut events = vec![
+                                Event::new(EventKind::TaskClaimed, &id, &poster),
+                                Event::new(EventKind::TaskDelivered, &id, &poster),
+                            ];
+                            tx.append_events(&mut events, at + MINUTE).await?;
+                        }
                     }
-                    if t.status != TaskStatus::Posted {
-                        let mut events = vec![
-                            Event::new(EventKind::TaskClaimed, &id, &poster),
-                            Event::new(EventKind::TaskDelivered, &id, &poster),
-                        ];
-                        tx.append_events(&mut events, at + MINUTE)?;
-                    }
-                }
-                Ok::<_, StoreError>(())
+                    Ok::<_, StoreError>(())
+                })
             })
             .await
             .unwrap();

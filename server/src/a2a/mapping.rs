@@ -56,31 +56,37 @@ pub struct View {
 }
 
 /// Reads what A2A shows of the poster's task: anyone else's task is not found.
-pub fn read(tx: &mut dyn Transaction, poster: &str, task_id: &str, history: bool) -> Result<View> {
+pub async fn read(
+    tx: &mut Transaction<'_>,
+    poster: &str,
+    task_id: &str,
+    history: bool,
+) -> Result<View> {
     let task = tx
-        .task(task_id)?
+        .task(task_id)
+        .await?
         .filter(|t| t.poster_id == poster && !t.is_system)
         .ok_or_else(crate::error::Error::task_not_found)?;
-    view_of(tx, task, history)
+    view_of(tx, task, history).await
 }
 
 /// Reads the rest of what A2A shows of a task.
-pub fn view_of(tx: &mut dyn Transaction, task: Task, history: bool) -> Result<View> {
-    let a2a = tx.a2a_task(&task.id)?;
+pub async fn view_of(tx: &mut Transaction<'_>, task: Task, history: bool) -> Result<View> {
+    let a2a = tx.a2a_task(&task.id).await?;
     let (context, request) = a2a.map(|a| (a.context_id, a.message_id)).unzip();
-    read_more(tx, task, context, request, history)
+    read_more(tx, task, context, request, history).await
 }
 
 /// Completes a task, whose context (and request message) were read with it, into a view.
-pub fn read_more(
-    tx: &mut dyn Transaction,
+pub async fn read_more(
+    tx: &mut Transaction<'_>,
     task: Task,
     context_id: Option<String>,
     request_id: Option<String>,
     history: bool,
 ) -> Result<View> {
     let questions = if history || task.status == TaskStatus::Posted {
-        tx.questions_of(&task.id)?
+        tx.questions_of(&task.id).await?
     } else {
         Vec::new()
     };
@@ -89,7 +95,7 @@ pub fn read_more(
         .flatten();
     let messages = match (&task.status, &task.assignment) {
         (TaskStatus::Claimed | TaskStatus::Delivered, Some(assignment)) => {
-            tx.messages_of(&task.id, assignment)?
+            tx.messages_of(&task.id, assignment).await?
         }
         _ => Vec::new(),
     };

@@ -51,8 +51,10 @@ fn history_length(n: Option<i64>) -> Result<Option<i64>, RpcError> {
 
 async fn read(s: &AppState, poster: &str, task_id: &str, history: bool) -> Result<View, RpcError> {
     let (poster, id) = (poster.to_string(), task_id.to_string());
-    Ok(s.read(move |tx| mapping::read(tx, &poster, &id, history))
-        .await?)
+    Ok(
+        s.read(move |tx| Box::pin(async move { mapping::read(tx, &poster, &id, history).await }))
+            .await?,
+    )
 }
 
 /// SendMessage and SendStreamingMessage: a message without a task id posts a task; with one,
@@ -138,31 +140,37 @@ async fn create(
     let (who, message_id) = (poster.clone(), new.message_id.clone());
     let posted = s
         .write(move |tx, ctx| {
-            if let Some(task_id) = tx.a2a_task_by_message(&poster, &new.message_id)? {
-                return mapping::read(tx, &poster, &task_id, history);
-            }
-            let task = rules::create(tx, ctx, &poster, new.request)?;
-            let first = tx.insert_a2a_task(&A2aTask {
-                task_id: task.id.clone(),
-                poster_id: poster.clone(),
-                context_id: new.context_id,
-                message_id: new.message_id,
-                created_at: ctx.now,
-            })?;
-            if !first {
-                return Err(Error::conflict(RESENT));
-            }
-            if let Some(config) = push {
-                push::save(tx, &config.for_task(&task.id))?;
-            }
-            mapping::view_of(tx, task, history)
+            Box::pin(async move {
+                if let Some(task_id) = tx.a2a_task_by_message(&poster, &new.message_id).await? {
+                    return mapping::read(tx, &poster, &task_id, history).await;
+                }
+                let task = rules::create(tx, ctx, &poster, new.request).await?;
+                let first = tx
+                    .insert_a2a_task(&A2aTask {
+                        task_id: task.id.clone(),
+                        poster_id: poster.clone(),
+                        context_id: new.context_id,
+                        message_id: new.message_id,
+                        created_at: ctx.now,
+                    })
+                    .await?;
+                if !first {
+                    return Err(Error::conflict(RESENT));
+                }
+                if let Some(config) = push {
+                    push::save(tx, &config.for_task(&task.id)).await?;
+                }
+                mapping::view_of(tx, task, history).await
+            })
         })
         .await;
     match posted {
         Err(Error::Conflict(m)) if m == RESENT => {
             let poster = who.clone();
             let task_id = s
-                .read(move |tx| tx.a2a_task_by_message(&poster, &message_id))
+                .read(move |tx| {
+                    Box::pin(async move { tx.a2a_task_by_message(&poster, &message_id).await })
+                })
                 .await?
                 .ok_or_else(RpcError::internal)?;
             read(s, &who, &task_id, history).await
@@ -186,43 +194,45 @@ async fn reply(
     }
     let task_id = req.message.task_id.clone();
     Ok(s.write(move |tx, ctx| {
-        let view = mapping::read(tx, &poster, &task_id, false)?;
-        let state = view.state();
-        if state.is_terminal() {
-            return Err(Error::conflict(format!(
-                "Task {task_id} is in terminal state {}: it takes no more messages",
-                state.name()
-            )));
-        }
-        match intent {
-            Intent::Approve { rating, feedback } => {
-                let req = ApproveRequest { rating, feedback };
-                rules::approve(tx, ctx, &poster, &task_id, req)?;
+        Box::pin(async move {
+            let view = mapping::read(tx, &poster, &task_id, false).await?;
+            let state = view.state();
+            if state.is_terminal() {
+                return Err(Error::conflict(format!(
+                    "Task {task_id} is in terminal state {}: it takes no more messages",
+                    state.name()
+                )));
             }
-            Intent::Reject { reason, feedback } => {
-                let req = RejectRequest { reason, feedback };
-                rules::reject(tx, ctx, &poster, &task_id, req)?;
-            }
-            Intent::Reply { text, question_id } if view.task.status == TaskStatus::Posted => {
-                let question = question_id
-                    .or_else(|| view.open_question.map(|q| q.id))
-                    .ok_or_else(|| {
-                        Error::conflict(
-                            "No worker has claimed the task yet, so there is nobody to \
+            match intent {
+                Intent::Approve { rating, feedback } => {
+                    let req = ApproveRequest { rating, feedback };
+                    rules::approve(tx, ctx, &poster, &task_id, req).await?;
+                }
+                Intent::Reject { reason, feedback } => {
+                    let req = RejectRequest { reason, feedback };
+                    rules::reject(tx, ctx, &poster, &task_id, req).await?;
+                }
+                Intent::Reply { text, question_id } if view.task.status == TaskStatus::Posted => {
+                    let question = question_id
+                        .or_else(|| view.open_question.map(|q| q.id))
+                        .ok_or_else(|| {
+                            Error::conflict(
+                                "No worker has claimed the task yet, so there is nobody to \
                                  write to (and no question to answer): it waits for a worker",
-                        )
-                    })?;
-                let answer = AnswerRequest { answer: Some(text) };
-                talk::answer(tx, ctx, &poster, &task_id, &question, answer)?;
+                            )
+                        })?;
+                    let answer = AnswerRequest { answer: Some(text) };
+                    talk::answer(tx, ctx, &poster, &task_id, &question, answer).await?;
+                }
+                Intent::Reply { text, .. } => {
+                    let message = MessageRequest {
+                        message: Some(text),
+                    };
+                    talk::send_message(tx, ctx, &poster, &task_id, message).await?;
+                }
             }
-            Intent::Reply { text, .. } => {
-                let message = MessageRequest {
-                    message: Some(text),
-                };
-                talk::send_message(tx, ctx, &poster, &task_id, message)?;
-            }
-        }
-        mapping::read(tx, &poster, &task_id, history)
+            mapping::read(tx, &poster, &task_id, history).await
+        })
     })
     .await?)
 }
@@ -283,20 +293,19 @@ pub(super) async fn list(
     let page = Page { limit, offset };
     let (views, total) = s
         .read(move |tx| {
-            let listed = tx.a2a_tasks_of(&filter, page)?;
-            let total = listed.total;
-            let views = listed
-                .items
-                .into_iter()
-                .map(|row| {
-                    if history > 0 {
-                        mapping::view_of(tx, row.task, true)
+            Box::pin(async move {
+                let listed = tx.a2a_tasks_of(&filter, page).await?;
+                let total = listed.total;
+                let mut views = Vec::with_capacity(listed.items.len());
+                for row in listed.items {
+                    views.push(if history > 0 {
+                        mapping::view_of(tx, row.task, true).await?
                     } else {
-                        mapping::read_more(tx, row.task, row.context_id, None, false)
-                    }
-                })
-                .collect::<crate::error::Result<Vec<_>>>()?;
-            Ok::<_, Error>((views, total))
+                        mapping::read_more(tx, row.task, row.context_id, None, false).await?
+                    });
+                }
+                Ok::<_, Error>((views, total))
+            })
         })
         .await?;
     let next = offset + views.len() as i64;
@@ -322,9 +331,11 @@ pub(super) async fn cancel(
     task_id: String,
 ) -> Result<Task, RpcError> {
     s.write(move |tx, ctx| {
-        mapping::read(tx, &poster, &task_id, false)?;
-        rules::cancel(tx, ctx, &poster, &task_id)?;
-        mapping::read(tx, &poster, &task_id, true)
+        Box::pin(async move {
+            mapping::read(tx, &poster, &task_id, false).await?;
+            rules::cancel(tx, ctx, &poster, &task_id).await?;
+            mapping::read(tx, &poster, &task_id, true).await
+        })
     })
     .await
     .map(|view| view.to_task(None, true))
@@ -368,8 +379,10 @@ pub(super) async fn create_push(
     let saved = config.clone();
     s.a2a.expect_pushes();
     s.write(move |tx, _| {
-        mapping::read(tx, &poster, &config.task_id, false)?;
-        push::save(tx, &config)
+        Box::pin(async move {
+            mapping::read(tx, &poster, &config.task_id, false).await?;
+            push::save(tx, &config).await
+        })
     })
     .await?;
     Ok(push::wire(&saved))
@@ -383,8 +396,10 @@ pub(super) async fn push_configs(
     let task_id = task_id.to_string();
     let configs = s
         .read(move |tx| {
-            mapping::read(tx, &poster, &task_id, false)?;
-            Ok::<_, Error>(tx.push_configs_of(&[task_id])?)
+            Box::pin(async move {
+                mapping::read(tx, &poster, &task_id, false).await?;
+                Ok::<_, Error>(tx.push_configs_of(&[task_id]).await?)
+            })
         })
         .await?;
     Ok(configs.iter().map(push::wire).collect())
@@ -409,11 +424,13 @@ pub(super) async fn delete_push(
     config_id: String,
 ) -> Result<(), RpcError> {
     s.write(move |tx, _| {
-        mapping::read(tx, &poster, &task_id, false)?;
-        if !tx.delete_push_config(&task_id, &config_id)? {
-            return Err(Error::not_found("Push notification config not found"));
-        }
-        Ok(())
+        Box::pin(async move {
+            mapping::read(tx, &poster, &task_id, false).await?;
+            if !tx.delete_push_config(&task_id, &config_id).await? {
+                return Err(Error::not_found("Push notification config not found"));
+            }
+            Ok(())
+        })
     })
     .await?;
     Ok(())

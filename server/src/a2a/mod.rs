@@ -64,7 +64,10 @@ impl Shared {
 
 /// Notes whether any push config exists (at start and every timer tick), once there is one.
 pub async fn refresh(s: &AppState) -> crate::error::Result<()> {
-    if !s.a2a.pushes() && s.read(|tx| tx.push_configs_exist()).await? {
+    if !s.a2a.pushes()
+        && s.read(|tx| Box::pin(async move { tx.push_configs_exist().await }))
+            .await?
+    {
         s.a2a.expect_pushes();
     }
     Ok(())

@@ -110,15 +110,17 @@ fn header_safe(field: &str, value: &str, max: usize) -> std::result::Result<(), 
 }
 
 /// Saves a config of the poster's task (replacing the one of the same id), within the limit.
-pub fn save(tx: &mut dyn Transaction, config: &PushConfig) -> Result<()> {
-    let existing = tx.push_configs_of(std::slice::from_ref(&config.task_id))?;
+pub async fn save(tx: &mut Transaction<'_>, config: &PushConfig) -> Result<()> {
+    let existing = tx
+        .push_configs_of(std::slice::from_ref(&config.task_id))
+        .await?;
     let replaces = existing.iter().any(|c| c.id == config.id);
     if !replaces && existing.len() >= MAX_PER_TASK {
         return Err(crate::error::Error::bad_request(format!(
             "A task has at most {MAX_PER_TASK} push notification configs"
         )));
     }
-    Ok(tx.save_push_config(config)?)
+    Ok(tx.save_push_config(config).await?)
 }
 
 /// A stored config as the client sees it (the credentials it gave are not shown back).
@@ -139,8 +141,8 @@ pub fn wire(c: &PushConfig) -> TaskPushNotificationConfig {
 /// Queues, inside the writing transaction, a push of each changed task to each of its
 /// configs: its status (the task with its artifact, when this change delivered it). `changed` are the tasks
 /// the transaction changed; `events` what it logged. Returns how many deliveries it queued.
-pub fn enqueue(
-    tx: &mut dyn Transaction,
+pub async fn enqueue(
+    tx: &mut Transaction<'_>,
     events: &[Event],
     changed: &BTreeSet<String>,
     now: Millis,
@@ -149,15 +151,15 @@ pub fn enqueue(
         return Ok(0);
     }
     let ids: Vec<String> = changed.iter().cloned().collect();
-    let configs = tx.push_configs_of(&ids)?;
+    let configs = tx.push_configs_of(&ids).await?;
     let mut queued = 0;
     let mut current: Option<View> = None;
     for config in &configs {
         if current.as_ref().is_none_or(|v| v.task.id != config.task_id) {
-            let Some(task) = tx.task(&config.task_id)? else {
+            let Some(task) = tx.task(&config.task_id).await? else {
                 continue;
             };
-            current = Some(mapping::view_of(tx, task, false)?);
+            current = Some(mapping::view_of(tx, task, false).await?);
         }
         let view = current.as_ref().expect("read above");
         let event = events.iter().find(|e| e.task_id == config.task_id);
@@ -187,7 +189,8 @@ pub fn enqueue(
             config.url.clone(),
             body,
             now,
-        )?;
+        )
+        .await?;
         queued += 1;
     }
     Ok(queued)
@@ -217,11 +220,14 @@ pub async fn sending(state: &AppState, delivery: &WebhookDelivery) -> Result<Sen
     let (task_id, id) = (task_id.to_string(), id.to_string());
     let config = state
         .read(move |tx| {
-            Ok::<_, crate::error::Error>(
-                tx.push_configs_of(&[task_id])?
-                    .into_iter()
-                    .find(|c| c.id == id),
-            )
+            Box::pin(async move {
+                Ok::<_, crate::error::Error>(
+                    tx.push_configs_of(&[task_id])
+                        .await?
+                        .into_iter()
+                        .find(|c| c.id == id),
+                )
+            })
         })
         .await?;
     let Some(config) = config else {

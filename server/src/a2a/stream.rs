@@ -84,7 +84,9 @@ impl Watch {
             let (poster, id) = (self.poster.clone(), self.task_id.clone());
             let view = self
                 .state
-                .read(move |tx| mapping::read(tx, &poster, &id, false))
+                .read(move |tx| {
+                    Box::pin(async move { mapping::read(tx, &poster, &id, false).await })
+                })
                 .await?;
             if view.marks() != self.last.marks() {
                 let before = std::mem::replace(&mut self.last, view.clone());

@@ -72,7 +72,9 @@ pub async fn grant(
     _: Admin,
     Body(req): Body<GrantRequest>,
 ) -> Result<Reply> {
-    let (agent, granted, reason) = s.write(move |tx, ctx| rules::grant(tx, ctx, req)).await?;
+    let (agent, granted, reason) = s
+        .write(move |tx, ctx| Box::pin(async move { rules::grant(tx, ctx, req).await }))
+        .await?;
     Ok(Reply::ok(&GrantResponse {
         granted,
         agent_id: agent.id,
@@ -101,9 +103,11 @@ pub async fn suspend(
 pub async fn set_suspended(s: &AppState, req: SuspendRequest) -> Result<Agent> {
     let agent = s
         .write(move |tx, _| {
-            let agent = rules::suspend(tx, &req)?;
-            tx.announce_agent_change(&agent.id)?;
-            Ok::<_, Error>(agent)
+            Box::pin(async move {
+                let agent = rules::suspend(tx, &req).await?;
+                tx.announce_agent_change(&agent.id).await?;
+                Ok::<_, Error>(agent)
+            })
         })
         .await?;
     s.agent_changed(&agent.id).await;

@@ -27,7 +27,7 @@ pub async fn register(
     Body(req): Body<RegisterRequest>,
 ) -> Result<Reply> {
     let (agent, api_key) = s
-        .write(move |tx, ctx| market::agents::register(tx, ctx, req))
+        .write(move |tx, ctx| Box::pin(async move { market::agents::register(tx, ctx, req).await }))
         .await?;
     s.refresh_routing().await?;
     Ok(Reply::created(&RegisterResponse {
@@ -41,8 +41,11 @@ pub async fn register(
 pub async fn me(State(s): State<AppState>, Auth(caller): Auth) -> Result<Reply> {
     let agent = s
         .read(move |tx| {
-            tx.agent(&caller.id)?
-                .ok_or_else(|| Error::not_found("Agent not found"))
+            Box::pin(async move {
+                tx.agent(&caller.id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("Agent not found"))
+            })
         })
         .await?;
     Ok(Reply::ok(&agent_self(&agent)))
@@ -54,7 +57,9 @@ pub async fn update_me(
     Body(req): Body<UpdateProfileRequest>,
 ) -> Result<Reply> {
     let updated = s
-        .write(move |tx, ctx| market::agents::update_profile(tx, ctx, &agent.id, req))
+        .write(move |tx, ctx| {
+            Box::pin(async move { market::agents::update_profile(tx, ctx, &agent.id, req).await })
+        })
         .await?;
     s.refresh_routing().await?;
     Ok(Reply::ok(&agent_self(&updated)))
@@ -72,7 +77,9 @@ pub async fn directory(
         tags: market::validate::filter_tags(q.tags)?,
         by_tasks_completed: q.sort_by.as_deref() == Some("tasks_completed"),
     };
-    let found = s.read(move |tx| tx.directory(&query, page)).await?;
+    let found = s
+        .read(move |tx| Box::pin(async move { tx.directory(&query, page).await }))
+        .await?;
     Ok(Reply::ok(&AgentList {
         agents: found.items.iter().map(agent_public).collect(),
         total: found.total,
@@ -83,12 +90,15 @@ pub async fn directory(
 pub async fn profile(State(s): State<AppState>, Path(agent_id): Path<String>) -> Result<Reply> {
     let (agent, by_tag) = s
         .read(move |tx| {
-            let agent = tx
-                .agent(&agent_id)?
-                .filter(|a| !a.suspended && a.id != PLATFORM_AGENT_ID)
-                .ok_or_else(|| Error::not_found("Agent not found"))?;
-            let by_tag = tx.reputation_by_tag(&agent.id)?;
-            Ok::<_, Error>((agent, by_tag))
+            Box::pin(async move {
+                let agent = tx
+                    .agent(&agent_id)
+                    .await?
+                    .filter(|a| !a.suspended && a.id != PLATFORM_AGENT_ID)
+                    .ok_or_else(|| Error::not_found("Agent not found"))?;
+                let by_tag = tx.reputation_by_tag(&agent.id).await?;
+                Ok::<_, Error>((agent, by_tag))
+            })
         })
         .await?;
     Ok(Reply::ok(&AgentProfile {

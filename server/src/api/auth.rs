@@ -87,7 +87,7 @@ pub async fn verify_key(state: &AppState, key: &str) -> Result<String, Error> {
     }
     let lookup = digest.clone();
     let agent = state
-        .read(move |tx| market::agents::authenticate(tx, &lookup))
+        .read(move |tx| Box::pin(async move { market::agents::authenticate(tx, &lookup).await }))
         .await?;
     state.auth_cache.put(digest, agent.id.clone());
     Ok(agent.id)

@@ -17,12 +17,14 @@ pub async fn credits(
     let page = super::page(q, 50)?;
     let (balance, escrowed, ledger) = s
         .read(move |tx| {
-            let balance = tx.agent(&agent.id)?.map_or(0, |a| a.credits);
-            Ok::<_, crate::error::Error>((
-                balance,
-                tx.escrowed_by(&agent.id)?,
-                tx.ledger_of(&agent.id, page)?,
-            ))
+            Box::pin(async move {
+                let balance = tx.agent(&agent.id).await?.map_or(0, |a| a.credits);
+                Ok::<_, crate::error::Error>((
+                    balance,
+                    tx.escrowed_by(&agent.id).await?,
+                    tx.ledger_of(&agent.id, page).await?,
+                ))
+            })
         })
         .await?;
     Ok(Reply::ok(&CreditsResponse {
@@ -35,6 +37,8 @@ pub async fn credits(
 
 pub async fn stats(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply> {
     let now = s.now();
-    let stats = s.read(move |tx| tx.stats_of(&agent.id, now)).await?;
+    let stats = s
+        .read(move |tx| Box::pin(async move { tx.stats_of(&agent.id, now).await }))
+        .await?;
     Ok(Reply::ok(&views::stats(stats)))
 }

@@ -66,7 +66,8 @@ pub async fn stream(
         // A new stream starts after the newest logged event: only what happens from now.
         None => {
             let agent = caller.id.clone();
-            s.read(move |tx| tx.latest_event_id(&agent)).await?
+            s.read(move |tx| Box::pin(async move { tx.latest_event_id(&agent).await }))
+                .await?
         }
     };
     let mut follow = Follow {
@@ -102,7 +103,9 @@ impl Follow {
         let (agent, after) = (self.agent.clone(), self.last);
         let batch = self
             .state
-            .read(move |tx| tx.events_after(&agent, after, REPLAY_BATCH))
+            .read(move |tx| {
+                Box::pin(async move { tx.events_after(&agent, after, REPLAY_BATCH).await })
+            })
             .await?;
         self.more_in_log = batch.len() as i64 == REPLAY_BATCH;
         self.backlog.extend(batch);

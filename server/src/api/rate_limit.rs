@@ -297,7 +297,11 @@ impl RateLimiter {
             Windows::Shared(store) => {
                 let (name, subject) = (format!("{bucket:?}"), subject.to_string());
                 let window = store
-                    .write(move |tx| tx.count_hit(&name, &subject, now, limit.window_ms))
+                    .write_one(move |tx| {
+                        Box::pin(async move {
+                            tx.count_hit(&name, &subject, now, limit.window_ms).await
+                        })
+                    })
                     .await?;
                 (window.started_at, window.hits)
             }
@@ -583,7 +587,7 @@ mod tests {
     /// The same windows counted in the database (as nodes sharing PostgreSQL count them).
     #[tokio::test]
     async fn a_shared_window_allows_max_then_refuses_until_it_ends() {
-        let store = Store::open("sqlite::memory:", 0, 1).unwrap();
+        let store = Store::open("sqlite::memory:", 0, 1).await.unwrap();
         allows_max_then_refuses(RateLimiter::from_config(&two_per_minute(), Some(store)).unwrap())
             .await;
     }

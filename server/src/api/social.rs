@@ -33,7 +33,9 @@ pub async fn ask(
     Body(req): Body<AskRequest>,
 ) -> Result<Reply> {
     let q = s
-        .write(move |tx, ctx| rules::ask(tx, ctx, &agent.id, &task_id, req))
+        .write(move |tx, ctx| {
+            Box::pin(async move { rules::ask(tx, ctx, &agent.id, &task_id, req).await })
+        })
         .await?;
     Ok(Reply::created(&views::question(&q)))
 }
@@ -45,7 +47,11 @@ pub async fn answer(
     Body(req): Body<AnswerRequest>,
 ) -> Result<Reply> {
     let q = s
-        .write(move |tx, ctx| rules::answer(tx, ctx, &agent.id, &task_id, &question_id, req))
+        .write(move |tx, ctx| {
+            Box::pin(
+                async move { rules::answer(tx, ctx, &agent.id, &task_id, &question_id, req).await },
+            )
+        })
         .await?;
     Ok(Reply::ok(&views::question(&q)))
 }
@@ -56,7 +62,7 @@ pub async fn questions(
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
     let list = s
-        .read(move |tx| rules::questions(tx, &agent.id, &task_id))
+        .read(move |tx| Box::pin(async move { rules::questions(tx, &agent.id, &task_id).await }))
         .await?;
     Ok(Reply::ok(&QuestionList {
         total: list.len() as i64,
@@ -71,7 +77,9 @@ pub async fn send_message(
     Body(req): Body<MessageRequest>,
 ) -> Result<Reply> {
     let m = s
-        .write(move |tx, ctx| rules::send_message(tx, ctx, &agent.id, &task_id, req))
+        .write(move |tx, ctx| {
+            Box::pin(async move { rules::send_message(tx, ctx, &agent.id, &task_id, req).await })
+        })
         .await?;
     Ok(Reply::created(&views::message(&m)))
 }
@@ -82,7 +90,7 @@ pub async fn messages(
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
     let list = s
-        .read(move |tx| rules::messages(tx, &agent.id, &task_id))
+        .read(move |tx| Box::pin(async move { rules::messages(tx, &agent.id, &task_id).await }))
         .await?;
     Ok(Reply::ok(&MessageList {
         total: list.len() as i64,
@@ -98,7 +106,9 @@ pub async fn rate(
 ) -> Result<Reply> {
     let (rating, feedback) = (req.rating.unwrap_or_default(), req.feedback.clone());
     let task = s
-        .write(move |tx, ctx| rules::rate(tx, ctx, &agent.id, &task_id, &req))
+        .write(move |tx, ctx| {
+            Box::pin(async move { rules::rate(tx, ctx, &agent.id, &task_id, &req).await })
+        })
         .await?;
     Ok(Reply::created(&RateResponse {
         task_id: task.id,
@@ -117,7 +127,9 @@ pub async fn report(
     let reason = req.reason.clone().unwrap_or_default();
     let (id, task) = (task_id.clone(), task_id);
     let report_id = s
-        .write(move |tx, ctx| rules::report(tx, ctx, &agent.id, &id, &req))
+        .write(move |tx, ctx| {
+            Box::pin(async move { rules::report(tx, ctx, &agent.id, &id, &req).await })
+        })
         .await?;
     Ok(Reply::created(&ReportResponse {
         report_id,
@@ -128,7 +140,9 @@ pub async fn report(
 }
 
 pub async fn trust(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply> {
-    let scores = s.read(move |tx| tx.trust_of(&agent.id)).await?;
+    let scores = s
+        .read(move |tx| Box::pin(async move { tx.trust_of(&agent.id).await }))
+        .await?;
     Ok(Reply::ok(&TrustList {
         total: scores.len() as i64,
         trust_scores: scores.iter().map(views::trust_score).collect(),

@@ -55,7 +55,7 @@ pub async fn create(
     let events = wait.map(|_| s.bus.subscribe(&agent.id));
     let poster = agent.id.clone();
     let task = s
-        .write(move |tx, ctx| rules::create(tx, ctx, &poster, req))
+        .write(move |tx, ctx| Box::pin(async move { rules::create(tx, ctx, &poster, req).await }))
         .await?;
     let mut status = task.status;
     if let (Some(secs), Some(events)) = (wait, events) {
@@ -98,7 +98,11 @@ async fn wait_for_delivery(
                 // delivered.
                 Ok(Notice::Wake) | Err(RecvError::Lagged(_)) => {
                     let (id, who) = (wanted.clone(), poster.to_string());
-                    let task = s.read(move |tx| rules::visible_task(tx, &who, &id)).await;
+                    let task = s
+                        .read(move |tx| {
+                            Box::pin(async move { rules::visible_task(tx, &who, &id).await })
+                        })
+                        .await;
                     if task.is_ok_and(|t| {
                         t.status != TaskStatus::Posted && t.status != TaskStatus::Claimed
                     }) {
@@ -115,8 +119,10 @@ async fn wait_for_delivery(
     }
     let (id, who) = (task_id.to_string(), poster.to_string());
     s.read(move |tx| {
-        let task = rules::visible_task(tx, &who, &id)?;
-        rules::with_system_work(tx, task)
+        Box::pin(async move {
+            let task = rules::visible_task(tx, &who, &id).await?;
+            rules::with_system_work(tx, task).await
+        })
     })
     .await
 }
@@ -128,8 +134,10 @@ pub async fn get(
 ) -> Result<Reply> {
     let task = s
         .read(move |tx| {
-            let task = rules::visible_task(tx, &agent.id, &task_id)?;
-            rules::with_system_work(tx, task)
+            Box::pin(async move {
+                let task = rules::visible_task(tx, &agent.id, &task_id).await?;
+                rules::with_system_work(tx, task).await
+            })
         })
         .await?;
     Ok(task_reply(&task))
@@ -157,7 +165,9 @@ pub async fn available(
 ) -> Result<Reply> {
     let page = super::page(q.page, 20)?;
     let filter = open_task_filter(agent.id, Some(q.tags), q.search)?;
-    let open = s.read(move |tx| rules::browse(tx, &filter, page)).await?;
+    let open = s
+        .read(move |tx| Box::pin(async move { rules::browse(tx, &filter, page).await }))
+        .await?;
     Ok(Reply::ok(&TaskList {
         tasks: open.items.iter().map(available_item).collect(),
         total: open.total,
@@ -176,8 +186,13 @@ pub async fn mine(
     });
     let (tasks, total) = s
         .read(move |tx| {
-            let mine = tx.tasks_of(&agent.id, role, q.status, page)?;
-            Ok::<_, Error>((rules::with_system_work_all(tx, mine.items)?, mine.total))
+            Box::pin(async move {
+                let mine = tx.tasks_of(&agent.id, role, q.status, page).await?;
+                Ok::<_, Error>((
+                    rules::with_system_work_all(tx, mine.items).await?,
+                    mine.total,
+                ))
+            })
         })
         .await?;
     Ok(Reply::ok(&TaskList {
@@ -200,7 +215,7 @@ pub async fn pickup(
 ) -> Result<Reply> {
     let filter = open_task_filter(agent.id, Some(q.tags), q.search)?;
     match s
-        .write(move |tx, ctx| rules::pickup_next(tx, ctx, &filter))
+        .write(move |tx, ctx| Box::pin(async move { rules::pickup_next(tx, ctx, &filter).await }))
         .await?
     {
         Some(open) => Ok(pickup_reply(&open)),
@@ -215,7 +230,9 @@ pub async fn pickup_batch(
 ) -> Result<Reply> {
     let filter = open_task_filter(agent.id, req.tags, req.search)?;
     let claimed = s
-        .write(move |tx, ctx| rules::pickup_batch(tx, ctx, &filter, req.count))
+        .write(move |tx, ctx| {
+            Box::pin(async move { rules::pickup_batch(tx, ctx, &filter, req.count).await })
+        })
         .await?;
     let tasks: Vec<_> = claimed
         .iter()
@@ -233,7 +250,9 @@ pub async fn pickup_one(
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
     let open = s
-        .write(move |tx, ctx| rules::pickup_task(tx, ctx, &agent.id, &task_id))
+        .write(move |tx, ctx| {
+            Box::pin(async move { rules::pickup_task(tx, ctx, &agent.id, &task_id).await })
+        })
         .await?;
     Ok(pickup_reply(&open))
 }
@@ -246,8 +265,10 @@ pub async fn deliver(
 ) -> Result<Reply> {
     let task = s
         .write(move |tx, ctx| {
-            let task = rules::deliver(tx, ctx, &agent.id, &task_id, req)?;
-            rules::with_system_work(tx, task)
+            Box::pin(async move {
+                let task = rules::deliver(tx, ctx, &agent.id, &task_id, req).await?;
+                rules::with_system_work(tx, task).await
+            })
         })
         .await?;
     Ok(task_reply(&task))
@@ -261,8 +282,10 @@ pub async fn approve(
 ) -> Result<Reply> {
     let task = s
         .write(move |tx, ctx| {
-            let task = rules::approve(tx, ctx, &agent.id, &task_id, req)?;
-            rules::with_system_work(tx, task)
+            Box::pin(async move {
+                let task = rules::approve(tx, ctx, &agent.id, &task_id, req).await?;
+                rules::with_system_work(tx, task).await
+            })
         })
         .await?;
     Ok(task_reply(&task))
@@ -276,8 +299,10 @@ pub async fn reject(
 ) -> Result<Reply> {
     let task = s
         .write(move |tx, ctx| {
-            let task = rules::reject(tx, ctx, &agent.id, &task_id, req)?;
-            rules::with_system_work(tx, task)
+            Box::pin(async move {
+                let task = rules::reject(tx, ctx, &agent.id, &task_id, req).await?;
+                rules::with_system_work(tx, task).await
+            })
         })
         .await?;
     Ok(task_reply(&task))
@@ -290,8 +315,10 @@ pub async fn cancel(
 ) -> Result<Reply> {
     let task = s
         .write(move |tx, ctx| {
-            let task = rules::cancel(tx, ctx, &agent.id, &task_id)?;
-            rules::with_system_work(tx, task)
+            Box::pin(async move {
+                let task = rules::cancel(tx, ctx, &agent.id, &task_id).await?;
+                rules::with_system_work(tx, task).await
+            })
         })
         .await?;
     Ok(task_reply(&task))
@@ -303,7 +330,9 @@ pub async fn abandon(
     Path(task_id): Path<String>,
 ) -> Result<Reply> {
     let task = s
-        .write(move |tx, ctx| rules::abandon(tx, ctx, &agent.id, &task_id))
+        .write(move |tx, ctx| {
+            Box::pin(async move { rules::abandon(tx, ctx, &agent.id, &task_id).await })
+        })
         .await?;
     Ok(Reply::ok(&abandon_response(&task)))
 }

@@ -34,13 +34,14 @@ fn blank_agent(id: String, name: String, now: i64) -> Agent {
 /// Creates the platform account on first start (it has no key, so it can never log in). It
 /// starts empty: nothing is minted for it, it holds only the fees it earns and what the
 /// operator grants it.
-pub fn ensure_platform(tx: &mut dyn Transaction, ctx: &Ctx) -> Result<()> {
+pub async fn ensure_platform(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<()> {
     // Nodes starting together may race to create it: one does, the others find it there.
     tx.insert_agent(&blank_agent(
         PLATFORM_AGENT_ID.into(),
         "platform".into(),
         ctx.now,
-    ))?;
+    ))
+    .await?;
     Ok(())
 }
 
@@ -55,8 +56,8 @@ fn profile_limits(good_at: Option<&str>, webhook_secret: Option<&str>) -> Result
 }
 
 /// A new agent with its sign-up credits; returns it with its API key (shown only this once).
-pub fn register(
-    tx: &mut dyn Transaction,
+pub async fn register(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     req: RegisterRequest,
 ) -> Result<(Agent, String)> {
@@ -73,7 +74,7 @@ pub fn register(
     agent.accepts_system_tasks = req.accepts_system_tasks.unwrap_or(false);
     agent.webhook_url = webhook_url;
     agent.webhook_secret = req.webhook_secret.filter(|s| !s.is_empty());
-    if !tx.insert_agent(&agent)? {
+    if !tx.insert_agent(&agent).await? {
         return Err(Error::Inconsistent(format!(
             "agent id {} is taken",
             agent.id
@@ -88,17 +89,22 @@ pub fn register(
         bonus,
         credits::reason::SIGNUP_BONUS,
         None,
-    )?;
+    )
+    .await?;
     // After the bonus: the agent pays for the extraction of its capabilities.
-    system_tasks::request_capabilities(tx, ctx, &agent)?;
-    let agent = tx.agent(&agent.id)?.expect("the agent was just created");
+    system_tasks::request_capabilities(tx, ctx, &agent).await?;
+    let agent = tx
+        .agent(&agent.id)
+        .await?
+        .expect("the agent was just created");
     Ok((agent, key))
 }
 
 /// The agent whose API key has this digest: 401 when unknown, 403 when suspended.
-pub fn authenticate(tx: &mut dyn Transaction, digest: &[u8]) -> Result<Agent> {
+pub async fn authenticate(tx: &mut Transaction<'_>, digest: &[u8]) -> Result<Agent> {
     let agent = tx
-        .agent_by_key_digest(digest)?
+        .agent_by_key_digest(digest)
+        .await?
         .ok_or_else(|| Error::Unauthenticated("Invalid API key".into()))?;
     if agent.suspended {
         return Err(Error::forbidden("Agent suspended"));
@@ -107,15 +113,16 @@ pub fn authenticate(tx: &mut dyn Transaction, digest: &[u8]) -> Result<Agent> {
 }
 
 /// Applies the given profile fields; an empty `webhook_url` removes the webhook.
-pub fn update_profile(
-    tx: &mut dyn Transaction,
+pub async fn update_profile(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     agent_id: &str,
     req: UpdateProfileRequest,
 ) -> Result<Agent> {
     profile_limits(req.good_at.as_deref(), req.webhook_secret.as_deref())?;
     let mut agent = tx
-        .agent(agent_id)?
+        .agent(agent_id)
+        .await?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
     if let Some(url) = req.webhook_url {
         if url.is_empty() {
@@ -136,17 +143,17 @@ pub fn update_profile(
     if let Some(accepts) = req.accepts_system_tasks {
         agent.accepts_system_tasks = accepts;
     }
-    tx.save_agent_profile(&agent)?;
+    tx.save_agent_profile(&agent).await?;
     if good_at_changed {
-        system_tasks::request_capabilities(tx, ctx, &agent)?;
+        system_tasks::request_capabilities(tx, ctx, &agent).await?;
     }
     Ok(agent)
 }
 
 /// Admin: adds credits to an agent, minted and recorded under `reason`. Granting to the
 /// platform account (`ag-platform`) funds subsidised system work.
-pub fn grant(
-    tx: &mut dyn Transaction,
+pub async fn grant(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     req: GrantRequest,
 ) -> Result<(Agent, i64, String)> {
@@ -162,16 +169,20 @@ pub fn grant(
         .unwrap_or(credits::reason::ADMIN_GRANT.into());
     validate::max_chars("reason", &reason, validate::MAX_REASON)?;
     let agent = tx
-        .agent(&agent_id)?
+        .agent(&agent_id)
+        .await?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
-    credits::transfer(tx, ctx, MINT_ACCOUNT, &agent.id, amount, &reason, None)?;
-    let agent = tx.agent(&agent_id)?.expect("the agent was just credited");
+    credits::transfer(tx, ctx, MINT_ACCOUNT, &agent.id, amount, &reason, None).await?;
+    let agent = tx
+        .agent(&agent_id)
+        .await?
+        .expect("the agent was just credited");
     Ok((agent, amount, reason))
 }
 
 /// Admin: suspends or reinstates an agent. A suspended agent gets 403 on every
 /// authenticated request and disappears from the directory; its tasks are untouched.
-pub fn suspend(tx: &mut dyn Transaction, req: &SuspendRequest) -> Result<Agent> {
+pub async fn suspend(tx: &mut Transaction<'_>, req: &SuspendRequest) -> Result<Agent> {
     let agent_id = req
         .agent_id
         .as_deref()
@@ -181,14 +192,15 @@ pub fn suspend(tx: &mut dyn Transaction, req: &SuspendRequest) -> Result<Agent> 
         .ok_or_else(|| Error::invalid("Missing required field: suspended"))?;
     validate::optional_text("reason", req.reason.as_deref(), validate::MAX_REASON)?;
     let mut agent = tx
-        .agent(agent_id)?
+        .agent(agent_id)
+        .await?
         .filter(|a| a.id != PLATFORM_AGENT_ID)
         .ok_or_else(|| Error::not_found("Agent not found"))?;
     agent.suspended = suspended;
-    tx.save_agent_profile(&agent)?;
+    tx.save_agent_profile(&agent).await?;
     if suspended {
         // Its owner's web sessions end with it.
-        tx.end_web_sessions(SessionKey::Subject, &agent.id)?;
+        tx.end_web_sessions(SessionKey::Subject, &agent.id).await?;
     }
     Ok(agent)
 }

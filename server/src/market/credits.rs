@@ -28,8 +28,8 @@ fn is_agent(account: &str) -> bool {
 
 /// Moves `amount` (> 0) credits from one account to another and records it. Taking from an
 /// agent fails with 402, changing nothing, when the balance does not cover it.
-pub fn transfer(
-    tx: &mut dyn Transaction,
+pub async fn transfer(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     from: &str,
     to: &str,
@@ -37,8 +37,8 @@ pub fn transfer(
     reason: &str,
     task_id: Option<&str>,
 ) -> Result<()> {
-    if !try_transfer(tx, ctx, from, to, amount, reason, task_id)? {
-        let have = tx.agent(from)?.map_or(0, |a| a.credits);
+    if !try_transfer(tx, ctx, from, to, amount, reason, task_id).await? {
+        let have = tx.agent(from).await?.map_or(0, |a| a.credits);
         return Err(Error::InsufficientCredits(format!(
             "Insufficient credits. Have {have}, need {amount}"
         )));
@@ -47,8 +47,8 @@ pub fn transfer(
 }
 
 /// `transfer`, answering false (and changing nothing) when the balance does not cover it.
-pub fn try_transfer(
-    tx: &mut dyn Transaction,
+pub async fn try_transfer(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     from: &str,
     to: &str,
@@ -59,11 +59,11 @@ pub fn try_transfer(
     if amount <= 0 {
         return Ok(true);
     }
-    if is_agent(from) && !tx.take_credits(from, amount)? {
+    if is_agent(from) && !tx.take_credits(from, amount).await? {
         return Ok(false);
     }
     if is_agent(to) {
-        tx.add_credits(to, amount)?;
+        tx.add_credits(to, amount).await?;
     }
     tx.insert_transfer(&Transfer {
         id: new_id("le"),
@@ -73,7 +73,8 @@ pub fn try_transfer(
         reason: reason.into(),
         task_id: task_id.map(Into::into),
         created_at: ctx.now,
-    })?;
+    })
+    .await?;
     Ok(true)
 }
 
@@ -102,7 +103,7 @@ pub fn settlement(max_credits: i64, charged: i64, basis_points: i64) -> Settleme
 }
 
 /// Pays out an approved task's escrow.
-pub fn settle(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<Settlement> {
+pub async fn settle(tx: &mut Transaction<'_>, ctx: &Ctx, task: &Task) -> Result<Settlement> {
     let worker = task
         .worker_id
         .as_deref()
@@ -118,7 +119,8 @@ pub fn settle(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<Settle
         s.to_worker,
         reason::PAYMENT,
         id,
-    )?;
+    )
+    .await?;
     transfer(
         tx,
         ctx,
@@ -127,7 +129,8 @@ pub fn settle(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<Settle
         s.fee,
         reason::PLATFORM_FEE,
         id,
-    )?;
+    )
+    .await?;
     transfer(
         tx,
         ctx,
@@ -136,12 +139,13 @@ pub fn settle(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<Settle
         s.refund,
         reason::REFUND,
         id,
-    )?;
+    )
+    .await?;
     Ok(s)
 }
 
 /// Returns a task's whole escrow to whoever funded it (cancel, expiry, withdrawn system work).
-pub fn refund(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<()> {
+pub async fn refund(tx: &mut Transaction<'_>, ctx: &Ctx, task: &Task) -> Result<()> {
     let Some(payer) = funder(task) else {
         return Ok(());
     };
@@ -154,6 +158,7 @@ pub fn refund(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<()> {
         reason::REFUND,
         ledger_task_id(task),
     )
+    .await
 }
 
 /// The account a task's escrow came from: its poster, or a system task's payer (none for
@@ -180,8 +185,8 @@ fn ledger_task_id(task: &Task) -> Option<&str> {
 /// operator subsidises system work and its balance covers it, otherwise from `party` (whom
 /// the work serves). Returns who paid; None, taking nothing, when neither can: the party then
 /// does not get the work. The ledger line is `kind` (the system task type) and names `about`.
-pub fn fund_system_work(
-    tx: &mut dyn Transaction,
+pub async fn fund_system_work(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     party: &str,
     budget: i64,
@@ -190,7 +195,7 @@ pub fn fund_system_work(
 ) -> Result<Option<String>> {
     let subsidy = ctx.cfg.subsidise_system_work.then_some(PLATFORM_AGENT_ID);
     for payer in subsidy.into_iter().chain([party]) {
-        if try_transfer(tx, ctx, payer, ESCROW_ACCOUNT, budget, kind, about)? {
+        if try_transfer(tx, ctx, payer, ESCROW_ACCOUNT, budget, kind, about).await? {
             return Ok(Some(payer.to_string()));
         }
     }
@@ -200,7 +205,7 @@ pub fn fund_system_work(
 /// Pays an infra agent for delivered system work: the platform pays it at once and recovers
 /// the cost from the escrow the payer funded; what the agent did not charge goes back to the
 /// payer. The platform's balance is never touched beyond what it recovered.
-pub fn settle_system_work(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> Result<()> {
+pub async fn settle_system_work(tx: &mut Transaction<'_>, ctx: &Ctx, task: &Task) -> Result<()> {
     let worker = task
         .worker_id
         .as_deref()
@@ -219,7 +224,8 @@ pub fn settle_system_work(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> R
         charged,
         reason::SYSTEM_WORK,
         id,
-    )?;
+    )
+    .await?;
     transfer(
         tx,
         ctx,
@@ -228,7 +234,8 @@ pub fn settle_system_work(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> R
         task.max_credits - charged,
         reason::REFUND,
         ledger_task_id(task),
-    )?;
+    )
+    .await?;
     transfer(
         tx,
         ctx,
@@ -238,6 +245,7 @@ pub fn settle_system_work(tx: &mut dyn Transaction, ctx: &Ctx, task: &Task) -> R
         reason::PAYMENT,
         id,
     )
+    .await
 }
 
 #[cfg(test)]

@@ -19,8 +19,13 @@ pub const MAX_UNANSWERED_PER_ASKER: i64 = 2;
 /// A task as seen by someone who may discuss it: its parties, or anyone while it is open
 /// (`also` covers other earned access, such as having asked a question). Everyone else gets
 /// the 404 of a task that does not exist.
-fn discussable(tx: &mut dyn Transaction, viewer: &str, task_id: &str, also: bool) -> Result<Task> {
-    let task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
+async fn discussable(
+    tx: &mut Transaction<'_>,
+    viewer: &str,
+    task_id: &str,
+    also: bool,
+) -> Result<Task> {
+    let task = tx.task(task_id).await?.ok_or_else(Error::task_not_found)?;
     let party = task.poster_id == viewer || task.worker_id.as_deref() == Some(viewer);
     let open = task.status == TaskStatus::Posted && !task.is_system;
     if party || open || also {
@@ -31,22 +36,22 @@ fn discussable(tx: &mut dyn Transaction, viewer: &str, task_id: &str, also: bool
 }
 
 /// Any agent but the poster asks about an open task.
-pub fn ask(
-    tx: &mut dyn Transaction,
+pub async fn ask(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     asker: &str,
     task_id: &str,
     req: AskRequest,
 ) -> Result<Question> {
     let text = validate::required_text("question", req.question.as_deref(), MAX_QUESTION)?;
-    let task = discussable(tx, asker, task_id, false)?;
+    let task = discussable(tx, asker, task_id, false).await?;
     if task.poster_id == asker {
         return Err(Error::conflict("Cannot ask questions on your own task"));
     }
     if task.status != TaskStatus::Posted || task.is_system {
         return Err(Error::conflict("Can only ask questions on posted tasks"));
     }
-    let unanswered = tx.unanswered_questions(task_id, asker)?;
+    let unanswered = tx.unanswered_questions(task_id, asker).await?;
     let (open, yours) = (unanswered.all, unanswered.from_asker);
     let full = |message: String| Error::LimitReached {
         message,
@@ -72,7 +77,7 @@ pub fn ask(
         created_at: ctx.now,
         answered_at: None,
     };
-    tx.insert_question(&question)?;
+    tx.insert_question(&question).await?;
     ctx.emit(
         Event::new(EventKind::TaskQuestion, &task.id, &task.poster_id)
             .with("question_id", question.id.clone()),
@@ -81,8 +86,8 @@ pub fn ask(
 }
 
 /// The poster answers a question, once.
-pub fn answer(
-    tx: &mut dyn Transaction,
+pub async fn answer(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     poster: &str,
     task_id: &str,
@@ -90,15 +95,16 @@ pub fn answer(
     req: AnswerRequest,
 ) -> Result<Question> {
     let text = validate::required_text("answer", req.answer.as_deref(), MAX_ANSWER)?;
-    let task = discussable(tx, poster, task_id, false)?;
+    let task = discussable(tx, poster, task_id, false).await?;
     if task.poster_id != poster {
         return Err(Error::forbidden("Only the poster can answer questions"));
     }
     let question = tx
-        .question(question_id)?
+        .question(question_id)
+        .await?
         .filter(|q| q.task_id == task.id)
         .ok_or_else(|| Error::not_found("Question not found"))?;
-    if !tx.answer_question(question_id, &text, ctx.now)? {
+    if !tx.answer_question(question_id, &text, ctx.now).await? {
         return Err(Error::conflict("Question already answered"));
     }
     ctx.emit(
@@ -113,24 +119,28 @@ pub fn answer(
 }
 
 /// The questions on a task, for its parties, for anyone while it is open, and for askers.
-pub fn questions(tx: &mut dyn Transaction, viewer: &str, task_id: &str) -> Result<Vec<Question>> {
-    let questions = tx.questions_of(task_id)?;
+pub async fn questions(
+    tx: &mut Transaction<'_>,
+    viewer: &str,
+    task_id: &str,
+) -> Result<Vec<Question>> {
+    let questions = tx.questions_of(task_id).await?;
     let asked = questions.iter().any(|q| q.asker_id == viewer);
-    discussable(tx, viewer, task_id, asked)?;
+    discussable(tx, viewer, task_id, asked).await?;
     Ok(questions)
 }
 
 /// The poster and the current worker write to each other while the task is claimed or
 /// delivered. The thread belongs to the current assignment.
-pub fn send_message(
-    tx: &mut dyn Transaction,
+pub async fn send_message(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     sender: &str,
     task_id: &str,
     req: MessageRequest,
 ) -> Result<Message> {
     let text = validate::required_text("message", req.message.as_deref(), MAX_MESSAGE)?;
-    let task = super::tasks::visible_task(tx, sender, task_id)?;
+    let task = super::tasks::visible_task(tx, sender, task_id).await?;
     let (TaskStatus::Claimed | TaskStatus::Delivered, Some(assignment), Some(worker)) = (
         task.status,
         task.assignment.as_deref(),
@@ -148,7 +158,7 @@ pub fn send_message(
         message: text,
         created_at: ctx.now,
     };
-    tx.insert_message(&message, assignment)?;
+    tx.insert_message(&message, assignment).await?;
     let other = if sender == task.poster_id {
         worker
     } else {
@@ -161,17 +171,21 @@ pub fn send_message(
 }
 
 /// The current assignment's thread, for the poster and the current worker only.
-pub fn messages(tx: &mut dyn Transaction, viewer: &str, task_id: &str) -> Result<Vec<Message>> {
-    let task = super::tasks::visible_task(tx, viewer, task_id)?;
+pub async fn messages(
+    tx: &mut Transaction<'_>,
+    viewer: &str,
+    task_id: &str,
+) -> Result<Vec<Message>> {
+    let task = super::tasks::visible_task(tx, viewer, task_id).await?;
     match task.assignment.as_deref() {
-        Some(assignment) => Ok(tx.messages_of(&task.id, assignment)?),
+        Some(assignment) => Ok(tx.messages_of(&task.id, assignment).await?),
         None => Ok(Vec::new()),
     }
 }
 
 /// The worker rates the poster after approval, once.
-pub fn rate(
-    tx: &mut dyn Transaction,
+pub async fn rate(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     worker: &str,
     task_id: &str,
@@ -181,7 +195,7 @@ pub fn rate(
         return Err(Error::invalid("Missing required field: rating"));
     };
     validate::optional_text("feedback", req.feedback.as_deref(), validate::MAX_REASON)?;
-    let task = super::tasks::visible_task(tx, worker, task_id)?;
+    let task = super::tasks::visible_task(tx, worker, task_id).await?;
     if task.status != TaskStatus::Approved {
         return Err(Error::conflict(format!(
             "Task is {}, not approved",
@@ -196,17 +210,20 @@ pub fn rate(
             "System work is not rated: the platform has no reputation",
         ));
     }
-    if !tx.insert_rating(&task.id, worker, &task.poster_id, rating, ctx.now)? {
+    if !tx
+        .insert_rating(&task.id, worker, &task.poster_id, rating, ctx.now)
+        .await?
+    {
         return Err(Error::conflict("Already rated"));
     }
-    tx.refresh_reputation(&task.poster_id)?;
-    adjust_trust(tx, ctx, worker, &task.poster_id, rating >= 3)?;
+    tx.refresh_reputation(&task.poster_id).await?;
+    adjust_trust(tx, ctx, worker, &task.poster_id, rating >= 3).await?;
     Ok(task)
 }
 
 /// Anyone who can see a task may report it.
-pub fn report(
-    tx: &mut dyn Transaction,
+pub async fn report(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     reporter: &str,
     task_id: &str,
@@ -217,9 +234,10 @@ pub fn report(
         .as_deref()
         .ok_or_else(|| Error::invalid("Missing reason"))?;
     validate::max_chars("reason", reason, validate::MAX_REASON)?;
-    let task = discussable(tx, reporter, task_id, false)?;
+    let task = discussable(tx, reporter, task_id, false).await?;
     let id = new_id("rp");
-    tx.insert_report(&id, &task.id, reporter, reason, ctx.now)?;
+    tx.insert_report(&id, &task.id, reporter, reason, ctx.now)
+        .await?;
     Ok(id)
 }
 
@@ -227,8 +245,8 @@ pub fn report(
 /// by `0.1·(1 − s)` after a good one, down to `0.9·s` after a bad one (6 decimals). One
 /// statement, so outcomes recorded at once on several nodes all count. The platform neither
 /// trusts nor is trusted.
-pub fn adjust_trust(
-    tx: &mut dyn Transaction,
+pub async fn adjust_trust(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     truster: &str,
     trusted: &str,
@@ -237,5 +255,5 @@ pub fn adjust_trust(
     if truster == PLATFORM_AGENT_ID || trusted == PLATFORM_AGENT_ID {
         return Ok(());
     }
-    Ok(tx.adjust_trust(truster, trusted, good, ctx.now)?)
+    Ok(tx.adjust_trust(truster, trusted, good, ctx.now).await?)
 }

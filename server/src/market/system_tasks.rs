@@ -157,8 +157,8 @@ fn candidate(agent: Agent) -> MatchCandidate {
 /// when it subsidises system work. None, and nothing changed, when neither can pay.
 /// `excluded` may not do it: the parties of what it is about.
 #[allow(clippy::too_many_arguments)]
-fn spawn(
-    tx: &mut dyn Transaction,
+async fn spawn(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     kind: SystemTaskType,
     need: String,
@@ -187,7 +187,7 @@ fn spawn(
         }
     };
     let Some(payer) =
-        credits::fund_system_work(tx, ctx, party, budget, kind.as_str(), ledger_task)?
+        credits::fund_system_work(tx, ctx, party, budget, kind.as_str(), ledger_task).await?
     else {
         return Ok(None);
     };
@@ -196,7 +196,7 @@ fn spawn(
     task.payer_id = Some(payer);
     task.system_payload = Some(serde_json::to_string(payload).expect("payloads serialize"));
     task.excluded_agents = Some(format!(",{},", excluded.join(",")));
-    tx.insert_task(&task)?;
+    tx.insert_task(&task).await?;
     Ok(Some(task))
 }
 
@@ -210,13 +210,13 @@ enum About<'a> {
 /// poster can pay for it (the task is open to everyone meanwhile); otherwise the built-in
 /// matcher picks up to five agents who see it first. Either way, after the match window it
 /// is shown to everyone. A private task is never shown to an infra agent.
-pub fn route_new_task(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> Result<()> {
+pub async fn route_new_task(tx: &mut Transaction<'_>, ctx: &Ctx, task: &mut Task) -> Result<()> {
     let window = ctx.cfg.match_timeout_seconds * 1000;
     let by_infra = ctx.routing.infra_agents && !task.private;
     if !by_infra && !ctx.routing.skilled_agents {
         return Ok(());
     }
-    let candidates = tx.match_candidates(&task.poster_id, MAX_CANDIDATES)?;
+    let candidates = tx.match_candidates(&task.poster_id, MAX_CANDIDATES).await?;
     if by_infra {
         let offered = candidates.iter().cloned().map(candidate).collect();
         let (need, payload) = match_task(task, offered, ctx.cfg.max_extracted_tags);
@@ -230,7 +230,8 @@ pub fn route_new_task(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> R
             About::Task(&task.id),
             &task.poster_id,
             &[&task.poster_id],
-        )?;
+        )
+        .await?;
         if spawned.is_some() {
             task.match_status = MatchStatus::Pending;
             task.match_deadline = Some(ctx.now + window);
@@ -255,7 +256,7 @@ pub fn route_new_task(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> R
     if ranked.is_empty() {
         return Ok(());
     }
-    tx.insert_matches(&task.id, &ranked)?;
+    tx.insert_matches(&task.id, &ranked).await?;
     task.match_status = MatchStatus::Matched;
     task.match_deadline = Some(ctx.now + window);
     Ok(())
@@ -264,7 +265,11 @@ pub fn route_new_task(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> R
 /// Asks an infra agent (never the poster or the worker) to check a fresh delivery, at the
 /// poster's cost: at most one paid verification per claim (a re-delivery after a verified
 /// one is `not_repeated`), none for private tasks or posters who cannot pay.
-pub fn request_verification(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> Result<()> {
+pub async fn request_verification(
+    tx: &mut Transaction<'_>,
+    ctx: &Ctx,
+    task: &mut Task,
+) -> Result<()> {
     let verified = matches!(
         task.verification,
         Some(VerificationState::Done { .. } | VerificationState::NotRepeated)
@@ -290,7 +295,8 @@ pub fn request_verification(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task
         About::Task(&task.id),
         &task.poster_id,
         &[&task.poster_id, &worker],
-    )?;
+    )
+    .await?;
     if spawned.is_some() {
         task.verification = Some(VerificationState::Pending);
         task.verification_deadline = Some(ctx.now + ctx.cfg.verification_timeout_seconds * 1000);
@@ -301,12 +307,16 @@ pub fn request_verification(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task
 /// Asks an infra agent (not the agent itself) for capability tags after good_at changed, at
 /// the agent's cost and at most once a day (a later change keeps the tags it has until the
 /// next change after that). An extraction still open for the old description is withdrawn.
-pub fn request_capabilities(tx: &mut dyn Transaction, ctx: &Ctx, agent: &Agent) -> Result<()> {
-    cancel_about(tx, ctx, &agent.id)?;
+pub async fn request_capabilities(
+    tx: &mut Transaction<'_>,
+    ctx: &Ctx,
+    agent: &Agent,
+) -> Result<()> {
+    cancel_about(tx, ctx, &agent.id).await?;
     let Some(good_at) = agent.good_at.as_deref().filter(|g| !g.trim().is_empty()) else {
         return Ok(());
     };
-    if !ctx.routing.infra_agents || tx.extracted_since(&agent.id, ctx.now - DAY)? {
+    if !ctx.routing.infra_agents || tx.extracted_since(&agent.id, ctx.now - DAY).await? {
         return Ok(());
     }
     let (need, payload) = extract_task(&agent.id, good_at, ctx.cfg.max_extracted_tags);
@@ -320,38 +330,42 @@ pub fn request_capabilities(tx: &mut dyn Transaction, ctx: &Ctx, agent: &Agent) 
         About::Agent(&agent.id),
         &agent.id,
         &[&agent.id],
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
 /// Withdraws the open system tasks about a task or agent (its work is no longer wanted, so a
 /// late result is refused and unpaid) and returns their escrow to whoever funded them: spent
 /// system work is never refunded, unspent work always is.
-pub fn cancel_about(tx: &mut dyn Transaction, ctx: &Ctx, subject: &str) -> Result<()> {
-    for mut task in tx.open_system_tasks_about(subject)? {
+pub async fn cancel_about(tx: &mut Transaction<'_>, ctx: &Ctx, subject: &str) -> Result<()> {
+    for mut task in tx.open_system_tasks_about(subject).await? {
         let prior = task.clone();
         task.close(TaskStatus::Cancelled);
-        if tx.save_task(&task, prior.status, prior.worker_id.as_deref())? {
-            credits::refund(tx, ctx, &task)?;
+        if tx
+            .save_task(&task, prior.status, prior.worker_id.as_deref())
+            .await?
+        {
+            credits::refund(tx, ctx, &task).await?;
         }
     }
     Ok(())
 }
 
 /// The delivery is leaving review (approved, rejected): a verification still pending is moot.
-pub fn end_verification(tx: &mut dyn Transaction, ctx: &Ctx, task: &mut Task) -> Result<()> {
+pub async fn end_verification(tx: &mut Transaction<'_>, ctx: &Ctx, task: &mut Task) -> Result<()> {
     if task.verification == Some(VerificationState::Pending) {
         task.verification = None;
         task.verification_deadline = None;
-        cancel_about(tx, ctx, &task.id)?;
+        cancel_about(tx, ctx, &task.id).await?;
     }
     Ok(())
 }
 
 /// Applies an infra agent's result to what the system task is about. A malformed result is a
 /// 400 and changes nothing; a result for work no longer wanted is a 409.
-pub fn apply_result(
-    tx: &mut dyn Transaction,
+pub async fn apply_result(
+    tx: &mut Transaction<'_>,
     ctx: &Ctx,
     system_task: &Task,
     result: &str,
@@ -361,17 +375,14 @@ pub fn apply_result(
     let kind = system_task
         .system_task_type
         .ok_or_else(|| Error::Inconsistent("system task without a type".into()))?;
-    let parent = |tx: &mut dyn Transaction| -> Result<Task> {
-        let id = system_task.parent_task_id.as_deref().unwrap_or_default();
-        tx.task(id)?.ok_or_else(stale)
-    };
+    let parent_id = system_task.parent_task_id.as_deref().unwrap_or_default();
     let payload_error =
         |e: serde_json::Error| Error::Inconsistent(format!("bad system payload: {e}"));
     match kind {
         SystemTaskType::MatchAgents => {
             let payload: MatchPayload = serde_json::from_str(payload).map_err(payload_error)?;
             let result = parse_match(result, &payload)?;
-            let mut task = parent(tx)?;
+            let mut task = tx.task(parent_id).await?.ok_or_else(stale)?;
             if task.status != TaskStatus::Posted || task.match_status != MatchStatus::Pending {
                 return Err(stale());
             }
@@ -383,16 +394,16 @@ pub fn apply_result(
                 task.match_status = MatchStatus::Broadcast;
                 task.match_deadline = None;
             } else {
-                tx.insert_matches(&task.id, &result.ranked_agents)?;
+                tx.insert_matches(&task.id, &result.ranked_agents).await?;
                 task.match_status = MatchStatus::Matched;
                 task.match_deadline = Some(ctx.now + ctx.cfg.match_timeout_seconds * 1000);
             }
-            super::tasks::commit(tx, &task, &prior)
+            super::tasks::commit(tx, &task, &prior).await
         }
         SystemTaskType::VerifyCompletion => {
             let payload: VerifyPayload = serde_json::from_str(payload).map_err(payload_error)?;
             let verdict = parse_verdict(result)?;
-            let mut task = parent(tx)?;
+            let mut task = tx.task(parent_id).await?.ok_or_else(stale)?;
             let current = task.status == TaskStatus::Delivered
                 && task.verification == Some(VerificationState::Pending)
                 && task.result.as_deref() == Some(payload.result.as_str());
@@ -405,17 +416,17 @@ pub fn apply_result(
                 explanation: verdict.explanation,
             });
             task.verification_deadline = None;
-            super::tasks::commit(tx, &task, &prior)
+            super::tasks::commit(tx, &task, &prior).await
         }
         SystemTaskType::ExtractCapabilities => {
             let payload: ExtractPayload = serde_json::from_str(payload).map_err(payload_error)?;
             let tags = parse_capabilities(result, &payload)?;
-            let mut agent = tx.agent(&payload.agent_id)?.ok_or_else(stale)?;
+            let mut agent = tx.agent(&payload.agent_id).await?.ok_or_else(stale)?;
             if agent.good_at.as_deref() != Some(payload.good_at.as_str()) {
                 return Err(stale());
             }
             agent.capability_tags = Some(tags);
-            Ok(tx.save_agent_profile(&agent)?)
+            Ok(tx.save_agent_profile(&agent).await?)
         }
     }
 }

@@ -20,8 +20,8 @@ use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest,
 const PICKUP_CANDIDATES: i64 = 1;
 
 /// Posts a task, holding `max_credits` of the poster's balance in escrow (402 when short).
-pub fn create(
-    tx: &mut dyn Transaction,
+pub async fn create(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     poster: &str,
     req: CreateTaskRequest,
@@ -68,7 +68,7 @@ pub fn create(
     task.claim_timeout_minutes = claim_timeout_minutes;
     task.deadline = deadline_minutes.map(|m| now + m * MINUTE);
     task.private = req.private.unwrap_or(false);
-    tx.insert_task(&task)?;
+    tx.insert_task(&task).await?;
     credits::transfer(
         tx,
         ctx,
@@ -77,20 +77,21 @@ pub fn create(
         max_credits,
         credits::reason::ESCROW,
         Some(&task.id),
-    )?;
-    tx.bump(poster, Counter::TasksPosted)?;
+    )
+    .await?;
+    tx.bump(poster, Counter::TasksPosted).await?;
     let prior = task.clone();
-    system_tasks::route_new_task(tx, ctx, &mut task)?;
+    system_tasks::route_new_task(tx, ctx, &mut task).await?;
     if task != prior {
-        commit(tx, &task, &prior)?;
+        commit(tx, &task, &prior).await?;
     }
     Ok(task)
 }
 
 /// The task as its poster or current worker sees it; 404 for anyone else, as for a task that
 /// does not exist.
-pub fn visible_task(tx: &mut dyn Transaction, viewer: &str, task_id: &str) -> Result<Task> {
-    let task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
+pub async fn visible_task(tx: &mut Transaction<'_>, viewer: &str, task_id: &str) -> Result<Task> {
+    let task = tx.task(task_id).await?.ok_or_else(Error::task_not_found)?;
     if task.poster_id != viewer && task.worker_id.as_deref() != Some(viewer) {
         return Err(Error::task_not_found());
     }
@@ -98,14 +99,17 @@ pub fn visible_task(tx: &mut dyn Transaction, viewer: &str, task_id: &str) -> Re
 }
 
 /// A task with the system work done or reserved for it, for its poster's view.
-pub fn with_system_work(tx: &mut dyn Transaction, task: Task) -> Result<(Task, Vec<SystemWork>)> {
-    let mut all = with_system_work_all(tx, vec![task])?;
+pub async fn with_system_work(
+    tx: &mut Transaction<'_>,
+    task: Task,
+) -> Result<(Task, Vec<SystemWork>)> {
+    let mut all = with_system_work_all(tx, vec![task]).await?;
     Ok(all.pop().expect("one task in, one out"))
 }
 
 /// Tasks with the system work about each (one query for them all).
-pub fn with_system_work_all(
-    tx: &mut dyn Transaction,
+pub async fn with_system_work_all(
+    tx: &mut Transaction<'_>,
     tasks: Vec<Task>,
 ) -> Result<Vec<(Task, Vec<SystemWork>)>> {
     // System tasks are not the subject of system work.
@@ -117,7 +121,7 @@ pub fn with_system_work_all(
     let mut work = if ids.is_empty() {
         Vec::new()
     } else {
-        tx.system_work_about(&ids)?
+        tx.system_work_about(&ids).await?
     };
     Ok(tasks
         .into_iter()
@@ -131,8 +135,13 @@ pub fn with_system_work_all(
 
 /// Loads a task for an action that only `party` (its poster or its worker) may take:
 /// 404 for strangers, 403 for the other party.
-fn task_for(tx: &mut dyn Transaction, caller: &str, task_id: &str, party: Party) -> Result<Task> {
-    let task = visible_task(tx, caller, task_id)?;
+async fn task_for(
+    tx: &mut Transaction<'_>,
+    caller: &str,
+    task_id: &str,
+    party: Party,
+) -> Result<Task> {
+    let task = visible_task(tx, caller, task_id).await?;
     let is_party = match party {
         Party::Poster => task.poster_id == caller,
         Party::Worker => task.worker_id.as_deref() == Some(caller),
@@ -150,8 +159,11 @@ enum Party {
 }
 
 /// Saves a transition of `task` from the state it had when loaded.
-pub(super) fn commit(tx: &mut dyn Transaction, task: &Task, prior: &Task) -> Result<()> {
-    if tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
+pub(super) async fn commit(tx: &mut Transaction<'_>, task: &Task, prior: &Task) -> Result<()> {
+    if tx
+        .save_task(task, prior.status, prior.worker_id.as_deref())
+        .await?
+    {
         Ok(())
     } else {
         Err(Error::conflict("Task changed status, try again"))
@@ -160,9 +172,10 @@ pub(super) fn commit(tx: &mut dyn Transaction, task: &Task, prior: &Task) -> Res
 
 /// The agent about to pick up work, and how many more tasks it may claim: 429 while it serves
 /// an abandon cooldown, 409 while it holds as many claims as it may (no hoarding).
-fn ready_worker(tx: &mut dyn Transaction, ctx: &Ctx, agent_id: &str) -> Result<(Agent, i64)> {
+async fn ready_worker(tx: &mut Transaction<'_>, ctx: &Ctx, agent_id: &str) -> Result<(Agent, i64)> {
     let agent = tx
-        .agent(agent_id)?
+        .agent(agent_id)
+        .await?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
     let until = agent.last_abandon_at.unwrap_or(0) + ctx.cfg.abandon_cooldown_minutes * MINUTE;
     if agent.abandon_count >= ctx.cfg.max_abandons_before_cooldown && ctx.now < until {
@@ -172,7 +185,7 @@ fn ready_worker(tx: &mut dyn Transaction, ctx: &Ctx, agent_id: &str) -> Result<(
         });
     }
     let max = ctx.cfg.max_active_claims;
-    let room = max - tx.active_claims(agent_id)?;
+    let room = max - tx.active_claims(agent_id).await?;
     if room <= 0 {
         return Err(Error::conflict(format!(
             "You already hold {max} claimed tasks, the most one agent may hold at once: \
@@ -183,20 +196,23 @@ fn ready_worker(tx: &mut dyn Transaction, ctx: &Ctx, agent_id: &str) -> Result<(
 }
 
 /// Claims `task` for `worker` if it is still posted; false when someone else got it first.
-fn try_claim(
-    tx: &mut dyn Transaction,
+async fn try_claim(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     task: &mut Task,
     worker: &str,
 ) -> Result<bool> {
     let prior = task.clone();
     task.claim(worker, ctx.now, &ctx.cfg);
-    if !tx.save_task(task, prior.status, prior.worker_id.as_deref())? {
+    if !tx
+        .save_task(task, prior.status, prior.worker_id.as_deref())
+        .await?
+    {
         return Ok(false);
     }
     if task.match_status == MatchStatus::Pending {
         // It has its worker: the matching its poster paid for is no longer needed.
-        system_tasks::cancel_about(tx, ctx, &task.id)?;
+        system_tasks::cancel_about(tx, ctx, &task.id).await?;
     }
     if !task.is_system {
         ctx.emit(
@@ -208,31 +224,31 @@ fn try_claim(
 
 /// Claims the first task the worker may take: system work for infra agents (whatever the
 /// filters), then tasks matched to the worker, then tasks open to everyone.
-fn claim_next(
-    tx: &mut dyn Transaction,
+async fn claim_next(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     worker: &Agent,
     filter: &OpenTaskFilter,
 ) -> Result<Option<OpenTask>> {
     if worker.accepts_system_tasks {
-        let system = tx.system_claimable(&worker.id, PICKUP_CANDIDATES)?;
-        if let Some(open) = first_claimed(tx, ctx, system, &worker.id)? {
+        let system = tx.system_claimable(&worker.id, PICKUP_CANDIDATES).await?;
+        if let Some(open) = first_claimed(tx, ctx, system, &worker.id).await? {
             return Ok(Some(open));
         }
     }
-    let open = tx.claimable(filter, PICKUP_CANDIDATES)?;
-    first_claimed(tx, ctx, open, &worker.id)
+    let open = tx.claimable(filter, PICKUP_CANDIDATES).await?;
+    first_claimed(tx, ctx, open, &worker.id).await
 }
 
 /// The first of `candidates` the worker manages to claim.
-fn first_claimed(
-    tx: &mut dyn Transaction,
+async fn first_claimed(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     candidates: Vec<OpenTask>,
     worker: &str,
 ) -> Result<Option<OpenTask>> {
     for mut open in candidates {
-        if try_claim(tx, ctx, &mut open.task, worker)? {
+        if try_claim(tx, ctx, &mut open.task, worker).await? {
             return Ok(Some(open));
         }
     }
@@ -249,31 +265,34 @@ fn with_capabilities(filter: &OpenTaskFilter, worker: &Agent) -> OpenTaskFilter 
 
 /// The tasks open to the viewer as browsing shows them: matched ones first, then the rest by
 /// relevance to the viewer's capability tags.
-pub fn browse(
-    tx: &mut dyn Transaction,
+pub async fn browse(
+    tx: &mut Transaction<'_>,
     filter: &OpenTaskFilter,
     page: Page,
 ) -> Result<Paged<OpenTask>> {
     let viewer = tx
-        .agent(&filter.viewer)?
+        .agent(&filter.viewer)
+        .await?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
-    Ok(tx.available(&with_capabilities(filter, &viewer), page)?)
+    Ok(tx
+        .available(&with_capabilities(filter, &viewer), page)
+        .await?)
 }
 
 /// Claims the next task open to the worker, if there is one.
-pub fn pickup_next(
-    tx: &mut dyn Transaction,
+pub async fn pickup_next(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     filter: &OpenTaskFilter,
 ) -> Result<Option<OpenTask>> {
-    let (worker, _) = ready_worker(tx, ctx, &filter.viewer)?;
-    claim_next(tx, ctx, &worker, &with_capabilities(filter, &worker))
+    let (worker, _) = ready_worker(tx, ctx, &filter.viewer).await?;
+    claim_next(tx, ctx, &worker, &with_capabilities(filter, &worker)).await
 }
 
 /// Claims up to `count` (1-10) tasks, stopping when none is left or the worker holds as many
 /// claims as it may.
-pub fn pickup_batch(
-    tx: &mut dyn Transaction,
+pub async fn pickup_batch(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     filter: &OpenTaskFilter,
     count: Option<i64>,
@@ -285,12 +304,12 @@ pub fn pickup_batch(
         pinchwork_client::limits::MAX_BATCH_PICKUP,
     )?
     .unwrap_or(5);
-    let (worker, room) = ready_worker(tx, ctx, &filter.viewer)?;
+    let (worker, room) = ready_worker(tx, ctx, &filter.viewer).await?;
     let count = count.min(room);
     let filter = with_capabilities(filter, &worker);
     let mut claimed = Vec::new();
     while (claimed.len() as i64) < count {
-        match claim_next(tx, ctx, &worker, &filter)? {
+        match claim_next(tx, ctx, &worker, &filter).await? {
             Some(task) => claimed.push(task),
             None => break,
         }
@@ -299,13 +318,13 @@ pub fn pickup_batch(
 }
 
 /// Claims one named task.
-pub fn pickup_task(
-    tx: &mut dyn Transaction,
+pub async fn pickup_task(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     worker: &str,
     task_id: &str,
 ) -> Result<OpenTask> {
-    let mut task = tx.task(task_id)?.ok_or_else(Error::task_not_found)?;
+    let mut task = tx.task(task_id).await?.ok_or_else(Error::task_not_found)?;
     let involved = task.poster_id == worker || task.worker_id.as_deref() == Some(worker);
     if task.status != TaskStatus::Posted && !involved {
         // Strangers learn no more than browsing shows: not which state the task is in.
@@ -318,14 +337,14 @@ pub fn pickup_task(
     if task.is_system {
         return Err(Error::conflict("Cannot directly pick up system tasks"));
     }
-    if tx.did_system_work(&task.id, worker)? {
+    if tx.did_system_work(&task.id, worker).await? {
         return Err(Error::conflict(
             "Conflict: you did system work on this task",
         ));
     }
     if let (MatchStatus::Matched, Some(until)) = (task.match_status, task.match_deadline)
         && until > ctx.now
-        && !tx.matches_of(&task.id)?.iter().any(|m| m == worker)
+        && !tx.matches_of(&task.id).await?.iter().any(|m| m == worker)
     {
         // Naming a task is no way around its match window.
         return Err(Error::conflict(format!(
@@ -333,11 +352,14 @@ pub fn pickup_task(
             rfc3339(until)
         )));
     }
-    ready_worker(tx, ctx, worker)?;
-    if !try_claim(tx, ctx, &mut task, worker)? {
+    ready_worker(tx, ctx, worker).await?;
+    if !try_claim(tx, ctx, &mut task, worker).await? {
         return Err(Error::conflict("Task already claimed"));
     }
-    let poster_reputation = tx.agent(&task.poster_id)?.map_or(0.0, |a| a.reputation);
+    let poster_reputation = tx
+        .agent(&task.poster_id)
+        .await?
+        .map_or(0.0, |a| a.reputation);
     Ok(OpenTask {
         task,
         poster_reputation,
@@ -347,8 +369,8 @@ pub fn pickup_task(
 
 /// The worker hands in a result, charging `credits_claimed` (1..max_credits, default and cap
 /// max_credits).
-pub fn deliver(
-    tx: &mut dyn Transaction,
+pub async fn deliver(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     worker: &str,
     task_id: &str,
@@ -362,7 +384,7 @@ pub fn deliver(
     if req.credits_claimed.is_some_and(|c| c < 1) {
         return Err(Error::invalid("credits_claimed must be at least 1"));
     }
-    let mut task = task_for(tx, worker, task_id, Party::Worker)?;
+    let mut task = task_for(tx, worker, task_id, Party::Worker).await?;
     Action::Deliver.check(task.status)?;
     let prior = task.clone();
     let charged = req
@@ -370,17 +392,17 @@ pub fn deliver(
         .map_or(task.max_credits, |c| c.min(task.max_credits));
     if task.is_system {
         // System work is checked, applied and paid at once.
-        system_tasks::apply_result(tx, ctx, &task, &result)?;
+        system_tasks::apply_result(tx, ctx, &task, &result).await?;
         task.deliver(result, charged, ctx.now, &ctx.cfg);
         task.approve();
-        commit(tx, &task, &prior)?;
-        credits::settle_system_work(tx, ctx, &task)?;
-        tx.bump(worker, Counter::TasksCompleted)?;
+        commit(tx, &task, &prior).await?;
+        credits::settle_system_work(tx, ctx, &task).await?;
+        tx.bump(worker, Counter::TasksCompleted).await?;
         return Ok(task);
     }
     task.deliver(result, charged, ctx.now, &ctx.cfg);
-    system_tasks::request_verification(tx, ctx, &mut task)?;
-    commit(tx, &task, &prior)?;
+    system_tasks::request_verification(tx, ctx, &mut task).await?;
+    commit(tx, &task, &prior).await?;
     ctx.emit(Event::new(
         EventKind::TaskDelivered,
         &task.id,
@@ -391,8 +413,8 @@ pub fn deliver(
 
 /// The poster accepts the delivery: the worker is paid, the poster refunded the rest, and the
 /// optional rating (1-5) recorded.
-pub fn approve(
-    tx: &mut dyn Transaction,
+pub async fn approve(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     poster: &str,
     task_id: &str,
@@ -400,17 +422,18 @@ pub fn approve(
 ) -> Result<Task> {
     let rating = validate::in_range("rating", req.rating, 1, 5)?;
     let feedback = feedback(req.feedback)?;
-    let mut task = task_for(tx, poster, task_id, Party::Poster)?;
+    let mut task = task_for(tx, poster, task_id, Party::Poster).await?;
     Action::Approve.check(task.status)?;
     let prior = task.clone();
     task.approve();
     task.feedback = feedback;
-    system_tasks::end_verification(tx, ctx, &mut task)?;
-    commit(tx, &task, &prior)?;
-    pay_out(tx, ctx, &task)?;
+    system_tasks::end_verification(tx, ctx, &mut task).await?;
+    commit(tx, &task, &prior).await?;
+    pay_out(tx, ctx, &task).await?;
     if let (Some(score), Some(worker)) = (rating, task.worker_id.as_deref()) {
-        tx.insert_rating(&task.id, poster, worker, score, ctx.now)?;
-        tx.refresh_reputation(worker)?;
+        tx.insert_rating(&task.id, poster, worker, score, ctx.now)
+            .await?;
+        tx.refresh_reputation(worker).await?;
     }
     Ok(task)
 }
@@ -422,16 +445,16 @@ fn feedback(text: Option<String>) -> Result<Option<String>> {
 }
 
 /// What every approval does, by the poster or by the review timer.
-fn pay_out(tx: &mut dyn Transaction, ctx: &mut Ctx, task: &Task) -> Result<()> {
-    credits::settle(tx, ctx, task)?;
+async fn pay_out(tx: &mut Transaction<'_>, ctx: &mut Ctx, task: &Task) -> Result<()> {
+    credits::settle(tx, ctx, task).await?;
     let worker = task
         .worker_id
         .as_deref()
         .expect("approved tasks have a worker");
-    tx.bump(worker, Counter::TasksCompleted)?;
+    tx.bump(worker, Counter::TasksCompleted).await?;
     // A completed task raises the trust of both sides in each other.
-    social::adjust_trust(tx, ctx, &task.poster_id, worker, true)?;
-    social::adjust_trust(tx, ctx, worker, &task.poster_id, true)?;
+    social::adjust_trust(tx, ctx, &task.poster_id, worker, true).await?;
+    social::adjust_trust(tx, ctx, worker, &task.poster_id, true).await?;
     let event = Event::new(EventKind::TaskApproved, &task.id, worker);
     ctx.emit(match &task.feedback {
         Some(feedback) => event.with("feedback", feedback.clone()),
@@ -442,8 +465,8 @@ fn pay_out(tx: &mut dyn Transaction, ctx: &mut Ctx, task: &Task) -> Result<()> {
 
 /// The poster turns the delivery down: the worker may re-deliver within the grace window,
 /// or is released at the last allowed rejection.
-pub fn reject(
-    tx: &mut dyn Transaction,
+pub async fn reject(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     poster: &str,
     task_id: &str,
@@ -451,18 +474,18 @@ pub fn reject(
 ) -> Result<Task> {
     let reason = validate::required_text("reason", req.reason.as_deref(), validate::MAX_REASON)?;
     let feedback = feedback(req.feedback)?;
-    let mut task = task_for(tx, poster, task_id, Party::Poster)?;
+    let mut task = task_for(tx, poster, task_id, Party::Poster).await?;
     Action::Reject.check(task.status)?;
     let prior = task.clone();
-    system_tasks::end_verification(tx, ctx, &mut task)?;
+    system_tasks::end_verification(tx, ctx, &mut task).await?;
     let released = task.reject(reason.clone(), ctx.now, &ctx.cfg);
     task.feedback = feedback.clone();
-    commit(tx, &task, &prior)?;
+    commit(tx, &task, &prior).await?;
     let worker = prior
         .worker_id
         .as_deref()
         .expect("delivered tasks have a worker");
-    social::adjust_trust(tx, ctx, poster, worker, false)?;
+    social::adjust_trust(tx, ctx, poster, worker, false).await?;
     let mut event = Event::new(EventKind::TaskRejected, &task.id, worker).with("reason", reason);
     if let Some(feedback) = feedback {
         event = event.with("feedback", feedback);
@@ -475,25 +498,30 @@ pub fn reject(
 }
 
 /// The poster withdraws a task nobody has claimed; the escrow comes back.
-pub fn cancel(
-    tx: &mut dyn Transaction,
+pub async fn cancel(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     poster: &str,
     task_id: &str,
 ) -> Result<Task> {
-    let mut task = task_for(tx, poster, task_id, Party::Poster)?;
+    let mut task = task_for(tx, poster, task_id, Party::Poster).await?;
     Action::Cancel.check(task.status)?;
     let prior = task.clone();
     task.close(TaskStatus::Cancelled);
-    commit(tx, &task, &prior)?;
+    commit(tx, &task, &prior).await?;
     ctx.touch(&task.id);
-    credits::refund(tx, ctx, &task)?;
+    credits::refund(tx, ctx, &task).await?;
     // Matching still open is refunded; matching done is spent and is not.
-    system_tasks::cancel_about(tx, ctx, &task.id)?;
+    system_tasks::cancel_about(tx, ctx, &task.id).await?;
     // Agents it was matched to, and those who showed interest (asked about it), hear that it
     // is gone.
-    let mut interested = tx.matches_of(&task.id)?;
-    interested.extend(tx.questions_of(&task.id)?.into_iter().map(|q| q.asker_id));
+    let mut interested = tx.matches_of(&task.id).await?;
+    interested.extend(
+        tx.questions_of(&task.id)
+            .await?
+            .into_iter()
+            .map(|q| q.asker_id),
+    );
     interested.sort();
     interested.dedup();
     for agent in interested {
@@ -504,36 +532,38 @@ pub fn cancel(
 
 /// The worker gives the task back. Each abandon counts toward a pickup cooldown; once a
 /// cooldown has been served the count starts again.
-pub fn abandon(
-    tx: &mut dyn Transaction,
+pub async fn abandon(
+    tx: &mut Transaction<'_>,
     ctx: &mut Ctx,
     worker: &str,
     task_id: &str,
 ) -> Result<Task> {
-    let mut task = task_for(tx, worker, task_id, Party::Worker)?;
+    let mut task = task_for(tx, worker, task_id, Party::Worker).await?;
     Action::Abandon.check(task.status)?;
     let prior = task.clone();
     task.release(ctx.now, &ctx.cfg);
-    commit(tx, &task, &prior)?;
+    commit(tx, &task, &prior).await?;
     ctx.touch(&task.id);
-    count_abandon(tx, ctx, worker).map(|()| task)
+    count_abandon(tx, ctx, worker).await.map(|()| task)
 }
 
 /// One more abandon toward the worker's cooldown (in one statement: abandons on several nodes
 /// at once are all counted).
-fn count_abandon(tx: &mut dyn Transaction, ctx: &Ctx, worker: &str) -> Result<()> {
-    Ok(tx.count_abandon(
-        worker,
-        ctx.now,
-        ctx.cfg.max_abandons_before_cooldown,
-        ctx.cfg.abandon_cooldown_minutes * MINUTE,
-    )?)
+async fn count_abandon(tx: &mut Transaction<'_>, ctx: &Ctx, worker: &str) -> Result<()> {
+    Ok(tx
+        .count_abandon(
+            worker,
+            ctx.now,
+            ctx.cfg.max_abandons_before_cooldown,
+            ctx.cfg.abandon_cooldown_minutes * MINUTE,
+        )
+        .await?)
 }
 
 /// Fires whatever timers of the task are due at `ctx.now`. Each firing re-reads the task and
 /// saves with a compare-and-set, so a timer of an earlier claim never touches a later one.
-pub fn fire_due_timers(tx: &mut dyn Transaction, ctx: &mut Ctx, task_id: &str) -> Result<()> {
-    while let Some(mut task) = tx.task(task_id)? {
+pub async fn fire_due_timers(tx: &mut Transaction<'_>, ctx: &mut Ctx, task_id: &str) -> Result<()> {
+    while let Some(mut task) = tx.task(task_id).await? {
         let Some(timer) = task.due_timer(ctx.now) else {
             return Ok(());
         };
@@ -553,25 +583,25 @@ pub fn fire_due_timers(tx: &mut dyn Transaction, ctx: &mut Ctx, task_id: &str) -
             Timer::ClaimTimeout => release(&mut task, ctx, EventKind::ClaimTimeoutExpired),
             Timer::ReviewTimeout => {
                 task.approve();
-                system_tasks::end_verification(tx, ctx, &mut task)?;
+                system_tasks::end_verification(tx, ctx, &mut task).await?;
             }
             Timer::MatchWindow => {
                 task.match_status = MatchStatus::Broadcast;
                 task.match_deadline = None;
-                system_tasks::cancel_about(tx, ctx, &task.id)?;
+                system_tasks::cancel_about(tx, ctx, &task.id).await?;
             }
             Timer::VerificationTimeout => {
                 task.verification = Some(VerificationState::TimedOut);
                 task.verification_deadline = None;
-                system_tasks::cancel_about(tx, ctx, &task.id)?;
+                system_tasks::cancel_about(tx, ctx, &task.id).await?;
             }
         }
-        commit(tx, &task, &prior)?;
+        commit(tx, &task, &prior).await?;
         match timer {
-            Timer::DeadlinePosted | Timer::Expiry => expired(tx, ctx, &task, timer)?,
-            Timer::ReviewTimeout => pay_out(tx, ctx, &task)?,
+            Timer::DeadlinePosted | Timer::Expiry => expired(tx, ctx, &task, timer).await?,
+            Timer::ReviewTimeout => pay_out(tx, ctx, &task).await?,
             // A claim left to time out holds a task from everyone: it counts as an abandon.
-            Timer::ClaimTimeout => count_abandon(tx, ctx, &worker)?,
+            Timer::ClaimTimeout => count_abandon(tx, ctx, &worker).await?,
             _ => {}
         }
     }
@@ -580,15 +610,15 @@ pub fn fire_due_timers(tx: &mut dyn Transaction, ctx: &mut Ctx, task_id: &str) -
 
 /// After a posted task expired: the escrow goes back, its system work is withdrawn, and the
 /// poster (and, past a deadline, the agents it was matched to) hear of it.
-fn expired(tx: &mut dyn Transaction, ctx: &mut Ctx, task: &Task, timer: Timer) -> Result<()> {
-    credits::refund(tx, ctx, task)?;
-    system_tasks::cancel_about(tx, ctx, &task.id)?;
+async fn expired(tx: &mut Transaction<'_>, ctx: &mut Ctx, task: &Task, timer: Timer) -> Result<()> {
+    credits::refund(tx, ctx, task).await?;
+    system_tasks::cancel_about(tx, ctx, &task.id).await?;
     if task.is_system {
         return Ok(());
     }
     let mut told = vec![task.poster_id.clone()];
     if timer == Timer::DeadlinePosted {
-        told.extend(tx.matches_of(&task.id)?);
+        told.extend(tx.matches_of(&task.id).await?);
     }
     for agent in told {
         ctx.emit(Event::new(EventKind::TaskExpired, &task.id, &agent));
@@ -597,6 +627,6 @@ fn expired(tx: &mut dyn Transaction, ctx: &mut Ctx, task: &Task, timer: Timer) -
 }
 
 /// Ids of tasks with a timer due now (read side of the timer loop).
-pub fn due_tasks(tx: &mut dyn Transaction, now: Millis) -> Result<Vec<String>> {
-    Ok(tx.due_task_ids(now, 500)?)
+pub async fn due_tasks(tx: &mut Transaction<'_>, now: Millis) -> Result<Vec<String>> {
+    Ok(tx.due_task_ids(now, 500).await?)
 }

@@ -3,8 +3,10 @@
 //! backends.
 
 use super::Page;
+use super::Result;
 use super::query::{Args, Dialect, Query};
-use super::rows::{Cells, T_TASK_COLS};
+use super::rows::T_TASK_COLS;
+use super::sql::Cells;
 use crate::model::Millis;
 
 /// A task an A2A client created: its context, and the id of the message it came from.
@@ -115,13 +117,13 @@ pub(super) fn task(dialect: Dialect, task_id: &str) -> Query {
     ))
 }
 
-pub(super) fn task_from<R: Cells>(r: &R) -> Result<A2aTask, R::Error> {
+pub(super) fn task_from(r: &dyn Cells) -> Result<A2aTask> {
     Ok(A2aTask {
-        task_id: r.text(0)?,
-        poster_id: r.text(1)?,
-        context_id: r.text(2)?,
-        message_id: r.text(3)?,
-        created_at: r.int(4)?,
+        task_id: r.text("task_id")?,
+        poster_id: r.text("poster_id")?,
+        context_id: r.text("context_id")?,
+        message_id: r.text("message_id")?,
+        created_at: r.int("created_at")?,
     })
 }
 
@@ -145,7 +147,7 @@ pub(super) fn tasks_of(dialect: Dialect, f: &A2aTaskFilter, page: Page) -> (Quer
         let after = a.bind(after);
         from.push_str(&format!(" AND ({STATUS_TIME}) > {after}"));
     }
-    let count = a.query_so_far(format!("SELECT count(*) {from}"));
+    let count = a.query_so_far(format!("SELECT count(*) AS n {from}"));
     let limit = a.bind(page.limit);
     let offset = a.bind(page.offset);
     let tasks = a.query(format!(
@@ -196,15 +198,15 @@ pub(super) fn delete_push_config(dialect: Dialect, task_id: &str, id: &str) -> Q
     ))
 }
 
-pub(super) fn push_config_from<R: Cells>(r: &R) -> Result<PushConfig, R::Error> {
+pub(super) fn push_config_from(r: &dyn Cells) -> Result<PushConfig> {
     Ok(PushConfig {
-        task_id: r.text(0)?,
-        id: r.text(1)?,
-        url: r.text(2)?,
-        token: r.opt_text(3)?,
-        auth_scheme: r.opt_text(4)?,
-        auth_credentials: r.opt_text(5)?,
-        created_at: r.int(6)?,
+        task_id: r.text("task_id")?,
+        id: r.text("id")?,
+        url: r.text("url")?,
+        token: r.opt_text("token")?,
+        auth_scheme: r.opt_text("auth_scheme")?,
+        auth_credentials: r.opt_text("auth_credentials")?,
+        created_at: r.int("created_at")?,
     })
 }
 
@@ -215,9 +217,77 @@ pub struct ListedTask {
     pub context_id: Option<String>,
 }
 
-pub(super) fn listed_task_from<R: Cells>(r: &R) -> Result<ListedTask, R::Error> {
+pub(super) fn listed_task_from(r: &dyn Cells) -> Result<ListedTask> {
     Ok(ListedTask {
         task: super::rows::task_from(r)?,
-        context_id: r.opt_text(super::rows::TASK_COL_COUNT)?,
+        context_id: r.opt_text("context_id")?,
     })
+}
+
+impl super::Transaction<'_> {
+    /// Records the A2A context and message a task was created from; false (and nothing
+    /// changed) when the poster already created a task from a message with that id.
+    pub async fn insert_a2a_task(&mut self, t: &A2aTask) -> Result<bool> {
+        Ok(self.execute_query(insert_task(self.dialect(), t)).await? == 1)
+    }
+
+    /// The task the poster created from the A2A message `message_id`, if any.
+    pub async fn a2a_task_by_message(
+        &mut self,
+        poster: &str,
+        message_id: &str,
+    ) -> Result<Option<String>> {
+        let q = task_by_message(self.dialect(), poster, message_id);
+        Ok(self.fetch_query(q, |r| r.text("task_id")).await?.pop())
+    }
+
+    /// What an A2A client said of a task it created.
+    pub async fn a2a_task(&mut self, task_id: &str) -> Result<Option<A2aTask>> {
+        let q = task(self.dialect(), task_id);
+        Ok(self.fetch_query(q, task_from).await?.pop())
+    }
+
+    /// A page of the poster's tasks as A2A lists them, newest first, each with its A2A
+    /// context, and the count of them all.
+    pub async fn a2a_tasks_of(
+        &mut self,
+        filter: &A2aTaskFilter,
+        page: Page,
+    ) -> Result<super::Paged<ListedTask>> {
+        let (tasks, count) = tasks_of(self.dialect(), filter, page);
+        let items = self.fetch_query(tasks, listed_task_from).await?;
+        let total = self.count(&count.sql, count.args).await?;
+        Ok(super::Paged { items, total })
+    }
+
+    /// Adds a push config, or replaces the task's config of the same id.
+    pub async fn save_push_config(&mut self, config: &PushConfig) -> Result<()> {
+        self.execute_query(save_push_config(self.dialect(), config))
+            .await?;
+        Ok(())
+    }
+
+    /// The push configs of these tasks, each task's oldest first.
+    pub async fn push_configs_of(&mut self, task_ids: &[String]) -> Result<Vec<PushConfig>> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = push_configs_of(self.dialect(), task_ids);
+        self.fetch_query(q, push_config_from).await
+    }
+
+    /// Removes a push config; returns whether there was one.
+    pub async fn delete_push_config(&mut self, task_id: &str, id: &str) -> Result<bool> {
+        let q = delete_push_config(self.dialect(), task_id, id);
+        Ok(self.execute_query(q).await? == 1)
+    }
+
+    /// Whether any task has a push config.
+    pub async fn push_configs_exist(&mut self) -> Result<bool> {
+        self.check(
+            "SELECT EXISTS (SELECT 1 FROM a2a_push_configs) AS b",
+            Vec::new(),
+        )
+        .await
+    }
 }

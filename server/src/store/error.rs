@@ -10,11 +10,11 @@ pub enum StoreError {
     /// Two transactions got in each other's way (a deadlock or serialization failure): one
     /// gave way, and trying again may succeed.
     #[error("a concurrent transaction got in the way: {0}")]
-    Contention(#[source] Arc<postgres::Error>),
+    Contention(#[source] Arc<sqlx::Error>),
     #[error("sqlite: {0}")]
     Sqlite(#[source] Arc<rusqlite::Error>),
     #[error("postgres: {}", describe_postgres(.0))]
-    Postgres(#[source] Arc<postgres::Error>),
+    Postgres(#[source] Arc<sqlx::Error>),
     /// The database could not be opened or reached, or the thread running transactions is
     /// gone.
     #[error("{0}")]
@@ -32,30 +32,33 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-impl From<postgres::Error> for StoreError {
-    fn from(e: postgres::Error) -> Self {
-        use postgres::error::SqlState;
-        match e.code() {
-            Some(c)
-                if *c == SqlState::T_R_DEADLOCK_DETECTED
-                    || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
-            {
-                Self::Contention(Arc::new(e))
-            }
-            _ => Self::Postgres(Arc::new(e)),
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // Deadlock detected, serialization failure.
+        let contention = e
+            .as_database_error()
+            .and_then(|db| db.code())
+            .is_some_and(|code| code == "40P01" || code == "40001");
+        if contention {
+            Self::Contention(Arc::new(e))
+        } else {
+            Self::Postgres(Arc::new(e))
         }
     }
 }
 
-/// The server's message with its code and detail (the driver's own text says only "db error").
-fn describe_postgres(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!(
-            "{} ({}){}",
-            db.message(),
-            db.code().code(),
-            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+/// The server's message with its code and detail.
+fn describe_postgres(e: &sqlx::Error) -> String {
+    let Some(db) = e.as_database_error() else {
+        return e.to_string();
+    };
+    let code = db.code().unwrap_or_default();
+    match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        Some(pg) => format!(
+            "{} ({code}){}",
+            pg.message(),
+            pg.detail().map(|d| format!(": {d}")).unwrap_or_default()
         ),
-        None => e.to_string(),
+        None => format!("{} ({code})", db.message()),
     }
 }

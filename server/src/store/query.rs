@@ -2,7 +2,8 @@
 //! an agent's tasks), built once for both backends: only parameter markers and substring search differ between
 //! SQLite and PostgreSQL.
 
-use super::rows::{AGENT_COLS, Cell, T_TASK_COLS, TASK_COLS};
+use super::rows::{AGENT_COLS, T_TASK_COLS, TASK_COLS};
+use super::sql::Cell;
 use super::{AgentQuery, OpenTaskFilter, Page, Role};
 use crate::model::{PLATFORM_AGENT_ID, TaskStatus};
 
@@ -85,8 +86,8 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
     };
     let viewer = args.bind(filter.viewer.clone());
     let mut from = format!(
-        "{}, coalesce(a.reputation, 0.0), \
-         CASE WHEN t.match_status = 'matched' THEN m.rank END FROM tasks t \
+        "{}, coalesce(a.reputation, 0.0) AS poster_reputation, \
+         CASE WHEN t.match_status = 'matched' THEN m.rank END AS match_rank FROM tasks t \
          LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = {viewer} \
          LEFT JOIN agents a ON a.id = t.poster_id \
          LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = {viewer} \
@@ -111,7 +112,7 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
         from.push_str(&format!(" AND ({in_need} OR {in_context})"));
     }
     let count = Query {
-        sql: format!("SELECT count(*) FROM (SELECT {from}) AS open_tasks"),
+        sql: format!("SELECT count(*) AS n FROM (SELECT {from}) AS open_tasks"),
         args: args.args.clone(),
     };
     // Matched tasks first, by rank then age; then the rest, sharing more tags with the viewer
@@ -157,8 +158,9 @@ pub fn system_tasks(dialect: Dialect, viewer: &str, limit: i64) -> Query {
     let limit = args.bind(limit);
     Query {
         sql: format!(
-            "SELECT {}, CAST(0.0 AS DOUBLE PRECISION), CAST(NULL AS BIGINT) FROM tasks t \
-             WHERE t.is_system = TRUE AND t.status = 'posted' AND NOT ({excluded}) \
+            "SELECT {}, CAST(0.0 AS DOUBLE PRECISION) AS poster_reputation, \
+             CAST(NULL AS BIGINT) AS match_rank FROM tasks t \
+             WHERE t.is_system AND t.status = 'posted' AND NOT ({excluded}) \
              ORDER BY t.seq LIMIT {limit}",
             T_TASK_COLS.as_str()
         ),
@@ -170,28 +172,26 @@ pub fn system_tasks(dialect: Dialect, viewer: &str, limit: i64) -> Query {
 /// once on several nodes all count): the score starts at 0.5 and moves up by `0.1·(1 − s)`
 /// after a good outcome or down to `0.9·s` after a bad one, rounded to 6 decimals.
 /// Parameters: truster, trusted, good (a boolean), now.
-pub fn adjust_trust(dialect: Dialect) -> String {
-    let p = |n| dialect.param(n);
-    let step = |s: &str| {
-        let next = format!(
-            "CASE WHEN {good} THEN {s} + 0.1 * (1.0 - {s}) ELSE {s} * 0.9 END",
-            good = p(3)
-        );
-        match dialect {
-            Dialect::Sqlite => format!("round({next}, 6)"),
-            Dialect::Postgres => format!("round(({next})::numeric, 6)::float8"),
-        }
-    };
-    format!(
-        "INSERT INTO trust AS tr (truster_id, trusted_id, score, interactions, updated_at) \
-         VALUES ({}, {}, {}, 1, {now}) ON CONFLICT (truster_id, trusted_id) DO UPDATE SET \
-         score = {}, interactions = tr.interactions + 1, updated_at = {now}",
-        p(1),
-        p(2),
-        step("0.5"),
-        step("tr.score"),
-        now = p(4)
-    )
+pub fn adjust_trust(dialect: Dialect) -> &'static str {
+    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        [Dialect::Sqlite, Dialect::Postgres].map(|dialect| {
+            let step = |s: &str| {
+                let next = format!("CASE WHEN $3 THEN {s} + 0.1 * (1.0 - {s}) ELSE {s} * 0.9 END");
+                match dialect {
+                    Dialect::Sqlite => format!("round({next}, 6)"),
+                    Dialect::Postgres => format!("round(({next})::numeric, 6)::float8"),
+                }
+            };
+            format!(
+                "INSERT INTO trust AS tr (truster_id, trusted_id, score, interactions, updated_at) \
+                 VALUES ($1, $2, {}, 1, $4) ON CONFLICT (truster_id, trusted_id) DO UPDATE SET \
+                 score = {}, interactions = tr.interactions + 1, updated_at = $4",
+                step("0.5"),
+                step("tr.score"),
+            )
+        })
+    });
+    &SQL[dialect as usize]
 }
 
 /// A page of the public directory (active agents, not the platform), best first, and the
@@ -220,7 +220,7 @@ pub fn directory(dialect: Dialect, q: &AgentQuery, page: Page) -> (Query, Query)
         cond.push_str(&format!(" AND {found}"));
     }
     let count = Query {
-        sql: format!("SELECT count(*) FROM agents WHERE {cond}"),
+        sql: format!("SELECT count(*) AS n FROM agents WHERE {cond}"),
         args: args.args.clone(),
     };
     let order = if q.by_tasks_completed {
@@ -265,7 +265,7 @@ pub fn tasks_of(
         cond.push_str(&format!(" AND status = {status}"));
     }
     let count = Query {
-        sql: format!("SELECT count(*) FROM tasks WHERE {cond}"),
+        sql: format!("SELECT count(*) AS n FROM tasks WHERE {cond}"),
         args: args.args.clone(),
     };
     let limit = args.bind(page.limit);

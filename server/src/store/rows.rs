@@ -2,7 +2,8 @@
 //! values a task row is written with, and building records from a row whichever driver read
 //! it. Each backend keeps only its SQL and its driver's plumbing.
 
-use super::{DeliveryStatus, WebhookDelivery, tags_key};
+use super::sql::{Cell, Cells};
+use super::{DeliveryStatus, Result, WebhookDelivery, tags_key};
 use crate::model::{
     Agent, MatchStatus, Question, SystemTaskType, TagReputation, Task, TaskStatus, Trust,
     VerificationState,
@@ -20,9 +21,6 @@ pub const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, st
     delivered_at, expires_at, assignment, system_task_type, parent_task_id, subject_agent_id, \
     system_payload, excluded_agents, extracted_tags, verification, verification_deadline, \
     private, payer_id, feedback";
-
-/// How many columns TASK_COLS names: a joined query's extra columns come after them.
-pub const TASK_COL_COUNT: usize = 37;
 
 /// Columns a task row has beyond TASK_COLS: derived for filtering and timers.
 pub const TASK_DERIVED: &str = "tags_key, next_due_at";
@@ -96,36 +94,6 @@ pub fn task_mutable_positions() -> Vec<usize> {
         .collect()
 }
 
-/// A value to bind, whichever driver binds it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    Text(Option<String>),
-    Int(Option<i64>),
-    Real(f64),
-    Flag(bool),
-}
-
-impl From<String> for Cell {
-    fn from(v: String) -> Self {
-        Self::Text(Some(v))
-    }
-}
-impl From<Option<String>> for Cell {
-    fn from(v: Option<String>) -> Self {
-        Self::Text(v)
-    }
-}
-impl From<i64> for Cell {
-    fn from(v: i64) -> Self {
-        Self::Int(Some(v))
-    }
-}
-impl From<Option<i64>> for Cell {
-    fn from(v: Option<i64>) -> Self {
-        Self::Int(v)
-    }
-}
-
 /// A task's values in the order of TASK_COLS, then TASK_DERIVED.
 pub fn task_cells(t: &Task) -> Vec<Cell> {
     vec![
@@ -171,88 +139,81 @@ pub fn task_cells(t: &Task) -> Vec<Cell> {
     ]
 }
 
-/// Reading typed cells off a row, whatever the driver.
-pub trait Cells {
-    type Error;
-    fn text(&self, i: usize) -> Result<String, Self::Error>;
-    fn opt_text(&self, i: usize) -> Result<Option<String>, Self::Error>;
-    fn int(&self, i: usize) -> Result<i64, Self::Error>;
-    fn opt_int(&self, i: usize) -> Result<Option<i64>, Self::Error>;
-    fn real(&self, i: usize) -> Result<f64, Self::Error>;
-    fn flag(&self, i: usize) -> Result<bool, Self::Error>;
-    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, Self::Error>;
-}
-
-pub fn agent_from<R: Cells>(r: &R) -> Result<Agent, R::Error> {
+pub fn agent_from(r: &dyn Cells) -> Result<Agent> {
     Ok(Agent {
-        id: r.text(0)?,
-        name: r.text(1)?,
-        key_digest: r.opt_bytes(2)?.unwrap_or_default(),
-        credits: r.int(3)?,
-        reputation: r.real(4)?,
-        rating_count: r.int(5)?,
-        tasks_posted: r.int(6)?,
-        tasks_completed: r.int(7)?,
-        accepts_system_tasks: r.flag(8)?,
-        good_at: r.opt_text(9)?,
-        capability_tags: json_list(r.opt_text(10)?),
-        suspended: r.flag(11)?,
-        abandon_count: r.int(12)?,
-        last_abandon_at: r.opt_int(13)?,
-        webhook_url: r.opt_text(14)?,
-        webhook_secret: r.opt_text(15)?,
-        created_at: r.int(16)?,
+        id: r.text("id")?,
+        name: r.text("name")?,
+        key_digest: r.opt_bytes("key_digest")?.unwrap_or_default(),
+        credits: r.int("credits")?,
+        reputation: r.real("reputation")?,
+        rating_count: r.int("rating_count")?,
+        tasks_posted: r.int("tasks_posted")?,
+        tasks_completed: r.int("tasks_completed")?,
+        accepts_system_tasks: r.flag("accepts_system_tasks")?,
+        good_at: r.opt_text("good_at")?,
+        capability_tags: json_list(r.opt_text("capability_tags")?),
+        suspended: r.flag("suspended")?,
+        abandon_count: r.int("abandon_count")?,
+        last_abandon_at: r.opt_int("last_abandon_at")?,
+        webhook_url: r.opt_text("webhook_url")?,
+        webhook_secret: r.opt_text("webhook_secret")?,
+        created_at: r.int("created_at")?,
     })
 }
 
-pub fn task_from<R: Cells>(r: &R) -> Result<Task, R::Error> {
+pub fn task_from(r: &dyn Cells) -> Result<Task> {
     Ok(Task {
-        id: r.text(0)?,
-        poster_id: r.text(1)?,
-        worker_id: r.opt_text(2)?,
-        need: r.text(3)?,
-        context: r.opt_text(4)?,
-        result: r.opt_text(5)?,
-        status: TaskStatus::parse(&r.text(6)?).unwrap_or(TaskStatus::Cancelled),
-        max_credits: r.int(7)?,
-        credits_charged: r.opt_int(8)?,
-        tags: json_list(r.opt_text(9)?),
-        is_system: r.flag(10)?,
-        match_status: MatchStatus::parse(&r.text(11)?).unwrap_or(MatchStatus::Broadcast),
-        match_deadline: r.opt_int(12)?,
-        rejection_reason: r.opt_text(13)?,
-        rejection_count: r.int(14)?,
-        rejection_grace_deadline: r.opt_int(15)?,
-        review_timeout_minutes: r.opt_int(16)?,
-        claim_timeout_minutes: r.opt_int(17)?,
-        claim_deadline: r.opt_int(18)?,
-        review_deadline: r.opt_int(19)?,
-        deadline: r.opt_int(20)?,
-        created_at: r.int(21)?,
-        claimed_at: r.opt_int(22)?,
-        delivered_at: r.opt_int(23)?,
-        expires_at: r.int(24)?,
-        assignment: r.opt_text(25)?,
-        system_task_type: r.opt_text(26)?.and_then(|t| SystemTaskType::parse(&t)),
-        parent_task_id: r.opt_text(27)?,
-        subject_agent_id: r.opt_text(28)?,
-        system_payload: r.opt_text(29)?,
-        excluded_agents: r.opt_text(30)?,
-        extracted_tags: json_list(r.opt_text(31)?),
-        verification: r.opt_text(32)?.and_then(|v| verification_from_json(&v)),
-        verification_deadline: r.opt_int(33)?,
-        private: r.flag(34)?,
-        payer_id: r.opt_text(35)?,
-        feedback: r.opt_text(36)?,
+        id: r.text("id")?,
+        poster_id: r.text("poster_id")?,
+        worker_id: r.opt_text("worker_id")?,
+        need: r.text("need")?,
+        context: r.opt_text("context")?,
+        result: r.opt_text("result")?,
+        status: TaskStatus::parse(&r.text("status")?).unwrap_or(TaskStatus::Cancelled),
+        max_credits: r.int("max_credits")?,
+        credits_charged: r.opt_int("credits_charged")?,
+        tags: json_list(r.opt_text("tags")?),
+        is_system: r.flag("is_system")?,
+        match_status: MatchStatus::parse(&r.text("match_status")?)
+            .unwrap_or(MatchStatus::Broadcast),
+        match_deadline: r.opt_int("match_deadline")?,
+        rejection_reason: r.opt_text("rejection_reason")?,
+        rejection_count: r.int("rejection_count")?,
+        rejection_grace_deadline: r.opt_int("rejection_grace_deadline")?,
+        review_timeout_minutes: r.opt_int("review_timeout_minutes")?,
+        claim_timeout_minutes: r.opt_int("claim_timeout_minutes")?,
+        claim_deadline: r.opt_int("claim_deadline")?,
+        review_deadline: r.opt_int("review_deadline")?,
+        deadline: r.opt_int("deadline")?,
+        created_at: r.int("created_at")?,
+        claimed_at: r.opt_int("claimed_at")?,
+        delivered_at: r.opt_int("delivered_at")?,
+        expires_at: r.int("expires_at")?,
+        assignment: r.opt_text("assignment")?,
+        system_task_type: r
+            .opt_text("system_task_type")?
+            .and_then(|t| SystemTaskType::parse(&t)),
+        parent_task_id: r.opt_text("parent_task_id")?,
+        subject_agent_id: r.opt_text("subject_agent_id")?,
+        system_payload: r.opt_text("system_payload")?,
+        excluded_agents: r.opt_text("excluded_agents")?,
+        extracted_tags: json_list(r.opt_text("extracted_tags")?),
+        verification: r
+            .opt_text("verification")?
+            .and_then(|v| verification_from_json(&v)),
+        verification_deadline: r.opt_int("verification_deadline")?,
+        private: r.flag("private")?,
+        payer_id: r.opt_text("payer_id")?,
+        feedback: r.opt_text("feedback")?,
     })
 }
 
 /// A task row followed by its poster's reputation and the viewer's match rank.
-pub fn open_task_from<R: Cells>(r: &R) -> Result<super::OpenTask, R::Error> {
+pub fn open_task_from(r: &dyn Cells) -> Result<super::OpenTask> {
     Ok(super::OpenTask {
         task: task_from(r)?,
-        poster_reputation: r.real(TASK_COL_COUNT)?,
-        match_rank: r.opt_int(TASK_COL_COUNT + 1)?,
+        poster_reputation: r.real("poster_reputation")?,
+        match_rank: r.opt_int("match_rank")?,
     })
 }
 
@@ -260,54 +221,55 @@ pub fn open_task_from<R: Cells>(r: &R) -> Result<super::OpenTask, R::Error> {
 pub const SYSTEM_WORK_COLS: &str =
     "parent_task_id, system_task_type, status, max_credits, credits_charged, payer_id";
 
-pub fn system_work_from<R: Cells>(r: &R) -> Result<super::SystemWork, R::Error> {
+pub fn system_work_from(r: &dyn Cells) -> Result<super::SystemWork> {
     Ok(super::SystemWork {
-        about: r.text(0)?,
-        kind: SystemTaskType::parse(&r.text(1)?).unwrap_or(SystemTaskType::MatchAgents),
-        status: TaskStatus::parse(&r.text(2)?).unwrap_or(TaskStatus::Cancelled),
-        budget: r.int(3)?,
-        charged: r.opt_int(4)?,
-        payer: r.text(5)?,
+        about: r.text("parent_task_id")?,
+        kind: SystemTaskType::parse(&r.text("system_task_type")?)
+            .unwrap_or(SystemTaskType::MatchAgents),
+        status: TaskStatus::parse(&r.text("status")?).unwrap_or(TaskStatus::Cancelled),
+        budget: r.int("max_credits")?,
+        charged: r.opt_int("credits_charged")?,
+        payer: r.text("payer_id")?,
     })
 }
 
-pub fn question_from<R: Cells>(r: &R) -> Result<Question, R::Error> {
+pub fn question_from(r: &dyn Cells) -> Result<Question> {
     Ok(Question {
-        id: r.text(0)?,
-        task_id: r.text(1)?,
-        asker_id: r.text(2)?,
-        question: r.text(3)?,
-        answer: r.opt_text(4)?,
-        created_at: r.int(5)?,
-        answered_at: r.opt_int(6)?,
+        id: r.text("id")?,
+        task_id: r.text("task_id")?,
+        asker_id: r.text("asker_id")?,
+        question: r.text("question")?,
+        answer: r.opt_text("answer")?,
+        created_at: r.int("created_at")?,
+        answered_at: r.opt_int("answered_at")?,
     })
 }
 
-pub fn trust_from<R: Cells>(r: &R) -> Result<Trust, R::Error> {
+pub fn trust_from(r: &dyn Cells) -> Result<Trust> {
     Ok(Trust {
-        truster_id: r.text(0)?,
-        trusted_id: r.text(1)?,
-        score: r.real(2)?,
-        interactions: r.int(3)?,
-        updated_at: r.int(4)?,
+        truster_id: r.text("truster_id")?,
+        trusted_id: r.text("trusted_id")?,
+        score: r.real("score")?,
+        interactions: r.int("interactions")?,
+        updated_at: r.int("updated_at")?,
     })
 }
 
-pub fn delivery_from<R: Cells>(r: &R) -> Result<WebhookDelivery, R::Error> {
+pub fn delivery_from(r: &dyn Cells) -> Result<WebhookDelivery> {
     Ok(WebhookDelivery {
-        id: r.text(0)?,
-        event_id: r.int(1)?,
-        recipient: r.text(2)?,
-        kind: r.text(3)?,
-        url: r.text(4)?,
-        body: r.text(5)?,
-        status: DeliveryStatus::parse(&r.text(6)?).unwrap_or(DeliveryStatus::Failed),
-        attempts: r.int(7)?,
-        next_attempt_at: r.int(8)?,
-        last_status: r.opt_int(9)?,
-        last_error: r.opt_text(10)?,
-        created_at: r.int(11)?,
-        finished_at: r.opt_int(12)?,
+        id: r.text("id")?,
+        event_id: r.int("event_id")?,
+        recipient: r.text("recipient")?,
+        kind: r.text("kind")?,
+        url: r.text("url")?,
+        body: r.text("body")?,
+        status: DeliveryStatus::parse(&r.text("status")?).unwrap_or(DeliveryStatus::Failed),
+        attempts: r.int("attempts")?,
+        next_attempt_at: r.int("next_attempt_at")?,
+        last_status: r.opt_int("last_status")?,
+        last_error: r.opt_text("last_error")?,
+        created_at: r.int("created_at")?,
+        finished_at: r.opt_int("finished_at")?,
     })
 }
 

@@ -39,14 +39,22 @@ impl Drop for ScratchDatabase {
     }
 }
 
-/// Runs `sql` on the database `url` names, on a thread of its own (the blocking client runs
-/// its own runtime, which may not nest in the caller's).
+/// Runs `sql` on the database `url` names, on a thread and runtime of its own (callers may be
+/// synchronous code, or inside another runtime that must not be blocked).
 pub fn admin(url: &str, sql: &str) -> Result<()> {
     let (url, sql) = (url.to_string(), sql.to_string());
     std::thread::spawn(move || -> Result<()> {
-        let mut client = postgres::Client::connect(&url, postgres::NoTls)?;
-        client.batch_execute(&sql)?;
-        Ok(())
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Unavailable(format!("starting a runtime: {e}")))?;
+        runtime.block_on(async {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::PgConnection::connect(&url).await?;
+            conn.execute(sqlx::AssertSqlSafe(sql)).await?;
+            conn.close().await?;
+            Ok(())
+        })
     })
     .join()
     .map_err(|_| Error::Unavailable("a PostgreSQL admin statement panicked".into()))?

@@ -3,9 +3,10 @@
 //! SQLite and PostgreSQL; each backend runs these queries with its own driver.
 
 use super::Page;
+use super::Result;
 use super::query::{Args, Dialect, Query};
-use super::rows::{AGENT_COLS, Cells, TASK_COLS};
-use crate::model::{Event, EventKind};
+use super::rows::{AGENT_COLS, TASK_COLS};
+use super::sql::Cells;
 use crate::model::{MINT_ACCOUNT, Millis, PLATFORM_AGENT_ID, TaskStatus};
 use std::collections::BTreeMap;
 
@@ -102,16 +103,11 @@ fn args(dialect: Dialect) -> Args {
 /// no balance are in escrow), the ledger only from `since` on, agents and the webhook outbox
 /// (bounded by its retention). Rows are (figure, key, n, a, b).
 pub fn figures(dialect: Dialect, since: Millis, late_before: Millis) -> Query {
-    // As the partial index on open system tasks is written in each schema.
-    let yes = match dialect {
-        Dialect::Sqlite => "1",
-        Dialect::Postgres => "TRUE",
-    };
     let mut a = args(dialect);
     let since = a.bind(since);
     let late = a.bind(late_before);
     let sql = format!(
-        "SELECT 'status', status, count(*), 0, 0 FROM tasks \
+        "SELECT 'status' AS figure, status AS key, count(*) AS n, 0 AS a, 0 AS b FROM tasks \
            WHERE status IN ('posted', 'claimed', 'delivered') GROUP BY status \
          UNION ALL SELECT 'agents', '', count(*), \
            coalesce(sum(CASE WHEN suspended THEN 1 ELSE 0 END), 0), 0 \
@@ -126,7 +122,7 @@ pub fn figures(dialect: Dialect, since: Millis, late_before: Millis) -> Query {
            WHERE id = '{PLATFORM_AGENT_ID}' \
          UNION ALL SELECT 'system', '', count(*), \
            coalesce(sum(CASE WHEN created_at < {late} THEN 1 ELSE 0 END), 0), 0 \
-           FROM tasks WHERE is_system = {yes} AND status = 'posted' \
+           FROM tasks WHERE is_system AND status = 'posted' \
          UNION ALL SELECT 'hour', \
            reason || CASE WHEN src = '{PLATFORM_AGENT_ID}' THEN ':system' ELSE '' END, \
            created_at / 3600000, count(*), CAST(sum(amount) AS BIGINT) \
@@ -184,8 +180,14 @@ pub fn figures_from(rows: Vec<FigureRow>) -> MarketFigures {
 /// A row of `figures`: (figure, key, n, a, b).
 pub type FigureRow = (String, String, i64, i64, i64);
 
-pub fn figure_row<R: Cells>(r: &R) -> Result<FigureRow, R::Error> {
-    Ok((r.text(0)?, r.text(1)?, r.int(2)?, r.int(3)?, r.int(4)?))
+pub fn figure_row(r: &dyn Cells) -> Result<FigureRow> {
+    Ok((
+        r.text("figure")?,
+        r.text("key")?,
+        r.int("n")?,
+        r.int("a")?,
+        r.int("b")?,
+    ))
 }
 
 /// Agents of any standing, newest first: all of them, or those whose id is `search` or whose
@@ -314,22 +316,22 @@ pub fn nodes(dialect: Dialect, since: Millis) -> Query {
     }
 }
 
-pub fn node_from<R: Cells>(r: &R) -> Result<Node, R::Error> {
+pub fn node_from(r: &dyn Cells) -> Result<Node> {
     Ok(Node {
-        id: r.text(0)?,
-        version: r.text(1)?,
-        started_at: r.int(2)?,
-        seen_at: r.int(3)?,
+        id: r.text("id")?,
+        version: r.text("version")?,
+        started_at: r.int("started_at")?,
+        seen_at: r.int("seen_at")?,
     })
 }
 
-pub fn report_from<R: Cells>(r: &R) -> Result<Report, R::Error> {
+pub fn report_from(r: &dyn Cells) -> Result<Report> {
     Ok(Report {
-        id: r.text(0)?,
-        task_id: r.text(1)?,
-        reporter_id: r.text(2)?,
-        reason: r.text(3)?,
-        created_at: r.int(4)?,
+        id: r.text("id")?,
+        task_id: r.text("task_id")?,
+        reporter_id: r.text("reporter_id")?,
+        reason: r.text("reason")?,
+        created_at: r.int("created_at")?,
     })
 }
 
@@ -387,28 +389,12 @@ pub enum SessionKey {
     Subject,
 }
 
-/// An event row of `task_events` (None for a kind this server does not know).
-pub fn event_from<R: Cells>(r: &R) -> Result<Option<Event>, R::Error> {
-    let Some(kind) = EventKind::parse(&r.text(1)?) else {
-        return Ok(None);
-    };
-    let data = serde_json::from_str(&r.text(3)?).unwrap_or_default();
-    Ok(Some(Event {
-        id: r.int(0)?,
-        kind,
-        task_id: r.text(2)?,
-        recipient: r.text(5)?,
-        data,
-        created_at: r.int(4)?,
-    }))
-}
-
-pub fn session_from<R: Cells>(r: &R) -> Result<WebSession, R::Error> {
+pub fn session_from(r: &dyn Cells) -> Result<WebSession> {
     Ok(WebSession {
-        digest: r.text(0)?,
-        subject: r.text(1)?,
-        created_at: r.int(2)?,
-        expires_at: r.int(3)?,
+        digest: r.text("digest")?,
+        subject: r.text("subject")?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
     })
 }
 
@@ -431,7 +417,7 @@ pub fn open_session(dialect: Dialect, s: &WebSession, keep: i64) -> SessionSql {
         }
     };
     let count = Query {
-        sql: "SELECT count(*) FROM web_sessions".into(),
+        sql: "SELECT count(*) AS n FROM web_sessions".into(),
         args: Vec::new(),
     };
     let trim = {
@@ -472,5 +458,121 @@ pub fn open_session(dialect: Dialect, s: &WebSession, keep: i64) -> SessionSql {
         count,
         trim,
         insert,
+    }
+}
+
+/// The advisory lock sign-ins take on PostgreSQL, so that session bounds hold across nodes.
+const WEB_SESSIONS_LOCK: i64 = 0x7069_6e63_6877_6562;
+
+impl super::Transaction<'_> {
+    /// Opens a browser session after forgetting expired ones and all but the subject's newest
+    /// `per_subject - 1`; false (and nothing opened) when `total` sessions are live.
+    pub async fn open_web_session(
+        &mut self,
+        s: &WebSession,
+        per_subject: i64,
+        total: i64,
+    ) -> Result<bool> {
+        if self.dialect() == Dialect::Postgres {
+            // Sign-ins on every node take turns (SQLite's single writer orders them already).
+            self.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                vec![WEB_SESSIONS_LOCK.into()],
+            )
+            .await?;
+        }
+        let sql = open_session(self.dialect(), s, per_subject - 1);
+        self.execute_query(sql.prune).await?;
+        if self.count(&sql.count.sql, sql.count.args).await? >= total {
+            return Ok(false);
+        }
+        self.execute_query(sql.trim).await?;
+        self.execute_query(sql.insert).await?;
+        Ok(true)
+    }
+
+    /// The live session with this digest.
+    pub async fn web_session(&mut self, digest: &str, now: Millis) -> Result<Option<WebSession>> {
+        let q = session(self.dialect(), digest, now);
+        Ok(self.fetch_query(q, session_from).await?.pop())
+    }
+
+    /// Ends one session (by digest) or every session of a subject; returns how many.
+    pub async fn end_web_sessions(&mut self, key: SessionKey, value: &str) -> Result<usize> {
+        let q = end_sessions(self.dialect(), key, value);
+        Ok(self.execute_query(q).await? as usize)
+    }
+
+    /// The marketplace figures, with the ledger's hours from `since` on; system tasks posted
+    /// before `late_before` and still waiting count as late.
+    pub async fn market_figures(
+        &mut self,
+        since: Millis,
+        late_before: Millis,
+    ) -> Result<MarketFigures> {
+        let q = figures(self.dialect(), since, late_before);
+        Ok(figures_from(self.fetch_query(q, figure_row).await?))
+    }
+
+    /// Agents of any standing, newest first: all, or by id or part of the name; only those
+    /// doing system work when `infra`.
+    pub async fn agents_for_operator(
+        &mut self,
+        search: Option<&str>,
+        infra: bool,
+        page: Page,
+    ) -> Result<Vec<crate::model::Agent>> {
+        let q = agents(self.dialect(), search, infra, page);
+        self.fetch_query(q, super::rows::agent_from).await
+    }
+
+    /// Tasks (system tasks too), newest first, as `search` narrows them.
+    pub async fn tasks_for_operator(
+        &mut self,
+        search: &TaskSearch,
+        page: Page,
+    ) -> Result<Vec<crate::model::Task>> {
+        let q = tasks(self.dialect(), search, page);
+        self.fetch_query(q, super::rows::task_from).await
+    }
+
+    /// Open reports, newest first.
+    pub async fn open_reports(&mut self, limit: i64) -> Result<Vec<Report>> {
+        let q = open_reports(self.dialect(), limit);
+        self.fetch_query(q, report_from).await
+    }
+
+    /// Marks an open report as dealt with; false when there is no such open report.
+    pub async fn resolve_report(&mut self, id: &str) -> Result<bool> {
+        Ok(self
+            .execute_query(resolve_report(self.dialect(), id))
+            .await?
+            == 1)
+    }
+
+    /// Records this node's heartbeat and forgets nodes not seen since `forget_before`.
+    pub async fn node_seen(&mut self, node: &Node, forget_before: Millis) -> Result<()> {
+        self.execute_query(node_seen(self.dialect(), node)).await?;
+        self.execute_query(forget_nodes(self.dialect(), forget_before))
+            .await?;
+        Ok(())
+    }
+
+    /// The nodes seen since `since`.
+    pub async fn nodes_seen_since(&mut self, since: Millis) -> Result<Vec<Node>> {
+        self.fetch_query(nodes(self.dialect(), since), node_from)
+            .await
+    }
+
+    /// A task's logged events, oldest first: all, or those sent to `recipient`.
+    pub async fn task_events(
+        &mut self,
+        task_id: &str,
+        recipient: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<crate::model::Event>> {
+        let q = task_events(self.dialect(), task_id, recipient, limit);
+        let events = self.fetch_query(q, super::events::event_from).await?;
+        Ok(events.into_iter().flatten().collect())
     }
 }

@@ -55,7 +55,10 @@ impl WebShared {
         // The last 24 whole hours and this one.
         let since = now - now.rem_euclid(HOUR) - 23 * HOUR;
         let late = now - SYSTEM_LATE_AFTER;
-        let figures = Arc::new(s.read(move |tx| tx.market_figures(since, late)).await?);
+        let figures = Arc::new(
+            s.read(move |tx| Box::pin(async move { tx.market_figures(since, late).await }))
+                .await?,
+        );
         *cached = Some((Instant::now(), figures.clone()));
         Ok(figures)
     }

@@ -104,14 +104,18 @@ pub async fn dashboard(
     let alive_since = s.now() - NODE_GONE_AFTER;
     let (recent, nodes) = s
         .read(move |tx| {
-            let recent = tx.tasks_for_operator(
-                &TaskSearch::default(),
-                Page {
-                    limit: 10,
-                    offset: 0,
-                },
-            )?;
-            Ok::<_, StoreError>((recent, tx.nodes_seen_since(alive_since)?))
+            Box::pin(async move {
+                let recent = tx
+                    .tasks_for_operator(
+                        &TaskSearch::default(),
+                        Page {
+                            limit: 10,
+                            offset: 0,
+                        },
+                    )
+                    .await?;
+                Ok::<_, StoreError>((recent, tx.nodes_seen_since(alive_since).await?))
+            })
         })
         .await?;
     let db_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -264,14 +268,17 @@ pub async fn agents(
     let lookup = search.clone();
     let list = s
         .read(move |tx| {
-            tx.agents_for_operator(
-                lookup.as_deref(),
-                infra,
-                Page {
-                    limit: LIST,
-                    offset: 0,
-                },
-            )
+            Box::pin(async move {
+                tx.agents_for_operator(
+                    lookup.as_deref(),
+                    infra,
+                    Page {
+                        limit: LIST,
+                        offset: 0,
+                    },
+                )
+                .await
+            })
         })
         .await?;
     let body = html! {
@@ -311,16 +318,19 @@ pub async fn agent_page(
     let id = agent_id.clone();
     let (agent, tasks) = s
         .read(move |tx| {
-            let agent = tx
-                .agent(&id)?
-                .filter(|a| a.id != crate::model::PLATFORM_AGENT_ID)
-                .ok_or_else(|| Error::not_found("Agent not found"))?;
-            let page = Page {
-                limit: 20,
-                offset: 0,
-            };
-            let tasks = tx.tasks_of(&id, None, None, page)?.items;
-            Ok::<_, Error>((agent, tasks))
+            Box::pin(async move {
+                let agent = tx
+                    .agent(&id)
+                    .await?
+                    .filter(|a| a.id != crate::model::PLATFORM_AGENT_ID)
+                    .ok_or_else(|| Error::not_found("Agent not found"))?;
+                let page = Page {
+                    limit: 20,
+                    offset: 0,
+                };
+                let tasks = tx.tasks_of(&id, None, None, page).await?.items;
+                Ok::<_, Error>((agent, tasks))
+            })
         })
         .await?;
     let csrf = op.csrf.as_str();
@@ -428,7 +438,7 @@ pub async fn grant(
         reason: form.reason.filter(|r| !r.trim().is_empty()),
     };
     let (agent, _, _) = s
-        .write(move |tx, ctx| market::agents::grant(tx, ctx, req))
+        .write(move |tx, ctx| Box::pin(async move { market::agents::grant(tx, ctx, req).await }))
         .await?;
     Ok(see_other(&format!("/admin/agents/{}", agent.id)))
 }
@@ -444,7 +454,10 @@ pub async fn tasks(
     // A task id goes straight to its page.
     if let Some(id) = q.q.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         let lookup = id.to_string();
-        if s.read(move |tx| tx.task(&lookup)).await?.is_some() {
+        if s.read(move |tx| Box::pin(async move { tx.task(&lookup).await }))
+            .await?
+            .is_some()
+        {
             return Ok(see_other(&format!("/admin/tasks/{id}")));
         }
     }
@@ -467,13 +480,16 @@ pub async fn tasks(
     };
     let list = s
         .read(move |tx| {
-            tx.tasks_for_operator(
-                &search,
-                Page {
-                    limit: LIST,
-                    offset: 0,
-                },
-            )
+            Box::pin(async move {
+                tx.tasks_for_operator(
+                    &search,
+                    Page {
+                        limit: LIST,
+                        offset: 0,
+                    },
+                )
+                .await
+            })
         })
         .await?;
     let not_found = q.q.as_deref().is_some_and(|v| !v.trim().is_empty());
@@ -509,14 +525,16 @@ pub async fn task_page(
 ) -> WebResult<Html<String>> {
     let (task, questions, messages, events) = s
         .read(move |tx| {
-            let task = tx.task(&task_id)?.ok_or_else(Error::task_not_found)?;
-            let questions = tx.questions_of(&task.id)?;
-            let messages = match task.assignment.as_deref() {
-                Some(assignment) => tx.messages_of(&task.id, assignment)?,
-                None => Vec::new(),
-            };
-            let events = tx.task_events(&task.id, None, 200)?;
-            Ok::<_, Error>((task, questions, messages, events))
+            Box::pin(async move {
+                let task = tx.task(&task_id).await?.ok_or_else(Error::task_not_found)?;
+                let questions = tx.questions_of(&task.id).await?;
+                let messages = match task.assignment.as_deref() {
+                    Some(assignment) => tx.messages_of(&task.id, assignment).await?,
+                    None => Vec::new(),
+                };
+                let events = tx.task_events(&task.id, None, 200).await?;
+                Ok::<_, Error>((task, questions, messages, events))
+            })
         })
         .await?;
     let body = html! {
@@ -547,7 +565,9 @@ pub async fn task_page(
 }
 
 pub async fn reports(State(s): State<AppState>, op: Operator) -> WebResult<Html<String>> {
-    let list = s.read(|tx| tx.open_reports(LIST)).await?;
+    let list = s
+        .read(|tx| Box::pin(async move { tx.open_reports(LIST).await }))
+        .await?;
     let csrf = op.csrf.as_str();
     let body = html! {
         h1 { "Reports to review" }
@@ -579,7 +599,10 @@ pub async fn resolve_report(
     Path(report_id): Path<String>,
     Posted(_, Empty {}): Posted<Operator, Empty>,
 ) -> WebResult<Response> {
-    if !s.write(move |tx, _| tx.resolve_report(&report_id)).await? {
+    if !s
+        .write(move |tx, _| Box::pin(async move { tx.resolve_report(&report_id).await }))
+        .await?
+    {
         return Err(Error::NotFound("No open report has that id".into()).into());
     }
     Ok(see_other("/admin/reports"))

@@ -173,24 +173,33 @@ pub async fn home(State(s): State<AppState>, owner: Owner) -> WebResult<Html<Str
     };
     let home = s
         .read(move |tx| {
-            let agent = tx
-                .agent(&id)?
-                .ok_or_else(|| Error::not_found("Agent not found"))?;
-            let filter = OpenTaskFilter {
-                viewer: id.clone(),
-                ..Default::default()
-            };
-            let mut trust = tx.trust_of(&id)?;
-            trust.truncate(LIST as usize);
-            Ok::<_, Error>(Home {
-                escrowed: tx.escrowed_by(&id)?,
-                ledger: tx.ledger_of(&id, page)?.items,
-                posted: tx.tasks_of(&id, Some(Role::Poster), None, page)?.items,
-                worked: tx.tasks_of(&id, Some(Role::Worker), None, page)?.items,
-                open: market::tasks::browse(tx, &filter, page)?.items,
-                trust,
-                deliveries: tx.webhook_deliveries_of(&id, LIST)?,
-                agent,
+            Box::pin(async move {
+                let agent = tx
+                    .agent(&id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("Agent not found"))?;
+                let filter = OpenTaskFilter {
+                    viewer: id.clone(),
+                    ..Default::default()
+                };
+                let mut trust = tx.trust_of(&id).await?;
+                trust.truncate(LIST as usize);
+                Ok::<_, Error>(Home {
+                    escrowed: tx.escrowed_by(&id).await?,
+                    ledger: tx.ledger_of(&id, page).await?.items,
+                    posted: tx
+                        .tasks_of(&id, Some(Role::Poster), None, page)
+                        .await?
+                        .items,
+                    worked: tx
+                        .tasks_of(&id, Some(Role::Worker), None, page)
+                        .await?
+                        .items,
+                    open: market::tasks::browse(tx, &filter, page).await?.items,
+                    trust,
+                    deliveries: tx.webhook_deliveries_of(&id, LIST).await?,
+                    agent,
+                })
             })
         })
         .await?;
@@ -336,8 +345,10 @@ pub async fn profile(
         webhook_secret: given(form.webhook_secret),
     };
     let id = owner.agent_id;
-    s.write(move |tx, ctx| market::agents::update_profile(tx, ctx, &id, req))
-        .await?;
+    s.write(move |tx, ctx| {
+        Box::pin(async move { market::agents::update_profile(tx, ctx, &id, req).await })
+    })
+    .await?;
     s.refresh_routing().await?;
     Ok(see_other("/app"))
 }
@@ -353,11 +364,13 @@ pub async fn task_page(
     let viewer = owner.agent_id.clone();
     let (task, questions, messages, events) = s
         .read(move |tx| {
-            let task = market::tasks::visible_task(tx, &viewer, &task_id)?;
-            let questions = market::social::questions(tx, &viewer, &task.id)?;
-            let messages = market::social::messages(tx, &viewer, &task.id)?;
-            let events = tx.task_events(&task.id, Some(&viewer), 200)?;
-            Ok::<_, Error>((task, questions, messages, events))
+            Box::pin(async move {
+                let task = market::tasks::visible_task(tx, &viewer, &task_id).await?;
+                let questions = market::social::questions(tx, &viewer, &task.id).await?;
+                let messages = market::social::messages(tx, &viewer, &task.id).await?;
+                let events = tx.task_events(&task.id, Some(&viewer), 200).await?;
+                Ok::<_, Error>((task, questions, messages, events))
+            })
         })
         .await?;
     let mine = task.poster_id == owner.agent_id;
@@ -475,8 +488,10 @@ pub async fn approve(
         feedback: given(form.feedback),
     };
     let id = task_id.clone();
-    s.write(move |tx, ctx| market::tasks::approve(tx, ctx, &owner.agent_id, &id, req))
-        .await?;
+    s.write(move |tx, ctx| {
+        Box::pin(async move { market::tasks::approve(tx, ctx, &owner.agent_id, &id, req).await })
+    })
+    .await?;
     Ok(see_other(&format!("/app/tasks/{task_id}")))
 }
 
@@ -496,8 +511,10 @@ pub async fn reject(
         feedback: None,
     };
     let id = task_id.clone();
-    s.write(move |tx, ctx| market::tasks::reject(tx, ctx, &owner.agent_id, &id, req))
-        .await?;
+    s.write(move |tx, ctx| {
+        Box::pin(async move { market::tasks::reject(tx, ctx, &owner.agent_id, &id, req).await })
+    })
+    .await?;
     Ok(see_other(&format!("/app/tasks/{task_id}")))
 }
 
@@ -508,8 +525,10 @@ pub async fn cancel(
 ) -> WebResult<Response> {
     limit(&s, Bucket::Write, &owner.agent_id).await?;
     let id = task_id.clone();
-    s.write(move |tx, ctx| market::tasks::cancel(tx, ctx, &owner.agent_id, &id))
-        .await?;
+    s.write(move |tx, ctx| {
+        Box::pin(async move { market::tasks::cancel(tx, ctx, &owner.agent_id, &id).await })
+    })
+    .await?;
     Ok(see_other(&format!("/app/tasks/{task_id}")))
 }
 
@@ -529,7 +548,9 @@ pub async fn answer(
     };
     let id = task_id.clone();
     s.write(move |tx, ctx| {
-        market::social::answer(tx, ctx, &owner.agent_id, &id, &question_id, req)
+        Box::pin(async move {
+            market::social::answer(tx, ctx, &owner.agent_id, &id, &question_id, req).await
+        })
     })
     .await?;
     Ok(see_other(&format!("/app/tasks/{task_id}")))

@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::error::Error;
 use crate::market;
 use crate::model::{HOUR, Millis};
-use crate::store::{SessionKey, Transaction, WebSession};
+use crate::store::{SessionKey, WebSession};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, header, request::Parts};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -137,7 +137,9 @@ pub async fn open(s: &AppState, area: Area, subject: String) -> Result<HeaderVal
     };
     let opened = s
         .store
-        .write(move |tx| tx.open_web_session(&session, PER_SUBJECT, TOTAL))
+        .write(move |tx| {
+            Box::pin(async move { tx.open_web_session(&session, PER_SUBJECT, TOTAL).await })
+        })
         .await?;
     if !opened {
         return Err(Error::TooManyRequests {
@@ -153,7 +155,9 @@ pub async fn close(s: &AppState, area: Area, headers: &HeaderMap) -> Result<Head
     if let Some(secret) = cookie(headers, area.cookie()) {
         let key = digest(secret);
         s.store
-            .write(move |tx| tx.end_web_sessions(SessionKey::Digest, &key))
+            .write(move |tx| {
+                Box::pin(async move { tx.end_web_sessions(SessionKey::Digest, &key).await })
+            })
             .await?;
     }
     Ok(set_cookie(area.cookie(), "", 0))
@@ -194,13 +198,21 @@ impl From<Error> for NotSignedIn {
     }
 }
 
-/// The live session of `area` the request carries: its subject and the session secret, and
-/// `check`'s verdict on the subject, read in one snapshot.
+/// What a live session's subject must still be.
+enum Check {
+    /// An agent in good standing.
+    ActiveAgent,
+    /// This one (the operator's subject under the admin key now configured).
+    Is(Option<String>),
+}
+
+/// The live session of `area` the request carries: its subject and the session secret, if
+/// the subject passes `check`, read in one snapshot.
 async fn live(
     parts: &Parts,
     s: &AppState,
     area: Area,
-    check: impl FnOnce(&mut dyn Transaction, &str) -> Result<bool, Error> + Send + 'static,
+    check: Check,
 ) -> Result<(String, String), NotSignedIn> {
     let secret = cookie(&parts.headers, area.cookie())
         .ok_or(NotSignedIn::SignInFirst(area))?
@@ -208,10 +220,19 @@ async fn live(
     let (key, now) = (digest(&secret), s.now());
     let subject = s
         .read(move |tx| {
-            let Some(session) = tx.web_session(&key, now)? else {
-                return Ok::<_, Error>(None);
-            };
-            Ok(check(tx, &session.subject)?.then_some(session.subject))
+            Box::pin(async move {
+                let Some(session) = tx.web_session(&key, now).await? else {
+                    return Ok::<_, Error>(None);
+                };
+                let passes = match check {
+                    Check::ActiveAgent => tx
+                        .agent(&session.subject)
+                        .await?
+                        .is_some_and(|a| !a.suspended),
+                    Check::Is(current) => current.as_deref() == Some(session.subject.as_str()),
+                };
+                Ok(passes.then_some(session.subject))
+            })
         })
         .await?
         .ok_or(NotSignedIn::SignInFirst(area))?;
@@ -224,9 +245,7 @@ impl FromRequestParts<AppState> for Owner {
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, NotSignedIn> {
         // A suspended agent's sessions were ended; this also covers one suspended on a node
         // whose news has not arrived yet.
-        let active =
-            |tx: &mut dyn Transaction, id: &str| Ok(tx.agent(id)?.is_some_and(|a| !a.suspended));
-        let (agent_id, secret) = live(parts, s, Area::Owner, active).await?;
+        let (agent_id, secret) = live(parts, s, Area::Owner, Check::ActiveAgent).await?;
         Ok(Owner {
             agent_id,
             csrf: csrf_token(&secret),
@@ -242,9 +261,7 @@ impl FromRequestParts<AppState> for Operator {
         let current = crate::api::admin::configured_key(s)
             .ok()
             .map(operator_subject);
-        let same_key =
-            move |_: &mut dyn Transaction, subject: &str| Ok(current.as_deref() == Some(subject));
-        let (_, secret) = live(parts, s, Area::Operator, same_key).await?;
+        let (_, secret) = live(parts, s, Area::Operator, Check::Is(current)).await?;
         Ok(Operator {
             csrf: csrf_token(&secret),
         })
@@ -341,7 +358,7 @@ pub fn check_pre_session(headers: &HeaderMap, given: &str) -> Result<(), WebErro
 pub async fn agent_by_key(s: &AppState, key: &str) -> Result<String, Error> {
     let lookup = crate::ids::key_digest(key.trim());
     let agent = s
-        .read(move |tx| market::agents::authenticate(tx, &lookup))
+        .read(move |tx| Box::pin(async move { market::agents::authenticate(tx, &lookup).await }))
         .await?;
     Ok(agent.id)
 }

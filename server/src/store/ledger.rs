@@ -1,0 +1,176 @@
+//! The ledger: transfers, an agent's lines and sums, and the audits of the books.
+
+use super::rows::{self, StatFigures};
+use super::sql::{Transaction, args};
+use super::{Books, Page, Paged, Result};
+use crate::model::{DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Millis, Transfer};
+
+/// Open tasks whose budget is held in escrow (a system task only when an agent funds it).
+const ESCROWED: &str = "(is_system = FALSE OR payer_id IS NOT NULL) \
+    AND status IN ('posted', 'claimed', 'delivered')";
+
+impl Transaction<'_> {
+    pub async fn insert_transfer(&mut self, t: &Transfer) -> Result<()> {
+        self.execute(
+            "INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            args![
+                &t.id,
+                &t.from,
+                &t.to,
+                t.amount,
+                &t.reason,
+                &t.task_id,
+                t.created_at
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Newest first, signed from the agent's side, with the total count.
+    pub async fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<Paged<LedgerLine>> {
+        let total = self
+            .count(
+                "SELECT (SELECT count(*) FROM ledger WHERE src = $1) \
+                 + (SELECT count(*) FROM ledger WHERE dst = $1) AS n",
+                args![agent_id],
+            )
+            .await?;
+        let items = self
+            .fetch_all(
+                "SELECT id, CASE WHEN dst = $1 THEN amount ELSE -amount END AS amount, reason, \
+                 task_id, created_at FROM ledger WHERE src = $1 OR dst = $1 \
+                 ORDER BY seq DESC LIMIT $2 OFFSET $3",
+                args![agent_id, page.limit, page.offset],
+                |r| {
+                    Ok(LedgerLine {
+                        id: r.text("id")?,
+                        amount: r.int("amount")?,
+                        reason: r.text("reason")?,
+                        task_id: r.opt_text("task_id")?,
+                        created_at: r.int("created_at")?,
+                    })
+                },
+            )
+            .await?;
+        Ok(Paged { items, total })
+    }
+
+    /// Credits the agent has in escrow: its open tasks' budgets and the system work it funds.
+    pub async fn escrowed_by(&mut self, agent_id: &str) -> Result<i64> {
+        self.count(
+            "SELECT CAST((SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE poster_id = $1 \
+             AND is_system = FALSE AND status IN ('posted', 'claimed', 'delivered')) \
+             + (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE payer_id = $1 \
+             AND status IN ('posted', 'claimed', 'delivered')) AS BIGINT) AS n",
+            args![agent_id],
+        )
+        .await
+    }
+
+    /// The sums an agent's stats are made of.
+    pub async fn stats_of(&mut self, agent_id: &str, now: Millis) -> Result<StatFigures> {
+        let mut earned = [0; 3];
+        for (slot, since) in earned
+            .iter_mut()
+            .zip([i64::MIN, now - 7 * DAY, now - 30 * DAY])
+        {
+            *slot = self
+                .count(
+                    "SELECT CAST(coalesce(sum(amount), 0) AS BIGINT) AS n FROM ledger \
+                     WHERE dst = $1 AND reason = 'payment' AND created_at >= $2",
+                    args![agent_id, since],
+                )
+                .await?;
+        }
+        let total_spent = self
+            .count(
+                "SELECT CAST(coalesce(sum(credits_charged), 0) AS BIGINT) AS n FROM tasks \
+                 WHERE poster_id = $1 AND status = 'approved' AND is_system = FALSE",
+                args![agent_id],
+            )
+            .await?;
+        let total_fees_paid = self
+            .count(
+                "SELECT CAST(coalesce(sum(l.amount), 0) AS BIGINT) AS n FROM ledger l \
+                 JOIN tasks t ON t.id = l.task_id \
+                 WHERE l.reason = 'platform_fee' AND t.worker_id = $1 AND t.status = 'approved'",
+                args![agent_id],
+            )
+            .await?;
+        let (approved, delivered, avg_value) = self
+            .fetch_one(
+                "SELECT count(*) FILTER (WHERE status = 'approved') AS approved, \
+                 count(*) FILTER (WHERE status = 'delivered') AS delivered, \
+                 CAST(avg(credits_charged) FILTER (WHERE status = 'approved') \
+                 AS DOUBLE PRECISION) AS avg_value \
+                 FROM tasks WHERE worker_id = $1",
+                args![agent_id],
+                |r| {
+                    Ok((
+                        r.int("approved")?,
+                        r.int("delivered")?,
+                        r.opt_real("avg_value")?,
+                    ))
+                },
+            )
+            .await?;
+        let approved_tags = self
+            .fetch_all(
+                "SELECT t.tags, l.amount FROM ledger l JOIN tasks t ON t.id = l.task_id \
+                 WHERE l.dst = $1 AND l.reason = 'payment' AND t.tags IS NOT NULL",
+                args![agent_id],
+                |r| Ok((r.text("tags")?, r.int("amount")?)),
+            )
+            .await?;
+        let [total_earned, recent_7d_earned, recent_30d_earned] = earned;
+        Ok(StatFigures {
+            total_earned,
+            total_spent,
+            total_fees_paid,
+            approved,
+            delivered,
+            avg_value,
+            earned_by_tag: rows::earned_by_tag(approved_tags),
+            recent_7d_earned,
+            recent_30d_earned,
+        })
+    }
+
+    // Audits (tests and operators)
+
+    pub async fn books(&mut self) -> Result<Books> {
+        let sql = format!(
+            "SELECT (SELECT CAST(coalesce(sum(credits), 0) AS BIGINT) FROM agents) AS balances, \
+             (SELECT CAST(coalesce(sum(max_credits), 0) AS BIGINT) FROM tasks \
+              WHERE {ESCROWED}) AS escrowed, \
+             (SELECT CAST(coalesce(sum(amount), 0) AS BIGINT) FROM ledger \
+              WHERE src = '{MINT_ACCOUNT}') \
+             - (SELECT CAST(coalesce(sum(amount), 0) AS BIGINT) FROM ledger \
+              WHERE dst = '{MINT_ACCOUNT}') AS minted"
+        );
+        self.fetch_one(&sql, args![], |r| {
+            Ok(Books {
+                balances: r.int("balances")?,
+                escrowed: r.int("escrowed")?,
+                minted: r.int("minted")?,
+            })
+        })
+        .await
+    }
+
+    /// Agents whose balance differs from the sum of their ledger lines.
+    pub async fn unexplained_balances(&mut self) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT id FROM agents a WHERE credits <> \
+             (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = a.id) \
+             - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = a.id) \
+             UNION ALL SELECT '{ESCROW_ACCOUNT}' AS id WHERE \
+             (SELECT coalesce(sum(amount), 0) FROM ledger WHERE dst = '{ESCROW_ACCOUNT}') \
+             - (SELECT coalesce(sum(amount), 0) FROM ledger WHERE src = '{ESCROW_ACCOUNT}') \
+             <> (SELECT coalesce(sum(max_credits), 0) FROM tasks WHERE {ESCROWED})"
+        );
+        self.fetch_all(&sql, args![], |r| r.text("id")).await
+    }
+}

@@ -1,0 +1,226 @@
+//! Tasks: their rows, the compare-and-set every transition goes through, the open tasks a
+//! worker may claim or browse, system work, matches and timers.
+
+use super::query::{self, Dialect};
+use super::rows::{self, SYSTEM_WORK_COLS, TASK_COLS, TASK_DERIVED, TASK_MUTABLE};
+use super::sql::{Cell, Transaction, args};
+use super::{OpenTask, OpenTaskFilter, Page, Paged, Result, Role, SystemWork};
+use crate::model::{Millis, Task, TaskStatus};
+use std::sync::LazyLock;
+
+/// `$1, $2, …, $n`.
+fn markers(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+static INSERT_TASK: LazyLock<String> = LazyLock::new(|| {
+    let n = TASK_COLS.split(',').count() + TASK_DERIVED.split(',').count();
+    format!(
+        "INSERT INTO tasks ({TASK_COLS}, {TASK_DERIVED}) VALUES ({})",
+        markers(n)
+    )
+});
+
+/// The compare-and-set update of a task, and where its values sit in `task_cells`.
+static UPDATE_TASK: LazyLock<(String, Vec<usize>)> = LazyLock::new(|| {
+    let positions = rows::task_mutable_positions();
+    let n = positions.len();
+    let sql = format!(
+        "UPDATE tasks SET ({}) = ({}) WHERE id = ${} AND status = ${} \
+         AND worker_id IS NOT DISTINCT FROM ${}",
+        TASK_MUTABLE.join(", "),
+        markers(n),
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    (sql, positions)
+});
+
+impl Transaction<'_> {
+    pub async fn insert_task(&mut self, task: &Task) -> Result<()> {
+        self.execute(&INSERT_TASK, rows::task_cells(task)).await?;
+        Ok(())
+    }
+
+    /// A task. A write transaction reads a task to change it: on PostgreSQL its row is held
+    /// until commit, which makes the read-check-write atomic across nodes, as the single
+    /// writer does on SQLite.
+    pub async fn task(&mut self, id: &str) -> Result<Option<Task>> {
+        static READ: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {TASK_COLS} FROM tasks WHERE id = $1"));
+        static LOCK: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {TASK_COLS} FROM tasks WHERE id = $1 FOR UPDATE"));
+        let sql = if self.writes() && self.dialect() == Dialect::Postgres {
+            &LOCK
+        } else {
+            &READ
+        };
+        self.fetch_optional(sql, args![id], rows::task_from).await
+    }
+
+    /// Saves `task` only if the stored row still has `prior_status` and `prior_worker`;
+    /// returns whether it did (the compare-and-set every transition goes through).
+    pub async fn save_task(
+        &mut self,
+        task: &Task,
+        prior_status: TaskStatus,
+        prior_worker: Option<&str>,
+    ) -> Result<bool> {
+        let (sql, positions) = &*UPDATE_TASK;
+        let mut all: Vec<Option<Cell>> = rows::task_cells(task).into_iter().map(Some).collect();
+        let mut values: Vec<Cell> = positions
+            .iter()
+            .map(|&i| all[i].take().expect("each column once"))
+            .collect();
+        values.extend(args![&task.id, prior_status.as_str(), prior_worker]);
+        Ok(self.execute(sql, values).await? == 1)
+    }
+
+    /// Tasks the viewer may claim, in pickup order: those matched to the viewer by rank, then
+    /// those open to everyone by tag overlap with the viewer, poster reputation, the poster's
+    /// trust in the viewer, then age. Never the viewer's own, nor tasks the viewer did system
+    /// work for. In a write transaction they are the caller's to claim: locked until commit,
+    /// and never ones another transaction holds.
+    pub async fn claimable(
+        &mut self,
+        filter: &OpenTaskFilter,
+        limit: i64,
+    ) -> Result<Vec<OpenTask>> {
+        let (tasks, _) = query::open_tasks(self.dialect(), filter, Page { limit, offset: 0 });
+        self.claim_candidates(tasks).await
+    }
+
+    /// The same tasks as browsing shows them (never locked), with the total before paging.
+    pub async fn available(
+        &mut self,
+        filter: &OpenTaskFilter,
+        page: Page,
+    ) -> Result<Paged<OpenTask>> {
+        let (tasks, count) = query::open_tasks(self.dialect(), filter, page);
+        let items = self.fetch_query(tasks, rows::open_task_from).await?;
+        let total = self.count(&count.sql, count.args).await?;
+        Ok(Paged { items, total })
+    }
+
+    /// Open system tasks the viewer may do, oldest first (never about the viewer's own work);
+    /// locked as `claimable` locks them.
+    pub async fn system_claimable(&mut self, viewer: &str, limit: i64) -> Result<Vec<OpenTask>> {
+        let tasks = query::system_tasks(self.dialect(), viewer, limit);
+        self.claim_candidates(tasks).await
+    }
+
+    /// Open tasks for a pickup. On SQLite the single writer makes them the caller's to claim;
+    /// on PostgreSQL a write transaction locks them, skipping those another one holds, so
+    /// concurrent pickups on any node never wait for each other nor claim a task twice.
+    async fn claim_candidates(&mut self, mut tasks: query::Query) -> Result<Vec<OpenTask>> {
+        if self.writes() && self.dialect() == Dialect::Postgres {
+            tasks.sql.push_str(" FOR UPDATE OF t SKIP LOCKED");
+        }
+        self.fetch_query(tasks, rows::open_task_from).await
+    }
+
+    /// Posted or claimed system tasks about a task or an agent.
+    pub async fn open_system_tasks_about(&mut self, subject: &str) -> Result<Vec<Task>> {
+        let sql = format!(
+            "SELECT {TASK_COLS} FROM tasks \
+             WHERE (parent_task_id = $1 OR subject_agent_id = $1) \
+             AND is_system AND status IN ('posted', 'claimed')"
+        );
+        self.fetch_all(&sql, args![subject], rows::task_from).await
+    }
+
+    /// Whether the agent did (or holds) a system task about this task.
+    pub async fn did_system_work(&mut self, task_id: &str, agent_id: &str) -> Result<bool> {
+        self.check(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE parent_task_id = $1 AND worker_id = $2) \
+             AS b",
+            args![task_id, agent_id],
+        )
+        .await
+    }
+
+    /// The funded system work about these tasks, oldest first (one query for a page).
+    pub async fn system_work_about(&mut self, task_ids: &[&str]) -> Result<Vec<SystemWork>> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {SYSTEM_WORK_COLS} FROM tasks WHERE parent_task_id IN ({}) \
+             AND payer_id IS NOT NULL ORDER BY seq",
+            markers(task_ids.len())
+        );
+        let ids = task_ids.iter().map(|&id| Cell::from(id)).collect();
+        self.fetch_all(&sql, ids, rows::system_work_from).await
+    }
+
+    /// Whether a capability extraction about the agent spawned after `since` was done (paid).
+    pub async fn extracted_since(&mut self, agent_id: &str, since: Millis) -> Result<bool> {
+        self.check(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE subject_agent_id = $1 \
+             AND system_task_type = 'extract_capabilities' AND status = 'approved' \
+             AND created_at > $2) AS b",
+            args![agent_id, since],
+        )
+        .await
+    }
+
+    /// How many tasks the agent holds claimed.
+    pub async fn active_claims(&mut self, agent_id: &str) -> Result<i64> {
+        self.count(
+            "SELECT count(*) AS n FROM tasks WHERE worker_id = $1 AND status = 'claimed'",
+            args![agent_id],
+        )
+        .await
+    }
+
+    /// Routes a task to these agents, best first.
+    pub async fn insert_matches(&mut self, task_id: &str, ranked: &[String]) -> Result<()> {
+        for (rank, agent) in ranked.iter().enumerate() {
+            self.execute(
+                "INSERT INTO task_matches (task_id, agent_id, rank) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+                args![task_id, agent, rank as i64],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The agents a task is routed to, best first.
+    pub async fn matches_of(&mut self, task_id: &str) -> Result<Vec<String>> {
+        self.fetch_all(
+            "SELECT agent_id FROM task_matches WHERE task_id = $1 ORDER BY rank",
+            args![task_id],
+            |r| r.text("agent_id"),
+        )
+        .await
+    }
+
+    /// The agent's tasks (not system tasks), newest first, with the total before paging.
+    pub async fn tasks_of(
+        &mut self,
+        agent_id: &str,
+        role: Option<Role>,
+        status: Option<TaskStatus>,
+        page: Page,
+    ) -> Result<Paged<Task>> {
+        let (tasks, count) = query::tasks_of(self.dialect(), agent_id, role, status, page);
+        let items = self.fetch_query(tasks, rows::task_from).await?;
+        let total = self.count(&count.sql, count.args).await?;
+        Ok(Paged { items, total })
+    }
+
+    /// Ids of tasks with a timer due at `now`, soonest first.
+    pub async fn due_task_ids(&mut self, now: Millis, limit: i64) -> Result<Vec<String>> {
+        self.fetch_all(
+            "SELECT id FROM tasks WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2",
+            args![now, limit],
+            |r| r.text("id"),
+        )
+        .await
+    }
+}
