@@ -59,13 +59,7 @@ pub async fn try_transfer(
     if amount <= 0 {
         return Ok(true);
     }
-    if is_agent(from) && !tx.take_credits(from, amount).await? {
-        return Ok(false);
-    }
-    if is_agent(to) {
-        tx.add_credits(to, amount).await?;
-    }
-    tx.insert_transfer(&Transfer {
+    let transfer = Transfer {
         id: new_id("le"),
         from: from.into(),
         to: to.into(),
@@ -73,9 +67,10 @@ pub async fn try_transfer(
         reason: reason.into(),
         task_id: task_id.map(Into::into),
         created_at: ctx.now,
-    })
-    .await?;
-    Ok(true)
+    };
+    Ok(tx
+        .move_credits(&transfer, is_agent(from), is_agent(to))
+        .await?)
 }
 
 /// The platform's cut of `charged` credits at `basis_points` (hundredths of a percent),

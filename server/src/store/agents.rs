@@ -100,7 +100,7 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    pub async fn add_credits(&mut self, agent_id: &str, delta: i64) -> Result<()> {
+    pub(super) async fn add_credits(&mut self, agent_id: &str, delta: i64) -> Result<()> {
         self.execute(
             "UPDATE agents SET credits = credits + $2 WHERE id = $1",
             args![agent_id, delta],
@@ -110,7 +110,7 @@ impl Transaction<'_> {
     }
 
     /// Takes `amount` only if the balance covers it; false (and nothing taken) otherwise.
-    pub async fn take_credits(&mut self, agent_id: &str, amount: i64) -> Result<bool> {
+    pub(super) async fn take_credits(&mut self, agent_id: &str, amount: i64) -> Result<bool> {
         let n = self
             .execute(
                 "UPDATE agents SET credits = credits - $2 WHERE id = $1 AND credits >= $2",

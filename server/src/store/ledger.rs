@@ -1,5 +1,6 @@
 //! The ledger: transfers, an agent's lines and sums, and the audits of the books.
 
+use super::query::Dialect;
 use super::rows::{self, StatFigures};
 use super::sql::{Transaction, args};
 use super::{Books, Page, Paged, Result};
@@ -10,6 +11,43 @@ const ESCROWED: &str = "(is_system = FALSE OR payer_id IS NOT NULL) \
     AND status IN ('posted', 'claimed', 'delivered')";
 
 impl Transaction<'_> {
+    /// Moves the transfer's credits and records it: taken from `from` (when `take`) only if
+    /// its balance covers them, given to `to` (when `give`). False, and nothing changed, when
+    /// the balance does not cover them. One statement on PostgreSQL (a data-modifying CTE,
+    /// locking the same rows as the statements it replaces); three on SQLite, where a
+    /// statement costs microseconds, not a round trip.
+    pub async fn move_credits(&mut self, t: &Transfer, take: bool, give: bool) -> Result<bool> {
+        if self.dialect() == Dialect::Postgres && t.from != t.to {
+            const MOVE: &str = "WITH taken AS (UPDATE agents SET credits = credits - $4 \
+                 WHERE $8 AND id = $2 AND credits >= $4 RETURNING id), \
+                 moved AS (SELECT 1 AS ok WHERE NOT $8 OR EXISTS (SELECT 1 FROM taken)), \
+                 given AS (UPDATE agents SET credits = credits + $4 \
+                 WHERE $9 AND id = $3 AND EXISTS (SELECT 1 FROM moved) RETURNING id) \
+                 INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7 FROM moved";
+            let values = args![
+                &t.id,
+                &t.from,
+                &t.to,
+                t.amount,
+                &t.reason,
+                &t.task_id,
+                t.created_at,
+                take,
+                give
+            ];
+            return Ok(self.execute(MOVE, values).await? == 1);
+        }
+        if take && !self.take_credits(&t.from, t.amount).await? {
+            return Ok(false);
+        }
+        if give {
+            self.add_credits(&t.to, t.amount).await?;
+        }
+        self.insert_transfer(t).await?;
+        Ok(true)
+    }
+
     pub async fn insert_transfer(&mut self, t: &Transfer) -> Result<()> {
         self.execute(
             "INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \

@@ -272,8 +272,8 @@ impl Store {
     }
 
     /// Runs a job of exactly one statement, which is atomic by itself: on PostgreSQL outside
-    /// an explicit transaction, sparing the `BEGIN` and `COMMIT` round trips (a second
-    /// statement fails the job); on SQLite as `write` does.
+    /// an explicit transaction, sparing the `BEGIN` and `COMMIT` round trips; on SQLite as
+    /// `write` does. A second statement fails the job, on either backend.
     pub async fn write_one<T, E, F>(&self, job: F) -> Result<T, E>
     where
         F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
@@ -283,7 +283,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         match &*self.backend {
-            Backend::Sqlite(db) => db.run(true, job).await,
+            Backend::Sqlite(db) => db.run(true, true, job).await,
             Backend::Postgres(db) => db.run_one(job).await,
         }
     }
@@ -309,7 +309,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
     {
         match &*self.backend {
-            Backend::Sqlite(db) => db.run(write, job).await,
+            Backend::Sqlite(db) => db.run(write, false, job).await,
             Backend::Postgres(db) => db.run(write, job).await,
         }
     }

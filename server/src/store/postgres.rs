@@ -74,7 +74,7 @@ impl Postgres {
         let work = async move {
             let mut conn = pool.begin_with(begin).await.map_err(StoreError::from)?;
             let outcome = {
-                let mut tx = Transaction::new(Conn::Postgres(&mut *conn), write, &node);
+                let mut tx = Transaction::new(Conn::Postgres(&mut conn), write, &node);
                 job(&mut tx).await
             };
             match outcome {
