@@ -2,13 +2,26 @@
 
 use super::query::Dialect;
 use super::rows::{self, StatFigures};
-use super::sql::{Transaction, args};
+use super::sql::{Cell, Transaction, args};
 use super::{Books, Page, Paged, Result};
 use crate::model::{DAY, ESCROW_ACCOUNT, LedgerLine, MINT_ACCOUNT, Millis, Transfer};
 
 /// Open tasks whose budget is held in escrow (a system task only when an agent funds it).
 const ESCROWED: &str = "(is_system = FALSE OR payer_id IS NOT NULL) \
     AND status IN ('posted', 'claimed', 'delivered')";
+
+/// A transfer's values, as its ledger line's columns are listed.
+fn transfer_cells(t: &Transfer) -> Vec<Cell> {
+    args![
+        &t.id,
+        &t.from,
+        &t.to,
+        t.amount,
+        &t.reason,
+        &t.task_id,
+        t.created_at
+    ]
+}
 
 impl Transaction<'_> {
     /// Moves the transfer's credits and records it: taken from `from` (when `take`) only if
@@ -25,17 +38,8 @@ impl Transaction<'_> {
                  WHERE $9 AND id = $3 AND EXISTS (SELECT 1 FROM moved) RETURNING id) \
                  INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
                  SELECT $1, $2, $3, $4, $5, $6, $7 FROM moved";
-            let values = args![
-                &t.id,
-                &t.from,
-                &t.to,
-                t.amount,
-                &t.reason,
-                &t.task_id,
-                t.created_at,
-                take,
-                give
-            ];
+            let mut values = transfer_cells(t);
+            values.extend(args![take, give]);
             return Ok(self.execute(MOVE, values).await? == 1);
         }
         if take && !self.take_credits(&t.from, t.amount).await? {
@@ -52,15 +56,7 @@ impl Transaction<'_> {
         self.execute(
             "INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            args![
-                &t.id,
-                &t.from,
-                &t.to,
-                t.amount,
-                &t.reason,
-                &t.task_id,
-                t.created_at
-            ],
+            transfer_cells(t),
         )
         .await?;
         Ok(())

@@ -88,10 +88,7 @@ impl Postgres {
                 }
             }
         };
-        match tokio::spawn(work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(StoreError::JobPanicked.into()),
-        }
+        to_the_end(work).await
     }
 
     /// Runs a job of one statement on a pooled connection, committed by itself.
@@ -109,10 +106,7 @@ impl Postgres {
             let mut tx = Transaction::new(Conn::Postgres(&mut conn), true, &node).one_statement();
             job(&mut tx).await
         };
-        match tokio::spawn(work).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(StoreError::JobPanicked.into()),
-        }
+        to_the_end(work).await
     }
 
     /// Follows the other nodes' notifications. Each time it starts listening (again) it asks
@@ -158,6 +152,17 @@ impl Postgres {
         });
         news
     }
+}
+
+/// Runs a job's work in a task of its own, to its end whatever becomes of the caller.
+async fn to_the_end<T, E>(work: impl Future<Output = Result<T, E>> + Send + 'static) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::JobPanicked.into()))
 }
 
 async fn subscribe(pool: &PgPool) -> Result<PgListener> {

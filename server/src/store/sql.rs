@@ -174,6 +174,27 @@ impl<'c> Transaction<'c> {
         args: Vec<Cell>,
         map: impl Fn(&dyn Cells) -> Result<T>,
     ) -> Result<Vec<T>> {
+        self.fetch(sql, args, map, false).await
+    }
+
+    /// The first row of a query, if any.
+    pub(super) async fn fetch_optional<T>(
+        &mut self,
+        sql: &str,
+        args: Vec<Cell>,
+        map: impl Fn(&dyn Cells) -> Result<T>,
+    ) -> Result<Option<T>> {
+        Ok(self.fetch(sql, args, map, true).await?.pop())
+    }
+
+    /// The rows of a query (only the first, if `first`), each made by `map`.
+    async fn fetch<T>(
+        &mut self,
+        sql: &str,
+        args: Vec<Cell>,
+        map: impl Fn(&dyn Cells) -> Result<T>,
+        first: bool,
+    ) -> Result<Vec<T>> {
         self.spend()?;
         match &mut self.conn {
             Conn::Sqlite(conn) => {
@@ -184,8 +205,15 @@ impl<'c> Transaction<'c> {
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
                     out.push(map(&SqliteRow::new(row))?);
+                    if first {
+                        break;
+                    }
                 }
                 Ok(out)
+            }
+            Conn::Postgres(conn) if first => {
+                let row = bind(sql, args).fetch_optional(&mut **conn).await?;
+                row.iter().map(|row| map(row)).collect()
             }
             Conn::Postgres(conn) => bind(sql, args)
                 .fetch_all(&mut **conn)
@@ -193,32 +221,6 @@ impl<'c> Transaction<'c> {
                 .iter()
                 .map(|row| map(row))
                 .collect(),
-        }
-    }
-
-    /// The first row of a query, if any.
-    pub(super) async fn fetch_optional<T>(
-        &mut self,
-        sql: &str,
-        args: Vec<Cell>,
-        map: impl Fn(&dyn Cells) -> Result<T>,
-    ) -> Result<Option<T>> {
-        self.spend()?;
-        match &mut self.conn {
-            Conn::Sqlite(conn) => {
-                let conn = lock(conn);
-                let mut stmt = conn.prepare_cached(&sqlite_markers(sql))?;
-                let mut rows =
-                    stmt.query(rusqlite::params_from_iter(args.into_iter().map(value)))?;
-                match rows.next()? {
-                    Some(row) => Ok(Some(map(&SqliteRow::new(row))?)),
-                    None => Ok(None),
-                }
-            }
-            Conn::Postgres(conn) => match bind(sql, args).fetch_optional(&mut **conn).await? {
-                Some(row) => Ok(Some(map(&row)?)),
-                None => Ok(None),
-            },
         }
     }
 
