@@ -83,9 +83,9 @@ pub async fn stream(
     let events = stream::unfold(follow, |mut f| async move {
         let event = f.next().await?;
         let frame = SseEvent::default()
-            .event(event.kind.as_str())
+            .event(event.kind().as_str())
             .id(event.id.to_string())
-            .json_data(event.to_json())
+            .json_data(event.envelope())
             .expect("event JSON serializes");
         Some((Ok(frame), f))
     });

@@ -71,8 +71,10 @@ pub enum Media {
     Negotiated,
     /// Always JSON.
     Json,
-    /// A document of this media type (markdown, HTML, an event stream).
+    /// A document of this media type (markdown, HTML).
     Text(&'static str),
+    /// Server-sent events, each frame's `data:` a JSON object of the outcome's schema.
+    EventStream,
     /// No body (204) or a redirect.
     Empty,
 }
@@ -185,6 +187,11 @@ impl Route {
     /// Answers 200 with a document of `media` type.
     fn serves(self, media: &'static str) -> Self {
         self.outcome(200, Media::Text(media), None, "OK")
+    }
+
+    /// Answers 200 with a stream of server-sent events whose `data:` are `T`s.
+    fn streams<T: JsonSchema>(self) -> Self {
+        self.outcome(200, Media::EventStream, Some(shape::<T>), "OK")
     }
 
     /// Also answers with an empty body (204 No Content, or a redirect), saying when.
@@ -359,7 +366,7 @@ pub fn routes() -> Vec<Route> {
             events::stream,
         )
         .query::<events::EventsQuery>()
-        .serves("text/event-stream"),
+        .streams::<crate::events::EventEnvelope>(),
         route(
             M::POST,
             "/v1/tasks",

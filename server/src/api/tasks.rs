@@ -87,7 +87,7 @@ async fn wait_for_delivery(
         loop {
             match events.recv().await {
                 Ok(Notice::Event(e))
-                    if e.task_id == wanted && e.kind == EventKind::TaskDelivered =>
+                    if e.task_id == wanted && e.kind() == EventKind::TaskDelivered =>
                 {
                     return false;
                 }

@@ -21,8 +21,8 @@ use super::{
 };
 use super::{Failed, Result, StoreError};
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, Event, EventKind, LedgerLine, MINT_ACCOUNT, Message, Millis,
-    Question, RoutingHints, TagReputation, Task, TaskStatus, Transfer, Trust,
+    Agent, DAY, ESCROW_ACCOUNT, Event, EventData, EventKind, LedgerLine, MINT_ACCOUNT, Message,
+    Millis, Question, RoutingHints, TagReputation, Task, TaskStatus, Transfer, Trust,
 };
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
@@ -1009,7 +1009,7 @@ impl Transaction for PgTx<'_> {
         let node = self.node;
         for i in order {
             let event = &mut events[i];
-            let data = serde_json::to_string(&event.data).expect("JSON maps serialize");
+            let data = event.data.fields_json().to_string();
             let row = self.query_one(
                 "INSERT INTO events (recipient, kind, task_id, data, created_at) \
                  SELECT $1, $2, $3, $4, $5 FROM (SELECT pg_advisory_xact_lock($6)) AS turn \
@@ -1018,7 +1018,7 @@ impl Transaction for PgTx<'_> {
                  (SELECT nullif(webhook_url, '') FROM agents WHERE id = $1)",
                 &[
                     &event.recipient,
-                    &event.kind.as_str(),
+                    &event.kind().as_str(),
                     &event.task_id,
                     &data,
                     &now,
@@ -1046,12 +1046,16 @@ impl Transaction for PgTx<'_> {
             let Some(kind) = EventKind::parse(r.try_get(1)?) else {
                 continue;
             };
+            // Fields this build cannot read are skipped like unknown kinds.
+            let data = serde_json::from_str(r.try_get(3)?).unwrap_or_default();
+            let Ok(data) = EventData::from_parts(kind, data) else {
+                continue;
+            };
             events.push(Event {
                 id: r.try_get(0)?,
-                kind,
                 task_id: r.try_get(2)?,
                 recipient: recipient.to_string(),
-                data: serde_json::from_str(r.try_get(3)?).unwrap_or_default(),
+                data,
                 created_at: r.try_get(4)?,
             });
         }

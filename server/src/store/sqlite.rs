@@ -15,8 +15,8 @@ use super::{
 };
 use super::{Failed, Result, StoreError};
 use crate::model::{
-    Agent, DAY, ESCROW_ACCOUNT, Event, EventKind, LedgerLine, MINT_ACCOUNT, Message, Millis,
-    Question, RoutingHints, TagReputation, Task, TaskStatus, Transfer, Trust,
+    Agent, DAY, ESCROW_ACCOUNT, Event, EventData, EventKind, LedgerLine, MINT_ACCOUNT, Message,
+    Millis, Question, RoutingHints, TagReputation, Task, TaskStatus, Transfer, Trust,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params, params_from_iter};
@@ -1010,10 +1010,10 @@ impl Transaction for SqliteTx<'_> {
         let mut url_of: Vec<(String, Option<String>)> = Vec::new();
         let mut urls = Vec::with_capacity(events.len());
         for event in events {
-            let data = serde_json::to_string(&event.data).expect("JSON maps serialize");
+            let data = event.data.fields_json().to_string();
             stmt.execute(params![
                 event.recipient,
-                event.kind.as_str(),
+                event.kind().as_str(),
                 event.task_id,
                 data,
                 now
@@ -1054,12 +1054,16 @@ impl Transaction for SqliteTx<'_> {
             let Some(kind) = EventKind::parse(&kind) else {
                 continue;
             };
+            // Fields this build cannot read are skipped like unknown kinds.
+            let data = serde_json::from_str(&data).unwrap_or_default();
+            let Ok(data) = EventData::from_parts(kind, data) else {
+                continue;
+            };
             events.push(Event {
                 id,
-                kind,
                 task_id,
                 recipient: recipient.to_string(),
-                data: serde_json::from_str(&data).unwrap_or_default(),
+                data,
                 created_at,
             });
         }

@@ -5,7 +5,7 @@
 use super::Page;
 use super::query::{Args, Dialect, Query};
 use super::rows::{AGENT_COLS, Cells, TASK_COLS};
-use crate::model::{Event, EventKind};
+use crate::model::{Event, EventData, EventKind};
 use crate::model::{MINT_ACCOUNT, Millis, PLATFORM_AGENT_ID, TaskStatus};
 use std::collections::BTreeMap;
 
@@ -393,9 +393,11 @@ pub fn event_from<R: Cells>(r: &R) -> Result<Option<Event>, R::Error> {
         return Ok(None);
     };
     let data = serde_json::from_str(&r.text(3)?).unwrap_or_default();
+    let Ok(data) = EventData::from_parts(kind, data) else {
+        return Ok(None);
+    };
     Ok(Some(Event {
         id: r.int(0)?,
-        kind,
         task_id: r.text(2)?,
         recipient: r.text(5)?,
         data,
