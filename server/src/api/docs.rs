@@ -72,7 +72,7 @@ fn markdown(text: String) -> Response {
     res
 }
 
-pub async fn capabilities() -> Reply {
+pub async fn capabilities() -> Reply<Capabilities> {
     Reply::ok(&capabilities_doc()).json_only()
 }
 

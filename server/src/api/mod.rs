@@ -1,12 +1,15 @@
 //! The HTTP API: one file per resource, each handler thin (extract, call `market`, render).
 //! `routes()` is the one table of endpoints: the router, who may call each (enforced before
-//! the handler runs), the rate limits and the published
-//! endpoint lists are all made from it.
+//! the handler runs), the rate limits and the published endpoint lists are all made from it.
+//! What a route reads and answers comes from its handler's types (`contract`): the request
+//! body from its `Body<T>`, the query from its `Query<T>`, the answers from its `Reply<T>`s; the
+//! table only gives each answer its status.
 
 pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod bounded;
+pub mod contract;
 pub mod credits;
 pub mod docs;
 pub mod events;
@@ -93,7 +96,7 @@ pub type Refusal = fn(Error) -> Response;
 
 /// One endpoint: what it is, who may call it (enforced by the router, before the handler), which
 /// rate limit it counts against, and the types of what it reads and answers (for
-/// /openapi.json and /v1/capabilities).
+/// /openapi.json and /v1/capabilities), taken from the handler's own types (`contract`).
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
@@ -107,18 +110,31 @@ pub struct Route {
     /// The query parameters, as a struct whose fields are the parameters.
     pub query: Option<Shape>,
     pub outcomes: Vec<Outcome>,
+    /// The handler's answer types not yet given a status by the table (in order).
+    unpublished: std::collections::VecDeque<Shape>,
+    /// Whether the handler's answers are untyped (documents, streams, protocols), so the
+    /// table may describe them.
+    untyped: bool,
+    /// Whether the handler reads the raw request, so the table may describe its body.
+    raw: bool,
     handler: MethodRouter<AppState>,
 }
 
-fn route<H: Handler<T, AppState>, T: 'static>(
+/// A route whose request body, query parameters and answers are those of `handler`'s types.
+fn route<H, T, D>(
     method: Method,
     path: &'static str,
     access: Access,
     bucket: Option<Bucket>,
     purpose: &'static str,
     handler: H,
-) -> Route {
+) -> Route
+where
+    H: Handler<T, AppState> + contract::Documented<D>,
+    T: 'static,
+{
     let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+    let answers = H::responses();
     Route {
         method,
         path,
@@ -126,9 +142,12 @@ fn route<H: Handler<T, AppState>, T: 'static>(
         refusal: IntoResponse::into_response,
         bucket,
         purpose,
-        body: None,
-        query: None,
+        body: H::body(),
+        query: H::query(),
         outcomes: Vec::new(),
+        untyped: answers.is_empty(),
+        unpublished: answers.into(),
+        raw: H::raw(),
         handler: on(filter, handler),
     }
 }
@@ -141,16 +160,38 @@ impl Route {
         self
     }
 
-    /// Reads a request body of type `T`.
-    fn body<T: JsonSchema>(mut self) -> Self {
+    /// Parses a request body of type `T` itself: only for a handler that takes the raw
+    /// request (a typed handler's body type is its `Body<T>` argument's).
+    fn parses_body<T: JsonSchema>(mut self) -> Self {
+        assert!(
+            self.raw && self.body.is_none(),
+            "{} {}: the body type comes from the handler's Body<T>",
+            self.method,
+            self.path
+        );
         self.body = Some(shape::<T>);
         self
     }
 
-    /// Reads query parameters: the fields of `T`.
-    fn query<T: JsonSchema>(mut self) -> Self {
-        self.query = Some(shape::<T>);
-        self
+    /// The handler's next answer type, given `status` by the table.
+    fn next_answer(&mut self, status: u16) -> Shape {
+        self.unpublished.pop_front().unwrap_or_else(|| {
+            panic!(
+                "{} {}: {status} names no answer of the handler (its return type answers no more)",
+                self.method, self.path
+            )
+        })
+    }
+
+    /// Answers `status` with a `T`, described here: only for an untyped handler (e.g. one that
+    /// renders its own protocol); a typed handler's answers are its `Reply<T>`s.
+    fn answers<T: JsonSchema>(self, status: u16, media: Media, description: &'static str) -> Self {
+        assert!(
+            self.untyped,
+            "{} {}: the answer type comes from the handler's Reply<T>",
+            self.method, self.path
+        );
+        self.outcome(status, media, Some(shape::<T>), description)
     }
 
     fn outcome(
@@ -169,19 +210,22 @@ impl Route {
         self
     }
 
-    /// Answers 200 with a `T` (JSON or markdown).
-    fn ok<T: JsonSchema>(self) -> Self {
-        self.outcome(200, Media::Negotiated, Some(shape::<T>), "OK")
+    /// Answers 200 with the handler's next answer type (JSON or markdown).
+    fn ok(mut self) -> Self {
+        let shape = self.next_answer(200);
+        self.outcome(200, Media::Negotiated, Some(shape), "OK")
     }
 
-    /// Answers 201 with a `T` (JSON or markdown).
-    fn created<T: JsonSchema>(self) -> Self {
-        self.outcome(201, Media::Negotiated, Some(shape::<T>), "Created")
+    /// Answers 201 with the handler's next answer type (JSON or markdown).
+    fn created(mut self) -> Self {
+        let shape = self.next_answer(201);
+        self.outcome(201, Media::Negotiated, Some(shape), "Created")
     }
 
-    /// Answers 200 with a `T`, always as JSON.
-    fn json<T: JsonSchema>(self) -> Self {
-        self.outcome(200, Media::Json, Some(shape::<T>), "OK")
+    /// Answers 200 with the handler's next answer type, always as JSON.
+    fn json(mut self) -> Self {
+        let shape = self.next_answer(200);
+        self.outcome(200, Media::Json, Some(shape), "OK")
     }
 
     /// Answers 200 with a document of `media` type.
@@ -191,7 +235,19 @@ impl Route {
 
     /// Answers 200 with a stream of server-sent events whose `data:` are `T`s.
     fn streams<T: JsonSchema>(self) -> Self {
-        self.outcome(200, Media::EventStream, Some(shape::<T>), "OK")
+        self.answers::<T>(200, Media::EventStream, "OK")
+    }
+
+    /// Checks that the table gave every answer type of the handler a status.
+    fn published(self) -> Self {
+        assert!(
+            self.unpublished.is_empty(),
+            "{} {}: the handler answers {} more type(s) than the table publishes",
+            self.method,
+            self.path,
+            self.unpublished.len()
+        );
+        self
     }
 
     /// Also answers with an empty body (204 No Content, or a redirect), saying when.
@@ -206,7 +262,6 @@ pub fn routes() -> Vec<Route> {
     use Bucket::*;
     use Method as M;
     use pinchwork_client::ops;
-    use pinchwork_client::types as t;
     vec![
         route(
             M::GET,
@@ -218,7 +273,7 @@ pub fn routes() -> Vec<Route> {
         )
         .serves("text/html")
         .empty(307, "Redirect to /skill.md"),
-        route(M::GET, "/health", Public, None, "Liveness check", health).json::<Health>(),
+        route(M::GET, "/health", Public, None, "Liveness check", health).json(),
         route(
             M::GET,
             "/skill.md",
@@ -227,7 +282,6 @@ pub fn routes() -> Vec<Route> {
             "The API reference for agents (markdown; ?section=NAME for one section)",
             docs::skill,
         )
-        .query::<docs::SkillQuery>()
         .serves("text/markdown"),
         route(
             M::GET,
@@ -246,7 +300,7 @@ pub fn routes() -> Vec<Route> {
             "Machine-readable API summary",
             docs::capabilities,
         )
-        .json::<t::Capabilities>(),
+        .json(),
         route(
             M::GET,
             "/openapi.json",
@@ -273,7 +327,7 @@ pub fn routes() -> Vec<Route> {
             "A2A agent card: the A2A endpoint, its skill and auth",
             a2a::card::agent_card,
         )
-        .json::<a2a::types::AgentCard>(),
+        .answers::<a2a::types::AgentCard>(200, Media::Json, "OK"),
         route(
             M::GET,
             "/.well-known/agent.json",
@@ -293,11 +347,10 @@ pub fn routes() -> Vec<Route> {
             a2a::endpoint,
         )
         .refuses_with(a2a::refusal)
-        .body::<a2a::types::JsonRpcRequest>()
-        .outcome(
+        .parses_body::<a2a::types::JsonRpcRequest>()
+        .answers::<a2a::types::JsonRpcResponse>(
             200,
             Media::Json,
-            Some(shape::<a2a::types::JsonRpcResponse>),
             "A JSON-RPC response (SendStreamingMessage and SubscribeToTask: an SSE stream of them)",
         ),
         route(
@@ -308,8 +361,7 @@ pub fn routes() -> Vec<Route> {
             ops::REGISTER.summary,
             agents::register,
         )
-        .body::<t::RegisterRequest>()
-        .created::<t::RegisterResponse>(),
+        .created(),
         route(
             M::GET,
             "/v1/me",
@@ -318,7 +370,7 @@ pub fn routes() -> Vec<Route> {
             ops::ME.summary,
             agents::me,
         )
-        .ok::<t::AgentSelf>(),
+        .ok(),
         route(
             M::PATCH,
             "/v1/me",
@@ -327,8 +379,7 @@ pub fn routes() -> Vec<Route> {
             ops::UPDATE_PROFILE.summary,
             agents::update_me,
         )
-        .body::<t::UpdateProfileRequest>()
-        .ok::<t::AgentSelf>(),
+        .ok(),
         route(
             M::GET,
             "/v1/me/credits",
@@ -337,8 +388,7 @@ pub fn routes() -> Vec<Route> {
             ops::CREDITS.summary,
             credits::credits,
         )
-        .query::<pinchwork_api::query::Page>()
-        .ok::<t::CreditsResponse>(),
+        .ok(),
         route(
             M::GET,
             "/v1/me/stats",
@@ -347,7 +397,7 @@ pub fn routes() -> Vec<Route> {
             ops::STATS.summary,
             credits::stats,
         )
-        .ok::<t::StatsResponse>(),
+        .ok(),
         route(
             M::GET,
             "/v1/me/trust",
@@ -356,7 +406,7 @@ pub fn routes() -> Vec<Route> {
             ops::TRUST.summary,
             social::trust,
         )
-        .ok::<t::TrustList>(),
+        .ok(),
         route(
             M::GET,
             "/v1/events",
@@ -365,7 +415,6 @@ pub fn routes() -> Vec<Route> {
             ops::EVENTS.summary,
             events::stream,
         )
-        .query::<events::EventsQuery>()
         .streams::<crate::events::EventEnvelope>(),
         route(
             M::POST,
@@ -375,9 +424,8 @@ pub fn routes() -> Vec<Route> {
             ops::DELEGATE.summary,
             tasks::create,
         )
-        .body::<t::CreateTaskRequest>()
-        .created::<t::CreateTaskResponse>()
-        .ok::<t::TaskView>(),
+        .created()
+        .ok(),
         route(
             M::GET,
             "/v1/tasks/available",
@@ -386,8 +434,7 @@ pub fn routes() -> Vec<Route> {
             ops::BROWSE.summary,
             tasks::available,
         )
-        .query::<pinchwork_api::query::TaskQuery>()
-        .ok::<t::TaskList<t::AvailableItem>>(),
+        .ok(),
         route(
             M::GET,
             "/v1/tasks/mine",
@@ -396,8 +443,7 @@ pub fn routes() -> Vec<Route> {
             ops::MY_TASKS.summary,
             tasks::mine,
         )
-        .query::<pinchwork_api::query::MyTasksQuery>()
-        .ok::<t::TaskList<t::TaskView>>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/pickup",
@@ -406,8 +452,7 @@ pub fn routes() -> Vec<Route> {
             ops::PICKUP.summary,
             tasks::pickup,
         )
-        .query::<pinchwork_api::query::TaskQuery>()
-        .ok::<t::PickupItem>()
+        .ok()
         .empty(204, "No task is available"),
         route(
             M::POST,
@@ -417,8 +462,7 @@ pub fn routes() -> Vec<Route> {
             ops::PICKUP_BATCH.summary,
             tasks::pickup_batch,
         )
-        .body::<t::BatchPickupRequest>()
-        .ok::<t::TaskList<t::PickupItem>>(),
+        .ok(),
         route(
             M::GET,
             "/v1/tasks/{task_id}",
@@ -427,7 +471,7 @@ pub fn routes() -> Vec<Route> {
             ops::GET_TASK.summary,
             tasks::get,
         )
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/pickup",
@@ -436,7 +480,7 @@ pub fn routes() -> Vec<Route> {
             ops::PICKUP_TASK.summary,
             tasks::pickup_one,
         )
-        .ok::<t::PickupItem>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/deliver",
@@ -445,8 +489,7 @@ pub fn routes() -> Vec<Route> {
             ops::DELIVER.summary,
             tasks::deliver,
         )
-        .body::<t::DeliverRequest>()
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/approve",
@@ -455,8 +498,7 @@ pub fn routes() -> Vec<Route> {
             ops::APPROVE.summary,
             tasks::approve,
         )
-        .body::<t::ApproveRequest>()
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/reject",
@@ -465,8 +507,7 @@ pub fn routes() -> Vec<Route> {
             ops::REJECT.summary,
             tasks::reject,
         )
-        .body::<t::RejectRequest>()
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/cancel",
@@ -475,7 +516,7 @@ pub fn routes() -> Vec<Route> {
             ops::CANCEL.summary,
             tasks::cancel,
         )
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/abandon",
@@ -484,7 +525,7 @@ pub fn routes() -> Vec<Route> {
             ops::ABANDON.summary,
             tasks::abandon,
         )
-        .ok::<t::AbandonResponse>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/rate",
@@ -493,8 +534,7 @@ pub fn routes() -> Vec<Route> {
             ops::RATE_POSTER.summary,
             social::rate,
         )
-        .body::<t::RateRequest>()
-        .created::<t::RateResponse>(),
+        .created(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/report",
@@ -503,8 +543,7 @@ pub fn routes() -> Vec<Route> {
             ops::REPORT.summary,
             social::report,
         )
-        .body::<t::ReportRequest>()
-        .created::<t::ReportResponse>(),
+        .created(),
         route(
             M::GET,
             "/v1/tasks/{task_id}/questions",
@@ -513,7 +552,7 @@ pub fn routes() -> Vec<Route> {
             ops::LIST_QUESTIONS.summary,
             social::questions,
         )
-        .ok::<t::QuestionList>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/questions",
@@ -522,8 +561,7 @@ pub fn routes() -> Vec<Route> {
             ops::ASK_QUESTION.summary,
             social::ask,
         )
-        .body::<t::AskRequest>()
-        .created::<t::Question>(),
+        .created(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/questions/{question_id}/answer",
@@ -532,8 +570,7 @@ pub fn routes() -> Vec<Route> {
             ops::ANSWER_QUESTION.summary,
             social::answer,
         )
-        .body::<t::AnswerRequest>()
-        .ok::<t::Question>(),
+        .ok(),
         route(
             M::GET,
             "/v1/tasks/{task_id}/messages",
@@ -542,7 +579,7 @@ pub fn routes() -> Vec<Route> {
             ops::LIST_MESSAGES.summary,
             social::messages,
         )
-        .ok::<t::MessageList>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/messages",
@@ -551,8 +588,7 @@ pub fn routes() -> Vec<Route> {
             ops::SEND_MESSAGE.summary,
             social::send_message,
         )
-        .body::<t::MessageRequest>()
-        .created::<t::Message>(),
+        .created(),
         route(
             M::GET,
             "/v1/agents",
@@ -561,8 +597,7 @@ pub fn routes() -> Vec<Route> {
             ops::SEARCH_AGENTS.summary,
             agents::directory,
         )
-        .query::<pinchwork_api::query::AgentQuery>()
-        .ok::<t::AgentList>(),
+        .ok(),
         route(
             M::GET,
             "/v1/agents/{agent_id}",
@@ -571,7 +606,7 @@ pub fn routes() -> Vec<Route> {
             ops::AGENT_PROFILE.summary,
             agents::profile,
         )
-        .ok::<t::AgentProfile>(),
+        .ok(),
         route(
             M::POST,
             "/v1/admin/credits/grant",
@@ -580,8 +615,7 @@ pub fn routes() -> Vec<Route> {
             ops::ADMIN_GRANT.summary,
             admin::grant,
         )
-        .body::<t::GrantRequest>()
-        .ok::<t::GrantResponse>(),
+        .ok(),
         route(
             M::POST,
             "/v1/admin/agents/suspend",
@@ -590,9 +624,11 @@ pub fn routes() -> Vec<Route> {
             ops::ADMIN_SUSPEND.summary,
             admin::suspend,
         )
-        .body::<t::SuspendRequest>()
-        .ok::<t::SuspendResponse>(),
+        .ok(),
     ]
+    .into_iter()
+    .map(Route::published)
+    .collect()
 }
 
 pub fn router(state: AppState) -> Router {
@@ -667,7 +703,7 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
     }
 }
 
-async fn health() -> Reply {
+async fn health() -> Reply<Health> {
     Reply::ok(&Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),

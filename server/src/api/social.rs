@@ -11,6 +11,7 @@ use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageList, MessageRequest, QuestionList, RateRequest,
     RateResponse, ReportRequest, ReportResponse, TrustList,
 };
+use pinchwork_client::types::{Message, Question};
 
 impl BodyText for AskRequest {
     const TEXT_FIELD: &'static str = "question";
@@ -31,7 +32,7 @@ pub async fn ask(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<AskRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<Question>> {
     let q = s
         .write(move |tx, ctx| rules::ask(tx, ctx, &agent.id, &task_id, req))
         .await?;
@@ -43,7 +44,7 @@ pub async fn answer(
     Auth(agent): Auth,
     Path((task_id, question_id)): Path<(String, String)>,
     Body(req): Body<AnswerRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<Question>> {
     let q = s
         .write(move |tx, ctx| rules::answer(tx, ctx, &agent.id, &task_id, &question_id, req))
         .await?;
@@ -54,7 +55,7 @@ pub async fn questions(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
-) -> Result<Reply> {
+) -> Result<Reply<QuestionList>> {
     let list = s
         .read(move |tx| rules::questions(tx, &agent.id, &task_id))
         .await?;
@@ -69,7 +70,7 @@ pub async fn send_message(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<MessageRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<Message>> {
     let m = s
         .write(move |tx, ctx| rules::send_message(tx, ctx, &agent.id, &task_id, req))
         .await?;
@@ -80,7 +81,7 @@ pub async fn messages(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
-) -> Result<Reply> {
+) -> Result<Reply<MessageList>> {
     let list = s
         .read(move |tx| rules::messages(tx, &agent.id, &task_id))
         .await?;
@@ -95,7 +96,7 @@ pub async fn rate(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<RateRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<RateResponse>> {
     let (rating, feedback) = (req.rating.unwrap_or_default(), req.feedback.clone());
     let task = s
         .write(move |tx, ctx| rules::rate(tx, ctx, &agent.id, &task_id, &req))
@@ -113,7 +114,7 @@ pub async fn report(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<ReportRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<ReportResponse>> {
     let reason = req.reason.clone().unwrap_or_default();
     let (id, task) = (task_id.clone(), task_id);
     let report_id = s
@@ -127,7 +128,7 @@ pub async fn report(
     }))
 }
 
-pub async fn trust(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply> {
+pub async fn trust(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply<TrustList>> {
     let scores = s.read(move |tx| tx.trust_of(&agent.id)).await?;
     Ok(Reply::ok(&TrustList {
         total: scores.len() as i64,
