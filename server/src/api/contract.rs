@@ -3,8 +3,8 @@
 //!
 //! - Each argument type of a handler is an [`Input`]: [`Body<T>`] reports the request body `T`,
 //!   [`Query<T>`] the query parameters `T`, the rest (state, key, path, headers) nothing.
-//! - The handler's return type is an [`Output`]: [`Reply<T>`] reports `T`, [`Either`] both of its
-//!   sides in order, a `Result` its `Ok` side, untyped responses (documents, redirects, streams,
+//! - The handler's return type is an [`Output`]: [`Reply<T>`] reports `T`, [`Events<T>`] (an
+//!   SSE stream) the `T` of its frames, [`Either`] both of its sides in order, a `Result` its `Ok` side, untyped responses (documents, redirects, streams,
 //!   protocols that render themselves) nothing.
 //! - [`Documented`] is implemented for every `async fn` handler whose arguments are `Input`s and
 //!   whose output is an `Output` (as axum's `Handler` is, by arity): `routes()` takes it from the
@@ -35,12 +35,12 @@
 //!
 //! The escape hatches are named: a handler that reads the raw request (`Request`, e.g. the
 //! A2A JSON-RPC endpoint) may describe its body with `Route::parses_body`, and one that answers
-//! an untyped `Response` may describe it with `Route::answers`; `routes()` refuses both for
-//! typed handlers (a test builds the table).
+//! an untyped `Response` (the A2A endpoint, the agent card) may describe it with
+//! `Route::answers`; both refuse typed handlers (a unit test builds the table).
 
 use super::admin::Admin;
 use super::auth::Auth;
-use super::negotiate::{Body, Either, Path, Query, Reply};
+use super::negotiate::{Body, Either, Events, Path, Query, Reply};
 use super::{Shape, shape};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -98,6 +98,12 @@ pub trait Output {
 }
 
 impl<T: JsonSchema> Output for Reply<T> {
+    fn schemas() -> Vec<Shape> {
+        vec![shape::<T>]
+    }
+}
+
+impl<T: JsonSchema> Output for Events<T> {
     fn schemas() -> Vec<Shape> {
         vec![shape::<T>]
     }
@@ -243,6 +249,22 @@ mod tests {
             .answers::<TaskView>(200, Media::Json, "OK")
             .published();
         assert!(same::<RejectRequest>(r.body));
+        assert!(same::<TaskView>(r.outcomes[0].schema));
+    }
+
+    async fn streaming() -> Result<Events<TaskView>> {
+        Ok(Events::new(
+            futures_util::stream::empty(),
+            Default::default(),
+        ))
+    }
+
+    #[test]
+    fn a_stream_publishes_the_type_of_its_frames() {
+        let r = route(Method::GET, "/s", Access::Agent, None, "s", streaming)
+            .streams()
+            .published();
+        assert_eq!(r.outcomes[0].media, Media::EventStream);
         assert!(same::<TaskView>(r.outcomes[0].schema));
     }
 

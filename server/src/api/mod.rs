@@ -233,9 +233,11 @@ impl Route {
         self.outcome(200, Media::Text(media), None, "OK")
     }
 
-    /// Answers 200 with a stream of server-sent events whose `data:` are `T`s.
-    fn streams<T: JsonSchema>(self) -> Self {
-        self.answers::<T>(200, Media::EventStream, "OK")
+    /// Answers 200 with a stream of server-sent events whose `data:` are the handler's next
+    /// answer type (its `Events<T>`).
+    fn streams(mut self) -> Self {
+        let shape = self.next_answer(200);
+        self.outcome(200, Media::EventStream, Some(shape), "OK")
     }
 
     /// Checks that the table gave every answer type of the handler a status.
@@ -415,7 +417,7 @@ pub fn routes() -> Vec<Route> {
             ops::EVENTS.summary,
             events::stream,
         )
-        .streams::<crate::events::EventEnvelope>(),
+        .streams(),
         route(
             M::POST,
             "/v1/tasks",

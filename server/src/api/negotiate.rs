@@ -11,12 +11,14 @@ use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
 use axum::response::{IntoResponse, Response};
 use pinchwork_api::query::INVALID_FILTER;
 use pinchwork_client::types::ErrorBody;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::convert::Infallible;
 use std::marker::PhantomData;
 
 /// A response whose body, a `T`, is rendered by `render` in the format the client accepts.
@@ -97,6 +99,48 @@ impl<T> IntoResponse for Reply<T> {
             });
         }
         res
+    }
+}
+
+/// One frame of a typed event stream: `event:`, `id:`, and `data:` a `T` as JSON.
+pub struct Frame<T> {
+    pub event: &'static str,
+    pub id: String,
+    pub data: T,
+}
+
+type Frames = futures_util::stream::BoxStream<'static, Result<SseEvent, Infallible>>;
+
+/// Server-sent events whose `data:` are `T`s: the route publishes `T` (see `contract`), and
+/// the frames can carry nothing else.
+pub struct Events<T> {
+    sse: Sse<KeepAliveStream<Frames>>,
+    body: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize> Events<T> {
+    pub fn new(
+        frames: impl futures_util::Stream<Item = Frame<T>> + Send + 'static,
+        keep_alive: KeepAlive,
+    ) -> Self {
+        use futures_util::StreamExt;
+        let frames = frames.map(|f| {
+            Ok(SseEvent::default()
+                .event(f.event)
+                .id(f.id)
+                .json_data(f.data)
+                .expect("API types serialize"))
+        });
+        Self {
+            sse: Sse::new(frames.boxed()).keep_alive(keep_alive),
+            body: PhantomData,
+        }
+    }
+}
+
+impl<T> IntoResponse for Events<T> {
+    fn into_response(self) -> Response {
+        self.sse.into_response()
     }
 }
 
