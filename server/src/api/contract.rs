@@ -4,7 +4,8 @@
 //! - Each argument type of a handler is an [`Input`]: [`Body<T>`] reports the request body `T`,
 //!   [`Query<T>`] the query parameters `T`, the rest (state, key, path, headers) nothing.
 //! - The handler's return type is an [`Output`]: [`Reply<T>`] reports `T`, [`Events<T>`] (an
-//!   SSE stream) the `T` of its frames, [`Either`] both of its sides in order, a `Result` its `Ok` side, untyped responses (documents, redirects, streams,
+//!   SSE stream) the `T` of its frames, `Json<T>` `T`, `(headers, T)` what `T` does,
+//!   [`Either`] both of its sides in order, a `Result` its `Ok` side, untyped responses (documents, redirects, streams,
 //!   protocols that render themselves) nothing.
 //! - [`Documented`] is implemented for every `async fn` handler whose arguments are `Input`s and
 //!   whose output is an `Output` (as axum's `Handler` is, by arity): `routes()` takes it from the
@@ -35,7 +36,7 @@
 //!
 //! The escape hatches are named: a handler that reads the raw request (`Request`, e.g. the
 //! A2A JSON-RPC endpoint) may describe its body with `Route::parses_body`, and one that answers
-//! an untyped `Response` (the A2A endpoint, the agent card) may describe it with
+//! an untyped `Response` (the A2A endpoint, which renders JSON-RPC itself) may describe it with
 //! `Route::answers`; both refuse typed handlers (a unit test builds the table).
 
 use super::admin::Admin;
@@ -106,6 +107,20 @@ impl<T: JsonSchema> Output for Reply<T> {
 impl<T: JsonSchema> Output for Events<T> {
     fn schemas() -> Vec<Shape> {
         vec![shape::<T>]
+    }
+}
+
+/// Always JSON.
+impl<T: JsonSchema> Output for axum::Json<T> {
+    fn schemas() -> Vec<Shape> {
+        vec![shape::<T>]
+    }
+}
+
+/// An answer with headers set beside it.
+impl<H, T: Output> Output for (H, T) {
+    fn schemas() -> Vec<Shape> {
+        T::schemas()
     }
 }
 

@@ -329,7 +329,7 @@ pub fn routes() -> Vec<Route> {
             "A2A agent card: the A2A endpoint, its skill and auth",
             a2a::card::agent_card,
         )
-        .answers::<a2a::types::AgentCard>(200, Media::Json, "OK"),
+        .json(),
         route(
             M::GET,
             "/.well-known/agent.json",
