@@ -441,33 +441,26 @@ pub fn event_header() -> String {
 
 /// `id  time  type  task  field=value …` for one streamed event, in the columns of
 /// [`event_header`].
-pub fn event(e: &pinchwork_client::events::StreamEvent) -> String {
+pub fn event(e: &pinchwork_client::events::EventEnvelope) -> String {
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let data = e.data.as_object();
-    let field = |key: &str| data.and_then(|d| d.get(key)).map(text);
     let fixed = [
-        e.id.clone().or_else(|| field("event_id")),
-        field("created_at"),
-        Some(e.event.clone()),
-        e.task_id().map(String::from),
+        e.event_id.to_string(),
+        e.created_at.clone(),
+        e.kind().to_string(),
+        e.task_id.clone(),
     ];
     let mut line = String::new();
     for (value, (_, width)) in fixed.iter().zip(EVENT_COLUMNS) {
-        let value = value.as_deref().unwrap_or("-");
+        let value = if value.is_empty() { "-" } else { value };
         let _ = write!(line, "{value:<width$}  ");
     }
-    match data {
-        Some(data) => {
-            for (key, value) in data {
-                if !matches!(key.as_str(), "type" | "task_id" | "event_id" | "created_at") {
-                    let _ = write!(line, "{key}={}  ", cell(&text(value)));
-                }
-            }
+    if let serde_json::Value::Object(fields) = e.data.fields_json() {
+        for (key, value) in &fields {
+            let _ = write!(line, "{key}={}  ", cell(&text(value)));
         }
-        None => line.push_str(&e.data.to_string()),
     }
     let mut line = line.trim_end().to_string();
     line.push('\n');

@@ -1,8 +1,8 @@
 //! Your live events (`GET /v1/events`, Server-Sent Events), followed across reconnections.
 //!
 //! Each frame carries `event:` (the type, e.g. `task_delivered`), `id:` (the event's id) and
-//! `data:` (a JSON object: `type`, `task_id`, `event_id`, `created_at` and the event's own
-//! fields). When the connection drops, [`EventStream`] reconnects with `Last-Event-ID`, so the
+//! `data:` (the event in its one JSON shape, [`EventEnvelope`]: the same object a webhook
+//! receives and MCP returns), decoded into the typed event. When the connection drops, [`EventStream`] reconnects with `Last-Event-ID`, so the
 //! server replays what was missed; only authentication and other client errors end it.
 //!
 //! ```no_run
@@ -10,7 +10,7 @@
 //! let mut events = client.events(None)?;
 //! loop {
 //!     let event = events.next().await?;
-//!     println!("{} on {:?}", event.event, event.task_id());
+//!     println!("{} on {}", event.kind(), event.task_id);
 //! }
 //! # }
 //! ```
@@ -18,10 +18,9 @@
 use crate::client::{Client, ClientError, Result};
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::{Stream, StreamExt};
+pub use pinchwork_api::events::*;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, RETRY_AFTER};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -31,24 +30,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest wait between two reconnection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// One event of your stream.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StreamEvent {
-    /// The event's id (`id:`), from which a stream can resume.
-    pub id: Option<String>,
-    /// The event type (`event:`), e.g. `task_delivered`.
-    pub event: String,
-    /// The payload (`data:`), as the server sent it.
-    pub data: Value,
-}
-
-impl StreamEvent {
-    /// The task the event is about.
-    pub fn task_id(&self) -> Option<&str> {
-        self.data.get("task_id").and_then(Value::as_str)
-    }
-}
 
 /// What happens to the connection, for progress messages.
 #[derive(Debug)]
@@ -126,8 +107,9 @@ impl EventStream {
     }
 
     /// The next event. Dropped connections and server errors (5xx, 429) are retried with a
-    /// growing delay; client errors (a bad key, a suspended agent, …) end the stream.
-    pub async fn next(&mut self) -> Result<StreamEvent> {
+    /// growing delay; client errors (a bad key, a suspended agent, …) end the stream. Frames
+    /// that are not an event this build knows (a kind from a newer server) are skipped.
+    pub async fn next(&mut self) -> Result<EventEnvelope> {
         loop {
             let frames = match self.frames.as_mut() {
                 Some(frames) => frames,
@@ -152,10 +134,9 @@ impl EventStream {
                     if !frame.id.is_empty() {
                         self.last_event_id = Some(frame.id.clone());
                     }
-                    if frame.data.is_empty() && frame.event.is_empty() {
-                        continue;
+                    if let Some(event) = event_of(&frame) {
+                        return Ok(event);
                     }
-                    return Ok(event_of(frame));
                 }
                 Some(Err(e)) => {
                     self.frames = None;
@@ -245,17 +226,13 @@ fn retryable(e: &ClientError) -> bool {
     }
 }
 
-fn event_of(frame: eventsource_stream::Event) -> StreamEvent {
-    let data = serde_json::from_str(&frame.data).unwrap_or(Value::String(frame.data));
-    StreamEvent {
-        id: Some(frame.id).filter(|id| !id.is_empty()),
-        event: if frame.event.is_empty() {
-            "message".into()
-        } else {
-            frame.event
-        },
-        data,
+/// The event a frame carries, if it is one this build knows.
+fn event_of(frame: &eventsource_stream::Event) -> Option<EventEnvelope> {
+    let mut event: EventEnvelope = serde_json::from_str(&frame.data).ok()?;
+    if event.event_id == 0 {
+        event.event_id = frame.id.parse().unwrap_or_default();
     }
+    Some(event)
 }
 
 #[cfg(test)]
@@ -278,22 +255,28 @@ mod tests {
 
     #[test]
     fn frames_become_events() {
-        let e = event_of(eventsource_stream::Event {
+        let e = event_of(&eventsource_stream::Event {
             event: "task_delivered".into(),
             data: r#"{"type": "task_delivered", "task_id": "t1"}"#.into(),
             id: "7".into(),
             retry: None,
-        });
-        assert_eq!(e.id.as_deref(), Some("7"));
-        assert_eq!(e.task_id(), Some("t1"));
-        let e = event_of(eventsource_stream::Event {
-            event: String::new(),
-            data: "plain".into(),
-            id: String::new(),
-            retry: None,
-        });
-        assert_eq!((e.event.as_str(), e.id), ("message", None));
-        assert_eq!(e.data, Value::String("plain".into()));
+        })
+        .unwrap();
+        assert_eq!(e.event_id, 7);
+        assert_eq!(e.task_id, "t1");
+        assert_eq!(e.kind(), EventKind::TaskDelivered);
+        for data in [
+            "plain",
+            r#"{"type": "from_a_newer_server", "task_id": "t1"}"#,
+        ] {
+            let frame = eventsource_stream::Event {
+                event: String::new(),
+                data: data.into(),
+                id: String::new(),
+                retry: None,
+            };
+            assert_eq!(event_of(&frame), None);
+        }
     }
 
     #[tokio::test]
@@ -317,7 +300,7 @@ mod tests {
                 let len = sock.read(&mut buf).await.unwrap();
                 seen.push(String::from_utf8_lossy(&buf[..len]).to_lowercase());
                 let body = format!(
-                    "retry: 10\nevent: task_message\nid: {n}\ndata: {{\"task_id\": \"t{n}\"}}\n\n"
+                    "retry: 10\nevent: task_cancelled\nid: {n}\ndata: {{\"event\": \"task_cancelled\", \"task_id\": \"t{n}\"}}\n\n"
                 );
                 let head = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
@@ -331,9 +314,9 @@ mod tests {
         let client = Client::new(&format!("http://{addr}"), Some("k".into())).unwrap();
         let mut events = client.events(None).unwrap();
         let first = events.next().await.unwrap();
-        assert_eq!(first.task_id(), Some("t1"));
+        assert_eq!(first.task_id, "t1");
         let second = events.next().await.unwrap();
-        assert_eq!(second.task_id(), Some("t2"));
+        assert_eq!(second.task_id, "t2");
         assert_eq!(events.last_event_id(), Some("2"));
         let seen = server.await.unwrap();
         assert!(seen[0].contains("authorization: bearer k"));

@@ -2,7 +2,7 @@
 //! body (flattened, so the field docs of the shared types are the schema), or the query
 //! parameters of a list.
 
-use pinchwork_client::events::StreamEvent;
+use pinchwork_client::events::EventEnvelope;
 use pinchwork_client::types::{
     ApproveRequest, CapabilityResult, DeliverRequest, ExtractPayload, MatchPayload, MatchResult,
     PickupItem, RateRequest, RejectRequest, ReportRequest, SystemTaskType, VerificationResult,
@@ -137,8 +137,9 @@ pub struct SubmitCapabilitiesArgs {
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct WaitArgs {
-    /// Answer the events after this event id (an `id` from a previous answer or from
-    /// pinchwork://events); absent: only events from now on.
+    /// Answer the events after this event id (a previous answer's `last_event_id`, or an
+    /// event's `event_id` from an answer or from pinchwork://events); absent: only events
+    /// from now on.
     #[serde(default)]
     pub after: Option<String>,
     /// How long to wait for an event, 1-300 seconds (default 30). Without progress
@@ -149,31 +150,11 @@ pub struct WaitArgs {
     pub timeout_seconds: Option<u64>,
 }
 
-/// One event of your stream.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct EventItem {
-    /// The event's id: pass it as `after` to wait_for_events to continue from it.
-    pub id: Option<String>,
-    /// The event type, e.g. `task_delivered`, `task_claimed`, `task_message`.
-    pub event: String,
-    /// The event: `type`, `task_id`, `event_id`, `created_at` and the event's own fields.
-    pub data: serde_json::Value,
-}
-
-impl From<StreamEvent> for EventItem {
-    fn from(e: StreamEvent) -> Self {
-        Self {
-            id: e.id,
-            event: e.event,
-            data: e.data,
-        }
-    }
-}
-
-/// Events, oldest first.
+/// Events, oldest first, each in the one JSON shape of events (the same object as the SSE
+/// stream's `data:` and a webhook's body).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct EventBatch {
-    pub events: Vec<EventItem>,
+    pub events: Vec<EventEnvelope>,
     /// The id to pass as `after` next time (the last event's, else the one you gave).
     pub last_event_id: Option<String>,
     /// True when the wait ended without an event.

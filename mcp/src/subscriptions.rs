@@ -10,8 +10,8 @@
 //! one watcher per session) and `subscriptions/listen` (2026-07-28, one watcher per listen).
 
 use pinchwork_client::Client;
+use pinchwork_client::events::EventEnvelope;
 use pinchwork_client::events::EventStream;
-use pinchwork_client::events::StreamEvent;
 use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
@@ -30,15 +30,15 @@ pub fn subscribable(uri: &str) -> bool {
 }
 
 /// The URIs an event may have changed.
-pub fn affected(event: &StreamEvent) -> Vec<String> {
+pub fn affected(event: &EventEnvelope) -> Vec<String> {
     let mut uris = vec![
         "pinchwork://me".to_string(),
         "pinchwork://events".to_string(),
         "pinchwork://tasks/mine".to_string(),
         "pinchwork://tasks/available".to_string(),
     ];
-    if let Some(id) = event.task_id() {
-        uris.push(format!("pinchwork://tasks/{id}"));
+    if !event.task_id.is_empty() {
+        uris.push(format!("pinchwork://tasks/{}", event.task_id));
     }
     uris
 }
@@ -53,8 +53,8 @@ pub const RECENT_EVENTS: usize = 50;
 /// broadcast of each new one, fed by one follower of `GET /v1/events` (started on first use,
 /// restarted if it stopped, e.g. before `register` gave us a key).
 pub struct EventLog {
-    recent: Mutex<VecDeque<StreamEvent>>,
-    live: broadcast::Sender<StreamEvent>,
+    recent: Mutex<VecDeque<EventEnvelope>>,
+    live: broadcast::Sender<EventEnvelope>,
     follower: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -93,7 +93,7 @@ impl EventLog {
     }
 
     /// The recent events, oldest first.
-    pub fn recent(&self) -> Vec<StreamEvent> {
+    pub fn recent(&self) -> Vec<EventEnvelope> {
         self.recent
             .lock()
             .expect("events lock")
@@ -103,21 +103,21 @@ impl EventLog {
     }
 
     /// New events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<StreamEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<EventEnvelope> {
         self.live.subscribe()
     }
 
     /// The recent events after the one with id `after`: `None` when that event is not among
     /// the recent ones (too old, or from before the follower started).
-    pub fn after(&self, after: &str) -> Option<Vec<StreamEvent>> {
+    pub fn after(&self, after: i64) -> Option<Vec<EventEnvelope>> {
         let recent = self.recent.lock().expect("events lock");
-        let at = recent.iter().position(|e| e.id.as_deref() == Some(after))?;
+        let at = recent.iter().position(|e| e.event_id == after)?;
         Some(recent.iter().skip(at + 1).cloned().collect())
     }
 
     /// Records a received event and announces it (in one step, so that a reader who
     /// subscribed before looking at the recent events misses nothing).
-    pub fn push(&self, event: StreamEvent) {
+    pub fn push(&self, event: EventEnvelope) {
         let mut recent = self.recent.lock().expect("events lock");
         if recent.len() == RECENT_EVENTS {
             recent.pop_front();
@@ -136,7 +136,7 @@ async fn run_follower(mut events: EventStream, log: Weak<EventLog>) {
                 return;
             }
         };
-        tracing::debug!(event = %event.event, task = ?event.task_id(), "event");
+        tracing::debug!(event = %event.kind(), task = %event.task_id, "event");
         let Some(log) = log.upgrade() else { return };
         log.push(event);
     }
@@ -145,7 +145,7 @@ async fn run_follower(mut events: EventStream, log: Weak<EventLog>) {
 /// Follows the session's events (`live`) until `notify` answers false (the session is gone),
 /// calling `notify` for each subscribed URI an event may have changed.
 pub async fn watch<F, Fut>(
-    mut live: broadcast::Receiver<StreamEvent>,
+    mut live: broadcast::Receiver<EventEnvelope>,
     subscribed: Subscribed,
     mut notify: F,
 ) where

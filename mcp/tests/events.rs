@@ -62,9 +62,19 @@ async fn wait_for_events_answers_new_events_and_the_resource_keeps_the_recent_on
         .unwrap();
     assert_eq!(claimed["timed_out"], false);
     assert_eq!(claimed["events"][0]["event"], "task_claimed", "{claimed}");
-    assert_eq!(claimed["events"][0]["data"]["task_id"], task_id.as_str());
+    assert_eq!(claimed["events"][0]["task_id"], task_id.as_str());
+    assert!(
+        claimed["events"][0]["data"]["worker_id"].is_string(),
+        "{claimed}"
+    );
     let claimed_id = claimed["last_event_id"].as_str().unwrap().to_string();
-    assert_eq!(claimed["events"][0]["id"], claimed_id.as_str());
+    assert_eq!(
+        claimed["events"][0]["event_id"]
+            .as_i64()
+            .unwrap()
+            .to_string(),
+        claimed_id
+    );
 
     // Events after a given id that already came are answered at once, from the session's log.
     ok(

@@ -2,7 +2,7 @@
 //! runs; they are published on the bus only once that transaction has committed.
 
 pub use crate::model::{Event, EventKind};
-use serde_json::{Map, Value};
+pub use pinchwork_api::events::EventEnvelope;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
@@ -153,17 +153,14 @@ pub trait AgentWatch: Send + Sync {
 }
 
 impl Event {
-    /// The JSON an SSE client receives: type, task, the event's own fields, id and time.
-    pub fn to_json(&self) -> Value {
-        let mut body = Map::new();
-        body.insert("type".into(), self.kind.as_str().into());
-        body.insert("task_id".into(), self.task_id.clone().into());
-        body.extend(self.data.clone());
-        body.insert("event_id".into(), self.id.into());
-        body.insert(
-            "created_at".into(),
-            crate::time::rfc3339(self.created_at).into(),
-        );
-        Value::Object(body)
+    /// The event in its one JSON shape: the SSE frame's data, the webhook body, what MCP
+    /// returns (see [`EventEnvelope`]).
+    pub fn envelope(&self) -> EventEnvelope {
+        EventEnvelope {
+            event_id: self.id,
+            task_id: self.task_id.clone(),
+            created_at: crate::time::rfc3339(self.created_at),
+            data: self.data.clone(),
+        }
     }
 }

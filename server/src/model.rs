@@ -1,7 +1,6 @@
 //! Domain records as the market rules see them. Times are milliseconds since the Unix epoch (UTC).
 
 pub use pinchwork_client::types::{SystemTaskType, TaskStatus};
-use serde_json::{Map, Value};
 
 pub type Millis = i64;
 
@@ -264,35 +263,34 @@ pub struct RoutingHints {
     pub skilled_agents: bool,
 }
 
-/// What happened to a task: the API contract's names (SSE, webhooks, MCP).
-pub use pinchwork_api::events::EventKind;
+/// What happened to a task: the API contract's names (SSE, webhooks, MCP), and the typed
+/// event with each kind's fields.
+pub use pinchwork_api::events::{EventData, EventKind};
 
 /// An event about a task, addressed to one agent, as the log keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Position in the event log (monotonic); 0 until the event is logged.
     pub id: i64,
-    pub kind: EventKind,
     pub task_id: String,
     pub recipient: String,
-    pub data: Map<String, Value>,
+    /// What happened, with the kind's fields.
+    pub data: EventData,
     pub created_at: Millis,
 }
 
 impl Event {
-    pub fn new(kind: EventKind, task_id: &str, recipient: &str) -> Self {
+    pub fn new(data: EventData, task_id: &str, recipient: &str) -> Self {
         Self {
             id: 0,
-            kind,
             task_id: task_id.into(),
             recipient: recipient.into(),
-            data: Map::new(),
+            data,
             created_at: 0,
         }
     }
 
-    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.data.insert(key.into(), value.into());
-        self
+    pub fn kind(&self) -> EventKind {
+        self.data.kind()
     }
 }

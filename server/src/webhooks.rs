@@ -56,7 +56,7 @@ pub async fn enqueue(
     let mut queued = 0;
     for (event, url) in events.iter().zip(urls) {
         let Some(url) = url else { continue };
-        let kind = event.kind.as_str();
+        let kind = event.kind().as_str();
         queue(
             tx,
             event.id,
@@ -101,17 +101,11 @@ pub async fn queue(
         .await?)
 }
 
-/// The guide's payload: `{"event", "task_id", "data", "timestamp"}`, plus `event_id` (the
-/// event's position in the log, the same as on the SSE stream).
+/// The event's one JSON shape ([`crate::events::EventEnvelope`]): the guide's payload
+/// (`{"event", "task_id", "data", "timestamp"}`) is a subset of it, and it is the same object
+/// the SSE stream sends.
 pub fn payload(event: &Event) -> String {
-    serde_json::json!({
-        "event": event.kind.as_str(),
-        "task_id": event.task_id,
-        "data": event.data,
-        "timestamp": crate::time::rfc3339(event.created_at),
-        "event_id": event.id,
-    })
-    .to_string()
+    serde_json::to_string(&event.envelope()).expect("events serialize")
 }
 
 // ---------------------------------------------------------------------------------------------

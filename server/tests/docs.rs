@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, header};
 use pinchwork_server::api::{Media, routes};
 use pinchwork_test_kit::{Resp, TestApp};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 /// Endpoints the docs describe while another developer is still building them. Each may be
@@ -712,6 +712,74 @@ fn route_purposes_come_from_the_operations_table() {
                 r.method,
                 r.path
             );
+        }
+    }
+}
+
+/// The one event object (SSE `data:`, webhook body, MCP) is published as `Event`, with a
+/// branch for every event type naming that type's fields; an event as the server makes it
+/// validates, one with a field of the wrong type does not.
+#[tokio::test]
+async fn every_event_type_and_its_fields_are_in_the_published_event_schema() {
+    use pinchwork_client::events::{EventData, EventEnvelope, EventKind};
+    let app = TestApp::new().await;
+    let doc = openapi(&app).await;
+    let event_ref = "#/components/schemas/Event";
+    assert_eq!(
+        doc["webhooks"]["event"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        event_ref
+    );
+    assert_eq!(
+        doc["paths"]["/v1/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]["x-data-schema"]
+            ["$ref"],
+        event_ref
+    );
+    let schemas = &doc["components"]["schemas"];
+    let branches = schemas["Event"]["oneOf"].as_array().unwrap();
+    let validator = strict_component(&doc, "Event");
+    for kind in EventKind::ALL {
+        // The branch of this type, and the component holding its fields.
+        let branch = branches
+            .iter()
+            .find(|b| b["properties"]["event"]["const"] == kind.as_str())
+            .unwrap_or_else(|| panic!("{kind} has no branch in Event"));
+        let fields_ref = branch["properties"]["data"]["$ref"].as_str().unwrap();
+        let fields = &schemas[fields_ref.rsplit('/').next().unwrap()];
+        let (data, wrong) = match kind {
+            EventKind::TaskClaimed => (json!({"worker_id": "ag-1"}), Some("worker_id")),
+            EventKind::TaskApproved => (json!({"feedback": "thanks"}), Some("feedback")),
+            EventKind::TaskRejected => (
+                json!({"reason": "no", "grace_deadline": "2026-01-01T12:05:00Z"}),
+                Some("reason"),
+            ),
+            EventKind::TaskQuestion | EventKind::QuestionAnswered => {
+                (json!({"question_id": "q-1"}), Some("question_id"))
+            }
+            EventKind::TaskMessage => (json!({"message_id": "m-1"}), Some("message_id")),
+            _ => (json!({}), None),
+        };
+        let named: BTreeSet<&String> = fields["properties"]
+            .as_object()
+            .map(|p| p.keys().collect())
+            .unwrap_or_default();
+        for key in data.as_object().unwrap().keys() {
+            assert!(named.contains(key), "{kind}: {key} in {fields}");
+        }
+        let event = EventEnvelope {
+            event_id: 7,
+            task_id: "tk-1".into(),
+            created_at: "2026-01-01T12:00:00Z".into(),
+            data: EventData::from_parts(kind, data).unwrap(),
+        };
+        let mut json = serde_json::to_value(&event).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{kind}: {json} refused: {errors:?}");
+        if let Some(field) = wrong {
+            json["data"][field] = json!(5);
+            assert!(!validator.is_valid(&json), "{kind}: {json} accepted");
         }
     }
 }

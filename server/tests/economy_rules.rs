@@ -842,16 +842,17 @@ async fn feedback_reaches_the_worker() {
         .read(move |tx| Box::pin(async move { tx.events_after(&worker_id, 0, 100).await }))
         .await
         .unwrap();
-    let feedback: Vec<(&str, &Value)> = events
+    let feedback: Vec<(&str, Value)> = events
         .iter()
-        .filter(|e| e.data.contains_key("feedback"))
-        .map(|e| (e.kind.as_str(), &e.data["feedback"]))
+        .map(|e| (e.kind().as_str(), e.data.fields_json()))
+        .filter(|(_, fields)| fields.get("feedback").is_some())
+        .map(|(kind, fields)| (kind, fields["feedback"].clone()))
         .collect();
     assert_eq!(
         feedback,
         [
-            ("task_rejected", &json!("Aim for five words")),
-            ("task_approved", &json!("Perfect"))
+            ("task_rejected", json!("Aim for five words")),
+            ("task_approved", json!("Perfect"))
         ]
     );
 }

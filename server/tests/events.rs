@@ -417,7 +417,8 @@ async fn events_older_than_the_retention_period_are_pruned() {
 /// connection) every stream re-reads the log and finds what nobody announced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
-    use pinchwork_server::events::{Event as Logged, EventKind};
+    use pinchwork_server::events::Event as Logged;
+    use pinchwork_server::model::EventData;
     use pinchwork_server::store::NodeNews;
 
     let app = TestApp::new().await;
@@ -437,7 +438,10 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
         let agent = agent.clone();
         app.state.store.write(move |tx| {
             Box::pin(async move {
-                let mut events = vec![Logged::new(EventKind::TaskMessage, task, &agent)];
+                let message = pinchwork_client::events::MessageRef {
+                    message_id: "m-1".into(),
+                };
+                let mut events = vec![Logged::new(EventData::TaskMessage(message), task, &agent)];
                 tx.append_events(&mut events, pinchwork_test_kit::T0)
                     .await
                     .map(|_| ())
@@ -461,4 +465,96 @@ async fn the_relay_delivers_other_nodes_events_and_resyncs_after_lost_news() {
 
     relay.abort();
     server.shutdown().await;
+}
+
+/// One event, one JSON object: the SSE frame's `data:`, the webhook body and the event MCP
+/// returns (decoded by the client and re-encoded) are equal, and hold every field both
+/// guide sections promise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_webhooks_and_mcp_send_the_same_event_object() {
+    use pinchwork_test_kit::hooks::Receiver;
+    use pinchwork_test_kit::mcp;
+    let app = TestApp::with(|cfg| cfg.webhook_allow_insecure = true).await;
+    let server = app.serve().await;
+    let base = format!("http://{}", server.addr);
+    let hooks = Receiver::start(200).await;
+    let (_, poster) = app
+        .register_with("poster", json!({"webhook_url": hooks.url}))
+        .await;
+    let (worker_id, worker) = app.register("worker").await;
+    let mut sse = open(&base, &poster, None).await;
+
+    // To the poster: a question (question_id), the claim (worker_id), the delivery (no fields).
+    let task = app.post_task(&poster, "translate this", 20).await;
+    app.post(
+        &format!("/v1/tasks/{task}/questions"),
+        &worker,
+        json!({"question": "Which language?"}),
+    )
+    .await
+    .expect(201);
+    app.post(&format!("/v1/tasks/{task}/pickup"), &worker, json!({}))
+        .await
+        .expect(200);
+    app.post(
+        &format!("/v1/tasks/{task}/deliver"),
+        &worker,
+        json!({"result": "done"}),
+    )
+    .await
+    .expect(200);
+
+    let mut on_sse = Vec::new();
+    for _ in 0..3 {
+        let frame = next(&mut sse).await;
+        let data: Value = serde_json::from_str(&frame.data).unwrap();
+        assert_eq!(data["event"], frame.event.as_str());
+        assert_eq!(data["event_id"].as_i64().unwrap().to_string(), frame.id);
+        on_sse.push(data);
+    }
+    let by_webhook: Vec<Value> = hooks.wait_for(3).await.iter().map(|h| h.json()).collect();
+    let agent = mcp::connect_http(&base, &poster).await;
+    let replayed = mcp::ok(
+        &agent,
+        "wait_for_events",
+        json!({"after": "0", "timeout_seconds": 10}),
+    )
+    .await;
+    let by_mcp = replayed["events"].as_array().unwrap().clone();
+
+    assert_eq!(on_sse, by_webhook, "SSE data and webhook bodies");
+    assert_eq!(on_sse, by_mcp, "SSE data and MCP events");
+    let kinds: Vec<&str> = on_sse
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["task_question", "task_claimed", "task_delivered"]);
+    for event in &on_sse {
+        // The webhook section's fields and the SSE section's, in one object.
+        for field in [
+            "event",
+            "task_id",
+            "data",
+            "timestamp",
+            "event_id",
+            "type",
+            "created_at",
+        ] {
+            assert!(event.get(field).is_some(), "{field} in {event}");
+        }
+        assert_eq!(event["type"], event["event"]);
+        assert_eq!(event["timestamp"], event["created_at"]);
+        assert_eq!(event["task_id"], task.as_str());
+        // The kind's fields, in `data` and at the top level.
+        for (key, value) in event["data"].as_object().unwrap() {
+            assert_eq!(&event[key], value, "{key} at the top level of {event}");
+        }
+    }
+    assert_eq!(on_sse[1]["data"], json!({"worker_id": worker_id}));
+    assert_eq!(on_sse[2]["data"], json!({}));
+    assert!(
+        on_sse[0]["data"]["question_id"].is_string(),
+        "{}",
+        on_sse[0]
+    );
 }

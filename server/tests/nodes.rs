@@ -96,7 +96,7 @@ impl Cluster {
             .await
             .unwrap()
             .into_iter()
-            .map(|e| format!("{} {}", e.kind.as_str(), e.task_id))
+            .map(|e| format!("{} {}", e.kind().as_str(), e.task_id))
             .collect()
     }
 }

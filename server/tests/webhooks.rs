@@ -1,6 +1,6 @@
-//! Webhooks: signed deliveries with the guide's payload, retries with backoff, giving up after
-//! the maximum, surviving a restart, and refusing non-public addresses both when the URL is
-//! set and at delivery time (after DNS resolution).
+//! Webhooks: signed deliveries with the guide's payload (within the one event object), retries
+//! with backoff, giving up after the maximum, surviving a restart, and refusing non-public
+//! addresses both when the URL is set and at delivery time (after DNS resolution).
 
 use pinchwork_server::store::{DeliveryStatus, WebhookDelivery};
 use pinchwork_server::webhooks;
@@ -155,11 +155,31 @@ async fn signed_webhooks_arrive_with_the_guide_payload() {
     assert_eq!(body["timestamp"], "2026-01-01T00:00:00.000Z");
     let event_id = body["event_id"].as_i64().unwrap();
     assert!(event_id > 0);
+    // The guide's fields, within the one event object (the same as on the SSE stream).
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort();
     assert_eq!(
-        body.as_object().unwrap().len(),
-        5,
-        "event, task_id, data, timestamp, event_id: {body}"
+        keys,
+        [
+            "created_at",
+            "data",
+            "event",
+            "event_id",
+            "task_id",
+            "timestamp",
+            "type",
+            "worker_id"
+        ],
+        "{body}"
     );
+    assert_eq!(body["type"], "task_claimed");
+    assert_eq!(body["created_at"], body["timestamp"]);
+    assert_eq!(body["worker_id"], body["data"]["worker_id"]);
     // A forged body does not verify.
     assert_ne!(
         webhooks::sign(SECRET, b"{\"event\":\"task_approved\"}"),

@@ -12,7 +12,8 @@ use axum::http::{Request, header};
 use http_body_util::BodyExt;
 use pinchwork_server::app::AppState;
 use pinchwork_server::config::Config;
-use pinchwork_server::events::{Event, EventKind};
+use pinchwork_server::events::Event;
+use pinchwork_server::model::EventData;
 use pinchwork_server::model::{Agent, HOUR, MINUTE, Task, TaskStatus, Transfer};
 use pinchwork_server::store::StoreError;
 use pinchwork_server::store::scratch::ScratchDatabase;
@@ -187,8 +188,18 @@ async fn fill(state: &AppState, a: &Args, now: i64) {
                         }
                         if t.status != TaskStatus::Posted {
                             let mut events = vec![
-                                Event::new(EventKind::TaskClaimed, &id, &poster),
-                                Event::new(EventKind::TaskDelivered, &id, &poster),
+                                Event::new(
+                                    EventData::TaskClaimed(pinchwork_client::events::TaskClaimed {
+                                        worker_id: worker.clone(),
+                                    }),
+                                    &id,
+                                    &poster,
+                                ),
+                                Event::new(
+                                    EventData::TaskDelivered(Default::default()),
+                                    &id,
+                                    &poster,
+                                ),
                             ];
                             tx.append_events(&mut events, at + MINUTE).await?;
                         }

@@ -37,7 +37,7 @@ pub async fn run(s: &Session, since: Option<String>, replay: bool) -> Outcome {
     loop {
         let event = stream.next().await?;
         let line = if s.json {
-            let mut line = serde_json::to_string(&event.data).expect("JSON values serialize");
+            let mut line = serde_json::to_string(&event).expect("events serialize");
             line.push('\n');
             line
         } else {

@@ -1,8 +1,9 @@
 //! Tools and helpers for events: waiting for them, replaying them, the events resource.
 
 use super::{PinchworkMcp, fail};
-use crate::args::{EventBatch, EventItem, Parameters, WaitArgs};
+use crate::args::{EventBatch, Parameters, WaitArgs};
 use pinchwork_client::client::{Client, ClientError};
+use pinchwork_client::events::EventEnvelope;
 use rmcp::ErrorData as McpError;
 use rmcp::model::ResourceContents;
 use rmcp::service::RequestContext;
@@ -27,7 +28,17 @@ impl PinchworkMcp {
                 "timeout_seconds must be between 1 and 300 (got {secs})"
             ));
         }
-        let after = a.after.filter(|id| !id.trim().is_empty());
+        let after = match a
+            .after
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+        {
+            Some(id) => Some(id.parse::<i64>().map_err(|_| {
+                format!("after must be an event id (a number such as a last_event_id; got {id:?})")
+            })?),
+            None => None,
+        };
         let waits = self.wait_limit(&ctx, Duration::from_secs(secs));
         self.with_progress(
             &ctx,
@@ -45,7 +56,7 @@ impl PinchworkMcp {
     /// first to come within `timeout`, with those right behind it.
     async fn wait_events(
         &self,
-        after: Option<String>,
+        after: Option<i64>,
         timeout: Duration,
     ) -> Result<EventBatch, String> {
         const MOST: usize = 100;
@@ -54,28 +65,28 @@ impl PinchworkMcp {
         if !log.follow(&client) {
             return Err(fail(ClientError::MissingApiKey));
         }
-        let batch = |events: Vec<pinchwork_client::events::StreamEvent>, after: Option<String>| {
+        let batch = |mut events: Vec<EventEnvelope>, after: Option<i64>| {
+            events.truncate(MOST);
             let last_event_id = events
-                .iter()
-                .rev()
-                .find_map(|e| e.id.clone())
+                .last()
+                .map(|e| e.event_id)
                 .or(after)
-                .or_else(|| log.recent().iter().rev().find_map(|e| e.id.clone()));
+                .or_else(|| log.recent().last().map(|e| e.event_id));
             EventBatch {
                 timed_out: events.is_empty(),
-                events: events.into_iter().take(MOST).map(EventItem::from).collect(),
-                last_event_id,
+                events,
+                last_event_id: last_event_id.map(|id| id.to_string()),
             }
         };
         // Subscribe before looking at the recent events, so nothing falls in between.
         let mut live = log.subscribe();
         let known = match &after {
-            Some(id) => match log.after(id) {
+            Some(id) => match log.after(*id) {
                 Some(events) => Some(events),
                 // Not among the recent events: the server replays what came after it.
                 None => {
                     return self
-                        .replay_after(&client, id, timeout)
+                        .replay_after(&client, *id, timeout)
                         .await
                         .map(|e| batch(e, after));
                 }
@@ -112,9 +123,9 @@ impl PinchworkMcp {
     async fn replay_after(
         &self,
         client: &Client,
-        after: &str,
+        after: i64,
         timeout: Duration,
-    ) -> Result<Vec<pinchwork_client::events::StreamEvent>, String> {
+    ) -> Result<Vec<EventEnvelope>, String> {
         let mut stream = client.events(Some(after.to_string())).map_err(fail)?;
         let mut events = Vec::new();
         match tokio::time::timeout(timeout, stream.next()).await {
@@ -135,13 +146,7 @@ impl PinchworkMcp {
     /// `pinchwork://events`: the session's recent events, oldest first.
     pub(super) fn read_events(&self, uri: &str) -> Result<ResourceContents, McpError> {
         let following = self.follow_events();
-        let events: Vec<EventItem> = self
-            .inner
-            .events
-            .recent()
-            .into_iter()
-            .map(EventItem::from)
-            .collect();
+        let events = self.inner.events.recent();
         let body = serde_json::json!({
             "events": events,
             "following": following,

@@ -10,8 +10,8 @@ use super::types::{
 use crate::app::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::response::Redirect;
 
 pub const PATH: &str = "/.well-known/agent-card.json";
 pub const OLD_PATH: &str = "/.well-known/agent.json";
@@ -19,7 +19,10 @@ pub const OLD_PATH: &str = "/.well-known/agent.json";
 /// The name of the security scheme in the card.
 const SCHEME: &str = "pinchworkApiKey";
 
-pub async fn agent_card(State(s): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn agent_card(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> ([(HeaderName, HeaderValue); 2], Json<AgentCard>) {
     let configured = s
         .cfg
         .public_url
@@ -28,20 +31,20 @@ pub async fn agent_card(State(s): State<AppState>, headers: HeaderMap) -> Respon
     let base = configured
         .clone()
         .unwrap_or_else(|| base_from_host(&headers));
-    let mut res = Json(card(&base)).into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     // A card made from the Host header is only right for the one who asked.
     let cache = if configured.is_some() {
         "public, max-age=3600"
     } else {
         "no-cache"
     };
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    res
+    let headers = [
+        (
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+    ];
+    (headers, Json(card(&base)))
 }
 
 pub async fn old_agent_card() -> Redirect {

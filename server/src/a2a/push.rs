@@ -165,7 +165,7 @@ pub async fn enqueue(
         let event = events.iter().find(|e| e.task_id == config.task_id);
         let delivered = events
             .iter()
-            .any(|e| e.task_id == config.task_id && e.kind == EventKind::TaskDelivered);
+            .any(|e| e.task_id == config.task_id && e.kind() == EventKind::TaskDelivered);
         // A delivery is one notification with its result (two could arrive in either order).
         let (kind, body) = if delivered {
             (

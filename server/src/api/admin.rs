@@ -71,7 +71,7 @@ pub async fn grant(
     State(s): State<AppState>,
     _: Admin,
     Body(req): Body<GrantRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<GrantResponse>> {
     let (agent, granted, reason) = s
         .write(move |tx, ctx| Box::pin(async move { rules::grant(tx, ctx, req).await }))
         .await?;
@@ -87,7 +87,7 @@ pub async fn suspend(
     State(s): State<AppState>,
     _: Admin,
     Body(req): Body<SuspendRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<SuspendResponse>> {
     let reason = req.reason.clone().filter(|_| req.suspended == Some(true));
     let agent = set_suspended(&s, req).await?;
     Ok(Reply::ok(&SuspendResponse {

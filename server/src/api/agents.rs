@@ -12,7 +12,7 @@ use crate::model::PLATFORM_AGENT_ID;
 use crate::store::AgentQuery;
 use axum::extract::State;
 use pinchwork_api::query;
-use pinchwork_client::types::{AgentList, AgentProfile};
+use pinchwork_client::types::{AgentList, AgentProfile, AgentSelf};
 use pinchwork_client::types::{RegisterRequest, RegisterResponse, UpdateProfileRequest};
 
 impl BodyText for RegisterRequest {}
@@ -25,7 +25,7 @@ const WELCOME: &str = "Welcome to Pinchwork. SAVE YOUR API KEY — it cannot be 
 pub async fn register(
     State(s): State<AppState>,
     Body(req): Body<RegisterRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<RegisterResponse>> {
     let (agent, api_key) = s
         .write(move |tx, ctx| Box::pin(async move { market::agents::register(tx, ctx, req).await }))
         .await?;
@@ -38,7 +38,7 @@ pub async fn register(
     }))
 }
 
-pub async fn me(State(s): State<AppState>, Auth(caller): Auth) -> Result<Reply> {
+pub async fn me(State(s): State<AppState>, Auth(caller): Auth) -> Result<Reply<AgentSelf>> {
     let agent = s
         .read(move |tx| {
             Box::pin(async move {
@@ -55,7 +55,7 @@ pub async fn update_me(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Body(req): Body<UpdateProfileRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<AgentSelf>> {
     let updated = s
         .write(move |tx, ctx| {
             Box::pin(async move { market::agents::update_profile(tx, ctx, &agent.id, req).await })
@@ -69,7 +69,7 @@ pub async fn update_me(
 pub async fn directory(
     State(s): State<AppState>,
     Query(q): Query<query::AgentQuery>,
-) -> Result<Reply> {
+) -> Result<Reply<AgentList>> {
     let page = super::page(q.page, 20)?;
     let query = AgentQuery {
         search: market::validate::search(q.search)?,
@@ -87,7 +87,10 @@ pub async fn directory(
 }
 
 /// One agent's public profile; suspended agents and the platform are not shown.
-pub async fn profile(State(s): State<AppState>, Path(agent_id): Path<String>) -> Result<Reply> {
+pub async fn profile(
+    State(s): State<AppState>,
+    Path(agent_id): Path<String>,
+) -> Result<Reply<AgentProfile>> {
     let (agent, by_tag) = s
         .read(move |tx| {
             Box::pin(async move {

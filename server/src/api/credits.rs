@@ -7,13 +7,13 @@ use crate::app::AppState;
 use crate::error::Result;
 use axum::extract::State;
 use pinchwork_api::query::Page;
-use pinchwork_client::types::CreditsResponse;
+use pinchwork_client::types::{CreditsResponse, StatsResponse};
 
 pub async fn credits(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Query(q): Query<Page>,
-) -> Result<Reply> {
+) -> Result<Reply<CreditsResponse>> {
     let page = super::page(q, 50)?;
     let (balance, escrowed, ledger) = s
         .read(move |tx| {
@@ -35,7 +35,7 @@ pub async fn credits(
     }))
 }
 
-pub async fn stats(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply> {
+pub async fn stats(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply<StatsResponse>> {
     let now = s.now();
     let stats = s
         .read(move |tx| Box::pin(async move { tx.stats_of(&agent.id, now).await }))

@@ -8,6 +8,7 @@ use super::{Access, Media, Outcome, Route, routes};
 use crate::error::{Error, Result};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
+use pinchwork_client::events::EventEnvelope;
 use pinchwork_client::schema::{self, StandardFormats};
 use pinchwork_client::types::{Capabilities, EndpointInfo, ErrorBody};
 use schemars::JsonSchema;
@@ -71,7 +72,7 @@ fn markdown(text: String) -> Response {
     res
 }
 
-pub async fn capabilities() -> Reply {
+pub async fn capabilities() -> Reply<Capabilities> {
     Reply::ok(&capabilities_doc()).json_only()
 }
 
@@ -216,6 +217,8 @@ pub fn openapi_doc() -> Value {
         .with_transform(StandardFormats)
         .into_generator();
     let error = generator.subschema_for::<ErrorBody>().to_value();
+    // What a webhook receives: the same event object as the SSE stream's `data:`.
+    let event = generator.subschema_for::<EventEnvelope>().to_value();
     let table = routes();
     // Operations first (they register the schemas they use), query parameters once the
     // schemas are final.
@@ -268,6 +271,17 @@ pub fn openapi_doc() -> Value {
         },
         "servers": [{"url": "/"}],
         "paths": paths,
+        "webhooks": {
+            "event": {"post": {
+                "summary": "An event about your task, sent to your webhook_url",
+                "description": "The body is the event in its one JSON shape, the same object \
+                    as the SSE stream's `data:` (see `GET /v1/events`). Signed with \
+                    X-Pinchwork-Signature and X-Pinchwork-Timestamp-Signature when you set a \
+                    webhook_secret.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": event}}},
+                "responses": {"2XX": {"description": "Received (anything else is retried)"}},
+            }},
+        },
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -379,6 +393,14 @@ fn response(outcome: &Outcome, generator: &mut schemars::SchemaGenerator) -> Val
             json!({"application/json": {"schema": {"type": "object"}}})
         }
         Media::Text(media) => json!({ media: {"schema": {"type": "string"}} }),
+        Media::EventStream => json!({"text/event-stream": {
+            "schema": {
+                "type": "string",
+                "description": "Server-sent events: `id:` the event id, `event:` its type, \
+                    `data:` the event as JSON, of the schema in `x-data-schema`",
+            },
+            "x-data-schema": schema,
+        }}),
         Media::Empty => {
             let mut res = json!({"description": outcome.description});
             if (300..400).contains(&outcome.status) {

@@ -6,17 +6,16 @@
 
 use super::auth::Auth;
 use super::holds::{Hold, Kind};
-use super::negotiate::Query;
+use super::negotiate::{Events, Frame, Query};
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::events::{Event, Notice};
+use crate::events::{Event, EventEnvelope, Notice};
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::stream::{self, Stream};
+use axum::response::sse::KeepAlive;
+use futures_util::stream;
 use serde::Deserialize;
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
@@ -49,7 +48,7 @@ pub async fn stream(
     Auth(caller): Auth,
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+) -> Result<Events<EventEnvelope>> {
     let header = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let last = match header.map(|v| v.trim().parse::<i64>()) {
         Some(Ok(id)) => Some(id),
@@ -83,14 +82,15 @@ pub async fn stream(
     follow.read_log().await?;
     let events = stream::unfold(follow, |mut f| async move {
         let event = f.next().await?;
-        let frame = SseEvent::default()
-            .event(event.kind.as_str())
-            .id(event.id.to_string())
-            .json_data(event.to_json())
-            .expect("event JSON serializes");
-        Some((Ok(frame), f))
+        let frame = Frame {
+            event: event.kind().as_str(),
+            id: event.id.to_string(),
+            data: event.envelope(),
+        };
+        Some((frame, f))
     });
-    Ok(Sse::new(events).keep_alive(
+    Ok(Events::new(
+        events,
         KeepAlive::new()
             .interval(Duration::from_secs(15))
             .text("keepalive"),

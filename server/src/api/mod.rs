@@ -1,12 +1,15 @@
 //! The HTTP API: one file per resource, each handler thin (extract, call `market`, render).
 //! `routes()` is the one table of endpoints: the router, who may call each (enforced before
-//! the handler runs), the rate limits and the published
-//! endpoint lists are all made from it.
+//! the handler runs), the rate limits and the published endpoint lists are all made from it.
+//! What a route reads and answers comes from its handler's types (`contract`): the request
+//! body from its `Body<T>`, the query from its `Query<T>`, the answers from its `Reply<T>`s; the
+//! table only gives each answer its status.
 
 pub mod admin;
 pub mod agents;
 pub mod auth;
 pub mod bounded;
+pub mod contract;
 pub mod credits;
 pub mod docs;
 pub mod events;
@@ -71,8 +74,10 @@ pub enum Media {
     Negotiated,
     /// Always JSON.
     Json,
-    /// A document of this media type (markdown, HTML, an event stream).
+    /// A document of this media type (markdown, HTML).
     Text(&'static str),
+    /// Server-sent events, each frame's `data:` a JSON object of the outcome's schema.
+    EventStream,
     /// No body (204) or a redirect.
     Empty,
 }
@@ -91,7 +96,7 @@ pub type Refusal = fn(Error) -> Response;
 
 /// One endpoint: what it is, who may call it (enforced by the router, before the handler), which
 /// rate limit it counts against, and the types of what it reads and answers (for
-/// /openapi.json and /v1/capabilities).
+/// /openapi.json and /v1/capabilities), taken from the handler's own types (`contract`).
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
@@ -105,18 +110,31 @@ pub struct Route {
     /// The query parameters, as a struct whose fields are the parameters.
     pub query: Option<Shape>,
     pub outcomes: Vec<Outcome>,
+    /// The handler's answer types not yet given a status by the table (in order).
+    unpublished: std::collections::VecDeque<Shape>,
+    /// Whether the handler's answers are untyped (documents, streams, protocols), so the
+    /// table may describe them.
+    untyped: bool,
+    /// Whether the handler reads the raw request, so the table may describe its body.
+    raw: bool,
     handler: MethodRouter<AppState>,
 }
 
-fn route<H: Handler<T, AppState>, T: 'static>(
+/// A route whose request body, query parameters and answers are those of `handler`'s types.
+fn route<H, T, D>(
     method: Method,
     path: &'static str,
     access: Access,
     bucket: Option<Bucket>,
     purpose: &'static str,
     handler: H,
-) -> Route {
+) -> Route
+where
+    H: Handler<T, AppState> + contract::Documented<D>,
+    T: 'static,
+{
     let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+    let answers = H::responses();
     Route {
         method,
         path,
@@ -124,9 +142,12 @@ fn route<H: Handler<T, AppState>, T: 'static>(
         refusal: IntoResponse::into_response,
         bucket,
         purpose,
-        body: None,
-        query: None,
+        body: H::body(),
+        query: H::query(),
         outcomes: Vec::new(),
+        untyped: answers.is_empty(),
+        unpublished: answers.into(),
+        raw: H::raw(),
         handler: on(filter, handler),
     }
 }
@@ -139,16 +160,38 @@ impl Route {
         self
     }
 
-    /// Reads a request body of type `T`.
-    fn body<T: JsonSchema>(mut self) -> Self {
+    /// Parses a request body of type `T` itself: only for a handler that takes the raw
+    /// request (a typed handler's body type is its `Body<T>` argument's).
+    fn parses_body<T: JsonSchema>(mut self) -> Self {
+        assert!(
+            self.raw && self.body.is_none(),
+            "{} {}: the body type comes from the handler's Body<T>",
+            self.method,
+            self.path
+        );
         self.body = Some(shape::<T>);
         self
     }
 
-    /// Reads query parameters: the fields of `T`.
-    fn query<T: JsonSchema>(mut self) -> Self {
-        self.query = Some(shape::<T>);
-        self
+    /// The handler's next answer type, given `status` by the table.
+    fn next_answer(&mut self, status: u16) -> Shape {
+        self.unpublished.pop_front().unwrap_or_else(|| {
+            panic!(
+                "{} {}: {status} names no answer of the handler (its return type answers no more)",
+                self.method, self.path
+            )
+        })
+    }
+
+    /// Answers `status` with a `T`, described here: only for an untyped handler (e.g. one that
+    /// renders its own protocol); a typed handler's answers are its `Reply<T>`s.
+    fn answers<T: JsonSchema>(self, status: u16, media: Media, description: &'static str) -> Self {
+        assert!(
+            self.untyped,
+            "{} {}: the answer type comes from the handler's Reply<T>",
+            self.method, self.path
+        );
+        self.outcome(status, media, Some(shape::<T>), description)
     }
 
     fn outcome(
@@ -167,24 +210,46 @@ impl Route {
         self
     }
 
-    /// Answers 200 with a `T` (JSON or markdown).
-    fn ok<T: JsonSchema>(self) -> Self {
-        self.outcome(200, Media::Negotiated, Some(shape::<T>), "OK")
+    /// Answers 200 with the handler's next answer type (JSON or markdown).
+    fn ok(mut self) -> Self {
+        let shape = self.next_answer(200);
+        self.outcome(200, Media::Negotiated, Some(shape), "OK")
     }
 
-    /// Answers 201 with a `T` (JSON or markdown).
-    fn created<T: JsonSchema>(self) -> Self {
-        self.outcome(201, Media::Negotiated, Some(shape::<T>), "Created")
+    /// Answers 201 with the handler's next answer type (JSON or markdown).
+    fn created(mut self) -> Self {
+        let shape = self.next_answer(201);
+        self.outcome(201, Media::Negotiated, Some(shape), "Created")
     }
 
-    /// Answers 200 with a `T`, always as JSON.
-    fn json<T: JsonSchema>(self) -> Self {
-        self.outcome(200, Media::Json, Some(shape::<T>), "OK")
+    /// Answers 200 with the handler's next answer type, always as JSON.
+    fn json(mut self) -> Self {
+        let shape = self.next_answer(200);
+        self.outcome(200, Media::Json, Some(shape), "OK")
     }
 
     /// Answers 200 with a document of `media` type.
     fn serves(self, media: &'static str) -> Self {
         self.outcome(200, Media::Text(media), None, "OK")
+    }
+
+    /// Answers 200 with a stream of server-sent events whose `data:` are the handler's next
+    /// answer type (its `Events<T>`).
+    fn streams(mut self) -> Self {
+        let shape = self.next_answer(200);
+        self.outcome(200, Media::EventStream, Some(shape), "OK")
+    }
+
+    /// Checks that the table gave every answer type of the handler a status.
+    fn published(self) -> Self {
+        assert!(
+            self.unpublished.is_empty(),
+            "{} {}: the handler answers {} more type(s) than the table publishes",
+            self.method,
+            self.path,
+            self.unpublished.len()
+        );
+        self
     }
 
     /// Also answers with an empty body (204 No Content, or a redirect), saying when.
@@ -199,7 +264,6 @@ pub fn routes() -> Vec<Route> {
     use Bucket::*;
     use Method as M;
     use pinchwork_client::ops;
-    use pinchwork_client::types as t;
     vec![
         route(
             M::GET,
@@ -211,7 +275,7 @@ pub fn routes() -> Vec<Route> {
         )
         .serves("text/html")
         .empty(307, "Redirect to /skill.md"),
-        route(M::GET, "/health", Public, None, "Liveness check", health).json::<Health>(),
+        route(M::GET, "/health", Public, None, "Liveness check", health).json(),
         route(
             M::GET,
             "/skill.md",
@@ -220,7 +284,6 @@ pub fn routes() -> Vec<Route> {
             "The API reference for agents (markdown; ?section=NAME for one section)",
             docs::skill,
         )
-        .query::<docs::SkillQuery>()
         .serves("text/markdown"),
         route(
             M::GET,
@@ -239,7 +302,7 @@ pub fn routes() -> Vec<Route> {
             "Machine-readable API summary",
             docs::capabilities,
         )
-        .json::<t::Capabilities>(),
+        .json(),
         route(
             M::GET,
             "/openapi.json",
@@ -266,7 +329,7 @@ pub fn routes() -> Vec<Route> {
             "A2A agent card: the A2A endpoint, its skill and auth",
             a2a::card::agent_card,
         )
-        .json::<a2a::types::AgentCard>(),
+        .json(),
         route(
             M::GET,
             "/.well-known/agent.json",
@@ -286,11 +349,10 @@ pub fn routes() -> Vec<Route> {
             a2a::endpoint,
         )
         .refuses_with(a2a::refusal)
-        .body::<a2a::types::JsonRpcRequest>()
-        .outcome(
+        .parses_body::<a2a::types::JsonRpcRequest>()
+        .answers::<a2a::types::JsonRpcResponse>(
             200,
             Media::Json,
-            Some(shape::<a2a::types::JsonRpcResponse>),
             "A JSON-RPC response (SendStreamingMessage and SubscribeToTask: an SSE stream of them)",
         ),
         route(
@@ -301,8 +363,7 @@ pub fn routes() -> Vec<Route> {
             ops::REGISTER.summary,
             agents::register,
         )
-        .body::<t::RegisterRequest>()
-        .created::<t::RegisterResponse>(),
+        .created(),
         route(
             M::GET,
             "/v1/me",
@@ -311,7 +372,7 @@ pub fn routes() -> Vec<Route> {
             ops::ME.summary,
             agents::me,
         )
-        .ok::<t::AgentSelf>(),
+        .ok(),
         route(
             M::PATCH,
             "/v1/me",
@@ -320,8 +381,7 @@ pub fn routes() -> Vec<Route> {
             ops::UPDATE_PROFILE.summary,
             agents::update_me,
         )
-        .body::<t::UpdateProfileRequest>()
-        .ok::<t::AgentSelf>(),
+        .ok(),
         route(
             M::GET,
             "/v1/me/credits",
@@ -330,8 +390,7 @@ pub fn routes() -> Vec<Route> {
             ops::CREDITS.summary,
             credits::credits,
         )
-        .query::<pinchwork_api::query::Page>()
-        .ok::<t::CreditsResponse>(),
+        .ok(),
         route(
             M::GET,
             "/v1/me/stats",
@@ -340,7 +399,7 @@ pub fn routes() -> Vec<Route> {
             ops::STATS.summary,
             credits::stats,
         )
-        .ok::<t::StatsResponse>(),
+        .ok(),
         route(
             M::GET,
             "/v1/me/trust",
@@ -349,7 +408,7 @@ pub fn routes() -> Vec<Route> {
             ops::TRUST.summary,
             social::trust,
         )
-        .ok::<t::TrustList>(),
+        .ok(),
         route(
             M::GET,
             "/v1/events",
@@ -358,8 +417,7 @@ pub fn routes() -> Vec<Route> {
             ops::EVENTS.summary,
             events::stream,
         )
-        .query::<events::EventsQuery>()
-        .serves("text/event-stream"),
+        .streams(),
         route(
             M::POST,
             "/v1/tasks",
@@ -368,9 +426,8 @@ pub fn routes() -> Vec<Route> {
             ops::DELEGATE.summary,
             tasks::create,
         )
-        .body::<t::CreateTaskRequest>()
-        .created::<t::CreateTaskResponse>()
-        .ok::<t::TaskView>(),
+        .created()
+        .ok(),
         route(
             M::GET,
             "/v1/tasks/available",
@@ -379,8 +436,7 @@ pub fn routes() -> Vec<Route> {
             ops::BROWSE.summary,
             tasks::available,
         )
-        .query::<pinchwork_api::query::TaskQuery>()
-        .ok::<t::TaskList<t::AvailableItem>>(),
+        .ok(),
         route(
             M::GET,
             "/v1/tasks/mine",
@@ -389,8 +445,7 @@ pub fn routes() -> Vec<Route> {
             ops::MY_TASKS.summary,
             tasks::mine,
         )
-        .query::<pinchwork_api::query::MyTasksQuery>()
-        .ok::<t::TaskList<t::TaskView>>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/pickup",
@@ -399,8 +454,7 @@ pub fn routes() -> Vec<Route> {
             ops::PICKUP.summary,
             tasks::pickup,
         )
-        .query::<pinchwork_api::query::TaskQuery>()
-        .ok::<t::PickupItem>()
+        .ok()
         .empty(204, "No task is available"),
         route(
             M::POST,
@@ -410,8 +464,7 @@ pub fn routes() -> Vec<Route> {
             ops::PICKUP_BATCH.summary,
             tasks::pickup_batch,
         )
-        .body::<t::BatchPickupRequest>()
-        .ok::<t::TaskList<t::PickupItem>>(),
+        .ok(),
         route(
             M::GET,
             "/v1/tasks/{task_id}",
@@ -420,7 +473,7 @@ pub fn routes() -> Vec<Route> {
             ops::GET_TASK.summary,
             tasks::get,
         )
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/pickup",
@@ -429,7 +482,7 @@ pub fn routes() -> Vec<Route> {
             ops::PICKUP_TASK.summary,
             tasks::pickup_one,
         )
-        .ok::<t::PickupItem>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/deliver",
@@ -438,8 +491,7 @@ pub fn routes() -> Vec<Route> {
             ops::DELIVER.summary,
             tasks::deliver,
         )
-        .body::<t::DeliverRequest>()
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/approve",
@@ -448,8 +500,7 @@ pub fn routes() -> Vec<Route> {
             ops::APPROVE.summary,
             tasks::approve,
         )
-        .body::<t::ApproveRequest>()
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/reject",
@@ -458,8 +509,7 @@ pub fn routes() -> Vec<Route> {
             ops::REJECT.summary,
             tasks::reject,
         )
-        .body::<t::RejectRequest>()
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/cancel",
@@ -468,7 +518,7 @@ pub fn routes() -> Vec<Route> {
             ops::CANCEL.summary,
             tasks::cancel,
         )
-        .ok::<t::TaskView>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/abandon",
@@ -477,7 +527,7 @@ pub fn routes() -> Vec<Route> {
             ops::ABANDON.summary,
             tasks::abandon,
         )
-        .ok::<t::AbandonResponse>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/rate",
@@ -486,8 +536,7 @@ pub fn routes() -> Vec<Route> {
             ops::RATE_POSTER.summary,
             social::rate,
         )
-        .body::<t::RateRequest>()
-        .created::<t::RateResponse>(),
+        .created(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/report",
@@ -496,8 +545,7 @@ pub fn routes() -> Vec<Route> {
             ops::REPORT.summary,
             social::report,
         )
-        .body::<t::ReportRequest>()
-        .created::<t::ReportResponse>(),
+        .created(),
         route(
             M::GET,
             "/v1/tasks/{task_id}/questions",
@@ -506,7 +554,7 @@ pub fn routes() -> Vec<Route> {
             ops::LIST_QUESTIONS.summary,
             social::questions,
         )
-        .ok::<t::QuestionList>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/questions",
@@ -515,8 +563,7 @@ pub fn routes() -> Vec<Route> {
             ops::ASK_QUESTION.summary,
             social::ask,
         )
-        .body::<t::AskRequest>()
-        .created::<t::Question>(),
+        .created(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/questions/{question_id}/answer",
@@ -525,8 +572,7 @@ pub fn routes() -> Vec<Route> {
             ops::ANSWER_QUESTION.summary,
             social::answer,
         )
-        .body::<t::AnswerRequest>()
-        .ok::<t::Question>(),
+        .ok(),
         route(
             M::GET,
             "/v1/tasks/{task_id}/messages",
@@ -535,7 +581,7 @@ pub fn routes() -> Vec<Route> {
             ops::LIST_MESSAGES.summary,
             social::messages,
         )
-        .ok::<t::MessageList>(),
+        .ok(),
         route(
             M::POST,
             "/v1/tasks/{task_id}/messages",
@@ -544,8 +590,7 @@ pub fn routes() -> Vec<Route> {
             ops::SEND_MESSAGE.summary,
             social::send_message,
         )
-        .body::<t::MessageRequest>()
-        .created::<t::Message>(),
+        .created(),
         route(
             M::GET,
             "/v1/agents",
@@ -554,8 +599,7 @@ pub fn routes() -> Vec<Route> {
             ops::SEARCH_AGENTS.summary,
             agents::directory,
         )
-        .query::<pinchwork_api::query::AgentQuery>()
-        .ok::<t::AgentList>(),
+        .ok(),
         route(
             M::GET,
             "/v1/agents/{agent_id}",
@@ -564,7 +608,7 @@ pub fn routes() -> Vec<Route> {
             ops::AGENT_PROFILE.summary,
             agents::profile,
         )
-        .ok::<t::AgentProfile>(),
+        .ok(),
         route(
             M::POST,
             "/v1/admin/credits/grant",
@@ -573,8 +617,7 @@ pub fn routes() -> Vec<Route> {
             ops::ADMIN_GRANT.summary,
             admin::grant,
         )
-        .body::<t::GrantRequest>()
-        .ok::<t::GrantResponse>(),
+        .ok(),
         route(
             M::POST,
             "/v1/admin/agents/suspend",
@@ -583,9 +626,11 @@ pub fn routes() -> Vec<Route> {
             ops::ADMIN_SUSPEND.summary,
             admin::suspend,
         )
-        .body::<t::SuspendRequest>()
-        .ok::<t::SuspendResponse>(),
+        .ok(),
     ]
+    .into_iter()
+    .map(Route::published)
+    .collect()
 }
 
 pub fn router(state: AppState) -> Router {
@@ -660,7 +705,7 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
     }
 }
 
-async fn health() -> Reply {
+async fn health() -> Reply<Health> {
     Reply::ok(&Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),

@@ -11,19 +11,25 @@ use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, KeepAliveStream, Sse};
 use axum::response::{IntoResponse, Response};
 use pinchwork_api::query::INVALID_FILTER;
 use pinchwork_client::types::ErrorBody;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::convert::Infallible;
+use std::marker::PhantomData;
 
-/// A response whose body is rendered by `render` in the format the client accepts.
-pub struct Reply {
+/// A response whose body, a `T`, is rendered by `render` in the format the client accepts.
+/// The type is the handler's promise: `/openapi.json` publishes `T` for the route (see
+/// `contract`), and the handler's body cannot answer anything else.
+pub struct Reply<T> {
     status: StatusCode,
     headers: Vec<(&'static str, String)>,
     payload: Option<Value>,
     json_only: bool,
+    body: PhantomData<fn() -> T>,
 }
 
 /// The body of a `Reply`, waiting in the response's extensions for `render`.
@@ -33,31 +39,36 @@ struct Payload {
     json_only: bool,
 }
 
-impl Reply {
-    pub fn new(status: StatusCode, body: &impl Serialize) -> Self {
+impl<T: Serialize> Reply<T> {
+    pub fn new(status: StatusCode, body: &T) -> Self {
         let value = serde_json::to_value(body).expect("API types serialize");
         Self {
             status,
             headers: Vec::new(),
             payload: Some(value),
             json_only: false,
+            body: PhantomData,
         }
     }
 
-    pub fn ok(body: &impl Serialize) -> Self {
+    pub fn ok(body: &T) -> Self {
         Self::new(StatusCode::OK, body)
     }
 
-    pub fn created(body: &impl Serialize) -> Self {
+    pub fn created(body: &T) -> Self {
         Self::new(StatusCode::CREATED, body)
     }
+}
 
+impl<T> Reply<T> {
+    /// 204, no body (where a `T` may also be the answer).
     pub fn no_content() -> Self {
         Self {
             status: StatusCode::NO_CONTENT,
             headers: Vec::new(),
             payload: None,
             json_only: false,
+            body: PhantomData,
         }
     }
 
@@ -73,7 +84,7 @@ impl Reply {
     }
 }
 
-impl IntoResponse for Reply {
+impl<T> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
         let mut res = self.status.into_response();
         for (name, value) in self.headers {
@@ -88,6 +99,64 @@ impl IntoResponse for Reply {
             });
         }
         res
+    }
+}
+
+/// One frame of a typed event stream: `event:`, `id:`, and `data:` a `T` as JSON.
+pub struct Frame<T> {
+    pub event: &'static str,
+    pub id: String,
+    pub data: T,
+}
+
+type Frames = futures_util::stream::BoxStream<'static, Result<SseEvent, Infallible>>;
+
+/// Server-sent events whose `data:` are `T`s: the route publishes `T` (see `contract`), and
+/// the frames can carry nothing else.
+pub struct Events<T> {
+    sse: Sse<KeepAliveStream<Frames>>,
+    body: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize> Events<T> {
+    pub fn new(
+        frames: impl futures_util::Stream<Item = Frame<T>> + Send + 'static,
+        keep_alive: KeepAlive,
+    ) -> Self {
+        use futures_util::StreamExt;
+        let frames = frames.map(|f| {
+            Ok(SseEvent::default()
+                .event(f.event)
+                .id(f.id)
+                .json_data(f.data)
+                .expect("API types serialize"))
+        });
+        Self {
+            sse: Sse::new(frames.boxed()).keep_alive(keep_alive),
+            body: PhantomData,
+        }
+    }
+}
+
+impl<T> IntoResponse for Events<T> {
+    fn into_response(self) -> Response {
+        self.sse.into_response()
+    }
+}
+
+/// One of two answers of different types (e.g. a task created, or, after a wait, the task
+/// as it stands); both are published, in this order.
+pub enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+impl<A: IntoResponse, B: IntoResponse> IntoResponse for Either<A, B> {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Left(a) => a.into_response(),
+            Self::Right(b) => b.into_response(),
+        }
     }
 }
 

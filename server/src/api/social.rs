@@ -11,6 +11,7 @@ use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageList, MessageRequest, QuestionList, RateRequest,
     RateResponse, ReportRequest, ReportResponse, TrustList,
 };
+use pinchwork_client::types::{Message, Question};
 
 impl BodyText for AskRequest {
     const TEXT_FIELD: &'static str = "question";
@@ -31,7 +32,7 @@ pub async fn ask(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<AskRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<Question>> {
     let q = s
         .write(move |tx, ctx| {
             Box::pin(async move { rules::ask(tx, ctx, &agent.id, &task_id, req).await })
@@ -45,7 +46,7 @@ pub async fn answer(
     Auth(agent): Auth,
     Path((task_id, question_id)): Path<(String, String)>,
     Body(req): Body<AnswerRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<Question>> {
     let q = s
         .write(move |tx, ctx| {
             Box::pin(
@@ -60,7 +61,7 @@ pub async fn questions(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
-) -> Result<Reply> {
+) -> Result<Reply<QuestionList>> {
     let list = s
         .read(move |tx| Box::pin(async move { rules::questions(tx, &agent.id, &task_id).await }))
         .await?;
@@ -75,7 +76,7 @@ pub async fn send_message(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<MessageRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<Message>> {
     let m = s
         .write(move |tx, ctx| {
             Box::pin(async move { rules::send_message(tx, ctx, &agent.id, &task_id, req).await })
@@ -88,7 +89,7 @@ pub async fn messages(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
-) -> Result<Reply> {
+) -> Result<Reply<MessageList>> {
     let list = s
         .read(move |tx| Box::pin(async move { rules::messages(tx, &agent.id, &task_id).await }))
         .await?;
@@ -103,7 +104,7 @@ pub async fn rate(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<RateRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<RateResponse>> {
     let (rating, feedback) = (req.rating.unwrap_or_default(), req.feedback.clone());
     let task = s
         .write(move |tx, ctx| {
@@ -123,7 +124,7 @@ pub async fn report(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<ReportRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<ReportResponse>> {
     let reason = req.reason.clone().unwrap_or_default();
     let (id, task) = (task_id.clone(), task_id);
     let report_id = s
@@ -139,7 +140,7 @@ pub async fn report(
     }))
 }
 
-pub async fn trust(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply> {
+pub async fn trust(State(s): State<AppState>, Auth(agent): Auth) -> Result<Reply<TrustList>> {
     let scores = s
         .read(move |tx| Box::pin(async move { tx.trust_of(&agent.id).await }))
         .await?;

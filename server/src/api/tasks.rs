@@ -2,7 +2,7 @@
 
 use super::auth::Auth;
 use super::holds::Kind;
-use super::negotiate::{Body, BodyText, Path, Query, Reply};
+use super::negotiate::{Body, BodyText, Either, Path, Query, Reply};
 use super::views::{abandon_response, available_item, pickup_item, task_view_with};
 use crate::app::AppState;
 use crate::error::{Error, Result};
@@ -12,6 +12,7 @@ use crate::model::{Task, TaskStatus};
 use crate::store::{OpenTask, OpenTaskFilter, Role, SystemWork};
 use axum::extract::State;
 use pinchwork_api::query::{self, MyTasksQuery, TaskQuery};
+use pinchwork_client::types::{AbandonResponse, AvailableItem, PickupItem, TaskView};
 use pinchwork_client::types::{
     ApproveRequest, BatchPickupRequest, CreateTaskRequest, CreateTaskResponse, DeliverRequest,
     RejectRequest, TaskList,
@@ -28,7 +29,7 @@ impl BodyText for DeliverRequest {
 }
 
 /// A task with the guide's headers: X-Task-Id, X-Status and, once charged, X-Credits-Charged.
-fn task_reply((task, work): &(Task, Vec<SystemWork>)) -> Reply {
+fn task_reply((task, work): &(Task, Vec<SystemWork>)) -> Reply<TaskView> {
     let reply = Reply::ok(&task_view_with(task, work))
         .header("x-task-id", &task.id)
         .header("x-status", task.status);
@@ -42,7 +43,7 @@ pub async fn create(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Body(req): Body<CreateTaskRequest>,
-) -> Result<Reply> {
+) -> Result<Either<Reply<CreateTaskResponse>, Reply<TaskView>>> {
     let wait = req.wait;
     let _hold = match wait {
         Some(_) => Some(
@@ -61,17 +62,19 @@ pub async fn create(
     if let (Some(secs), Some(events)) = (wait, events) {
         let current = wait_for_delivery(&s, events, &task.id, &agent.id, secs).await?;
         if current.0.status != TaskStatus::Posted && current.0.status != TaskStatus::Claimed {
-            return Ok(task_reply(&current));
+            return Ok(Either::Right(task_reply(&current)));
         }
         status = current.0.status;
     }
-    Ok(Reply::created(&CreateTaskResponse {
-        task_id: task.id.clone(),
-        status,
-        need: task.need,
-    })
-    .header("x-task-id", &task.id)
-    .header("x-status", status))
+    Ok(Either::Left(
+        Reply::created(&CreateTaskResponse {
+            task_id: task.id.clone(),
+            status,
+            need: task.need,
+        })
+        .header("x-task-id", &task.id)
+        .header("x-status", status),
+    ))
 }
 
 /// Waits up to `secs` for the task's delivery event, then returns the task as it stands.
@@ -87,7 +90,7 @@ async fn wait_for_delivery(
         loop {
             match events.recv().await {
                 Ok(Notice::Event(e))
-                    if e.task_id == wanted && e.kind == EventKind::TaskDelivered =>
+                    if e.task_id == wanted && e.kind() == EventKind::TaskDelivered =>
                 {
                     return false;
                 }
@@ -131,7 +134,7 @@ pub async fn get(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
-) -> Result<Reply> {
+) -> Result<Reply<TaskView>> {
     let task = s
         .read(move |tx| {
             Box::pin(async move {
@@ -162,7 +165,7 @@ pub async fn available(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Query(q): Query<TaskQuery>,
-) -> Result<Reply> {
+) -> Result<Reply<TaskList<AvailableItem>>> {
     let page = super::page(q.page, 20)?;
     let filter = open_task_filter(agent.id, Some(q.tags), q.search)?;
     let open = s
@@ -178,7 +181,7 @@ pub async fn mine(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Query(q): Query<MyTasksQuery>,
-) -> Result<Reply> {
+) -> Result<Reply<TaskList<TaskView>>> {
     let page = super::page(q.page, 20)?;
     let role = q.role.map(|role| match role {
         query::Role::Poster => Role::Poster,
@@ -202,7 +205,7 @@ pub async fn mine(
 }
 
 /// A claimed task as the worker receives it, with X-Task-Id and X-Budget.
-fn pickup_reply(open: &OpenTask) -> Reply {
+fn pickup_reply(open: &OpenTask) -> Reply<PickupItem> {
     Reply::ok(&pickup_item(&open.task, open.poster_reputation))
         .header("x-task-id", &open.task.id)
         .header("x-budget", open.task.max_credits)
@@ -212,7 +215,7 @@ pub async fn pickup(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Query(q): Query<TaskQuery>,
-) -> Result<Reply> {
+) -> Result<Reply<PickupItem>> {
     let filter = open_task_filter(agent.id, Some(q.tags), q.search)?;
     match s
         .write(move |tx, ctx| Box::pin(async move { rules::pickup_next(tx, ctx, &filter).await }))
@@ -227,7 +230,7 @@ pub async fn pickup_batch(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Body(req): Body<BatchPickupRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<TaskList<PickupItem>>> {
     let filter = open_task_filter(agent.id, req.tags, req.search)?;
     let claimed = s
         .write(move |tx, ctx| {
@@ -248,7 +251,7 @@ pub async fn pickup_one(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
-) -> Result<Reply> {
+) -> Result<Reply<PickupItem>> {
     let open = s
         .write(move |tx, ctx| {
             Box::pin(async move { rules::pickup_task(tx, ctx, &agent.id, &task_id).await })
@@ -262,7 +265,7 @@ pub async fn deliver(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<DeliverRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<TaskView>> {
     let task = s
         .write(move |tx, ctx| {
             Box::pin(async move {
@@ -279,7 +282,7 @@ pub async fn approve(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<ApproveRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<TaskView>> {
     let task = s
         .write(move |tx, ctx| {
             Box::pin(async move {
@@ -296,7 +299,7 @@ pub async fn reject(
     Auth(agent): Auth,
     Path(task_id): Path<String>,
     Body(req): Body<RejectRequest>,
-) -> Result<Reply> {
+) -> Result<Reply<TaskView>> {
     let task = s
         .write(move |tx, ctx| {
             Box::pin(async move {
@@ -312,7 +315,7 @@ pub async fn cancel(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
-) -> Result<Reply> {
+) -> Result<Reply<TaskView>> {
     let task = s
         .write(move |tx, ctx| {
             Box::pin(async move {
@@ -328,7 +331,7 @@ pub async fn abandon(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
-) -> Result<Reply> {
+) -> Result<Reply<AbandonResponse>> {
     let task = s
         .write(move |tx, ctx| {
             Box::pin(async move { rules::abandon(tx, ctx, &agent.id, &task_id).await })

@@ -4,8 +4,9 @@
 use super::error::{Error, Result};
 use super::{Ctx, validate};
 use crate::ids::new_id;
-use crate::model::{Event, EventKind, Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
+use crate::model::{Event, EventData, Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
 use crate::store::Transaction;
+use pinchwork_api::events::{MessageRef, QuestionRef};
 use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageRequest, RateRequest, ReportRequest,
 };
@@ -78,10 +79,13 @@ pub async fn ask(
         answered_at: None,
     };
     tx.insert_question(&question).await?;
-    ctx.emit(
-        Event::new(EventKind::TaskQuestion, &task.id, &task.poster_id)
-            .with("question_id", question.id.clone()),
-    );
+    ctx.emit(Event::new(
+        EventData::TaskQuestion(QuestionRef {
+            question_id: question.id.clone(),
+        }),
+        &task.id,
+        &task.poster_id,
+    ));
     Ok(question)
 }
 
@@ -107,10 +111,13 @@ pub async fn answer(
     if !tx.answer_question(question_id, &text, ctx.now).await? {
         return Err(Error::conflict("Question already answered"));
     }
-    ctx.emit(
-        Event::new(EventKind::QuestionAnswered, &task.id, &question.asker_id)
-            .with("question_id", question.id.clone()),
-    );
+    ctx.emit(Event::new(
+        EventData::QuestionAnswered(QuestionRef {
+            question_id: question.id.clone(),
+        }),
+        &task.id,
+        &question.asker_id,
+    ));
     Ok(Question {
         answer: Some(text),
         answered_at: Some(ctx.now),
@@ -164,9 +171,13 @@ pub async fn send_message(
     } else {
         task.poster_id.as_str()
     };
-    ctx.emit(
-        Event::new(EventKind::TaskMessage, &task.id, other).with("message_id", message.id.clone()),
-    );
+    ctx.emit(Event::new(
+        EventData::TaskMessage(MessageRef {
+            message_id: message.id.clone(),
+        }),
+        &task.id,
+        other,
+    ));
     Ok(message)
 }
 

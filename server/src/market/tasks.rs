@@ -7,11 +7,12 @@ use super::lifecycle::{Action, Timer};
 use super::{Ctx, credits, social, system_tasks, validate};
 use crate::ids::new_id;
 use crate::model::{
-    Agent, ESCROW_ACCOUNT, Event, EventKind, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus,
+    Agent, ESCROW_ACCOUNT, Event, EventData, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus,
     VerificationState,
 };
 use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Paged, SystemWork, Transaction};
 use crate::time::rfc3339;
+use pinchwork_api::events::{NoFields, TaskApproved, TaskClaimed, TaskRejected};
 use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest, RejectRequest};
 
 /// How many open tasks a pickup takes: one, as the backend hands it over locked (the single
@@ -215,9 +216,13 @@ async fn try_claim(
         system_tasks::cancel_about(tx, ctx, &task.id).await?;
     }
     if !task.is_system {
-        ctx.emit(
-            Event::new(EventKind::TaskClaimed, &task.id, &task.poster_id).with("worker_id", worker),
-        );
+        ctx.emit(Event::new(
+            EventData::TaskClaimed(TaskClaimed {
+                worker_id: worker.into(),
+            }),
+            &task.id,
+            &task.poster_id,
+        ));
     }
     Ok(true)
 }
@@ -404,7 +409,7 @@ pub async fn deliver(
     system_tasks::request_verification(tx, ctx, &mut task).await?;
     commit(tx, &task, &prior).await?;
     ctx.emit(Event::new(
-        EventKind::TaskDelivered,
+        EventData::TaskDelivered(NoFields {}),
         &task.id,
         &task.poster_id,
     ));
@@ -455,11 +460,9 @@ async fn pay_out(tx: &mut Transaction<'_>, ctx: &mut Ctx, task: &Task) -> Result
     // A completed task raises the trust of both sides in each other.
     social::adjust_trust(tx, ctx, &task.poster_id, worker, true).await?;
     social::adjust_trust(tx, ctx, worker, &task.poster_id, true).await?;
-    let event = Event::new(EventKind::TaskApproved, &task.id, worker);
-    ctx.emit(match &task.feedback {
-        Some(feedback) => event.with("feedback", feedback.clone()),
-        None => event,
-    });
+    let feedback = task.feedback.clone();
+    let event = EventData::TaskApproved(TaskApproved { feedback });
+    ctx.emit(Event::new(event, &task.id, worker));
     Ok(())
 }
 
@@ -486,14 +489,17 @@ pub async fn reject(
         .as_deref()
         .expect("delivered tasks have a worker");
     social::adjust_trust(tx, ctx, poster, worker, false).await?;
-    let mut event = Event::new(EventKind::TaskRejected, &task.id, worker).with("reason", reason);
-    if let Some(feedback) = feedback {
-        event = event.with("feedback", feedback);
-    }
-    ctx.emit(match task.rejection_grace_deadline {
-        Some(grace) if !released => event.with("grace_deadline", rfc3339(grace)),
-        _ => event.with("max_rejections_reached", true),
+    let (grace_deadline, max_rejections_reached) = match task.rejection_grace_deadline {
+        Some(grace) if !released => (Some(rfc3339(grace)), None),
+        _ => (None, Some(true)),
+    };
+    let event = EventData::TaskRejected(TaskRejected {
+        reason,
+        feedback,
+        grace_deadline,
+        max_rejections_reached,
     });
+    ctx.emit(Event::new(event, &task.id, worker));
     Ok(task)
 }
 
@@ -525,7 +531,11 @@ pub async fn cancel(
     interested.sort();
     interested.dedup();
     for agent in interested {
-        ctx.emit(Event::new(EventKind::TaskCancelled, &task.id, &agent));
+        ctx.emit(Event::new(
+            EventData::TaskCancelled(NoFields {}),
+            &task.id,
+            &agent,
+        ));
     }
     Ok(task)
 }
@@ -569,18 +579,18 @@ pub async fn fire_due_timers(tx: &mut Transaction<'_>, ctx: &mut Ctx, task_id: &
         };
         let prior = task.clone();
         let worker = prior.worker_id.clone().unwrap_or_default();
-        let release = |task: &mut Task, ctx: &mut Ctx, kind: EventKind| {
+        let release = |task: &mut Task, ctx: &mut Ctx, kind: fn(NoFields) -> EventData| {
             task.release(ctx.now, &ctx.cfg);
-            ctx.emit(Event::new(kind, &task.id, &worker));
+            ctx.emit(Event::new(kind(NoFields {}), &task.id, &worker));
         };
         match timer {
             Timer::DeadlinePosted | Timer::Expiry => task.close(TaskStatus::Expired),
             Timer::DeadlineClaimed => {
-                release(&mut task, ctx, EventKind::DeadlineExpired);
+                release(&mut task, ctx, EventData::DeadlineExpired);
                 task.deadline = None;
             }
-            Timer::RejectionGrace => release(&mut task, ctx, EventKind::RejectionGraceExpired),
-            Timer::ClaimTimeout => release(&mut task, ctx, EventKind::ClaimTimeoutExpired),
+            Timer::RejectionGrace => release(&mut task, ctx, EventData::RejectionGraceExpired),
+            Timer::ClaimTimeout => release(&mut task, ctx, EventData::ClaimTimeoutExpired),
             Timer::ReviewTimeout => {
                 task.approve();
                 system_tasks::end_verification(tx, ctx, &mut task).await?;
@@ -621,7 +631,11 @@ async fn expired(tx: &mut Transaction<'_>, ctx: &mut Ctx, task: &Task, timer: Ti
         told.extend(tx.matches_of(&task.id).await?);
     }
     for agent in told {
-        ctx.emit(Event::new(EventKind::TaskExpired, &task.id, &agent));
+        ctx.emit(Event::new(
+            EventData::TaskExpired(NoFields {}),
+            &task.id,
+            &agent,
+        ));
     }
     Ok(())
 }

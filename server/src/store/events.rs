@@ -3,7 +3,7 @@
 use super::query::Dialect;
 use super::sql::{Transaction, args};
 use super::{NodeNews, Result};
-use crate::model::{Event, EventKind, Millis};
+use crate::model::{Event, EventData, EventKind, Millis};
 
 /// The channel nodes tell each other on, at commit: events logged, agents changed.
 pub(super) const EVENTS_CHANNEL: &str = "pinchwork_events";
@@ -64,10 +64,10 @@ impl Transaction<'_> {
         let node = self.node().to_string();
         for i in order {
             let event = &mut events[i];
-            let data = serde_json::to_string(&event.data).expect("JSON maps serialize");
+            let data = event.data.fields_json().to_string();
             let mut values = args![
                 &event.recipient,
-                event.kind.as_str(),
+                event.kind().as_str(),
                 &event.task_id,
                 data,
                 now
@@ -143,18 +143,22 @@ impl Transaction<'_> {
     }
 }
 
-/// An event row (None for a kind this server does not know, from a newer node: skipped, not
-/// fatal).
+/// An event row (None for a kind or fields this server cannot read, from a newer node:
+/// skipped, not fatal).
 pub(super) fn event_from(r: &dyn super::sql::Cells) -> Result<Option<Event>> {
     let Some(kind) = EventKind::parse(&r.text("kind")?) else {
         return Ok(None);
     };
+    // Fields this build cannot read are skipped like unknown kinds.
+    let fields = serde_json::from_str(&r.text("data")?).unwrap_or_default();
+    let Ok(data) = EventData::from_parts(kind, fields) else {
+        return Ok(None);
+    };
     Ok(Some(Event {
         id: r.int("id")?,
-        kind,
         task_id: r.text("task_id")?,
         recipient: r.text("recipient")?,
-        data: serde_json::from_str(&r.text("data")?).unwrap_or_default(),
+        data,
         created_at: r.int("created_at")?,
     }))
 }

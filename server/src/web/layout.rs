@@ -237,7 +237,7 @@ pub fn task_details(t: &Task, events: &[crate::events::Event]) -> Markup {
                 @if let Some(at) = t.claimed_at { li { (when(at)) " — claimed" } }
                 @if let Some(at) = t.delivered_at { li { (when(at)) " — delivered" } }
                 @for e in events {
-                    li { (when(e.created_at)) " — " (e.kind.as_str()) " (to " code { (e.recipient) } ")" }
+                    li { (when(e.created_at)) " — " (e.kind().as_str()) " (to " code { (e.recipient) } ")" }
                 }
             }
         }

@@ -32,7 +32,7 @@ pub async fn owner_events(
                 _ = shutdown.wait_for(|stop| *stop) => return None,
                 notice = live.recv() => match notice {
                     Ok(Notice::Event(e)) => SseEvent::default()
-                        .event(e.kind.as_str())
+                        .event(e.kind().as_str())
                         .data(e.task_id.clone()),
                     // Something may have happened that this node did not publish: re-read.
                     Ok(Notice::Wake) | Err(RecvError::Lagged(_)) => {
