@@ -201,6 +201,28 @@ pub struct AttemptRecord {
     pub last_error: Option<String>,
 }
 
+/// A unit of work run inside one transaction: given the transaction, the future of its
+/// outcome, with its value and error (a database failure converts into the error).
+pub trait Job<T, E>:
+    for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>> + Send + 'static
+{
+}
+
+impl<T, E, F> Job<T, E> for F where
+    F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>> + Send + 'static
+{
+}
+
+/// What a job returns: anything that can cross to the caller's task.
+pub trait Outcome: Send + 'static {}
+
+impl<T: Send + 'static> Outcome for T {}
+
+/// A job's own error, which a database failure converts into.
+pub trait JobError: From<StoreError> + Send + 'static {}
+
+impl<E: From<StoreError> + Send + 'static> JobError for E {}
+
 /// Runs transactions on a backend for async code.
 #[derive(Clone)]
 pub struct Store {
@@ -260,28 +282,14 @@ impl Store {
 
     /// Runs `job` in one read-write transaction: committed if it returns Ok, rolled back if
     /// not. The job's own error comes back as it was; a database failure as `E::from`.
-    pub async fn write<T, E, F>(&self, job: F) -> Result<T, E>
-    where
-        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
+    pub async fn write<T: Outcome, E: JobError>(&self, job: impl Job<T, E>) -> Result<T, E> {
         self.run(true, job).await
     }
 
     /// Runs a job of exactly one statement, which is atomic by itself: on PostgreSQL outside
     /// an explicit transaction, sparing the `BEGIN` and `COMMIT` round trips; on SQLite as
     /// `write` does. A second statement fails the job, on either backend.
-    pub async fn write_one<T, E, F>(&self, job: F) -> Result<T, E>
-    where
-        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
+    pub async fn write_one<T: Outcome, E: JobError>(&self, job: impl Job<T, E>) -> Result<T, E> {
         match &*self.backend {
             Backend::Sqlite(db) => db.run(true, true, job).await,
             Backend::Postgres(db) => db.run_one(job).await,
@@ -289,25 +297,11 @@ impl Store {
     }
 
     /// Runs `job` in one read-only transaction (a consistent snapshot).
-    pub async fn read<T, E, F>(&self, job: F) -> Result<T, E>
-    where
-        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
+    pub async fn read<T: Outcome, E: JobError>(&self, job: impl Job<T, E>) -> Result<T, E> {
         self.run(false, job).await
     }
 
-    async fn run<T, E, F>(&self, write: bool, job: F) -> Result<T, E>
-    where
-        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
+    async fn run<T: Outcome, E: JobError>(&self, write: bool, job: impl Job<T, E>) -> Result<T, E> {
         match &*self.backend {
             Backend::Sqlite(db) => db.run(write, false, job).await,
             Backend::Postgres(db) => db.run(write, job).await,

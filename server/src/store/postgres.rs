@@ -10,8 +10,7 @@
 
 use super::events::{EVENTS_CHANNEL, parse_notice};
 use super::sql::{Conn, Transaction};
-use super::{NodeNews, Result, StoreError};
-use futures_util::future::BoxFuture;
+use super::{Job, JobError, NodeNews, Outcome, Result, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Connection, Executor};
 use std::str::FromStr;
@@ -57,14 +56,11 @@ impl Postgres {
     /// Runs `job` in one transaction on a pooled connection. The transaction runs to its end
     /// in a task of its own, so a caller that goes away (a client hanging up) never cuts a
     /// transaction short between its statements.
-    pub(super) async fn run<T, E, F>(&self, write: bool, job: F) -> Result<T, E>
-    where
-        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
+    pub(super) async fn run<T: Outcome, E: JobError>(
+        &self,
+        write: bool,
+        job: impl Job<T, E>,
+    ) -> Result<T, E> {
         let (pool, node) = (self.pool.clone(), self.node.clone());
         let begin = if write {
             "BEGIN"
@@ -92,14 +88,10 @@ impl Postgres {
     }
 
     /// Runs a job of one statement on a pooled connection, committed by itself.
-    pub(super) async fn run_one<T, E, F>(&self, job: F) -> Result<T, E>
-    where
-        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
+    pub(super) async fn run_one<T: Outcome, E: JobError>(
+        &self,
+        job: impl Job<T, E>,
+    ) -> Result<T, E> {
         let (pool, node) = (self.pool.clone(), self.node.clone());
         let work = async move {
             let mut conn = pool.acquire().await.map_err(StoreError::from)?;
@@ -155,11 +147,9 @@ impl Postgres {
 }
 
 /// Runs a job's work in a task of its own, to its end whatever becomes of the caller.
-async fn to_the_end<T, E>(work: impl Future<Output = Result<T, E>> + Send + 'static) -> Result<T, E>
-where
-    T: Send + 'static,
-    E: From<StoreError> + Send + 'static,
-{
+async fn to_the_end<T: Outcome, E: JobError>(
+    work: impl Future<Output = Result<T, E>> + Send + 'static,
+) -> Result<T, E> {
     tokio::spawn(work)
         .await
         .unwrap_or_else(|_| Err(StoreError::JobPanicked.into()))

@@ -4,8 +4,7 @@
 //! on the thread that owns the connection: rusqlite never waits, so it is ready at once.
 
 use super::sql::{Conn, Transaction};
-use super::{Result, StoreError};
-use futures_util::future::BoxFuture;
+use super::{Job, JobError, Outcome, Result, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -117,14 +116,12 @@ impl Sqlite {
 impl Sqlite {
     /// Runs `job` on the writer (or, to read, a reader) in one transaction; `single`: a job
     /// of one statement (see `Store::write_one`).
-    pub(super) async fn run<T, E, F>(&self, write: bool, single: bool, job: F) -> Result<T, E>
-    where
-        F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-    {
+    pub(super) async fn run<T: Outcome, E: JobError>(
+        &self,
+        write: bool,
+        single: bool,
+        job: impl Job<T, E>,
+    ) -> Result<T, E> {
         let work: Work = Box::new(move |tx| match poll_once(job(tx)) {
             Some(Ok(value)) => Ok(Box::new(value) as Box<dyn Any + Send>),
             Some(Err(e)) => Err(Failed::Job(Box::new(e))),
