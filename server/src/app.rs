@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::events::Bus;
 use crate::market::{self, Ctx, RoutingHints};
 use crate::model::{DAY, Millis};
-use crate::store::{Node, Store, Transaction};
+use crate::store::{Node, Store, Transaction, WebhookDelivery};
 use crate::time::{Clock, SystemClock};
 use crate::{a2a, api, scheduler, webhooks};
 use futures_util::future::BoxFuture;
@@ -125,6 +125,18 @@ impl AppState {
             }
             Err(e) => tracing::error!(error = %e, agent, "reading a changed agent failed"),
         }
+    }
+
+    /// Re-reads what the surfaces keep of the marketplace (the A2A endpoint's view), on each
+    /// timer tick.
+    pub async fn refresh_views(&self) -> Result<()> {
+        a2a::refresh(self).await
+    }
+
+    /// How the webhook outbox sends a delivery: an agent's webhook, or an A2A push with its
+    /// config's token and headers.
+    pub async fn sending(&self, delivery: &WebhookDelivery) -> Result<webhooks::Sending> {
+        a2a::push::sending(self, delivery).await
     }
 
     pub fn now(&self) -> Millis {

@@ -23,7 +23,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if let Err(e) = state.refresh_routing().await {
             tracing::error!(error = %e, "reading the routing hints failed");
         }
-        if let Err(e) = crate::a2a::refresh(&state).await {
+        if let Err(e) = state.refresh_views().await {
             tracing::error!(error = %e, "reading whether A2A push configs exist failed");
         }
         if state.now() - last_beat >= NODE_HEARTBEAT {

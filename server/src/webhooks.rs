@@ -11,11 +11,10 @@
 //!   connection uses exactly the addresses it checked; literal addresses (which skip DNS) are
 //!   checked before sending; redirects are not followed; proxies are not used.
 //!   `webhook_allow_insecure` allows plain http and loopback addresses, for local testing.
-//! - A2A push notifications go out the same way (`a2a::push`): queued with the change they
+//! - A2A push notifications go out the same way (`a2a::push`, asked through `AppState::sending`): queued with the change they
 //!   announce, sent to the client's URL with its token and `Authorization`, and signed with
 //!   the token; a delivery whose config was deleted is dropped.
 
-use crate::a2a;
 use crate::app::AppState;
 use crate::error::Result;
 use crate::events::Event;
@@ -527,6 +526,19 @@ pub async fn take_due(state: &AppState, limit: usize) -> Result<Vec<DueWebhook>>
         .map_err(crate::error::Error::from)
 }
 
+/// How a delivery from the outbox is sent (the app asks the surface that queued it).
+pub enum Sending {
+    /// An agent's webhook: signed with the agent's secret.
+    Webhook,
+    /// An A2A push: signed with the config's token, with its headers.
+    Push {
+        token: Option<String>,
+        headers: Vec<(&'static str, String)>,
+    },
+    /// The push config was deleted: not sent.
+    Gone,
+}
+
 /// Sends a taken delivery once and records what came of it.
 pub async fn send_and_record(
     state: &AppState,
@@ -536,10 +548,10 @@ pub async fn send_and_record(
     secret: Option<String>,
 ) {
     // A2A push notifications are signed with their config's token and carry its headers.
-    let (secret, headers) = match a2a::push::sending(state, &delivery).await {
-        Ok(a2a::push::Sending::Webhook) => (secret, Vec::new()),
-        Ok(a2a::push::Sending::Push { token, headers }) => (token, headers),
-        Ok(a2a::push::Sending::Gone) => {
+    let (secret, headers) = match state.sending(&delivery).await {
+        Ok(Sending::Webhook) => (secret, Vec::new()),
+        Ok(Sending::Push { token, headers }) => (token, headers),
+        Ok(Sending::Gone) => {
             let refused = Outcome::Refused("the push notification config was deleted".into());
             return record(state, &delivery, &refused, None).await;
         }

@@ -20,6 +20,7 @@ use crate::market::validate;
 use crate::model::Millis;
 use crate::store::{PushConfig, Transaction, WebhookDelivery};
 use crate::webhooks;
+use crate::webhooks::Sending;
 use std::collections::BTreeSet;
 
 /// Push configs one task may have.
@@ -194,19 +195,6 @@ pub async fn enqueue(
         queued += 1;
     }
     Ok(queued)
-}
-
-/// How a delivery from the outbox is sent.
-pub enum Sending {
-    /// An agent's webhook: signed with the agent's secret.
-    Webhook,
-    /// An A2A push: signed with the config's token, with its headers.
-    Push {
-        token: Option<String>,
-        headers: Vec<(&'static str, String)>,
-    },
-    /// The push config was deleted: not sent.
-    Gone,
 }
 
 /// What sending `delivery` takes (reads the push config of A2A pushes).
