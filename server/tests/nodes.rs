@@ -167,7 +167,9 @@ async fn a_pickup_takes_the_next_task_instead_of_waiting_for_a_held_one() {
                             ..Default::default()
                         };
                         let taken = tx.claimable(&filter, 1).await?;
-                        std::thread::sleep(Duration::from_secs(2));
+                        // PostgreSQL jobs run on the runtime: hold the transaction without
+                        // holding a worker thread.
+                        tokio::time::sleep(Duration::from_secs(2)).await;
                         held.store(false, Ordering::SeqCst);
                         Ok::<_, pinchwork_server::error::Error>(
                             taken.into_iter().map(|o| o.task.id).collect::<Vec<_>>(),
