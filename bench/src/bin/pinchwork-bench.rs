@@ -71,6 +71,16 @@ struct Args {
     /// them.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// Fills the marketplace with this many open tasks before the run, which the benchmark's
+    /// workers never take (tag `elsewhere`, posted by agents of their own): the benchmark's
+    /// tasks are then tagged `bench` and its workers pick up with `?tags=bench`, also at 0, so
+    /// that runs at different sizes do the same work.
+    #[arg(long)]
+    open_tasks: Option<usize>,
+    /// Agents that only browse (`GET /v1/tasks/available`, first page, no filter), each in a
+    /// loop: what a marketplace's size costs a read.
+    #[arg(long, default_value_t = 0)]
+    readers: usize,
 }
 
 const INITIAL_CREDITS: i64 = 1_000_000_000;
@@ -85,15 +95,17 @@ enum Ep {
     PickupEmpty,
     Deliver,
     Approve,
+    Browse,
 }
 
 impl Ep {
-    const ALL: [Ep; 5] = [
+    const ALL: [Ep; 6] = [
         Ep::Create,
         Ep::PickupHit,
         Ep::PickupEmpty,
         Ep::Deliver,
         Ep::Approve,
+        Ep::Browse,
     ];
     fn name(self) -> &'static str {
         match self {
@@ -102,6 +114,7 @@ impl Ep {
             Ep::PickupEmpty => "pickup (204)",
             Ep::Deliver => "deliver",
             Ep::Approve => "approve",
+            Ep::Browse => "browse",
         }
     }
 }
@@ -177,6 +190,7 @@ async fn call(
             ("pickup", _) => Some(Ep::PickupHit),
             ("deliver", _) => Some(Ep::Deliver),
             ("approve", _) => Some(Ep::Approve),
+            ("browse", _) => Some(Ep::Browse),
             _ => None,
         };
         if let Some(ep) = ep {
@@ -199,6 +213,7 @@ async fn poster_create_loop(
     window: Window,
     open: Arc<Semaphore>,
     max_credits: i64,
+    tagged: bool,
 ) -> Stats {
     let mut stats = Stats::default();
     let mut n = 0u64;
@@ -209,10 +224,14 @@ async fn poster_create_loop(
         };
         permit.forget();
         n += 1;
-        let req = auth(client.post(format!("{base}/v1/tasks")), &key).json(&json!({
+        let mut body = json!({
             "need": format!("bench task {n}: summarise this paragraph"),
             "max_credits": max_credits,
-        }));
+        });
+        if tagged {
+            body["tags"] = json!([BENCH_TAG]);
+        }
+        let req = auth(client.post(format!("{base}/v1/tasks")), &key).json(&body);
         match call(&mut stats, window, "create", req).await {
             Some((StatusCode::CREATED, body)) => {
                 if serde_json::from_slice::<CreateTaskResponse>(&body).is_err() {
@@ -270,10 +289,15 @@ async fn worker_loop(
     window: Window,
     posters: Arc<HashMap<String, mpsc::UnboundedSender<String>>>,
     backoff: Duration,
+    tagged: bool,
 ) -> Stats {
     let mut stats = Stats::default();
+    let pickup = match tagged {
+        true => format!("{base}/v1/tasks/pickup?tags={BENCH_TAG}"),
+        false => format!("{base}/v1/tasks/pickup"),
+    };
     while !window.over() {
-        let req = auth(client.post(format!("{base}/v1/tasks/pickup")), &key);
+        let req = auth(client.post(&pickup), &key);
         let item = match call(&mut stats, window, "pickup", req).await {
             Some((StatusCode::OK, body)) => serde_json::from_slice::<PickupItem>(&body).ok(),
             Some((StatusCode::NO_CONTENT, _)) => {
@@ -298,6 +322,125 @@ async fn worker_loop(
         }
     }
     stats
+}
+
+/// Browses the first page of open tasks, unfiltered, until the window ends.
+async fn reader_loop(client: Client, base: String, key: String, window: Window) -> Stats {
+    let mut stats = Stats::default();
+    while !window.over() {
+        let req = auth(client.get(format!("{base}/v1/tasks/available")), &key);
+        call(&mut stats, window, "browse", req).await;
+    }
+    stats
+}
+
+/// The tag of the benchmark's own tasks when the marketplace is pre-filled.
+const BENCH_TAG: &str = "bench";
+
+/// Writes `n` open tasks that the benchmark's workers never take (tag `elsewhere`, posted by
+/// agents of their own) straight into the database, before any server starts, with their
+/// escrow in the books: each poster was minted what its tasks hold.
+async fn prefill_open_tasks(url: &str, n: usize) -> Result<(), String> {
+    use pinchwork_server::model::{Agent, ESCROW_ACCOUNT, HOUR, MINT_ACCOUNT, Task, Transfer};
+    use pinchwork_server::store::{Store, StoreError};
+    const CREDITS: i64 = 5;
+    // Every poster posts at least one (a ledger line moves at least one credit).
+    let posters_n = n.min(100);
+    const BATCH: usize = 5_000;
+    let store = Store::open(url, 0, 2).await.map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let line = move |id: String, from: &str, to: &str, amount: i64, reason: &str| Transfer {
+        id,
+        from: from.into(),
+        to: to.into(),
+        amount,
+        reason: reason.into(),
+        task_id: None,
+        created_at: now - HOUR,
+    };
+    let posters: Vec<(Agent, Transfer)> = (0..posters_n)
+        .map(|i| {
+            let id = format!("ag-prefill{i:04}");
+            let posted = (n / posters_n + usize::from(i < n % posters_n)) as i64;
+            let agent = Agent {
+                id: id.clone(),
+                name: format!("prefill poster {i}"),
+                key_digest: pinchwork_server::ids::key_digest(&format!("pwk-prefill-{i}")),
+                credits: 0,
+                reputation: (i % 50) as f64 / 10.0,
+                rating_count: 0,
+                tasks_posted: posted,
+                tasks_completed: 0,
+                accepts_system_tasks: false,
+                good_at: None,
+                capability_tags: None,
+                suspended: false,
+                abandon_count: 0,
+                last_abandon_at: None,
+                webhook_url: None,
+                webhook_secret: None,
+                created_at: now - 2 * HOUR,
+            };
+            let minted = line(
+                format!("le-prefill-{i:04}"),
+                MINT_ACCOUNT,
+                &id,
+                posted * CREDITS,
+                "signup_bonus",
+            );
+            (agent, minted)
+        })
+        .collect();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                for (agent, minted) in &posters {
+                    tx.insert_agent(agent).await?;
+                    tx.insert_transfer(minted).await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    for start in (0..n).step_by(BATCH) {
+        let end = (start + BATCH).min(n);
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    for i in start..end {
+                        let poster = format!("ag-prefill{:04}", i % posters_n);
+                        let id = format!("tk-prefill{i:08}");
+                        let at = now - HOUR + i as i64;
+                        let mut task = Task::posted(
+                            id.clone(),
+                            &poster,
+                            format!("Prefilled task {i}: translate document {}", i % 997),
+                            CREDITS,
+                            at,
+                            at + 72 * HOUR,
+                        );
+                        task.tags = Some(vec!["elsewhere".into(), format!("topic{}", i % 50)]);
+                        tx.insert_task(&task).await?;
+                        let mut escrow = line(
+                            format!("le-prefill-{i:08}"),
+                            &poster,
+                            ESCROW_ACCOUNT,
+                            CREDITS,
+                            "escrow",
+                        );
+                        escrow.task_id = Some(id);
+                        tx.insert_transfer(&escrow).await?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -340,6 +483,26 @@ async fn run(args: Args) -> Result<(), String> {
     ];
     if let Some(db) = &database {
         env.push(("PINCHWORK_DATABASE_URL", db.url.clone()));
+    }
+    // A pre-filled SQLite database lives here (the server's own is in its temporary directory).
+    let prefill_dir =
+        std::env::temp_dir().join(format!("pinchwork-bench-prefill-{}", std::process::id()));
+    if let Some(n) = args.open_tasks {
+        let url = match &database {
+            Some(db) => db.url.clone(),
+            None => {
+                std::fs::create_dir_all(&prefill_dir).map_err(|e| e.to_string())?;
+                let url = format!("sqlite://{}", prefill_dir.join("bench.db").display());
+                env.push(("PINCHWORK_DATABASE_URL", url.clone()));
+                url
+            }
+        };
+        let started = Instant::now();
+        prefill_open_tasks(&url, n).await?;
+        println!(
+            "pre-filled {n} open tasks (tag elsewhere) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     let client = Client::builder()
         .tcp_nodelay(true)
@@ -406,6 +569,7 @@ async fn run(args: Args) -> Result<(), String> {
             window,
             open.clone(),
             args.max_credits,
+            args.open_tasks.is_some(),
         )));
         handles.push(tokio::spawn(poster_approve_loop(
             client.clone(),
@@ -426,6 +590,17 @@ async fn run(args: Args) -> Result<(), String> {
             window,
             channels.clone(),
             Duration::from_millis(args.idle_backoff_ms),
+            args.open_tasks.is_some(),
+        )));
+    }
+    for i in 0..args.readers {
+        let base = &bases[i % bases.len()];
+        let key = workers[i % workers.len()].key.clone();
+        handles.push(tokio::spawn(reader_loop(
+            client.clone(),
+            base.clone(),
+            key,
+            window,
         )));
     }
 
@@ -580,6 +755,9 @@ async fn run(args: Args) -> Result<(), String> {
             "  ({} approvals ended in a transport error; their fees are unknown)",
             stats.unknown_approvals
         );
+    }
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(&prefill_dir);
     }
     if sum != minted {
         return Err("credits are not conserved".into());
