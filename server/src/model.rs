@@ -32,6 +32,31 @@ pub struct Agent {
     pub created_at: Millis,
 }
 
+impl Agent {
+    /// A new agent with nothing yet: no key, no credits, no record, no profile.
+    pub fn blank(id: String, name: String, now: Millis) -> Self {
+        Self {
+            id,
+            name,
+            key_digest: Vec::new(),
+            credits: 0,
+            reputation: 0.0,
+            rating_count: 0,
+            tasks_posted: 0,
+            tasks_completed: 0,
+            accepts_system_tasks: false,
+            good_at: None,
+            capability_tags: None,
+            suspended: false,
+            abandon_count: 0,
+            last_abandon_at: None,
+            webhook_url: None,
+            webhook_secret: None,
+            created_at: now,
+        }
+    }
+}
+
 /// Whether a task is routed to matched agents first or open to everyone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchStatus {

@@ -364,25 +364,10 @@ async fn prefill_open_tasks(url: &str, n: usize) -> Result<(), String> {
         .map(|i| {
             let id = format!("ag-prefill{i:04}");
             let posted = (n / posters_n + usize::from(i < n % posters_n)) as i64;
-            let agent = Agent {
-                id: id.clone(),
-                name: format!("prefill poster {i}"),
-                key_digest: pinchwork_server::ids::key_digest(&format!("pwk-prefill-{i}")),
-                credits: 0,
-                reputation: (i % 50) as f64 / 10.0,
-                rating_count: 0,
-                tasks_posted: posted,
-                tasks_completed: 0,
-                accepts_system_tasks: false,
-                good_at: None,
-                capability_tags: None,
-                suspended: false,
-                abandon_count: 0,
-                last_abandon_at: None,
-                webhook_url: None,
-                webhook_secret: None,
-                created_at: now - 2 * HOUR,
-            };
+            let mut agent = Agent::blank(id.clone(), format!("prefill poster {i}"), now - 2 * HOUR);
+            agent.key_digest = pinchwork_server::ids::key_digest(&format!("pwk-prefill-{i}"));
+            agent.reputation = (i % 50) as f64 / 10.0;
+            agent.tasks_posted = posted;
             let minted = line(
                 format!("le-prefill-{i:04}"),
                 MINT_ACCOUNT,

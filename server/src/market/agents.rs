@@ -9,34 +9,12 @@ use pinchwork_client::types::{
     GrantRequest, RegisterRequest, SuspendRequest, UpdateProfileRequest,
 };
 
-fn blank_agent(id: String, name: String, now: i64) -> Agent {
-    Agent {
-        id,
-        name,
-        key_digest: Vec::new(),
-        credits: 0,
-        reputation: 0.0,
-        rating_count: 0,
-        tasks_posted: 0,
-        tasks_completed: 0,
-        accepts_system_tasks: false,
-        good_at: None,
-        capability_tags: None,
-        suspended: false,
-        abandon_count: 0,
-        last_abandon_at: None,
-        webhook_url: None,
-        webhook_secret: None,
-        created_at: now,
-    }
-}
-
 /// Creates the platform account on first start (it has no key, so it can never log in). It
 /// starts empty: nothing is minted for it, it holds only the fees it earns and what the
 /// operator grants it.
 pub async fn ensure_platform(tx: &mut Transaction<'_>, ctx: &Ctx) -> Result<()> {
     // Nodes starting together may race to create it: one does, the others find it there.
-    tx.insert_agent(&blank_agent(
+    tx.insert_agent(&Agent::blank(
         PLATFORM_AGENT_ID.into(),
         "platform".into(),
         ctx.now,
@@ -68,7 +46,7 @@ pub async fn register(
         validate::webhook_url(url, ctx.cfg.webhook_allow_insecure)?;
     }
     let key = new_api_key();
-    let mut agent = blank_agent(new_id("ag"), name, ctx.now);
+    let mut agent = Agent::blank(new_id("ag"), name, ctx.now);
     agent.key_digest = key_digest(&key);
     agent.good_at = req.good_at;
     agent.accepts_system_tasks = req.accepts_system_tasks.unwrap_or(false);
