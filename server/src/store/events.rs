@@ -52,10 +52,15 @@ impl Transaction<'_> {
              RETURNING id, pg_notify($7, $8 || ' event ' || recipient) AS notified, \
              (SELECT nullif(webhook_url, '') FROM agents WHERE id = $1) AS webhook_url";
         let postgres = self.dialect() == Dialect::Postgres;
-        let locks: Vec<i64> = events
-            .iter()
-            .map(|e| recipient_lock(&e.recipient))
-            .collect();
+        // The recipients' lock keys, PostgreSQL's only: a digest per event would be wasted
+        // work on SQLite's writer.
+        let locks: Vec<i64> = match postgres {
+            true => events
+                .iter()
+                .map(|e| recipient_lock(&e.recipient))
+                .collect(),
+            false => Vec::new(),
+        };
         let mut order: Vec<usize> = (0..events.len()).collect();
         if postgres {
             order.sort_by_key(|&i| locks[i]);
