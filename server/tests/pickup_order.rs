@@ -89,3 +89,190 @@ async fn undecodable_path_segments_are_a_json_400() {
     let r = app.get("/v1/tasks/%FF%FE", &key).await.expect(400);
     assert!(r.error().starts_with("Invalid path"), "{}", r.text);
 }
+
+/// One open task as the reference order sees it.
+struct Posted {
+    id: String,
+    overlap: usize,
+    reputation: f64,
+    trust: f64,
+    seq: usize,
+    tags: Vec<&'static str>,
+    need: String,
+}
+
+/// The guide's order for tasks open to everyone: more tags shared with the viewer, better
+/// poster, poster trusting the viewer more, older.
+fn reference_order(tasks: &mut [&Posted]) {
+    tasks.sort_by(|a, b| {
+        b.overlap
+            .cmp(&a.overlap)
+            .then(b.reputation.total_cmp(&a.reputation))
+            .then(b.trust.total_cmp(&a.trust))
+            .then(a.seq.cmp(&b.seq))
+    });
+}
+
+fn ids(tasks: &[&Posted]) -> Vec<String> {
+    tasks.iter().map(|t| t.id.clone()).collect()
+}
+
+fn page_ids(r: &pinchwork_test_kit::Resp) -> Vec<String> {
+    r.json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A board far larger than any candidate list (500 open tasks; the viewer's tags select 80 of
+/// them), with ties in reputation and trust: every page of browse, the filters and successive
+/// pickups give exactly the guide's order over the whole board.
+#[tokio::test]
+async fn a_large_board_is_browsed_and_picked_up_in_the_full_order() {
+    let app = TestApp::new().await;
+    let (_, infra) = app
+        .register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    let (viewer_id, viewer) = app.register("viewer").await;
+    app.call(
+        "PATCH",
+        "/v1/me",
+        Some(&viewer),
+        Some(json!({"good_at": "rust and sql"})),
+    )
+    .await
+    .expect(200);
+    let extract = app.pickup_next(&infra).await.unwrap();
+    app.deliver(
+        &infra,
+        &extract,
+        json!({"agent_id": viewer_id, "tags": ["rust", "sql"]}),
+    )
+    .await
+    .expect(200);
+    // No matching from here on: every task goes straight to the board.
+    app.call(
+        "PATCH",
+        "/v1/me",
+        Some(&infra),
+        Some(json!({"accepts_system_tasks": false})),
+    )
+    .await
+    .expect(200);
+
+    // Posters: reputation from one rating each (two pairs tie), and two of them trusting
+    // the viewer (0.55) after working with it.
+    let (_, rater) = app.register("rater").await;
+    let plan: [(Option<i64>, bool); 8] = [
+        (Some(5), false),
+        (Some(3), true),
+        (Some(3), false),
+        (Some(1), false),
+        (None, true),
+        (None, false),
+        (Some(4), false),
+        (Some(2), false),
+    ];
+    let mut posters = Vec::new();
+    for (i, (rating, trusts)) in plan.iter().enumerate() {
+        let (_, key) = app.register(&format!("poster {i}")).await;
+        if let Some(rating) = rating {
+            complete(&app, &key, &rater, Some(*rating)).await;
+        }
+        if *trusts {
+            complete(&app, &key, &viewer, None).await;
+        }
+        let reputation = rating.map_or(0.0, |r| r as f64);
+        posters.push((key, reputation, if *trusts { 0.55 } else { 0.5 }));
+    }
+
+    let mut board = Vec::new();
+    for seq in 0..500 {
+        let (key, reputation, trust) = &posters[(seq * 7 + seq / 8) % posters.len()];
+        let tags: Vec<&str> = match seq % 25 {
+            0 => vec!["rust", "sql"],
+            1 | 2 => vec!["rust"],
+            3 => vec!["sql", "go"],
+            4..=7 => vec!["go"],
+            8..=15 => vec!["elsewhere"],
+            _ => vec![],
+        };
+        let need = if seq % 10 == 3 {
+            format!("task {seq} with a Needle in it")
+        } else {
+            format!("task {seq}")
+        };
+        let id = app
+            .post(
+                "/v1/tasks",
+                key,
+                json!({"need": need, "max_credits": 1, "tags": tags}),
+            )
+            .await
+            .expect(201)
+            .json["task_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let overlap = tags.iter().filter(|t| ["rust", "sql"].contains(t)).count();
+        board.push(Posted {
+            id,
+            overlap,
+            reputation: *reputation,
+            trust: *trust,
+            seq,
+            tags,
+            need,
+        });
+    }
+    // The built-in matcher reserved the tasks carrying the viewer's tags for it: past the
+    // match window they are open to everyone.
+    app.advance(app.cfg.match_timeout_seconds * 1000 + 1).await;
+    let mut expected: Vec<&Posted> = board.iter().collect();
+    reference_order(&mut expected);
+
+    let browse = app
+        .get("/v1/tasks/available?limit=1", &viewer)
+        .await
+        .expect(200);
+    assert_eq!(browse.json["total"], 500);
+    for offset in [0, 20, 60, 80, 100, 480] {
+        let page = app
+            .get(
+                &format!("/v1/tasks/available?limit=20&offset={offset}"),
+                &viewer,
+            )
+            .await
+            .expect(200);
+        let want = ids(&expected[offset..(offset + 20).min(500)]);
+        assert_eq!(page_ids(&page), want, "page at offset {offset}");
+    }
+
+    // Filters: a tag, a search through the text index, and one too short for it.
+    for (query, keep) in [
+        (
+            "tags=go",
+            &(|t: &Posted| t.tags.contains(&"go")) as &dyn Fn(&Posted) -> bool,
+        ),
+        ("search=needle", &|t: &Posted| t.need.contains("Needle")),
+        ("search=3%20", &|t: &Posted| t.need.contains("3 ")),
+        ("tags=sql&search=needle", &|t: &Posted| {
+            t.tags.contains(&"sql") && t.need.contains("Needle")
+        }),
+    ] {
+        let want: Vec<&Posted> = expected.iter().copied().filter(|t| keep(t)).collect();
+        let page = app
+            .get(&format!("/v1/tasks/available?limit=30&{query}"), &viewer)
+            .await
+            .expect(200);
+        assert_eq!(page.json["total"], want.len(), "{query}");
+        assert_eq!(page_ids(&page), ids(&want[..want.len().min(30)]), "{query}");
+    }
+
+    // Pickups claim in the same order, each leaving the board to the next.
+    for want in ids(&expected[..5]) {
+        assert_eq!(next_pickup(&app, &viewer).await, want);
+    }
+}

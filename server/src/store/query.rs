@@ -22,6 +22,14 @@ impl Dialect {
         }
     }
 
+    /// Makes SQLite read a table through the named index (PostgreSQL needs no hint).
+    fn index_hint(self, index: &str) -> String {
+        match self {
+            Self::Sqlite => format!(" INDEXED BY {index}"),
+            Self::Postgres => String::new(),
+        }
+    }
+
     /// True when `needle` occurs in `haystack` (both SQL expressions).
     pub fn contains(self, haystack: &str, needle: &str) -> String {
         match self {
@@ -76,18 +84,70 @@ impl Args {
     }
 }
 
+/// How many tasks past the page each candidate list of `open_tasks` offers: the margin by
+/// which the viewer-dependent order (tag overlap, trust) may reach past the page.
+pub const CANDIDATE_SLACK: i64 = 50;
+
+/// How far a total is counted before it stops: `total` says "at least this many" beyond.
+pub const COUNT_CAP: i64 = 1_000;
+
 /// Open tasks the viewer may claim, in pickup order, selecting the task columns, the
 /// poster's reputation and the viewer's match rank (see `Transaction::claimable`): one page of
-/// them, and the count of them all.
+/// them, and their count (stopping past `COUNT_CAP`).
+///
+/// Cost does not grow with the board. The order is computed over a bounded candidate set: the
+/// tasks matched to the viewer, and, from the open board (`open_task_tags`), the first
+/// `offset + limit + CANDIDATE_SLACK` tasks by poster reputation then age among all that pass
+/// the filters, and as many among those carrying each of the viewer's capability tags. Every
+/// list is an index range; the filters are checked on the rows read.
 pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Query, Query) {
-    let mut args = Args {
-        dialect,
-        args: Vec::new(),
-    };
+    let mut args = Args::new(dialect);
     let viewer = args.bind(filter.viewer.clone());
-    let mut from = format!(
+    // What a board row `g` must pass besides being on its list.
+    let mut passes = format!(
+        "g.poster_id <> {viewer} AND NOT EXISTS (SELECT 1 FROM tasks s \
+         WHERE s.parent_task_id = g.task_id AND s.worker_id = {viewer})"
+    );
+    let tags: Vec<String> = filter
+        .tags
+        .iter()
+        .map(|tag| args.bind(tag.to_lowercase()))
+        .collect();
+    for tag in tags.iter().skip(1) {
+        passes.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM open_task_tags f WHERE f.tag = {tag} AND f.seq = g.seq)"
+        ));
+    }
+    let search = filter.search.as_deref().filter(|s| !s.is_empty());
+    if let Some(search) = search {
+        passes.push_str(&format!(" AND {}", text_search(&mut args, "g.seq", search)));
+    }
+    // Tasks with a filter tag are listed under it; the rest under the empty tag.
+    let board = match tags.first() {
+        Some(tag) => tag.clone(),
+        None => args.bind(String::new()),
+    };
+    let list = |tag: &str, size: &str| {
+        format!(
+            "SELECT seq FROM (SELECT g.seq FROM open_task_tags g WHERE g.tag = {tag} \
+             AND {passes} ORDER BY g.poster_reputation DESC, g.seq LIMIT {size}) AS w"
+        )
+    };
+    let matched = format!(
+        // CROSS JOIN: SQLite joins in the order written, from the viewer's matches.
+        "SELECT mt.seq FROM task_matches mm CROSS JOIN tasks mt \
+         WHERE mt.id = mm.task_id AND mm.agent_id = {viewer} AND mt.status = 'posted' \
+         AND mt.match_status = 'matched'"
+    );
+    // The old filters stay on the outer query: the lists bound the rows it reads, and the
+    // result on them is what it always was.
+    let cols = format!(
         "{}, coalesce(a.reputation, 0.0) AS poster_reputation, \
-         CASE WHEN t.match_status = 'matched' THEN m.rank END AS match_rank FROM tasks t \
+         CASE WHEN t.match_status = 'matched' THEN m.rank END AS match_rank",
+        T_TASK_COLS.as_str()
+    );
+    let mut body = format!(
+        "FROM tasks t \
          LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = {viewer} \
          LEFT JOIN agents a ON a.id = t.poster_id \
          LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = {viewer} \
@@ -95,52 +155,100 @@ pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Que
          AND (t.match_status IN ('broadcast', 'pending') \
               OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
          AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id \
-                         AND s.worker_id = {viewer})",
-        T_TASK_COLS.as_str()
+                         AND s.worker_id = {viewer})"
     );
-    for tag in &filter.tags {
-        let tag = args.bind(format!(",{},", tag.to_lowercase()));
-        let found = dialect.contains("coalesce(t.tags_key, '')", &tag);
-        from.push_str(&format!(" AND {found}"));
+    for tag in &tags {
+        let found = dialect.contains("coalesce(t.tags_key, '')", &format!("',' || {tag} || ','"));
+        body.push_str(&format!(" AND {found}"));
     }
-    if let Some(search) = filter.search.as_deref().filter(|s| !s.is_empty()) {
-        // lower() on both sides: SQLite's folds ASCII only, PostgreSQL's every letter, and
-        // each backend must fold the search as it folds the text.
+    if let Some(search) = search {
+        // The text index folds case as the backend's lower() does or better: this keeps
+        // exactly what the substring test always kept.
         let search = format!("lower({})", args.bind(search.to_string()));
         let in_need = dialect.contains("lower(t.need)", &search);
         let in_context = dialect.contains("lower(coalesce(t.context, ''))", &search);
-        from.push_str(&format!(" AND ({in_need} OR {in_context})"));
+        body.push_str(&format!(" AND ({in_need} OR {in_context})"));
     }
-    let count = Query {
-        sql: format!("SELECT count(*) AS n FROM (SELECT {from}) AS open_tasks"),
-        args: args.args.clone(),
+    let count = {
+        let mut args = Args {
+            dialect,
+            args: args.args.clone(),
+        };
+        let cap = args.bind(COUNT_CAP + 1);
+        let board = list(&board, &cap);
+        args.query(format!(
+            "SELECT count(*) AS n FROM (SELECT t.id {body} AND t.seq IN ({matched} UNION {board}) \
+             LIMIT {cap}) AS open_tasks"
+        ))
     };
+    let size = args.bind(page.offset + page.limit + CANDIDATE_SLACK);
+    let mut candidates = vec![matched, list(&board, &size)];
     // Matched tasks first, by rank then age; then the rest, sharing more tags with the viewer
     // first, then by poster reputation, the poster's trust in the viewer, and age.
     let mut order = String::from(
         "(t.match_status <> 'matched'), CASE WHEN t.match_status = 'matched' THEN m.rank END, \
          CASE WHEN t.match_status = 'matched' THEN t.seq END, ",
     );
-    let overlap: Vec<String> = filter
-        .capability_tags
-        .iter()
-        .map(|tag| {
-            let tag = args.bind(format!(",{},", tag.to_lowercase()));
-            let shared = dialect.contains("coalesce(t.tags_key, '')", &tag);
-            format!("CASE WHEN {shared} THEN 1 ELSE 0 END")
-        })
-        .collect();
+    let mut overlap = Vec::new();
+    for tag in &filter.capability_tags {
+        let tag = args.bind(tag.to_lowercase());
+        candidates.push(list(&tag, &size));
+        let shared = dialect.contains("coalesce(t.tags_key, '')", &format!("',' || {tag} || ','"));
+        overlap.push(format!("CASE WHEN {shared} THEN 1 ELSE 0 END"));
+    }
     if !overlap.is_empty() {
         order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
     }
     order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
     let limit = args.bind(page.limit);
     let offset = args.bind(page.offset);
-    let tasks = Query {
-        sql: format!("SELECT {from} ORDER BY {order} LIMIT {limit} OFFSET {offset}"),
-        args: args.args,
-    };
+    let tasks = args.query(format!(
+        "SELECT {cols} {body} AND t.seq IN ({}) ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+        candidates.join(" UNION ")
+    ));
     (tasks, count)
+}
+
+/// The shortest search the text index serves: trigrams.
+const INDEXED_SEARCH_CHARS: usize = 3;
+
+/// True when the open task whose seq is `seq` has `search` in its need or context, case
+/// folded: through the text index (SQLite's FTS5 trigram table, PostgreSQL's trigram indexes)
+/// when the search is long enough for trigrams, else by reading the task.
+fn text_search(args: &mut Args, seq: &str, search: &str) -> String {
+    if search.chars().count() < INDEXED_SEARCH_CHARS {
+        let dialect = args.dialect;
+        let search = format!("lower({})", args.bind(search.to_string()));
+        let in_need = dialect.contains("lower(x.need)", &search);
+        let in_context = dialect.contains("lower(coalesce(x.context, ''))", &search);
+        return format!(
+            "EXISTS (SELECT 1 FROM tasks x WHERE x.seq = {seq} AND ({in_need} OR {in_context}))"
+        );
+    }
+    match args.dialect {
+        Dialect::Sqlite => {
+            // One FTS5 phrase: the text as it is, quotes doubled.
+            let phrase = args.bind(format!("\"{}\"", search.replace('"', "\"\"")));
+            format!(
+                "{seq} IN (SELECT rowid FROM open_task_text WHERE open_task_text MATCH {phrase})"
+            )
+        }
+        Dialect::Postgres => {
+            let escaped: String = search
+                .chars()
+                .flat_map(|c| match c {
+                    '\\' | '%' | '_' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            let pattern = args.bind(format!("%{escaped}%"));
+            format!(
+                "{seq} IN (SELECT x.seq FROM tasks x WHERE x.status = 'posted' \
+                 AND x.is_system = FALSE AND x.match_status IN ('broadcast', 'pending') \
+                 AND (x.need ILIKE {pattern} OR x.context ILIKE {pattern}))"
+            )
+        }
+    }
 }
 
 /// Open system tasks the viewer may do, oldest first, shaped as `open_tasks` rows (no poster
@@ -159,10 +267,13 @@ pub fn system_tasks(dialect: Dialect, viewer: &str, limit: i64) -> Query {
     Query {
         sql: format!(
             "SELECT {}, CAST(0.0 AS DOUBLE PRECISION) AS poster_reputation, \
-             CAST(NULL AS BIGINT) AS match_rank FROM tasks t \
+             CAST(NULL AS BIGINT) AS match_rank FROM tasks t{} \
              WHERE t.is_system AND t.status = 'posted' AND NOT ({excluded}) \
              ORDER BY t.seq LIMIT {limit}",
-            T_TASK_COLS.as_str()
+            T_TASK_COLS.as_str(),
+            // Without statistics SQLite prefers the status index, which holds every posted
+            // task; PostgreSQL picks the partial index by itself.
+            dialect.index_hint("tasks_open_system"),
         ),
         args: args.args,
     }
@@ -296,27 +407,132 @@ mod tests {
             limit: 5,
             offset: 10,
         };
-        for (dialect, marker) in [(Dialect::Sqlite, "?"), (Dialect::Postgres, "$")] {
+        for (dialect, marker, text) in [
+            (Dialect::Sqlite, "?", "\"Über\""),
+            (Dialect::Postgres, "$", "%Über%"),
+        ] {
             let (tasks, count) = open_tasks(dialect, &filter, page);
+            let filters = vec![
+                Cell::from("ag-1".to_string()),
+                Cell::from("rust".to_string()),
+                Cell::from(text.to_string()),
+                Cell::from("Über".to_string()),
+            ];
+            assert_eq!(tasks.args[..4], filters);
             assert_eq!(
-                tasks.args,
-                vec![
-                    Cell::from("ag-1".to_string()),
-                    Cell::from(",rust,".to_string()),
-                    Cell::from("Über".to_string()),
-                    Cell::from(",sql,".to_string()),
+                tasks.args[4..],
+                [
+                    Cell::from(65),
+                    Cell::from("sql".to_string()),
                     Cell::from(5),
-                    Cell::from(10),
+                    Cell::from(10)
                 ]
             );
-            // The count binds only what its WHERE uses.
-            assert_eq!(count.args, tasks.args[..3]);
+            // The count binds only what its WHERE uses, and its cap.
+            assert_eq!(count.args[..4], filters);
+            assert_eq!(count.args[4..], [Cell::from(COUNT_CAP + 1)]);
             assert!(
                 tasks
                     .sql
-                    .contains(&format!("LIMIT {marker}5 OFFSET {marker}6"))
+                    .contains(&format!("LIMIT {marker}7 OFFSET {marker}8"))
             );
-            assert!(!count.sql.contains(&format!("{marker}4")));
+            assert!(!count.sql.contains(&format!("{marker}6")));
         }
+    }
+
+    #[test]
+    fn short_searches_read_the_task_and_long_ones_the_text_index() {
+        for (search, indexed) in [("ab", false), ("abc", true), ("日本", false)] {
+            let filter = OpenTaskFilter {
+                viewer: "ag-1".into(),
+                tags: vec![],
+                search: Some(search.into()),
+                capability_tags: vec![],
+            };
+            let (tasks, _) = open_tasks(
+                Dialect::Sqlite,
+                &filter,
+                Page {
+                    limit: 1,
+                    offset: 0,
+                },
+            );
+            assert_eq!(
+                tasks.sql.contains("open_task_text MATCH"),
+                indexed,
+                "{search}"
+            );
+        }
+    }
+
+    /// EXPLAIN QUERY PLAN of `sql` on a migrated SQLite database: one line per step.
+    fn plan(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        // Parameters stay unbound (NULL): the plan does not depend on them.
+        let mut rows = stmt.raw_query();
+        let mut steps = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            steps.push(row.get::<_, String>(3).unwrap());
+        }
+        steps
+    }
+
+    /// Browse, pickup and their filters read index ranges: no step scans a table, and no
+    /// step reads every posted task (the status index alone). Run with no rows, so with the
+    /// planner's default estimates.
+    #[tokio::test]
+    async fn the_open_task_queries_read_indexes_not_tables() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("plans.db");
+        let url = format!("sqlite://{}", path.display());
+        drop(super::super::Store::open(&url, 0, 1).await.unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let filter =
+            |tags: &[&str], search: Option<&str>, capability_tags: &[&str]| OpenTaskFilter {
+                viewer: "ag-1".into(),
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                search: search.map(String::from),
+                capability_tags: capability_tags.iter().map(|t| t.to_string()).collect(),
+            };
+        let page = Page {
+            limit: 20,
+            offset: 0,
+        };
+        let mut queries = vec![("system work", system_tasks(Dialect::Sqlite, "ag-1", 1))];
+        for (what, f) in [
+            ("plain", filter(&[], None, &[])),
+            ("capabilities", filter(&[], None, &["rust", "sql"])),
+            ("tags", filter(&["rust", "go"], None, &["sql"])),
+            ("search", filter(&[], Some("needle"), &["sql"])),
+            ("short search", filter(&["go"], Some("ab"), &[])),
+        ] {
+            let (tasks, count) = open_tasks(Dialect::Sqlite, &f, page);
+            queries.push((what, tasks));
+            queries.push((what, count));
+        }
+        for (what, query) in queries {
+            let plan = plan(&conn, &query.sql);
+            let scans: Vec<_> = plan
+                .iter()
+                .filter(|step| {
+                    // Allowed scans: a candidate list and the capped count (bounded), and the partial index of
+                    // open system work (read in order, up to the limit).
+                    let bounded = step.starts_with("SCAN w")
+                        || *step == "SCAN open_tasks"
+                        // a full-text MATCH (FTS5's index)
+                        || step.starts_with("SCAN open_task_text VIRTUAL TABLE INDEX 0:M")
+                        || step.ends_with("USING INDEX tasks_open_system");
+                    (step.starts_with("SCAN") && !bounded) || step.ends_with("(status=?)")
+                })
+                .collect();
+            assert!(scans.is_empty(), "{what}: {scans:?} in {plan:#?}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_their_wildcards() {
+        let mut args = Args::new(Dialect::Postgres);
+        text_search(&mut args, "g.seq", "50%_off\\");
+        assert_eq!(args.args, [Cell::from("%50\\%\\_off\\\\%".to_string())]);
     }
 }
