@@ -13,7 +13,9 @@ CREATE TABLE open_task_tags (
     poster_reputation REAL NOT NULL,
     PRIMARY KEY (tag, seq)
 );
-CREATE INDEX open_task_tags_order ON open_task_tags (tag, poster_reputation DESC, seq);
+-- It holds the columns the lists read, so that they read it alone.
+CREATE INDEX open_task_tags_order
+    ON open_task_tags (tag, poster_reputation DESC, seq, poster_id, task_id);
 CREATE INDEX open_task_tags_by_poster ON open_task_tags (poster_id);
 
 -- The open tasks' text, for `search`: trigram tokens match any substring of 3 or more
