@@ -88,128 +88,230 @@ impl Args {
 /// which the viewer-dependent order (tag overlap, trust) may reach past the page.
 pub const CANDIDATE_SLACK: i64 = 50;
 
+/// How many of the open tasks browsing shows in pickup order; past them, by poster reputation
+/// then age (an index range, however deep the page).
+pub const RELEVANT: i64 = 100;
+
 /// How far a total is counted before it stops: `total` says "at least this many" beyond.
 pub const COUNT_CAP: i64 = 1_000;
 
-/// Open tasks the viewer may claim, in pickup order, selecting the task columns, the
-/// poster's reputation and the viewer's match rank (see `Transaction::claimable`): one page of
-/// them, and their count (stopping past `COUNT_CAP`).
-///
-/// Cost does not grow with the board. The order is computed over a bounded candidate set: the
-/// tasks matched to the viewer, and, from the open board (`open_task_tags`), the first
-/// `offset + limit + CANDIDATE_SLACK` tasks by poster reputation then age among all that pass
-/// the filters, and as many among those carrying each of the viewer's capability tags. Every
-/// list is an index range; the filters are checked on the rows read.
-pub fn open_tasks(dialect: Dialect, filter: &OpenTaskFilter, page: Page) -> (Query, Query) {
-    let mut args = Args::new(dialect);
-    let viewer = args.bind(filter.viewer.clone());
-    // What a board row `g` must pass besides being on its list.
-    // What a board row `g` must pass besides being on its list.
-    let mut passes = format!(
-        "g.poster_id <> {viewer} AND NOT EXISTS (SELECT 1 FROM tasks s \
-         WHERE s.parent_task_id = g.task_id AND s.worker_id = {viewer})"
-    );
-    let tags: Vec<String> = filter
-        .tags
-        .iter()
-        .map(|tag| args.bind(tag.to_lowercase()))
-        .collect();
-    for tag in tags.iter().skip(1) {
-        passes.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM open_task_tags f WHERE f.tag = {tag} AND f.seq = g.seq)"
-        ));
+/// The parts the open-task queries share, their common parameters bound: the viewer, the
+/// filters, and which board list holds the tasks that pass them.
+struct OpenTasks<'a> {
+    filter: &'a OpenTaskFilter,
+    args: Args,
+    /// What a board row `g` must pass besides being on its list.
+    passes: String,
+    /// The tag of the board list: the first filter tag, or the empty tag (every open task).
+    board: String,
+    /// The seqs of the open tasks matched to the viewer.
+    matched: String,
+    /// The joins and conditions on a task `t` (the filters as they always were: the lists
+    /// bound the rows read, and the result on them is what it always was).
+    joins: String,
+    conds: String,
+}
+
+impl<'a> OpenTasks<'a> {
+    fn new(dialect: Dialect, filter: &'a OpenTaskFilter) -> Self {
+        let mut args = Args::new(dialect);
+        let viewer = args.bind(filter.viewer.clone());
+        let mut passes = format!(
+            "g.poster_id <> {viewer} AND NOT EXISTS (SELECT 1 FROM tasks s \
+             WHERE s.parent_task_id = g.task_id AND s.worker_id = {viewer})"
+        );
+        let tags: Vec<String> = filter
+            .tags
+            .iter()
+            .map(|tag| args.bind(tag.to_lowercase()))
+            .collect();
+        for tag in tags.iter().skip(1) {
+            passes.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM open_task_tags f WHERE f.tag = {tag} \
+                 AND f.seq = g.seq)"
+            ));
+        }
+        let search = filter.search.as_deref().filter(|s| !s.is_empty());
+        if let Some(search) = search {
+            passes.push_str(&format!(" AND {}", text_search(&mut args, "g.seq", search)));
+        }
+        let board = match tags.first() {
+            Some(tag) => tag.clone(),
+            None => args.bind(String::new()),
+        };
+        let matched = format!(
+            // CROSS JOIN: SQLite joins in the order written, from the viewer's matches.
+            "SELECT mt.seq FROM task_matches mm CROSS JOIN tasks mt \
+             WHERE mt.id = mm.task_id AND mm.agent_id = {viewer} AND mt.status = 'posted' \
+             AND mt.match_status = 'matched'"
+        );
+        let joins = format!(
+            "LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = {viewer} \
+             LEFT JOIN agents a ON a.id = t.poster_id \
+             LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = {viewer}"
+        );
+        let mut conds = format!(
+            "t.status = 'posted' AND t.is_system = FALSE AND t.poster_id <> {viewer} \
+             AND (t.match_status IN ('broadcast', 'pending') \
+                  OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
+             AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id \
+                             AND s.worker_id = {viewer})"
+        );
+        let dialect = args.dialect;
+        for tag in &tags {
+            let found =
+                dialect.contains("coalesce(t.tags_key, '')", &format!("',' || {tag} || ','"));
+            conds.push_str(&format!(" AND {found}"));
+        }
+        if let Some(search) = search {
+            // The text index folds case as the backend's lower() does or better.
+            let search = format!("lower({})", args.bind(search.to_string()));
+            let in_need = dialect.contains("lower(t.need)", &search);
+            let in_context = dialect.contains("lower(coalesce(t.context, ''))", &search);
+            conds.push_str(&format!(" AND ({in_need} OR {in_context})"));
+        }
+        Self {
+            filter,
+            args,
+            passes,
+            board,
+            matched,
+            joins,
+            conds,
+        }
     }
-    let search = filter.search.as_deref().filter(|s| !s.is_empty());
-    if let Some(search) = search {
-        passes.push_str(&format!(" AND {}", text_search(&mut args, "g.seq", search)));
-    }
-    // Tasks with a filter tag are listed under it; the rest under the empty tag.
-    let board = match tags.first() {
-        Some(tag) => tag.clone(),
-        None => args.bind(String::new()),
-    };
-    let list = |tag: &str, size: &str| {
+
+    /// The first `size` rows of board list `tag` that pass the filters.
+    fn list(&self, tag: &str, size: &str) -> String {
         format!(
             "SELECT seq FROM (SELECT g.seq FROM open_task_tags g WHERE g.tag = {tag} \
-             AND {passes} ORDER BY g.poster_reputation DESC, g.seq LIMIT {size}) AS w"
+             AND {} ORDER BY g.poster_reputation DESC, g.seq LIMIT {size}) AS w",
+            self.passes
         )
-    };
-    let matched = format!(
-        // CROSS JOIN: SQLite joins in the order written, from the viewer's matches.
-        "SELECT mt.seq FROM task_matches mm CROSS JOIN tasks mt \
-         WHERE mt.id = mm.task_id AND mm.agent_id = {viewer} AND mt.status = 'posted' \
-         AND mt.match_status = 'matched'"
-    );
-    // The old filters stay on the outer query: the lists bound the rows it reads, and the
-    // result on them is what it always was.
-    let cols = format!(
+    }
+
+    /// The candidates (lists of `size`) and the order on them, in pickup order: matched
+    /// tasks first, by rank then age; then the rest, sharing more tags with the viewer first,
+    /// then by poster reputation, the poster's trust in the viewer, and age.
+    fn ordered(&mut self, size: i64) -> (String, String) {
+        let size = self.args.bind(size);
+        let mut candidates = vec![self.matched.clone(), self.list(&self.board, &size)];
+        let mut order = String::from(
+            "(t.match_status <> 'matched'), CASE WHEN t.match_status = 'matched' THEN m.rank END, \
+             CASE WHEN t.match_status = 'matched' THEN t.seq END, ",
+        );
+        let mut overlap = Vec::new();
+        for tag in &self.filter.capability_tags {
+            let tag = self.args.bind(tag.to_lowercase());
+            candidates.push(self.list(&tag, &size));
+            let shared = self
+                .args
+                .dialect
+                .contains("coalesce(t.tags_key, '')", &format!("',' || {tag} || ','"));
+            overlap.push(format!("CASE WHEN {shared} THEN 1 ELSE 0 END"));
+        }
+        if !overlap.is_empty() {
+            order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
+        }
+        order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
+        (candidates.join(" UNION "), order)
+    }
+}
+
+/// The task columns, the poster's reputation and the viewer's match rank.
+fn open_task_cols() -> String {
+    format!(
         "{}, coalesce(a.reputation, 0.0) AS poster_reputation, \
          CASE WHEN t.match_status = 'matched' THEN m.rank END AS match_rank",
         T_TASK_COLS.as_str()
+    )
+}
+
+/// Open tasks the viewer may claim, in pickup order (see `Transaction::claimable`): `limit`
+/// of them after `offset`, ordered among candidate lists of `size`.
+///
+/// Cost does not grow with the board. The order is computed over a bounded candidate set: the
+/// tasks matched to the viewer, and, from the open board (`open_task_tags`), the first `size`
+/// tasks by poster reputation then age among all that pass the filters, and as many among
+/// those carrying each of the viewer's capability tags. Every list is an index range; the
+/// filters are checked on the rows read.
+pub fn open_tasks(
+    dialect: Dialect,
+    filter: &OpenTaskFilter,
+    limit: i64,
+    offset: i64,
+    size: i64,
+) -> Query {
+    let mut q = OpenTasks::new(dialect, filter);
+    let (candidates, order) = q.ordered(size);
+    let limit = q.args.bind(limit);
+    let offset = q.args.bind(offset);
+    q.args.query(format!(
+        "SELECT {} FROM tasks t {} WHERE {} AND t.seq IN ({candidates}) ORDER BY {order} \
+         LIMIT {limit} OFFSET {offset}",
+        open_task_cols(),
+        q.joins,
+        q.conds,
+    ))
+}
+
+/// How many open tasks the viewer may claim, counting at most `COUNT_CAP + 1` on the board
+/// (its order index holds the poster and the task, so the count reads it alone).
+pub fn count_open_tasks(dialect: Dialect, filter: &OpenTaskFilter) -> Query {
+    let mut q = OpenTasks::new(dialect, filter);
+    let cap = q.args.bind(COUNT_CAP + 1);
+    q.args.query(format!(
+        "SELECT (SELECT count(*) FROM (SELECT t.id FROM tasks t {} WHERE {} \
+                 AND t.seq IN ({})) AS matched_n) \
+         + (SELECT count(*) FROM (SELECT 1 FROM open_task_tags g WHERE g.tag = {} AND {} \
+            LIMIT {cap}) AS board_n) AS n",
+        q.joins, q.conds, q.matched, q.board, q.passes,
+    ))
+}
+
+/// The open tasks past the first `relevant` of the pickup order (those computed over lists of
+/// `size`), by poster reputation then age: `limit` of them after the board row `after`
+/// (its poster reputation and seq) or after skipping `skip`. Each row also has its board key
+/// (`board_reputation`, `seq`) for the next page's cursor.
+pub fn rest_of_open_tasks(
+    dialect: Dialect,
+    filter: &OpenTaskFilter,
+    relevant: i64,
+    size: i64,
+    after: Option<(f64, i64)>,
+    skip: i64,
+    limit: i64,
+) -> Query {
+    let mut q = OpenTasks::new(dialect, filter);
+    let (candidates, order) = q.ordered(size);
+    let relevant = q.args.bind(relevant);
+    let mut cond = format!(
+        "g.seq NOT IN (SELECT t.seq FROM tasks t {} WHERE {} AND t.seq IN ({candidates}) \
+         ORDER BY {order} LIMIT {relevant})",
+        q.joins, q.conds,
     );
-    let mut body = format!(
-        "FROM tasks t \
-         LEFT JOIN task_matches m ON m.task_id = t.id AND m.agent_id = {viewer} \
-         LEFT JOIN agents a ON a.id = t.poster_id \
-         LEFT JOIN trust tr ON tr.truster_id = t.poster_id AND tr.trusted_id = {viewer} \
-         WHERE t.status = 'posted' AND t.is_system = FALSE AND t.poster_id <> {viewer} \
-         AND (t.match_status IN ('broadcast', 'pending') \
-              OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
-         AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id \
-                         AND s.worker_id = {viewer})"
-    );
-    for tag in &tags {
-        let found = dialect.contains("coalesce(t.tags_key, '')", &format!("',' || {tag} || ','"));
-        body.push_str(&format!(" AND {found}"));
+    if let Some((reputation, seq)) = after {
+        let reputation = q.args.bind(Cell::Real(reputation));
+        let seq = q.args.bind(seq);
+        // The first term is the index range; the second starts it after the row.
+        cond.push_str(&format!(
+            " AND g.poster_reputation <= {reputation} \
+             AND (g.poster_reputation < {reputation} OR g.seq > {seq})"
+        ));
     }
-    if let Some(search) = search {
-        // The text index folds case as the backend's lower() does or better: this keeps
-        // exactly what the substring test always kept.
-        let search = format!("lower({})", args.bind(search.to_string()));
-        let in_need = dialect.contains("lower(t.need)", &search);
-        let in_context = dialect.contains("lower(coalesce(t.context, ''))", &search);
-        body.push_str(&format!(" AND ({in_need} OR {in_context})"));
-    }
-    let count = {
-        let mut args = Args {
-            dialect,
-            args: args.args.clone(),
-        };
-        let cap = args.bind(COUNT_CAP + 1);
-        // The board's part reads the order index (it holds the poster and the task), and
-        // stops past the cap.
-        args.query(format!(
-            "SELECT (SELECT count(*) FROM (SELECT t.id {body} AND t.seq IN ({matched})) AS matched_n) \
-             + (SELECT count(*) FROM (SELECT 1 FROM open_task_tags g WHERE g.tag = {board} \
-                AND {passes} LIMIT {cap}) AS board_n) AS n"
-        ))
-    };
-    let size = args.bind(page.offset + page.limit + CANDIDATE_SLACK);
-    let mut candidates = vec![matched, list(&board, &size)];
-    // Matched tasks first, by rank then age; then the rest, sharing more tags with the viewer
-    // first, then by poster reputation, the poster's trust in the viewer, and age.
-    let mut order = String::from(
-        "(t.match_status <> 'matched'), CASE WHEN t.match_status = 'matched' THEN m.rank END, \
-         CASE WHEN t.match_status = 'matched' THEN t.seq END, ",
-    );
-    let mut overlap = Vec::new();
-    for tag in &filter.capability_tags {
-        let tag = args.bind(tag.to_lowercase());
-        candidates.push(list(&tag, &size));
-        let shared = dialect.contains("coalesce(t.tags_key, '')", &format!("',' || {tag} || ','"));
-        overlap.push(format!("CASE WHEN {shared} THEN 1 ELSE 0 END"));
-    }
-    if !overlap.is_empty() {
-        order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
-    }
-    order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
-    let limit = args.bind(page.limit);
-    let offset = args.bind(page.offset);
-    let tasks = args.query(format!(
-        "SELECT {cols} {body} AND t.seq IN ({}) ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-        candidates.join(" UNION ")
-    ));
-    (tasks, count)
+    let limit = q.args.bind(limit);
+    let skip = q.args.bind(skip);
+    q.args.query(format!(
+        "SELECT {}, g.poster_reputation AS board_reputation, t.seq AS seq \
+         FROM open_task_tags g CROSS JOIN tasks t {} \
+         WHERE t.seq = g.seq AND g.tag = {} AND {} AND {} AND {cond} \
+         ORDER BY g.poster_reputation DESC, g.seq LIMIT {limit} OFFSET {skip}",
+        open_task_cols(),
+        q.joins,
+        q.board,
+        q.passes,
+        q.conds,
+    ))
 }
 
 /// The shortest search the text index serves: trigrams.
@@ -414,7 +516,8 @@ mod tests {
             (Dialect::Sqlite, "?", "\"Über\""),
             (Dialect::Postgres, "$", "%Über%"),
         ] {
-            let (tasks, count) = open_tasks(dialect, &filter, page);
+            let tasks = open_tasks(dialect, &filter, page.limit, page.offset, 65);
+            let count = count_open_tasks(dialect, &filter);
             let filters = vec![
                 Cell::from("ag-1".to_string()),
                 Cell::from("rust".to_string()),
@@ -452,14 +555,7 @@ mod tests {
                 search: Some(search.into()),
                 capability_tags: vec![],
             };
-            let (tasks, _) = open_tasks(
-                Dialect::Sqlite,
-                &filter,
-                Page {
-                    limit: 1,
-                    offset: 0,
-                },
-            );
+            let tasks = open_tasks(Dialect::Sqlite, &filter, 1, 0, 51);
             assert_eq!(
                 tasks.sql.contains("open_task_text MATCH"),
                 indexed,
@@ -497,10 +593,6 @@ mod tests {
                 search: search.map(String::from),
                 capability_tags: capability_tags.iter().map(|t| t.to_string()).collect(),
             };
-        let page = Page {
-            limit: 20,
-            offset: 0,
-        };
         let mut queries = vec![("system work", system_tasks(Dialect::Sqlite, "ag-1", 1))];
         for (what, f) in [
             ("plain", filter(&[], None, &[])),
@@ -509,9 +601,10 @@ mod tests {
             ("search", filter(&[], Some("needle"), &["sql"])),
             ("short search", filter(&["go"], Some("ab"), &[])),
         ] {
-            let (tasks, count) = open_tasks(Dialect::Sqlite, &f, page);
-            queries.push((what, tasks));
-            queries.push((what, count));
+            queries.push((what, open_tasks(Dialect::Sqlite, &f, 20, 0, 150)));
+            queries.push((what, count_open_tasks(Dialect::Sqlite, &f)));
+            let deep = rest_of_open_tasks(Dialect::Sqlite, &f, 100, 150, Some((4.5, 9)), 0, 20);
+            queries.push((what, deep));
         }
         for (what, query) in queries {
             let plan = plan(&conn, &query.sql);

@@ -2,6 +2,7 @@
 //! worker may claim or browse, system work, matches and timers.
 
 use super::query::{self, Dialect};
+use super::query::{CANDIDATE_SLACK, RELEVANT};
 use super::rows::{self, SYSTEM_WORK_COLS, TASK_COLS, TASK_DERIVED, TASK_MUTABLE};
 use super::sql::{Cell, Transaction, args};
 use super::{OpenTask, OpenTaskFilter, Page, Paged, Result, Role, SystemWork};
@@ -90,18 +91,36 @@ impl Transaction<'_> {
         filter: &OpenTaskFilter,
         limit: i64,
     ) -> Result<Vec<OpenTask>> {
-        let (tasks, _) = query::open_tasks(self.dialect(), filter, Page { limit, offset: 0 });
+        let tasks = query::open_tasks(self.dialect(), filter, limit, 0, limit + CANDIDATE_SLACK);
         self.claim_candidates(tasks).await
     }
 
-    /// The same tasks as browsing shows them (never locked), with the total before paging.
+    /// The same tasks as browsing shows them (never locked), with the total before paging
+    /// (capped). The first `RELEVANT` are in pickup order; the rest follow by poster
+    /// reputation then age, so that a page deep in a large board reads an index range.
     pub async fn available(
         &mut self,
         filter: &OpenTaskFilter,
         page: Page,
     ) -> Result<Paged<OpenTask>> {
-        let (tasks, count) = query::open_tasks(self.dialect(), filter, page);
-        let items = self.fetch_query(tasks, rows::open_task_from).await?;
+        let dialect = self.dialect();
+        let size = RELEVANT + CANDIDATE_SLACK;
+        let mut items = Vec::new();
+        let mut ended = false;
+        if page.offset < RELEVANT {
+            let take = page.limit.min(RELEVANT - page.offset);
+            let tasks = query::open_tasks(dialect, filter, take, page.offset, size);
+            items = self.fetch_query(tasks, rows::open_task_from).await?;
+            // Fewer than asked: the lists held every open task that passes the filters.
+            ended = (items.len() as i64) < take;
+        }
+        let more = page.limit - items.len() as i64;
+        if more > 0 && !ended {
+            let skip = (page.offset - RELEVANT).max(0);
+            let rest = query::rest_of_open_tasks(dialect, filter, RELEVANT, size, None, skip, more);
+            items.extend(self.fetch_query(rest, rows::open_task_from).await?);
+        }
+        let count = query::count_open_tasks(dialect, filter);
         let total = self.count(&count.sql, count.args).await?;
         Ok(Paged { items, total })
     }
