@@ -425,7 +425,12 @@ async fn prefill_open_tasks(url: &str, n: usize) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    // As autovacuum would within a minute: without statistics PostgreSQL plans for the empty
+    // tables it last saw.
+    store
+        .write(|tx| Box::pin(async move { tx.refresh_statistics().await }))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::main]

@@ -1,8 +1,7 @@
 //! Tasks: their rows, the compare-and-set every transition goes through, the open tasks a
 //! worker may claim or browse, system work, matches and timers.
 
-use super::query::{self, Dialect};
-use super::query::{CANDIDATE_SLACK, RELEVANT};
+use super::query::{self, CANDIDATE_SLACK, Dialect, RELEVANT};
 use super::rows::{self, SYSTEM_WORK_COLS, TASK_COLS, TASK_DERIVED, TASK_MUTABLE};
 use super::sql::{Cell, Transaction, args};
 use super::{OpenTask, OpenTaskFilter, Page, Paged, Result, Role, SystemWork};
@@ -123,6 +122,17 @@ impl Transaction<'_> {
         let count = query::count_open_tasks(dialect, filter);
         let total = self.count(&count.sql, count.args).await?;
         Ok(Paged { items, total })
+    }
+
+    /// Refreshes the planner's statistics of the tables the open-task queries read, after a
+    /// bulk load (PostgreSQL's ANALYZE, which autovacuum runs by itself soon after; SQLite's
+    /// plans use none).
+    pub async fn refresh_statistics(&mut self) -> Result<()> {
+        if self.dialect() == Dialect::Postgres {
+            self.execute("ANALYZE tasks, open_task_tags, agents", args![])
+                .await?;
+        }
+        Ok(())
     }
 
     /// Open system tasks the viewer may do, oldest first (never about the viewer's own work);
