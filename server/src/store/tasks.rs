@@ -1,6 +1,7 @@
 //! Tasks: their rows, the compare-and-set every transition goes through, the open tasks a
 //! worker may claim or browse, system work, matches and timers.
 
+use super::cursor::{List, seq_after};
 use super::query::{self, Dialect};
 use super::rows::{self, SYSTEM_WORK_COLS, TASK_COLS, TASK_DERIVED, TASK_MUTABLE};
 use super::sql::{Cell, Transaction, args};
@@ -90,7 +91,7 @@ impl Transaction<'_> {
         filter: &OpenTaskFilter,
         limit: i64,
     ) -> Result<Vec<OpenTask>> {
-        let (tasks, _) = query::open_tasks(self.dialect(), filter, Page { limit, offset: 0 });
+        let (tasks, _) = query::open_tasks(self.dialect(), filter, Page::first(limit));
         self.claim_candidates(tasks).await
     }
 
@@ -100,10 +101,11 @@ impl Transaction<'_> {
         filter: &OpenTaskFilter,
         page: Page,
     ) -> Result<Paged<OpenTask>> {
+        // TODO(open_tasks): a keyset cursor and a capped total; `page.cursor` is ignored.
         let (tasks, count) = query::open_tasks(self.dialect(), filter, page);
         let items = self.fetch_query(tasks, rows::open_task_from).await?;
         let total = self.count(&count.sql, count.args).await?;
-        Ok(Paged { items, total })
+        Ok(Paged::counted(items, total))
     }
 
     /// Open system tasks the viewer may do, oldest first (never about the viewer's own work);
@@ -200,18 +202,19 @@ impl Transaction<'_> {
         .await
     }
 
-    /// The agent's tasks (not system tasks), newest first, with the total before paging.
+    /// The agent's tasks (not system tasks), newest first, with the total before paging
+    /// (capped).
     pub async fn tasks_of(
         &mut self,
         agent_id: &str,
         role: Option<Role>,
         status: Option<TaskStatus>,
-        page: Page,
+        page: &Page,
     ) -> Result<Paged<Task>> {
-        let (tasks, count) = query::tasks_of(self.dialect(), agent_id, role, status, page);
-        let items = self.fetch_query(tasks, rows::task_from).await?;
-        let total = self.count(&count.sql, count.args).await?;
-        Ok(Paged { items, total })
+        let after = seq_after(List::MyTasks, page)?;
+        let (tasks, count) = query::tasks_of(self.dialect(), agent_id, role, status, page, after);
+        self.seq_paged(tasks, count, List::MyTasks, page, rows::task_from)
+            .await
     }
 
     /// Ids of tasks with a timer due at `now`, soonest first.
