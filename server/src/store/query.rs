@@ -210,14 +210,6 @@ pub fn capped_total(n: i64) -> (i64, bool) {
     (n.min(MAX_COUNTED), n > MAX_COUNTED)
 }
 
-/// The keyset condition "after this directory row" in `order DESC, seq` order, written so the
-/// first conjunct bounds the index range and the second only trims the boundary's ties.
-fn after_in_directory(args: &mut Args, order: &str, value: Cell, seq: i64) -> String {
-    let value = args.bind(value);
-    let seq = args.bind(seq);
-    format!(" AND {order} <= {value} AND ({order} < {value} OR seq > {seq})")
-}
-
 /// A page of the public directory (active agents, not the platform), best first (ties by
 /// age), with `seq`, and the count of them all (capped). With a cursor, the rows after it.
 pub fn directory(
@@ -253,20 +245,33 @@ pub fn directory(
     } else {
         "reputation"
     };
-    match after {
-        Some(Key::Real(v, seq)) => {
-            cond.push_str(&after_in_directory(&mut args, order, Cell::Real(v), seq))
+    let after = match after {
+        Some(Key::Real(v, seq)) => Some((Cell::Real(v), seq)),
+        Some(Key::Int(v, seq)) => Some((v.into(), seq)),
+        Some(Key::Seq(_)) | None => None,
+    };
+    let select = format!("SELECT {AGENT_COLS}, seq FROM agents WHERE {cond}");
+    let rows = match after {
+        None => select,
+        // After a cursor: the rest of its value's ties, then the lower values; two ranges of
+        // the order's index (one range "<= value" would walk the ties before the cursor too,
+        // and most agents tie at reputation 0).
+        Some((value, seq)) => {
+            let value = args.bind(value);
+            let seq = args.bind(seq);
+            let take = args.bind(page.offset.saturating_add(page.limit).saturating_add(1));
+            format!(
+                "SELECT * FROM ({select} AND {order} = {value} AND seq > {seq} \
+                 ORDER BY seq LIMIT {take}) AS ties UNION ALL \
+                 SELECT * FROM ({select} AND {order} < {value} \
+                 ORDER BY {order} DESC, seq LIMIT {take}) AS below"
+            )
         }
-        Some(Key::Int(v, seq)) => {
-            cond.push_str(&after_in_directory(&mut args, order, v.into(), seq))
-        }
-        Some(Key::Seq(_)) | None => {}
-    }
+    };
     let limit = args.bind(page.limit.saturating_add(1));
     let offset = args.bind(page.offset);
     let agents = args.query(format!(
-        "SELECT {AGENT_COLS}, seq FROM agents WHERE {cond} ORDER BY {order} DESC, seq \
-         LIMIT {limit} OFFSET {offset}"
+        "{rows} ORDER BY {order} DESC, seq LIMIT {limit} OFFSET {offset}"
     ));
     (agents, count)
 }
