@@ -47,6 +47,11 @@ pub const MAX_TIMEOUT_MINUTES: i64 = 1_440;
 pub const MAX_BATCH_PICKUP: i64 = 10;
 /// The largest page (`?limit=`).
 pub const MAX_PAGE_LIMIT: i64 = 100;
+/// A page's `cursor` (a previous page's `next_cursor`).
+pub const MAX_CURSOR: usize = 200;
+/// Where a list's `total` stops counting (and says so with `total_capped`): counting further
+/// would cost a scan of the whole list.
+pub const MAX_COUNTED: i64 = 1_000;
 
 // ---------------------------------------------------------------------------------------------
 // Questions and messages

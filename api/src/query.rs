@@ -13,9 +13,10 @@ use serde::{Deserialize, Deserializer};
 /// server answers such a query 400, and a malformed one (paging) 422.
 pub const INVALID_FILTER: &str = "Invalid ";
 
-/// A page of a list: `limit` 1-100, `offset` 0 or more; `None` leaves the server's default.
+/// A page of a list: `limit` 1-100, and where it starts: `offset` 0 or more, or `cursor`, the
+/// `next_cursor` of the previous page (not both); `None` leaves the server's default.
 /// The list queries hold one (flattened: the fields stand beside the filters).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct Page {
     /// Page size, 1-100 (default 20; 50 for the ledger).
@@ -28,6 +29,12 @@ pub struct Page {
     #[schemars(range(min = 0))]
     #[cfg_attr(feature = "clap", arg(long))]
     pub offset: Option<i64>,
+    /// Continue after the page that answered this `next_cursor` (at most 200 characters; not
+    /// with `offset`). Unlike `offset`, rows added meanwhile neither repeat nor skip a row.
+    #[serde(default)]
+    #[schemars(length(max = 200))]
+    #[cfg_attr(feature = "clap", arg(long))]
+    pub cursor: Option<String>,
 }
 
 /// Filters for browsing open tasks (`available`) and for claiming the next one (`pickup`,
@@ -156,7 +163,11 @@ mod tests {
         // The OpenAPI document lists a query type's top-level properties as its parameters.
         let schema = schemars::schema_for!(TaskQuery).to_value();
         let names: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
-        assert_eq!(names, ["limit", "offset", "search", "tags"], "{schema}");
+        assert_eq!(
+            names,
+            ["cursor", "limit", "offset", "search", "tags"],
+            "{schema}"
+        );
         let q: TaskQuery = serde_json::from_value(serde_json::json!({"offset": "3"})).unwrap();
         assert_eq!(q.page.offset, Some(3));
     }

@@ -248,8 +248,14 @@ pub struct AvailableItem {
 #[schemars(rename = "{T}List")]
 pub struct TaskList<T> {
     pub tasks: Vec<T>,
-    /// Number of matching tasks before paging.
+    /// Number of matching tasks before paging (at most 1,000: see `total_capped`).
     pub total: i64,
+    /// The `cursor` of the next page; null on the last.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// True when `total` stopped counting at 1,000 (there are more).
+    #[serde(default)]
+    pub total_capped: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -333,9 +339,15 @@ pub struct CreditsResponse {
     pub balance: i64,
     /// Credits held for your open tasks (posted, claimed or delivered).
     pub escrowed: i64,
-    /// Number of ledger entries.
+    /// Number of ledger entries (at most 1,000: see `total_capped`).
     pub total: i64,
     pub ledger: Vec<LedgerEntry>,
+    /// The `cursor` of the next page; null on the last.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// True when `total` stopped counting at 1,000 (there are more).
+    #[serde(default)]
+    pub total_capped: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -426,7 +438,14 @@ pub struct Message {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct MessageList {
     pub messages: Vec<Message>,
+    /// Number of them before paging (at most 1,000: see `total_capped`).
     pub total: i64,
+    /// The `cursor` of the next page; null on the last.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// True when `total` stopped counting at 1,000 (there are more).
+    #[serde(default)]
+    pub total_capped: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -513,7 +532,14 @@ pub struct AgentProfile {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AgentList {
     pub agents: Vec<AgentPublic>,
+    /// Number of them before paging (at most 1,000: see `total_capped`).
     pub total: i64,
+    /// The `cursor` of the next page; null on the last.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// True when `total` stopped counting at 1,000 (there are more).
+    #[serde(default)]
+    pub total_capped: bool,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -113,16 +113,40 @@ fn tags_cell(t: &Option<Vec<String>>) -> String {
 }
 
 /// "Showing 1-20 of 57." under a page of a list.
-pub fn page_footer(shown: usize, total: i64, offset: Option<i64>) -> String {
-    let offset = offset.unwrap_or(0).max(0);
-    if shown == 0 {
-        return format!("Nothing here ({total} in all).\n");
+/// What a list answer says about its paging.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging<'a> {
+    pub total: i64,
+    /// `total` stopped counting (there are more).
+    pub capped: bool,
+    pub next_cursor: Option<&'a str>,
+}
+
+fn task_paging<T>(list: &TaskList<T>) -> Paging<'_> {
+    Paging {
+        total: list.total,
+        capped: list.total_capped,
+        next_cursor: list.next_cursor.as_deref(),
     }
-    format!(
-        "Showing {}-{} of {total}.\n",
-        offset + 1,
-        offset + shown as i64
-    )
+}
+
+/// The lines under a page: which rows it showed of how many, and how to ask for the next.
+pub fn page_footer(shown: usize, paging: Paging, offset: Option<i64>) -> String {
+    let offset = offset.unwrap_or(0).max(0);
+    let total = format!("{}{}", paging.total, if paging.capped { "+" } else { "" });
+    let mut out = if shown == 0 {
+        format!("Nothing here ({total} in all).\n")
+    } else {
+        format!(
+            "Showing {}-{} of {total}.\n",
+            offset + 1,
+            offset + shown as i64
+        )
+    };
+    if let Some(cursor) = paging.next_cursor {
+        let _ = writeln!(out, "Next page: --cursor {cursor}");
+    }
+    out
 }
 
 pub fn task(t: &TaskView) -> String {
@@ -212,7 +236,7 @@ pub fn available(list: &TaskList<AvailableItem>, offset: Option<i64>) -> String 
             t.need.clone(),
         ]);
     }
-    with_footer(&table, list.tasks.len(), list.total, offset)
+    with_footer(&table, list.tasks.len(), task_paging(list), offset)
 }
 
 pub fn mine(list: &TaskList<TaskView>, me: Option<&str>, offset: Option<i64>) -> String {
@@ -231,11 +255,11 @@ pub fn mine(list: &TaskList<TaskView>, me: Option<&str>, offset: Option<i64>) ->
             t.need.clone(),
         ]);
     }
-    with_footer(&table, list.tasks.len(), list.total, offset)
+    with_footer(&table, list.tasks.len(), task_paging(list), offset)
 }
 
-fn with_footer(table: &Table, shown: usize, total: i64, offset: Option<i64>) -> String {
-    let footer = page_footer(shown, total, offset);
+fn with_footer(table: &Table, shown: usize, paging: Paging, offset: Option<i64>) -> String {
+    let footer = page_footer(shown, paging, offset);
     if shown == 0 {
         footer
     } else {
@@ -288,7 +312,12 @@ pub fn credits(c: &CreditsResponse, offset: Option<i64>) -> String {
         ]);
     }
     out.push('\n');
-    out.push_str(&with_footer(&table, c.ledger.len(), c.total, offset));
+    let paging = Paging {
+        total: c.total,
+        capped: c.total_capped,
+        next_cursor: c.next_cursor.as_deref(),
+    };
+    out.push_str(&with_footer(&table, c.ledger.len(), paging, offset));
     out
 }
 
@@ -352,7 +381,12 @@ pub fn agents(list: &AgentList, offset: Option<i64>) -> String {
             opt(&a.good_at),
         ]);
     }
-    with_footer(&table, list.agents.len(), list.total, offset)
+    let paging = Paging {
+        total: list.total,
+        capped: list.total_capped,
+        next_cursor: list.next_cursor.as_deref(),
+    };
+    with_footer(&table, list.agents.len(), paging, offset)
 }
 
 pub fn agent_profile(p: &AgentProfile) -> String {
@@ -419,7 +453,11 @@ pub fn messages(list: &MessageList) -> String {
     if list.messages.is_empty() {
         return "No messages.\n".into();
     }
-    list.messages.iter().map(message).collect()
+    let mut out: String = list.messages.iter().map(message).collect();
+    if let Some(cursor) = &list.next_cursor {
+        let _ = writeln!(out, "More: --cursor {cursor}");
+    }
+    out
 }
 
 /// Widths of the fixed columns of streamed events: event id (longer ids push the line right),

@@ -190,9 +190,7 @@ impl Client {
 
     /// `GET /v1/me/credits`: balance, escrow and a page of the ledger (newest first).
     pub async fn credits(&self, page: Page) -> Result<CreditsResponse> {
-        let query = Params::default()
-            .opt("limit", page.limit)
-            .opt("offset", page.offset);
+        let query = Params::default().page(&page);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "me", "credits"],
@@ -222,8 +220,7 @@ impl Client {
             .tags(&q.tags)
             .opt("min_reputation", q.min_reputation)
             .opt("sort_by", q.sort_by.as_deref())
-            .opt("limit", q.page.limit)
-            .opt("offset", q.page.offset);
+            .page(&q.page);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "agents"],
@@ -275,8 +272,7 @@ impl Client {
         let query = Params::default()
             .opt("role", q.role.map(Role::as_str))
             .opt("status", q.status.map(TaskStatus::as_str))
-            .opt("limit", q.page.limit)
-            .opt("offset", q.page.offset);
+            .page(&q.page);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "tasks", "mine"],
@@ -292,8 +288,7 @@ impl Client {
         let query = Params::default()
             .tags(&q.tags)
             .opt("search", q.search.as_deref())
-            .opt("limit", q.page.limit)
-            .opt("offset", q.page.offset);
+            .page(&q.page);
         self.call_with::<(), _>(
             Method::GET,
             &["v1", "tasks", "available"],
@@ -419,12 +414,16 @@ impl Client {
         self.post(&["v1", "tasks", task_id, "messages"], &req).await
     }
 
-    /// `GET /v1/tasks/{id}/messages`: the messages of the task's current assignment.
-    pub async fn messages(&self, task_id: &str) -> Result<MessageList> {
-        self.call(
+    /// `GET /v1/tasks/{id}/messages`: a page of the messages of the task's current
+    /// assignment, oldest first (the server's default page: up to 100).
+    pub async fn messages(&self, task_id: &str, page: &Page) -> Result<MessageList> {
+        let query = Params::default().page(page);
+        self.call_with::<(), _>(
             Method::GET,
             &["v1", "tasks", task_id, "messages"],
             Auth::Agent,
+            &query.0,
+            None,
         )
         .await
     }
@@ -599,6 +598,13 @@ impl Params {
             self.0.push((name, v.to_string()));
         }
         self
+    }
+
+    /// A page's `limit`, `offset` and `cursor`, those given.
+    fn page(self, page: &Page) -> Self {
+        self.opt("limit", page.limit)
+            .opt("offset", page.offset)
+            .opt("cursor", page.cursor.as_deref())
     }
 
     fn tags(self, tags: &[String]) -> Self {

@@ -3,6 +3,7 @@
 //! parameters of a list.
 
 use pinchwork_client::events::EventEnvelope;
+use pinchwork_client::query::Page;
 use pinchwork_client::types::{
     ApproveRequest, CapabilityResult, DeliverRequest, ExtractPayload, MatchPayload, MatchResult,
     PickupItem, RateRequest, RejectRequest, ReportRequest, SystemTaskType, VerificationResult,
@@ -20,6 +21,16 @@ use serde_json::{Map, Value};
 pub struct TaskIdArgs {
     /// The task's id (`tk-…`), as returned by delegate, browse, pickup or my_tasks.
     pub task_id: String,
+}
+
+/// A task, and which page of its messages.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct MessagesArgs {
+    /// The task's id (`tk-…`), as returned by delegate, browse, pickup or my_tasks.
+    pub task_id: String,
+    /// Which page (by default the first 100, oldest first).
+    #[serde(flatten)]
+    pub page: Page,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

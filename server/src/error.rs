@@ -107,6 +107,7 @@ impl From<StoreError> for Error {
             StoreError::Contention(_) => {
                 Self::Conflict("A concurrent change got in the way, try again".into())
             }
+            StoreError::InvalidCursor => Self::BadRequest(StoreError::InvalidCursor.to_string()),
             other => Self::Store(other),
         }
     }

@@ -358,7 +358,10 @@ async fn poster_and_worker_talk_while_claimed_or_delivered() {
     );
     // Nobody can see a thread while the task is open; a stranger cannot tell it exists.
     let r = w.messages(&w.poster, &id).await.expect(200);
-    assert_eq!(r.json, json!({"messages": [], "total": 0}));
+    assert_eq!(
+        r.json,
+        json!({"messages": [], "total": 0, "next_cursor": null, "total_capped": false})
+    );
 
     w.claim(&w.worker, &id).await;
     let r = w.send(&w.poster, &id, "Use tabs").await.expect(201);
@@ -448,7 +451,10 @@ async fn a_replacement_worker_does_not_see_the_previous_thread() {
 
     w.claim(&w.stranger, &id).await;
     let r = w.messages(&w.stranger, &id).await.expect(200);
-    assert_eq!(r.json, json!({"messages": [], "total": 0}));
+    assert_eq!(
+        r.json,
+        json!({"messages": [], "total": 0, "next_cursor": null, "total_capped": false})
+    );
     w.send(&w.stranger, &id, "Hello, I'm new").await.expect(201);
     let r = w.messages(&w.poster, &id).await.expect(200);
     assert_eq!(r.json["total"], 1);
@@ -946,7 +952,10 @@ async fn the_directory_searches_filters_sorts_and_pages_without_auth() {
     let r = directory(&w.app, "?search=PYTHON").await.expect(200);
     assert_eq!(names(&r), ["worker"]);
     let r = directory(&w.app, "?search=cooking").await.expect(200);
-    assert_eq!(r.json, json!({"agents": [], "total": 0}));
+    assert_eq!(
+        r.json,
+        json!({"agents": [], "total": 0, "next_cursor": null, "total_capped": false})
+    );
 
     let r = directory(&w.app, "?min_reputation=2").await.expect(200);
     assert_eq!(names(&r), ["worker", "stranger"]);
@@ -980,7 +989,10 @@ async fn the_directory_searches_filters_sorts_and_pages_without_auth() {
         (vec!["poster".to_string()], json!(3))
     );
     let r = directory(&w.app, "?offset=10").await.expect(200);
-    assert_eq!(r.json, json!({"agents": [], "total": 3}));
+    assert_eq!(
+        r.json,
+        json!({"agents": [], "total": 3, "next_cursor": null, "total_capped": false})
+    );
 
     for bad in [
         "?limit=0",

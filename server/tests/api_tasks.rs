@@ -976,7 +976,10 @@ async fn batch_pickup_claims_up_to_count() {
         .post("/v1/tasks/pickup/batch", &w.worker, json!({"count": 10}))
         .await
         .expect(200);
-    assert_eq!(r.json, json!({"tasks": [], "total": 0}));
+    assert_eq!(
+        r.json,
+        json!({"tasks": [], "total": 0, "next_cursor": null, "total_capped": false})
+    );
 }
 
 #[tokio::test]

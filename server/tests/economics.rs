@@ -220,16 +220,7 @@ impl Sim {
             .state
             .read(move |tx| {
                 Box::pin(async move {
-                    let lines = tx
-                        .ledger_of(
-                            &agent,
-                            Page {
-                                limit: 1_000_000,
-                                offset: 0,
-                            },
-                        )
-                        .await?
-                        .items;
+                    let lines = tx.ledger_of(&agent, &Page::first(1_000_000)).await?.items;
                     let mut out = Vec::new();
                     for line in lines
                         .iter()

@@ -110,16 +110,7 @@ async fn the_platform_starts_empty_and_holds_only_fees_and_grants() {
     let lines = app
         .state
         .read(|tx| {
-            Box::pin(async move {
-                tx.ledger_of(
-                    PLATFORM_AGENT_ID,
-                    Page {
-                        limit: 100,
-                        offset: 0,
-                    },
-                )
-                .await
-            })
+            Box::pin(async move { tx.ledger_of(PLATFORM_AGENT_ID, &Page::first(100)).await })
         })
         .await
         .unwrap()
@@ -211,18 +202,7 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
     assert_eq!(platform_balance(&app).await, 3);
     let lines = app
         .state
-        .read(|tx| {
-            Box::pin(async move {
-                tx.ledger_of(
-                    PLATFORM_AGENT_ID,
-                    Page {
-                        limit: 10,
-                        offset: 0,
-                    },
-                )
-                .await
-            })
-        })
+        .read(|tx| Box::pin(async move { tx.ledger_of(PLATFORM_AGENT_ID, &Page::first(10)).await }))
         .await
         .unwrap()
         .items;

@@ -258,6 +258,26 @@ async fn a_large_board_is_browsed_and_picked_up_in_the_full_order() {
         assert_eq!(page_ids(&page), want, "page at offset {offset}");
     }
 
+    // Walking by cursor shows the same rows, each once, in the same order.
+    let mut walked = Vec::new();
+    let mut path = "/v1/tasks/available?limit=30".to_string();
+    loop {
+        let page = app.get(&path, &viewer).await.expect(200);
+        walked.extend(page_ids(&page));
+        match page.json["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/tasks/available?limit=30&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(walked, ids(&browsed));
+    for bad in ["br.101", "br.x.1", "mt.5"] {
+        let r = app
+            .get(&format!("/v1/tasks/available?cursor={bad}"), &viewer)
+            .await
+            .expect(400);
+        assert!(r.error().starts_with("Invalid cursor"), "{bad}: {}", r.text);
+    }
+
     // Filters: a tag, a search through the text index, and one too short for it.
     for (query, keep) in [
         (

@@ -6,8 +6,9 @@ use crate::session::{Outcome, Session};
 
 /// `pinchwork credits`: your balance and ledger.
 pub async fn credits(s: &Session, page: Page) -> Outcome {
+    let offset = page.offset;
     let c = s.agent()?.credits(page).await?;
-    s.show(&c, |c| output::credits(c, page.offset))
+    s.show(&c, |c| output::credits(c, offset))
 }
 
 /// `pinchwork stats`: your numbers.

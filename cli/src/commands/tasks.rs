@@ -236,6 +236,8 @@ pub struct MessageArgs {
 pub struct MessagesArgs {
     /// The task's id.
     pub id: String,
+    #[command(flatten)]
+    pub page: Page,
 }
 
 fn parse_status(s: &str) -> Result<TaskStatus, String> {
@@ -313,7 +315,7 @@ async fn list(s: &Session, c: &Client, args: ListArgs) -> Outcome {
     let ListArgs { search, tags, page } = args;
     let q = TaskQuery { tags, search, page };
     let list = c.available(&q).await?;
-    s.show(&list, |l| output::available(l, page.offset))
+    s.show(&list, |l| output::available(l, q.page.offset))
 }
 
 async fn mine(s: &Session, c: &Client, args: MineArgs) -> Outcome {
@@ -326,7 +328,7 @@ async fn mine(s: &Session, c: &Client, args: MineArgs) -> Outcome {
         .get(&s.profile_name)
         .filter(|p| p.api_key == s.api_key)
         .and_then(|p| p.agent_id.clone());
-    s.show(&list, |l| output::mine(l, me.as_deref(), page.offset))
+    s.show(&list, |l| output::mine(l, me.as_deref(), q.page.offset))
 }
 
 async fn get(s: &Session, c: &Client, args: GetArgs) -> Outcome {
@@ -509,6 +511,6 @@ async fn message(s: &Session, c: &Client, args: MessageArgs) -> Outcome {
 }
 
 async fn messages(s: &Session, c: &Client, args: MessagesArgs) -> Outcome {
-    let MessagesArgs { id } = args;
-    s.show(&c.messages(&id).await?, output::messages)
+    let MessagesArgs { id, page } = args;
+    s.show(&c.messages(&id, &page).await?, output::messages)
 }

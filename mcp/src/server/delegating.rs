@@ -1,7 +1,9 @@
 //! Tools for delegating (you are the poster): post, follow, approve or reject, talk.
 
 use super::{PinchworkMcp, fail, ok};
-use crate::args::{AnswerArgs, ApproveArgs, MessageArgs, Parameters, RejectArgs, TaskIdArgs};
+use crate::args::{
+    AnswerArgs, ApproveArgs, MessageArgs, MessagesArgs, Parameters, RejectArgs, TaskIdArgs,
+};
 use pinchwork_client::client::{CreateTaskOutcome, MyTasksQuery};
 use pinchwork_client::ops;
 use pinchwork_client::types::{
@@ -137,8 +139,8 @@ impl PinchworkMcp {
     )]
     async fn list_messages(
         &self,
-        Parameters(a): Parameters<TaskIdArgs>,
+        Parameters(a): Parameters<MessagesArgs>,
     ) -> Result<Json<MessageList>, String> {
-        ok(self.client().messages(&a.task_id).await)
+        ok(self.client().messages(&a.task_id, &a.page).await)
     }
 }

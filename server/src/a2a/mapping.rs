@@ -31,7 +31,7 @@ use crate::api::views::task_view;
 use crate::error::Result;
 use crate::ids::new_id;
 use crate::model::{self, Millis, Question, Task, TaskStatus};
-use crate::store::{StateCondition, Transaction};
+use crate::store::{Page, StateCondition, Transaction};
 use crate::time::rfc3339;
 use pinchwork_client::lax;
 use pinchwork_client::types::CreateTaskRequest;
@@ -95,7 +95,10 @@ pub async fn read_more(
         .flatten();
     let messages = match (&task.status, &task.assignment) {
         (TaskStatus::Claimed | TaskStatus::Delivered, Some(assignment)) => {
-            tx.messages_of(&task.id, assignment).await?
+            // A2A shows every message (and trims to `historyLength` itself).
+            tx.messages_of(&task.id, assignment, &Page::all())
+                .await?
+                .items
         }
         _ => Vec::new(),
     };

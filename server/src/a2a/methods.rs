@@ -290,7 +290,11 @@ pub(super) async fn list(
         state,
         status_after,
     };
-    let page = Page { limit, offset };
+    let page = Page {
+        limit,
+        offset,
+        cursor: None,
+    };
     let (views, total) = s
         .read(move |tx| {
             Box::pin(async move {

@@ -78,11 +78,13 @@ pub async fn directory(
         by_tasks_completed: q.sort_by.as_deref() == Some("tasks_completed"),
     };
     let found = s
-        .read(move |tx| Box::pin(async move { tx.directory(&query, page).await }))
+        .read(move |tx| Box::pin(async move { tx.directory(&query, &page).await }))
         .await?;
     Ok(Reply::ok(&AgentList {
         agents: found.items.iter().map(agent_public).collect(),
         total: found.total,
+        next_cursor: found.next_cursor,
+        total_capped: found.total_capped,
     }))
 }
 

@@ -22,7 +22,7 @@ pub async fn credits(
                 Ok::<_, crate::error::Error>((
                     balance,
                     tx.escrowed_by(&agent.id).await?,
-                    tx.ledger_of(&agent.id, page).await?,
+                    tx.ledger_of(&agent.id, &page).await?,
                 ))
             })
         })
@@ -32,6 +32,8 @@ pub async fn credits(
         escrowed,
         total: ledger.total,
         ledger: ledger.items.iter().map(ledger_entry).collect(),
+        next_cursor: ledger.next_cursor,
+        total_capped: ledger.total_capped,
     }))
 }
 

@@ -714,11 +714,25 @@ async fn health() -> Reply<Health> {
 }
 
 /// Validates the `limit` (1-`MAX_PAGE_LIMIT`) and `offset` (>= 0) query parameters: 422 when
-/// out of range.
+/// out of range. A `cursor` (an empty one is none) is at most `MAX_CURSOR` characters and
+/// comes without `offset` (400); the list's query reads it (400 when it is not its own).
 pub fn page(asked: pinchwork_api::query::Page, default_limit: i64) -> Result<Page> {
-    use pinchwork_client::limits::MAX_PAGE_LIMIT;
+    use pinchwork_client::limits::{MAX_CURSOR, MAX_PAGE_LIMIT};
     let limit = asked.limit.unwrap_or(default_limit);
     let offset = asked.offset.unwrap_or(0);
+    let cursor = asked.cursor.filter(|c| !c.is_empty());
+    if let Some(cursor) = &cursor {
+        if cursor.chars().count() > MAX_CURSOR {
+            return Err(Error::BadRequest(format!(
+                "Invalid cursor: longer than {MAX_CURSOR} characters"
+            )));
+        }
+        if asked.offset.is_some() {
+            return Err(Error::BadRequest(
+                "Invalid cursor: give cursor or offset, not both".into(),
+            ));
+        }
+    }
     if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
         return Err(Error::Unprocessable(format!(
             "limit must be between 1 and {MAX_PAGE_LIMIT}"
@@ -727,5 +741,9 @@ pub fn page(asked: pinchwork_api::query::Page, default_limit: i64) -> Result<Pag
     if offset < 0 {
         return Err(Error::Unprocessable("offset must be 0 or more".into()));
     }
-    Ok(Page { limit, offset })
+    Ok(Page {
+        limit,
+        offset,
+        cursor,
+    })
 }

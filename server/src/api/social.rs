@@ -1,12 +1,14 @@
 //! Questions, messages, ratings, reports and trust.
 
 use super::auth::Auth;
-use super::negotiate::{Body, BodyText, Path, Reply};
+use super::negotiate::{Body, BodyText, Path, Query, Reply};
 use super::views;
 use crate::app::AppState;
 use crate::error::Result;
 use crate::market::social as rules;
 use axum::extract::State;
+use pinchwork_client::limits::MAX_PAGE_LIMIT;
+use pinchwork_client::query::Page;
 use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageList, MessageRequest, QuestionList, RateRequest,
     RateResponse, ReportRequest, ReportResponse, TrustList,
@@ -89,13 +91,19 @@ pub async fn messages(
     State(s): State<AppState>,
     Auth(agent): Auth,
     Path(task_id): Path<String>,
+    Query(q): Query<Page>,
 ) -> Result<Reply<MessageList>> {
+    let page = super::page(q, MAX_PAGE_LIMIT)?;
     let list = s
-        .read(move |tx| Box::pin(async move { rules::messages(tx, &agent.id, &task_id).await }))
+        .read(move |tx| {
+            Box::pin(async move { rules::messages(tx, &agent.id, &task_id, &page).await })
+        })
         .await?;
     Ok(Reply::ok(&MessageList {
-        total: list.len() as i64,
-        messages: list.iter().map(views::message).collect(),
+        total: list.total,
+        messages: list.items.iter().map(views::message).collect(),
+        next_cursor: list.next_cursor,
+        total_capped: list.total_capped,
     }))
 }
 

@@ -174,6 +174,8 @@ pub async fn available(
     Ok(Reply::ok(&TaskList {
         tasks: open.items.iter().map(available_item).collect(),
         total: open.total,
+        next_cursor: open.next_cursor,
+        total_capped: open.total_capped,
     }))
 }
 
@@ -187,20 +189,21 @@ pub async fn mine(
         query::Role::Poster => Role::Poster,
         query::Role::Worker => Role::Worker,
     });
-    let (tasks, total) = s
+    let mine = s
         .read(move |tx| {
             Box::pin(async move {
-                let mine = tx.tasks_of(&agent.id, role, q.status, page).await?;
-                Ok::<_, Error>((
-                    rules::with_system_work_all(tx, mine.items).await?,
-                    mine.total,
-                ))
+                let mine = tx.tasks_of(&agent.id, role, q.status, &page).await?;
+                let tasks = rules::with_system_work_all(tx, mine.items).await?;
+                Ok::<_, Error>((tasks, mine.total, mine.next_cursor, mine.total_capped))
             })
         })
         .await?;
+    let (tasks, total, next_cursor, total_capped) = mine;
     Ok(Reply::ok(&TaskList {
         tasks: tasks.iter().map(|(t, w)| task_view_with(t, w)).collect(),
         total,
+        next_cursor,
+        total_capped,
     }))
 }
 
@@ -244,6 +247,8 @@ pub async fn pickup_batch(
     Ok(Reply::ok(&TaskList {
         total: tasks.len() as i64,
         tasks,
+        next_cursor: None,
+        total_capped: false,
     }))
 }
 

@@ -5,7 +5,7 @@ use super::error::{Error, Result};
 use super::{Ctx, validate};
 use crate::ids::new_id;
 use crate::model::{Event, EventData, Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
-use crate::store::Transaction;
+use crate::store::{Page, Paged, Transaction};
 use pinchwork_api::events::{MessageRef, QuestionRef};
 use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageRequest, RateRequest, ReportRequest,
@@ -186,11 +186,12 @@ pub async fn messages(
     tx: &mut Transaction<'_>,
     viewer: &str,
     task_id: &str,
-) -> Result<Vec<Message>> {
+    page: &Page,
+) -> Result<Paged<Message>> {
     let task = super::tasks::visible_task(tx, viewer, task_id).await?;
     match task.assignment.as_deref() {
-        Some(assignment) => Ok(tx.messages_of(&task.id, assignment).await?),
-        None => Ok(Vec::new()),
+        Some(assignment) => Ok(tx.messages_of(&task.id, assignment, page).await?),
+        None => Ok(Paged::counted(Vec::new(), 0)),
     }
 }
 

@@ -257,7 +257,7 @@ impl super::Transaction<'_> {
         let (tasks, count) = tasks_of(self.dialect(), filter, page);
         let items = self.fetch_query(tasks, listed_task_from).await?;
         let total = self.count(&count.sql, count.args).await?;
-        Ok(super::Paged { items, total })
+        Ok(super::Paged::counted(items, total))
     }
 
     /// Adds a push config, or replaces the task's config of the same id.

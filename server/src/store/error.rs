@@ -19,6 +19,9 @@ pub enum StoreError {
     /// gone.
     #[error("{0}")]
     Unavailable(String),
+    /// A page's cursor is not one its list wrote (malformed, or from another list).
+    #[error("Invalid cursor")]
+    InvalidCursor,
     /// A job panicked inside its transaction (which was rolled back).
     #[error("a database job panicked")]
     JobPanicked,

@@ -1,6 +1,7 @@
 //! The ledger: transfers, an agent's lines and sums, and the audits of the books.
 
-use super::query::Dialect;
+use super::cursor::{List, seq_after};
+use super::query::{self, Args, Dialect, SeqList};
 use super::rows::{self, StatFigures};
 use super::sql::{Cell, Transaction, args};
 use super::{Books, Page, Paged, Result};
@@ -62,33 +63,35 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// Newest first, signed from the agent's side, with the total count.
-    pub async fn ledger_of(&mut self, agent_id: &str, page: Page) -> Result<Paged<LedgerLine>> {
-        let total = self
-            .count(
-                "SELECT (SELECT count(*) FROM ledger WHERE src = $1) \
-                 + (SELECT count(*) FROM ledger WHERE dst = $1) AS n",
-                args![agent_id],
-            )
-            .await?;
-        let items = self
-            .fetch_all(
-                "SELECT id, CASE WHEN dst = $1 THEN amount ELSE -amount END AS amount, reason, \
-                 task_id, created_at FROM ledger WHERE src = $1 OR dst = $1 \
-                 ORDER BY seq DESC LIMIT $2 OFFSET $3",
-                args![agent_id, page.limit, page.offset],
-                |r| {
-                    Ok(LedgerLine {
-                        id: r.text("id")?,
-                        amount: r.int("amount")?,
-                        reason: r.text("reason")?,
-                        task_id: r.opt_text("task_id")?,
-                        created_at: r.int("created_at")?,
-                    })
-                },
-            )
-            .await?;
-        Ok(Paged { items, total })
+    /// Newest first, signed from the agent's side, with the total count (capped). A
+    /// transfer to oneself is one line.
+    pub async fn ledger_of(&mut self, agent_id: &str, page: &Page) -> Result<Paged<LedgerLine>> {
+        let after = seq_after(List::Ledger, page)?;
+        let mut args = Args::new(self.dialect());
+        let agent = args.bind(agent_id.to_string());
+        let cols = format!(
+            "id, CASE WHEN dst = {agent} THEN amount ELSE -amount END AS amount, reason, \
+             task_id, created_at"
+        );
+        let sides = [format!("src = {agent}"), format!("dst = {agent}")];
+        let list = SeqList {
+            table: "ledger",
+            cols: &cols,
+            sides: &sides,
+            cond: "TRUE",
+            newest_first: true,
+        };
+        let (lines, count) = query::seq_page(args, &list, page, after);
+        self.seq_paged(lines, count, List::Ledger, page, |r| {
+            Ok(LedgerLine {
+                id: r.text("id")?,
+                amount: r.int("amount")?,
+                reason: r.text("reason")?,
+                task_id: r.opt_text("task_id")?,
+                created_at: r.int("created_at")?,
+            })
+        })
+        .await
     }
 
     /// Credits the agent has in escrow: its open tasks' budgets and the system work it funds.

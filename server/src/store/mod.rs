@@ -7,6 +7,7 @@
 
 mod a2a;
 mod agents;
+pub mod cursor;
 mod error;
 mod events;
 mod ledger;
@@ -46,11 +47,29 @@ pub struct OpenTaskFilter {
     pub capability_tags: Vec<String>,
 }
 
-/// A page of a list.
-#[derive(Debug, Clone, Copy)]
+/// A page of a list: `limit` rows after skipping `offset`, or after the row a cursor names
+/// (a previous page's `next_cursor`, decoded by the list's query: see `cursor`).
+#[derive(Debug, Clone, Default)]
 pub struct Page {
     pub limit: i64,
     pub offset: i64,
+    pub cursor: Option<String>,
+}
+
+impl Page {
+    /// The first `limit` rows.
+    pub fn first(limit: i64) -> Self {
+        Self {
+            limit,
+            ..Self::default()
+        }
+    }
+
+    /// Every row (for the surfaces that show a whole, naturally small list at once: a task's
+    /// messages to A2A and to the operator).
+    pub fn all() -> Self {
+        Self::first(i64::MAX)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +117,25 @@ pub struct SystemWork {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Paged<T> {
     pub items: Vec<T>,
-    /// Items before paging.
+    /// Items before paging (for the capped lists, at most `MAX_COUNTED`).
     pub total: i64,
+    /// True when `total` stopped counting at `MAX_COUNTED`.
+    pub total_capped: bool,
+    /// The token of the page after this one (None on the last page, and for the lists
+    /// without cursors).
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Paged<T> {
+    /// A page counted in full, without a cursor.
+    pub fn counted(items: Vec<T>, total: i64) -> Self {
+        Self {
+            items,
+            total,
+            total_capped: false,
+            next_cursor: None,
+        }
+    }
 }
 
 /// Unanswered questions on a task from agents in good standing.

@@ -2,10 +2,12 @@
 //! an agent's tasks), built once for both backends: only parameter markers and substring search differ between
 //! SQLite and PostgreSQL.
 
+use super::cursor::Key;
 use super::rows::{AGENT_COLS, T_TASK_COLS, TASK_COLS};
 use super::sql::Cell;
 use super::{AgentQuery, OpenTaskFilter, Page, Role};
 use crate::model::{PLATFORM_AGENT_ID, TaskStatus};
+use pinchwork_api::limits::MAX_COUNTED;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -91,9 +93,6 @@ pub const CANDIDATE_SLACK: i64 = 50;
 /// How many of the open tasks browsing shows in pickup order; past them, by poster reputation
 /// then age (an index range, however deep the page).
 pub const RELEVANT: i64 = 100;
-
-/// How far a total is counted before it stops: `total` says "at least this many" beyond.
-pub const COUNT_CAP: i64 = 1_000;
 
 /// The parts the open-task queries share, their common parameters bound: the viewer, the
 /// filters, and which board list holds the tasks that pass them.
@@ -255,11 +254,11 @@ pub fn open_tasks(
     ))
 }
 
-/// How many open tasks the viewer may claim, counting at most `COUNT_CAP + 1` on the board
+/// How many open tasks the viewer may claim, counting at most `MAX_COUNTED + 1` on the board
 /// (its order index holds the poster and the task, so the count reads it alone).
 pub fn count_open_tasks(dialect: Dialect, filter: &OpenTaskFilter) -> Query {
     let mut q = OpenTasks::new(dialect, filter);
-    let cap = q.args.bind(COUNT_CAP + 1);
+    let cap = q.args.bind(MAX_COUNTED + 1);
     q.args.query(format!(
         "SELECT (SELECT count(*) FROM (SELECT t.id FROM tasks t {} WHERE {} \
                  AND t.seq IN ({})) AS matched_n) \
@@ -422,13 +421,29 @@ pub fn adjust_trust(dialect: Dialect) -> &'static str {
     &SQL[dialect as usize]
 }
 
-/// A page of the public directory (active agents, not the platform), best first, and the
-/// count of them all.
-pub fn directory(dialect: Dialect, q: &AgentQuery, page: Page) -> (Query, Query) {
-    let mut args = Args {
-        dialect,
-        args: Vec::new(),
-    };
+/// Wraps a SELECT so that it counts its rows only up to `MAX_COUNTED` + 1: a total never costs
+/// more than that many index entries, and a count above `MAX_COUNTED` says it was capped.
+pub fn capped_count(select: &str) -> String {
+    format!(
+        "SELECT count(*) AS n FROM ({select} LIMIT {}) AS counted",
+        MAX_COUNTED + 1
+    )
+}
+
+/// The total of a capped count, and whether it was capped.
+pub fn capped_total(n: i64) -> (i64, bool) {
+    (n.min(MAX_COUNTED), n > MAX_COUNTED)
+}
+
+/// A page of the public directory (active agents, not the platform), best first (ties by
+/// age), with `seq`, and the count of them all (capped). With a cursor, the rows after it.
+pub fn directory(
+    dialect: Dialect,
+    q: &AgentQuery,
+    page: &Page,
+    after: Option<Key>,
+) -> (Query, Query) {
+    let mut args = Args::new(dialect);
     let mut cond = format!("suspended = FALSE AND id <> '{PLATFORM_AGENT_ID}'");
     if let Some(search) = q.search.as_deref().filter(|s| !s.is_empty()) {
         let search = format!("lower({})", args.bind(search.to_string()));
@@ -447,65 +462,140 @@ pub fn directory(dialect: Dialect, q: &AgentQuery, page: Page) -> (Query, Query)
         let found = dialect.contains("lower(coalesce(capability_tags, ''))", &tag);
         cond.push_str(&format!(" AND {found}"));
     }
-    let count = Query {
-        sql: format!("SELECT count(*) AS n FROM agents WHERE {cond}"),
-        args: args.args.clone(),
-    };
+    let count = args.query_so_far(capped_count(&format!(
+        "SELECT 1 AS one FROM agents WHERE {cond}"
+    )));
     let order = if q.by_tasks_completed {
         "tasks_completed"
     } else {
         "reputation"
     };
-    let limit = args.bind(page.limit);
-    let offset = args.bind(page.offset);
-    let agents = Query {
-        sql: format!(
-            "SELECT {AGENT_COLS} FROM agents WHERE {cond} ORDER BY {order} DESC, seq \
-             LIMIT {limit} OFFSET {offset}"
-        ),
-        args: args.args,
+    let after = match after {
+        Some(Key::Real(v, seq)) => Some((Cell::Real(v), seq)),
+        Some(Key::Int(v, seq)) => Some((v.into(), seq)),
+        Some(Key::Seq(_)) | None => None,
     };
+    let select = format!("SELECT {AGENT_COLS}, seq FROM agents WHERE {cond}");
+    let rows = match after {
+        None => select,
+        // After a cursor: the rest of its value's ties, then the lower values; two ranges of
+        // the order's index (one range "<= value" would walk the ties before the cursor too,
+        // and most agents tie at reputation 0).
+        Some((value, seq)) => {
+            let value = args.bind(value);
+            let seq = args.bind(seq);
+            let take = args.bind(page.offset.saturating_add(page.limit).saturating_add(1));
+            format!(
+                "SELECT * FROM ({select} AND {order} = {value} AND seq > {seq} \
+                 ORDER BY seq LIMIT {take}) AS ties UNION ALL \
+                 SELECT * FROM ({select} AND {order} < {value} \
+                 ORDER BY {order} DESC, seq LIMIT {take}) AS below"
+            )
+        }
+    };
+    let limit = args.bind(page.limit.saturating_add(1));
+    let offset = args.bind(page.offset);
+    let agents = args.query(format!(
+        "{rows} ORDER BY {order} DESC, seq LIMIT {limit} OFFSET {offset}"
+    ));
     (agents, count)
 }
 
+/// A list in seq order: the rows of `table` meeting `cond` and any of `sides`, conditions each
+/// served by its own `(…, seq)` index (an agent's side of a ledger line, poster or worker of a
+/// task).
+pub struct SeqList<'a> {
+    pub table: &'a str,
+    /// The columns selected (`seq` is added).
+    pub cols: &'a str,
+    pub sides: &'a [String],
+    pub cond: &'a str,
+    pub newest_first: bool,
+}
+
+/// A page of a `SeqList`, and the count of all its rows (capped). A page is each side's index
+/// range up to the page's end, merged: never a sort of all the rows. With a cursor, the rows
+/// after its seq. `args` holds the parameters the list's conditions bound.
+pub fn seq_page(mut args: Args, list: &SeqList, page: &Page, after: Option<i64>) -> (Query, Query) {
+    let SeqList {
+        table,
+        cols,
+        sides,
+        cond,
+        newest_first,
+    } = *list;
+    // Each side leaves out the rows of the sides before it, so no row comes twice.
+    let side = |i: usize, rest: &str| {
+        let earlier: String = sides[..i]
+            .iter()
+            .map(|s| format!(" AND NOT ({s})"))
+            .collect();
+        format!("{}{earlier} AND {cond}{rest}", sides[i])
+    };
+    let counted: Vec<String> = (0..sides.len())
+        .map(|i| format!("SELECT 1 AS one FROM {table} WHERE {}", side(i, "")))
+        .collect();
+    let count = args.query_so_far(capped_count(&counted.join(" UNION ALL ")));
+    let (dir, before) = if newest_first {
+        ("DESC", "<")
+    } else {
+        ("", ">")
+    };
+    let after = after
+        .map(|seq| format!(" AND seq {before} {}", args.bind(seq)))
+        .unwrap_or_default();
+    let take = args.bind(page.offset.saturating_add(page.limit).saturating_add(1));
+    let rows: Vec<String> = (0..sides.len())
+        .map(|i| {
+            format!(
+                "SELECT * FROM (SELECT {cols}, seq FROM {table} WHERE {} \
+                 ORDER BY seq {dir} LIMIT {take}) AS side{i}",
+                side(i, &after)
+            )
+        })
+        .collect();
+    let limit = args.bind(page.limit.saturating_add(1));
+    let offset = args.bind(page.offset);
+    let rows = args.query(format!(
+        "{} ORDER BY seq {dir} LIMIT {limit} OFFSET {offset}",
+        rows.join(" UNION ALL ")
+    ));
+    (rows, count)
+}
+
 /// A page of the agent's tasks (not system tasks) in one role or both, newest first, and the
-/// count of them all.
+/// count of them all (capped).
 pub fn tasks_of(
     dialect: Dialect,
     agent_id: &str,
     role: Option<Role>,
     status: Option<TaskStatus>,
-    page: Page,
+    page: &Page,
+    after: Option<i64>,
 ) -> (Query, Query) {
-    let mut args = Args {
-        dialect,
-        args: Vec::new(),
-    };
+    let mut args = Args::new(dialect);
     let agent = args.bind(agent_id.to_string());
-    let mut cond = match role {
-        Some(Role::Poster) => format!("poster_id = {agent}"),
-        Some(Role::Worker) => format!("worker_id = {agent}"),
-        None => format!("(poster_id = {agent} OR worker_id = {agent})"),
+    let sides = match role {
+        Some(Role::Poster) => vec![format!("poster_id = {agent}")],
+        Some(Role::Worker) => vec![format!("worker_id = {agent}")],
+        None => vec![
+            format!("poster_id = {agent}"),
+            format!("worker_id = {agent}"),
+        ],
     };
-    cond.push_str(" AND is_system = FALSE");
+    let mut cond = String::from("is_system = FALSE");
     if let Some(status) = status {
         let status = args.bind(status.as_str().to_string());
         cond.push_str(&format!(" AND status = {status}"));
     }
-    let count = Query {
-        sql: format!("SELECT count(*) AS n FROM tasks WHERE {cond}"),
-        args: args.args.clone(),
+    let list = SeqList {
+        table: "tasks",
+        cols: TASK_COLS,
+        sides: &sides,
+        cond: &cond,
+        newest_first: true,
     };
-    let limit = args.bind(page.limit);
-    let offset = args.bind(page.offset);
-    let tasks = Query {
-        sql: format!(
-            "SELECT {TASK_COLS} FROM tasks WHERE {cond} ORDER BY seq DESC \
-             LIMIT {limit} OFFSET {offset}"
-        ),
-        args: args.args,
-    };
-    (tasks, count)
+    seq_page(args, &list, page, after)
 }
 
 #[cfg(test)]
@@ -523,6 +613,7 @@ mod tests {
         let page = Page {
             limit: 5,
             offset: 10,
+            cursor: None,
         };
         for (dialect, marker, text) in [
             (Dialect::Sqlite, "?", "\"Über\""),
@@ -549,7 +640,7 @@ mod tests {
             );
             // The count binds only what its WHERE uses, and its cap.
             assert_eq!(count.args[..5], filters);
-            assert_eq!(count.args[5..], [Cell::from(COUNT_CAP + 1)]);
+            assert_eq!(count.args[5..], [Cell::from(MAX_COUNTED + 1)]);
             assert!(
                 tasks
                     .sql

@@ -1,7 +1,8 @@
 //! Between agents: ratings and reputation, questions, messages, reports, trust, and the
 //! public directory.
 
-use super::query;
+use super::cursor::{self, Key, List, seq_after};
+use super::query::{self, Args, SeqList};
 use super::rows::{self, QUESTION_COLS, TRUST_COLS};
 use super::sql::{Transaction, args};
 use super::{AgentQuery, Page, Paged, Result, UnansweredQuestions};
@@ -119,21 +120,37 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    pub async fn messages_of(&mut self, task_id: &str, assignment: &str) -> Result<Vec<Message>> {
-        self.fetch_all(
-            "SELECT id, task_id, sender_id, message, created_at FROM messages \
-             WHERE task_id = $1 AND assignment = $2 ORDER BY seq",
-            args![task_id, assignment],
-            |r| {
-                Ok(Message {
-                    id: r.text("id")?,
-                    task_id: r.text("task_id")?,
-                    sender_id: r.text("sender_id")?,
-                    message: r.text("message")?,
-                    created_at: r.int("created_at")?,
-                })
-            },
-        )
+    /// The messages of one assignment of a task, oldest first, with the total (capped).
+    pub async fn messages_of(
+        &mut self,
+        task_id: &str,
+        assignment: &str,
+        page: &Page,
+    ) -> Result<Paged<Message>> {
+        let after = seq_after(List::Messages, page)?;
+        let mut args = Args::new(self.dialect());
+        let side = format!(
+            "task_id = {} AND assignment = {}",
+            args.bind(task_id.to_string()),
+            args.bind(assignment.to_string())
+        );
+        let list = SeqList {
+            table: "messages",
+            cols: "id, task_id, sender_id, message, created_at",
+            sides: &[side],
+            cond: "TRUE",
+            newest_first: false,
+        };
+        let (messages, count) = query::seq_page(args, &list, page, after);
+        self.seq_paged(messages, count, List::Messages, page, |r| {
+            Ok(Message {
+                id: r.text("id")?,
+                task_id: r.text("task_id")?,
+                sender_id: r.text("sender_id")?,
+                message: r.text("message")?,
+                created_at: r.int("created_at")?,
+            })
+        })
         .await
     }
 
@@ -191,11 +208,27 @@ impl Transaction<'_> {
         Ok(rows::tag_reputations(rated))
     }
 
-    /// Active agents (not suspended, not the platform), best first, with the total.
-    pub async fn directory(&mut self, q: &AgentQuery, page: Page) -> Result<Paged<Agent>> {
-        let (agents, count) = query::directory(self.dialect(), q, page);
-        let items = self.fetch_query(agents, rows::agent_from).await?;
-        let total = self.count(&count.sql, count.args).await?;
-        Ok(Paged { items, total })
+    /// Active agents (not suspended, not the platform), best first, with the total (capped).
+    pub async fn directory(&mut self, q: &AgentQuery, page: &Page) -> Result<Paged<Agent>> {
+        let list = if q.by_tasks_completed {
+            List::ByTasksCompleted
+        } else {
+            List::ByReputation
+        };
+        let after = cursor::after(list, page)?;
+        let (agents, count) = query::directory(self.dialect(), q, page, after);
+        let found = self
+            .fetch_query(agents, |r| {
+                let agent = rows::agent_from(r)?;
+                let seq = r.int("seq")?;
+                let key = match list {
+                    List::ByTasksCompleted => Key::Int(agent.tasks_completed, seq),
+                    _ => Key::Real(agent.reputation, seq),
+                };
+                Ok((agent, key))
+            })
+            .await?;
+        let total = query::capped_total(self.count(&count.sql, count.args).await?);
+        Ok(Paged::keyset(found, list, page, total))
     }
 }

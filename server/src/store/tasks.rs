@@ -1,10 +1,11 @@
 //! Tasks: their rows, the compare-and-set every transition goes through, the open tasks a
 //! worker may claim or browse, system work, matches and timers.
 
+use super::cursor::{self, Key, List, seq_after};
 use super::query::{self, CANDIDATE_SLACK, Dialect, RELEVANT};
 use super::rows::{self, SYSTEM_WORK_COLS, TASK_COLS, TASK_DERIVED, TASK_MUTABLE};
 use super::sql::{Cell, Transaction, args};
-use super::{OpenTask, OpenTaskFilter, Page, Paged, Result, Role, SystemWork};
+use super::{OpenTask, OpenTaskFilter, Page, Paged, Result, Role, StoreError, SystemWork};
 use crate::model::{Millis, Task, TaskStatus};
 use std::sync::LazyLock;
 
@@ -96,7 +97,8 @@ impl Transaction<'_> {
 
     /// The same tasks as browsing shows them (never locked), with the total before paging
     /// (capped). The first `RELEVANT` are in pickup order; the rest follow by poster
-    /// reputation then age, so that a page deep in a large board reads an index range.
+    /// reputation then age, so that a page deep in a large board, by offset or by cursor,
+    /// reads an index range.
     pub async fn available(
         &mut self,
         filter: &OpenTaskFilter,
@@ -104,24 +106,47 @@ impl Transaction<'_> {
     ) -> Result<Paged<OpenTask>> {
         let dialect = self.dialect();
         let size = RELEVANT + CANDIDATE_SLACK;
-        let mut items = Vec::new();
+        // One row past the page says whether there is a next one.
+        let wanted = page.limit + 1;
+        let (position, after) = match cursor::after(List::Browse, &page)? {
+            None => (page.offset, None),
+            Some(Key::Real(reputation, seq)) => (RELEVANT, Some((reputation, seq))),
+            Some(Key::Seq(position)) => (position, None),
+            Some(Key::Int(..)) => return Err(StoreError::InvalidCursor),
+        };
+        // Each row with its cursor: the position after it among the first RELEVANT, its
+        // board key past them.
+        let mut rows: Vec<(OpenTask, Key)> = Vec::new();
         let mut ended = false;
-        if page.offset < RELEVANT {
-            let take = page.limit.min(RELEVANT - page.offset);
-            let tasks = query::open_tasks(dialect, filter, take, page.offset, size);
-            items = self.fetch_query(tasks, rows::open_task_from).await?;
+        if position < RELEVANT {
+            let take = wanted.min(RELEVANT - position);
+            let tasks = query::open_tasks(dialect, filter, take, position, size);
+            let first = self.fetch_query(tasks, rows::open_task_from).await?;
             // Fewer than asked: the lists held every open task that passes the filters.
-            ended = (items.len() as i64) < take;
+            ended = (first.len() as i64) < take;
+            rows.extend(
+                first
+                    .into_iter()
+                    .zip(position + 1..)
+                    .map(|(t, p)| (t, Key::Seq(p))),
+            );
         }
-        let more = page.limit - items.len() as i64;
+        let more = wanted - rows.len() as i64;
         if more > 0 && !ended {
-            let skip = (page.offset - RELEVANT).max(0);
-            let rest = query::rest_of_open_tasks(dialect, filter, RELEVANT, size, None, skip, more);
-            items.extend(self.fetch_query(rest, rows::open_task_from).await?);
+            let skip = (position - RELEVANT).max(0);
+            let rest =
+                query::rest_of_open_tasks(dialect, filter, RELEVANT, size, after, skip, more);
+            let rest = self
+                .fetch_query(rest, |r| {
+                    let key = Key::Real(r.real("board_reputation")?, r.int("seq")?);
+                    Ok((rows::open_task_from(r)?, key))
+                })
+                .await?;
+            rows.extend(rest);
         }
         let count = query::count_open_tasks(dialect, filter);
-        let total = self.count(&count.sql, count.args).await?;
-        Ok(Paged { items, total })
+        let total = query::capped_total(self.count(&count.sql, count.args).await?);
+        Ok(Paged::keyset(rows, List::Browse, &page, total))
     }
 
     /// Refreshes the planner's statistics of the tables the open-task queries read, after a
@@ -229,18 +254,19 @@ impl Transaction<'_> {
         .await
     }
 
-    /// The agent's tasks (not system tasks), newest first, with the total before paging.
+    /// The agent's tasks (not system tasks), newest first, with the total before paging
+    /// (capped).
     pub async fn tasks_of(
         &mut self,
         agent_id: &str,
         role: Option<Role>,
         status: Option<TaskStatus>,
-        page: Page,
+        page: &Page,
     ) -> Result<Paged<Task>> {
-        let (tasks, count) = query::tasks_of(self.dialect(), agent_id, role, status, page);
-        let items = self.fetch_query(tasks, rows::task_from).await?;
-        let total = self.count(&count.sql, count.args).await?;
-        Ok(Paged { items, total })
+        let after = seq_after(List::MyTasks, page)?;
+        let (tasks, count) = query::tasks_of(self.dialect(), agent_id, role, status, page, after);
+        self.seq_paged(tasks, count, List::MyTasks, page, rows::task_from)
+            .await
     }
 
     /// Ids of tasks with a timer due at `now`, soonest first.

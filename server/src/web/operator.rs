@@ -106,13 +106,7 @@ pub async fn dashboard(
         .read(move |tx| {
             Box::pin(async move {
                 let recent = tx
-                    .tasks_for_operator(
-                        &TaskSearch::default(),
-                        Page {
-                            limit: 10,
-                            offset: 0,
-                        },
-                    )
+                    .tasks_for_operator(&TaskSearch::default(), Page::first(10))
                     .await?;
                 Ok::<_, StoreError>((recent, tx.nodes_seen_since(alive_since).await?))
             })
@@ -269,15 +263,8 @@ pub async fn agents(
     let list = s
         .read(move |tx| {
             Box::pin(async move {
-                tx.agents_for_operator(
-                    lookup.as_deref(),
-                    infra,
-                    Page {
-                        limit: LIST,
-                        offset: 0,
-                    },
-                )
-                .await
+                tx.agents_for_operator(lookup.as_deref(), infra, Page::first(LIST))
+                    .await
             })
         })
         .await?;
@@ -324,11 +311,8 @@ pub async fn agent_page(
                     .await?
                     .filter(|a| a.id != crate::model::PLATFORM_AGENT_ID)
                     .ok_or_else(|| Error::not_found("Agent not found"))?;
-                let page = Page {
-                    limit: 20,
-                    offset: 0,
-                };
-                let tasks = tx.tasks_of(&id, None, None, page).await?.items;
+                let page = Page::first(20);
+                let tasks = tx.tasks_of(&id, None, None, &page).await?.items;
                 Ok::<_, Error>((agent, tasks))
             })
         })
@@ -480,16 +464,7 @@ pub async fn tasks(
     };
     let list = s
         .read(move |tx| {
-            Box::pin(async move {
-                tx.tasks_for_operator(
-                    &search,
-                    Page {
-                        limit: LIST,
-                        offset: 0,
-                    },
-                )
-                .await
-            })
+            Box::pin(async move { tx.tasks_for_operator(&search, Page::first(LIST)).await })
         })
         .await?;
     let not_found = q.q.as_deref().is_some_and(|v| !v.trim().is_empty());
@@ -529,7 +504,11 @@ pub async fn task_page(
                 let task = tx.task(&task_id).await?.ok_or_else(Error::task_not_found)?;
                 let questions = tx.questions_of(&task.id).await?;
                 let messages = match task.assignment.as_deref() {
-                    Some(assignment) => tx.messages_of(&task.id, assignment).await?,
+                    Some(assignment) => {
+                        tx.messages_of(&task.id, assignment, &Page::all())
+                            .await?
+                            .items
+                    }
                     None => Vec::new(),
                 };
                 let events = tx.task_events(&task.id, None, 200).await?;

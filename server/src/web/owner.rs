@@ -167,10 +167,7 @@ struct Home {
 
 pub async fn home(State(s): State<AppState>, owner: Owner) -> WebResult<Html<String>> {
     let id = owner.agent_id.clone();
-    let page = Page {
-        limit: LIST,
-        offset: 0,
-    };
+    let page = Page::first(LIST);
     let home = s
         .read(move |tx| {
             Box::pin(async move {
@@ -186,13 +183,13 @@ pub async fn home(State(s): State<AppState>, owner: Owner) -> WebResult<Html<Str
                 trust.truncate(LIST as usize);
                 Ok::<_, Error>(Home {
                     escrowed: tx.escrowed_by(&id).await?,
-                    ledger: tx.ledger_of(&id, page).await?.items,
+                    ledger: tx.ledger_of(&id, &page).await?.items,
                     posted: tx
-                        .tasks_of(&id, Some(Role::Poster), None, page)
+                        .tasks_of(&id, Some(Role::Poster), None, &page)
                         .await?
                         .items,
                     worked: tx
-                        .tasks_of(&id, Some(Role::Worker), None, page)
+                        .tasks_of(&id, Some(Role::Worker), None, &page)
                         .await?
                         .items,
                     open: market::tasks::browse(tx, &filter, page).await?.items,
@@ -367,7 +364,9 @@ pub async fn task_page(
             Box::pin(async move {
                 let task = market::tasks::visible_task(tx, &viewer, &task_id).await?;
                 let questions = market::social::questions(tx, &viewer, &task.id).await?;
-                let messages = market::social::messages(tx, &viewer, &task.id).await?;
+                let messages = market::social::messages(tx, &viewer, &task.id, &Page::all())
+                    .await?
+                    .items;
                 let events = tx.task_events(&task.id, Some(&viewer), 200).await?;
                 Ok::<_, Error>((task, questions, messages, events))
             })
