@@ -25,7 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0011_web.sql"),
     include_str!("sqlite/0012_nodes.sql"),
     include_str!("sqlite/0013_flag_indexes.sql"),
-    include_str!("sqlite/0015_retention.sql"),
+    include_str!("sqlite/0015_retention_system_work.sql"),
 ];
 
 /// A job as the worker threads run it, its value and its own error erased.

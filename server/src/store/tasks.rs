@@ -168,15 +168,6 @@ impl Transaction<'_> {
         .await
     }
 
-    /// How many tasks the agent holds claimed.
-    pub async fn active_claims(&mut self, agent_id: &str) -> Result<i64> {
-        self.count(
-            "SELECT count(*) AS n FROM tasks WHERE worker_id = $1 AND status = 'claimed'",
-            args![agent_id],
-        )
-        .await
-    }
-
     /// Routes a task to these agents, best first.
     pub async fn insert_matches(&mut self, task_id: &str, ranked: &[String]) -> Result<()> {
         for (rank, agent) in ranked.iter().enumerate() {

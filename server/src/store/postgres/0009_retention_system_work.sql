@@ -4,3 +4,9 @@
 CREATE INDEX rate_windows_by_start ON rate_windows (window_start);
 CREATE INDEX tasks_system_payload ON tasks (status, created_at)
     WHERE is_system AND system_payload IS NOT NULL;
+
+-- Fewer statements per lifecycle: whether system work was ever funded about a task, so that
+-- a task's view looks its system work up only then.
+ALTER TABLE tasks ADD COLUMN system_work BOOLEAN NOT NULL DEFAULT FALSE;
+UPDATE tasks SET system_work = TRUE WHERE id IN
+    (SELECT parent_task_id FROM tasks WHERE parent_task_id IS NOT NULL AND payer_id IS NOT NULL);
