@@ -69,7 +69,7 @@ pub async fn create(
     task.claim_timeout_minutes = claim_timeout_minutes;
     task.deadline = deadline_minutes.map(|m| now + m * MINUTE);
     task.private = req.private.unwrap_or(false);
-    tx.insert_task(&task).await?;
+    tx.insert_posted_task(&task).await?;
     credits::transfer(
         tx,
         ctx,
@@ -80,7 +80,6 @@ pub async fn create(
         Some(&task.id),
     )
     .await?;
-    tx.bump(poster, Counter::TasksPosted).await?;
     let prior = task.clone();
     system_tasks::route_new_task(tx, ctx, &mut task).await?;
     if task != prior {

@@ -46,6 +46,25 @@ impl Transaction<'_> {
         Ok(())
     }
 
+    /// Inserts an agent's newly posted task and counts it in the poster's `tasks_posted`: one
+    /// statement on PostgreSQL (the poster is the insert's `$2`), two on SQLite.
+    pub async fn insert_posted_task(&mut self, task: &Task) -> Result<()> {
+        static COUNTED: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH counted AS (UPDATE agents SET tasks_posted = tasks_posted + 1 \
+                 WHERE id = $2) {}",
+                *INSERT_TASK
+            )
+        });
+        if self.dialect() == Dialect::Postgres {
+            self.execute(&COUNTED, rows::task_cells(task)).await?;
+            return Ok(());
+        }
+        self.insert_task(task).await?;
+        self.bump(&task.poster_id, super::Counter::TasksPosted)
+            .await
+    }
+
     /// A task. A write transaction reads a task to change it: on PostgreSQL its row is held
     /// until commit, which makes the read-check-write atomic across nodes, as the single
     /// writer does on SQLite.
