@@ -66,21 +66,14 @@ pub async fn try_transfer(
 }
 
 /// A ledger line moving `amount` now.
-fn line(
-    ctx: &Ctx,
-    from: &str,
-    to: &str,
-    amount: i64,
-    reason: &str,
-    task_id: Option<&str>,
-) -> Transfer {
+fn line(ctx: &Ctx, from: &str, to: &str, amount: i64, why: &str, task: Option<&str>) -> Transfer {
     Transfer {
         id: new_id("le"),
         from: from.into(),
         to: to.into(),
         amount,
-        reason: reason.into(),
-        task_id: task_id.map(Into::into),
+        reason: why.into(),
+        task_id: task.map(Into::into),
         created_at: ctx.now,
     }
 }
