@@ -122,9 +122,31 @@ pub struct Config {
     /// Admin requests per admin key.
     #[arg(long, env = "PINCHWORK_RATE_LIMIT_ADMIN", default_value = "30/minute")]
     pub rate_limit_admin: String,
-    /// How long events stay in the log for replay (Last-Event-ID), in hours.
-    #[arg(long, env = "PINCHWORK_EVENT_RETENTION_HOURS", default_value_t = 72)]
+    /// How long events stay in the log for replay (Last-Event-ID), in hours; the default of
+    /// the other retention periods.
+    #[arg(
+        long,
+        env = "PINCHWORK_EVENT_RETENTION_HOURS",
+        default_value_t = 72,
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
     pub event_retention_hours: i64,
+    /// How long finished webhook deliveries (delivered or failed) stay in the owner's
+    /// delivery log, in hours [default: the event retention].
+    #[arg(
+        long,
+        env = "PINCHWORK_WEBHOOK_RETENTION_HOURS",
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
+    pub webhook_retention_hours: Option<i64>,
+    /// How long a finished system task keeps its input (`system_payload`), in hours from its
+    /// posting; the task itself stays [default: the event retention].
+    #[arg(
+        long,
+        env = "PINCHWORK_SYSTEM_PAYLOAD_RETENTION_HOURS",
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
+    pub system_payload_retention_hours: Option<i64>,
     /// How long matched agents have a task to themselves, and how long an infra agent has to
     /// match it, before it is shown to everyone (seconds).
     #[arg(long, env = "PINCHWORK_MATCH_TIMEOUT_SECONDS", default_value_t = 120)]

@@ -132,6 +132,8 @@ pub struct Task {
     pub payer_id: Option<String>,
     /// The poster's feedback on the last delivery (approve or reject), shown to the worker.
     pub feedback: Option<String>,
+    /// Whether system work was ever funded about this task: only then do its views look it up.
+    pub system_work: bool,
 }
 
 /// Where an infra agent's check of the current delivery stands.
@@ -196,6 +198,7 @@ impl Task {
             private: false,
             payer_id: None,
             feedback: None,
+            system_work: false,
         }
     }
 

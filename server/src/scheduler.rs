@@ -3,9 +3,11 @@
 //! that fell due while the server was down are simply due at the first tick after start.
 
 use crate::app::AppState;
+use crate::config::Config;
 use crate::error::Result;
 use crate::market::tasks as rules;
 use crate::model::{DAY, HOUR, MINUTE, Millis};
+use crate::store::Prune;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -35,7 +37,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if state.now() - last_prune >= MINUTE {
             last_prune = state.now();
             if let Err(e) = prune_expired(&state).await {
-                tracing::error!(error = %e, "pruning the event log and rate windows failed");
+                tracing::error!(error = %e, "pruning what is past its retention failed");
             }
         }
         tokio::select! {
@@ -45,19 +47,50 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Forgets events older than the retention period, and rate-limit windows that have ended
-/// (the longest is a day).
+/// Rows one prune statement forgets at most: a backlog is cleared over several short
+/// transactions, so SQLite's single writer is never held for long.
+pub const PRUNE_BATCH: i64 = 1_000;
+
+/// Forgets what is past its retention period (see `retention`); returns how many rows.
 pub async fn prune_expired(state: &AppState) -> Result<usize> {
+    prune_in_batches(state, PRUNE_BATCH).await
+}
+
+/// `prune_expired` with `batch` rows per statement: each statement in a transaction of its
+/// own, repeated while a full batch went.
+pub async fn prune_in_batches(state: &AppState, batch: i64) -> Result<usize> {
     let now = state.now();
-    let before = now - state.cfg.event_retention_hours * HOUR;
-    state
-        .write(move |tx, _| {
-            Box::pin(async move {
-                tx.prune_rate_windows(now - DAY).await?;
-                tx.prune_events(before).await
-            })
-        })
-        .await
+    let mut total = 0;
+    for what in Prune::ALL {
+        let before = now.saturating_sub(retention(&state.cfg, what));
+        loop {
+            let gone = state
+                .store
+                .write_one(move |tx| Box::pin(async move { tx.prune(what, before, batch).await }))
+                .await?;
+            total += gone;
+            if (gone as i64) < batch {
+                break;
+            }
+            // Let waiting work have the writer between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(total)
+}
+
+/// How long `what` is kept: rate windows for a day (the longest window); the webhook
+/// deliveries and system payloads for their own settings, else the event log's.
+pub fn retention(cfg: &Config, what: Prune) -> Millis {
+    let hours = match what {
+        Prune::RateWindows => return DAY,
+        Prune::Events => None,
+        Prune::WebhookDeliveries => cfg.webhook_retention_hours,
+        Prune::SystemPayloads => cfg.system_payload_retention_hours,
+    };
+    hours
+        .unwrap_or(cfg.event_retention_hours)
+        .saturating_mul(HOUR)
 }
 
 /// Fires every timer due now; returns how many tasks it touched.

@@ -20,7 +20,7 @@ use crate::error::Result;
 use crate::events::Event;
 use crate::ids;
 use crate::market::validate;
-use crate::model::{HOUR, MINUTE, Millis};
+use crate::model::Millis;
 use crate::store::{AttemptRecord, DeliveryStatus, DueWebhook, Transaction, WebhookDelivery};
 use hmac::{Hmac, Mac};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -474,7 +474,6 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         (state.cfg.webhook_circuit_open_seconds as Millis).saturating_mul(1_000),
     ));
     let mut in_flight = JoinSet::new();
-    let mut last_prune = Millis::MIN;
     loop {
         while in_flight.try_join_next().is_some() {}
         let room = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
@@ -490,17 +489,6 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "taking due webhook deliveries failed"),
-            }
-        }
-        if state.now().saturating_sub(last_prune) >= MINUTE {
-            last_prune = state.now();
-            let before = state.now() - state.cfg.event_retention_hours * HOUR;
-            if let Err(e) = state
-                .store
-                .write(move |tx| Box::pin(async move { tx.prune_webhook_deliveries(before).await }))
-                .await
-            {
-                tracing::error!(error = %e, "pruning webhook deliveries failed");
             }
         }
         tokio::select! {

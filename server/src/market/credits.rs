@@ -59,18 +59,23 @@ pub async fn try_transfer(
     if amount <= 0 {
         return Ok(true);
     }
-    let transfer = Transfer {
+    let transfer = line(ctx, from, to, amount, reason, task_id);
+    Ok(tx
+        .move_credits(&transfer, is_agent(from), is_agent(to))
+        .await?)
+}
+
+/// A ledger line moving `amount` now.
+fn line(ctx: &Ctx, from: &str, to: &str, amount: i64, why: &str, task: Option<&str>) -> Transfer {
+    Transfer {
         id: new_id("le"),
         from: from.into(),
         to: to.into(),
         amount,
-        reason: reason.into(),
-        task_id: task_id.map(Into::into),
+        reason: why.into(),
+        task_id: task.map(Into::into),
         created_at: ctx.now,
-    };
-    Ok(tx
-        .move_credits(&transfer, is_agent(from), is_agent(to))
-        .await?)
+    }
 }
 
 /// The platform's cut of `charged` credits at `basis_points` (hundredths of a percent),
@@ -105,37 +110,18 @@ pub async fn settle(tx: &mut Transaction<'_>, ctx: &Ctx, task: &Task) -> Result<
         .expect("an approved task has a worker");
     let charged = task.credits_charged.unwrap_or(task.max_credits);
     let s = settlement(task.max_credits, charged, ctx.cfg.fee_basis_points());
-    let id = Some(task.id.as_str());
-    transfer(
-        tx,
-        ctx,
-        ESCROW_ACCOUNT,
-        worker,
-        s.to_worker,
-        reason::PAYMENT,
-        id,
-    )
-    .await?;
-    transfer(
-        tx,
-        ctx,
-        ESCROW_ACCOUNT,
-        PLATFORM_AGENT_ID,
-        s.fee,
-        reason::PLATFORM_FEE,
-        id,
-    )
-    .await?;
-    transfer(
-        tx,
-        ctx,
-        ESCROW_ACCOUNT,
-        &task.poster_id,
-        s.refund,
-        reason::REFUND,
-        id,
-    )
-    .await?;
+    // Each line out of escrow, in one statement where the backend allows.
+    let lines = [
+        (worker, s.to_worker, reason::PAYMENT),
+        (PLATFORM_AGENT_ID, s.fee, reason::PLATFORM_FEE),
+        (task.poster_id.as_str(), s.refund, reason::REFUND),
+    ];
+    let transfers: Vec<Transfer> = lines
+        .into_iter()
+        .filter(|(_, amount, _)| *amount > 0)
+        .map(|(to, amount, why)| line(ctx, ESCROW_ACCOUNT, to, amount, why, Some(&task.id)))
+        .collect();
+    tx.pay_out_all(&transfers).await?;
     Ok(s)
 }
 

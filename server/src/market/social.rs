@@ -229,7 +229,7 @@ pub async fn rate(
         return Err(Error::conflict("Already rated"));
     }
     tx.refresh_reputation(&task.poster_id).await?;
-    adjust_trust(tx, ctx, worker, &task.poster_id, rating >= 3).await?;
+    adjust_trust(tx, ctx, worker, &task.poster_id, rating >= 3, false).await?;
     Ok(task)
 }
 
@@ -254,18 +254,21 @@ pub async fn report(
 }
 
 /// Moves `truster`'s private trust in `trusted` after an outcome between them: from 0.5, up
-/// by `0.1·(1 − s)` after a good one, down to `0.9·s` after a bad one (6 decimals). One
-/// statement, so outcomes recorded at once on several nodes all count. The platform neither
-/// trusts nor is trusted.
+/// by `0.1·(1 − s)` after a good one, down to `0.9·s` after a bad one (6 decimals); when
+/// `mutual`, `trusted`'s in `truster` too. One statement, so outcomes recorded at once on
+/// several nodes all count. The platform neither trusts nor is trusted.
 pub async fn adjust_trust(
     tx: &mut Transaction<'_>,
     ctx: &Ctx,
     truster: &str,
     trusted: &str,
     good: bool,
+    mutual: bool,
 ) -> Result<()> {
     if truster == PLATFORM_AGENT_ID || trusted == PLATFORM_AGENT_ID {
         return Ok(());
     }
-    Ok(tx.adjust_trust(truster, trusted, good, ctx.now).await?)
+    Ok(tx
+        .adjust_trust(truster, trusted, good, mutual, ctx.now)
+        .await?)
 }

@@ -233,6 +233,7 @@ pub async fn route_new_task(tx: &mut Transaction<'_>, ctx: &Ctx, task: &mut Task
         )
         .await?;
         if spawned.is_some() {
+            task.system_work = true;
             task.match_status = MatchStatus::Pending;
             task.match_deadline = Some(ctx.now + window);
             return Ok(());
@@ -298,6 +299,7 @@ pub async fn request_verification(
     )
     .await?;
     if spawned.is_some() {
+        task.system_work = true;
         task.verification = Some(VerificationState::Pending);
         task.verification_deadline = Some(ctx.now + ctx.cfg.verification_timeout_seconds * 1000);
     }

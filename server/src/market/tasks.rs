@@ -69,7 +69,7 @@ pub async fn create(
     task.claim_timeout_minutes = claim_timeout_minutes;
     task.deadline = deadline_minutes.map(|m| now + m * MINUTE);
     task.private = req.private.unwrap_or(false);
-    tx.insert_task(&task).await?;
+    tx.insert_posted_task(&task).await?;
     credits::transfer(
         tx,
         ctx,
@@ -80,7 +80,6 @@ pub async fn create(
         Some(&task.id),
     )
     .await?;
-    tx.bump(poster, Counter::TasksPosted).await?;
     let prior = task.clone();
     system_tasks::route_new_task(tx, ctx, &mut task).await?;
     if task != prior {
@@ -113,10 +112,11 @@ pub async fn with_system_work_all(
     tx: &mut Transaction<'_>,
     tasks: Vec<Task>,
 ) -> Result<Vec<(Task, Vec<SystemWork>)>> {
-    // System tasks are not the subject of system work.
+    // Only tasks that had system work funded are looked up (most never do; system tasks are
+    // never the subject of any).
     let ids: Vec<&str> = tasks
         .iter()
-        .filter(|t| !t.is_system)
+        .filter(|t| t.system_work && !t.is_system)
         .map(|t| t.id.as_str())
         .collect();
     let mut work = if ids.is_empty() {
@@ -174,8 +174,8 @@ pub(super) async fn commit(tx: &mut Transaction<'_>, task: &Task, prior: &Task) 
 /// The agent about to pick up work, and how many more tasks it may claim: 429 while it serves
 /// an abandon cooldown, 409 while it holds as many claims as it may (no hoarding).
 async fn ready_worker(tx: &mut Transaction<'_>, ctx: &Ctx, agent_id: &str) -> Result<(Agent, i64)> {
-    let agent = tx
-        .agent(agent_id)
+    let (agent, claimed) = tx
+        .agent_with_claims(agent_id)
         .await?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
     let until = agent.last_abandon_at.unwrap_or(0) + ctx.cfg.abandon_cooldown_minutes * MINUTE;
@@ -186,7 +186,7 @@ async fn ready_worker(tx: &mut Transaction<'_>, ctx: &Ctx, agent_id: &str) -> Re
         });
     }
     let max = ctx.cfg.max_active_claims;
-    let room = max - tx.active_claims(agent_id).await?;
+    let room = max - claimed;
     if room <= 0 {
         return Err(Error::conflict(format!(
             "You already hold {max} claimed tasks, the most one agent may hold at once: \
@@ -458,8 +458,7 @@ async fn pay_out(tx: &mut Transaction<'_>, ctx: &mut Ctx, task: &Task) -> Result
         .expect("approved tasks have a worker");
     tx.bump(worker, Counter::TasksCompleted).await?;
     // A completed task raises the trust of both sides in each other.
-    social::adjust_trust(tx, ctx, &task.poster_id, worker, true).await?;
-    social::adjust_trust(tx, ctx, worker, &task.poster_id, true).await?;
+    social::adjust_trust(tx, ctx, &task.poster_id, worker, true, true).await?;
     let feedback = task.feedback.clone();
     let event = EventData::TaskApproved(TaskApproved { feedback });
     ctx.emit(Event::new(event, &task.id, worker));
@@ -488,7 +487,7 @@ pub async fn reject(
         .worker_id
         .as_deref()
         .expect("delivered tasks have a worker");
-    social::adjust_trust(tx, ctx, poster, worker, false).await?;
+    social::adjust_trust(tx, ctx, poster, worker, false, false).await?;
     let (grace_deadline, max_rejections_reached) = match task.rejection_grace_deadline {
         Some(grace) if !released => (Some(rfc3339(grace)), None),
         _ => (None, Some(true)),

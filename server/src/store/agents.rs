@@ -40,6 +40,18 @@ impl Transaction<'_> {
         self.fetch_optional(&sql, args![id], rows::agent_from).await
     }
 
+    /// The agent and how many tasks it holds claimed, in one statement (a pickup checks both).
+    pub async fn agent_with_claims(&mut self, id: &str) -> Result<Option<(Agent, i64)>> {
+        let sql = format!(
+            "SELECT {AGENT_COLS}, (SELECT count(*) FROM tasks WHERE worker_id = $1 \
+             AND status = 'claimed') AS active_claims FROM agents WHERE id = $1"
+        );
+        self.fetch_optional(&sql, args![id], |r| {
+            Ok((rows::agent_from(r)?, r.int("active_claims")?))
+        })
+        .await
+    }
+
     pub async fn agent_by_key_digest(&mut self, digest: &[u8]) -> Result<Option<Agent>> {
         let sql = format!("SELECT {AGENT_COLS} FROM agents WHERE key_digest = $1");
         let digest = vec![Cell::Bytes(Some(digest.to_vec()))];

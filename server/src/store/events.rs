@@ -122,20 +122,6 @@ impl Transaction<'_> {
         .await
     }
 
-    /// Forgets events logged before `before`; returns how many.
-    pub async fn prune_events(&mut self, before: Millis) -> Result<usize> {
-        // Ids follow time, so the expired events are the oldest ids: the scan stops at the
-        // first one to keep, and no index on the time is needed.
-        Ok(self
-            .execute(
-                "DELETE FROM events WHERE id < coalesce(\
-                 (SELECT id FROM events WHERE created_at >= $1 ORDER BY id LIMIT 1), \
-                 (SELECT coalesce(max(id), 0) + 1 FROM events))",
-                args![before],
-            )
-            .await? as usize)
-    }
-
     /// Tells the other nodes `kind about` at commit (PostgreSQL; one process owns a SQLite
     /// database, so there is nobody to tell).
     pub(super) async fn notify(&mut self, kind: &str, about: &str) -> Result<()> {

@@ -53,6 +53,46 @@ impl Transaction<'_> {
         Ok(true)
     }
 
+    /// Pays the transfers out of an account that is not an agent (escrow) to agents, and
+    /// records them: one statement on PostgreSQL (a data-modifying CTE, locking the same rows
+    /// as `move_credits` one by one would), `move_credits` for each on SQLite.
+    pub async fn pay_out_all(&mut self, ts: &[Transfer]) -> Result<()> {
+        if self.dialect() != Dialect::Postgres || ts.len() < 2 {
+            for t in ts {
+                self.move_credits(t, false, true).await?;
+            }
+            return Ok(());
+        }
+        let rows: Vec<String> = (0..ts.len())
+            .map(|i| {
+                let n = |k: usize| 7 * i + k;
+                format!(
+                    "(${}, ${}, ${}, ${}::bigint, ${}, ${}, ${}::bigint)",
+                    n(1),
+                    n(2),
+                    n(3),
+                    n(4),
+                    n(5),
+                    n(6),
+                    n(7)
+                )
+            })
+            .collect();
+        // Summed per agent, so that two lines to one agent both count.
+        let sql = format!(
+            "WITH v (id, src, dst, amount, reason, task_id, created_at) AS (VALUES {}), \
+             given AS (UPDATE agents AS a SET credits = a.credits + s.amount \
+             FROM (SELECT dst, sum(amount)::bigint AS amount FROM v GROUP BY dst) AS s \
+             WHERE a.id = s.dst RETURNING a.id) \
+             INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
+             SELECT id, src, dst, amount, reason, task_id, created_at FROM v",
+            rows.join(", ")
+        );
+        let values = ts.iter().flat_map(transfer_cells).collect();
+        self.execute(&sql, values).await?;
+        Ok(())
+    }
+
     pub async fn insert_transfer(&mut self, t: &Transfer) -> Result<()> {
         self.execute(
             "INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \

@@ -30,14 +30,4 @@ impl Transaction<'_> {
         )
         .await
     }
-
-    /// Forgets windows that started before `before`; returns how many.
-    pub async fn prune_rate_windows(&mut self, before: Millis) -> Result<usize> {
-        Ok(self
-            .execute(
-                "DELETE FROM rate_windows WHERE window_start < $1",
-                args![before],
-            )
-            .await? as usize)
-    }
 }

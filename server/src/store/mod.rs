@@ -14,6 +14,7 @@ mod ledger;
 mod limits;
 mod postgres;
 mod query;
+mod retention;
 mod rows;
 pub mod scratch;
 mod social;
@@ -27,6 +28,7 @@ pub use error::{Result, StoreError};
 
 use crate::model::{Millis, SystemTaskType, Task, TaskStatus};
 use futures_util::future::BoxFuture;
+pub use retention::Prune;
 pub use rows::{StatFigures, TagEarned, round2};
 pub use sql::Transaction;
 use std::sync::Arc;

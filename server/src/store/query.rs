@@ -397,10 +397,11 @@ pub fn system_tasks(dialect: Dialect, viewer: &str, limit: i64) -> Query {
 
 /// Records one outcome between truster and trusted in one statement (so outcomes recorded at
 /// once on several nodes all count): the score starts at 0.5 and moves up by `0.1·(1 − s)`
-/// after a good outcome or down to `0.9·s` after a bad one, rounded to 6 decimals.
+/// after a good outcome or down to `0.9·s` after a bad one, rounded to 6 decimals. `mutual`
+/// records it both ways in the same statement (the two must differ).
 /// Parameters: truster, trusted, good (a boolean), now.
-pub fn adjust_trust(dialect: Dialect) -> &'static str {
-    static SQL: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+pub fn adjust_trust(dialect: Dialect, mutual: bool) -> &'static str {
+    static SQL: std::sync::LazyLock<[[String; 2]; 2]> = std::sync::LazyLock::new(|| {
         [Dialect::Sqlite, Dialect::Postgres].map(|dialect| {
             let step = |s: &str| {
                 let next = format!("CASE WHEN $3 THEN {s} + 0.1 * (1.0 - {s}) ELSE {s} * 0.9 END");
@@ -409,16 +410,23 @@ pub fn adjust_trust(dialect: Dialect) -> &'static str {
                     Dialect::Postgres => format!("round(({next})::numeric, 6)::float8"),
                 }
             };
-            format!(
-                "INSERT INTO trust AS tr (truster_id, trusted_id, score, interactions, updated_at) \
-                 VALUES ($1, $2, {}, 1, $4) ON CONFLICT (truster_id, trusted_id) DO UPDATE SET \
-                 score = {}, interactions = tr.interactions + 1, updated_at = $4",
-                step("0.5"),
-                step("tr.score"),
-            )
+            let first = step("0.5");
+            [false, true].map(|mutual| {
+                let back = match mutual {
+                    true => format!(", ($2, $1, {first}, 1, $4)"),
+                    false => String::new(),
+                };
+                format!(
+                    "INSERT INTO trust AS tr (truster_id, trusted_id, score, interactions, \
+                     updated_at) VALUES ($1, $2, {first}, 1, $4){back} \
+                     ON CONFLICT (truster_id, trusted_id) DO UPDATE SET \
+                     score = {}, interactions = tr.interactions + 1, updated_at = $4",
+                    step("tr.score"),
+                )
+            })
         })
     });
-    &SQL[dialect as usize]
+    &SQL[dialect as usize][mutual as usize]
 }
 
 /// Wraps a SELECT so that it counts its rows only up to `MAX_COUNTED` + 1: a total never costs

@@ -20,7 +20,7 @@ pub const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, st
     claim_timeout_minutes, claim_deadline, review_deadline, deadline, created_at, claimed_at, \
     delivered_at, expires_at, assignment, system_task_type, parent_task_id, subject_agent_id, \
     system_payload, excluded_agents, extracted_tags, verification, verification_deadline, \
-    private, payer_id, feedback";
+    private, payer_id, feedback, system_work";
 
 /// Columns a task row has beyond TASK_COLS: derived for filtering and timers.
 pub const TASK_DERIVED: &str = "tags_key, next_due_at";
@@ -48,6 +48,7 @@ pub const TASK_MUTABLE: &[&str] = &[
     "verification",
     "verification_deadline",
     "feedback",
+    "system_work",
     "tags_key",
     "next_due_at",
 ];
@@ -134,6 +135,7 @@ pub fn task_cells(t: &Task) -> Vec<Cell> {
         Cell::Flag(t.private),
         t.payer_id.clone().into(),
         t.feedback.clone().into(),
+        Cell::Flag(t.system_work),
         tags_key(&Some(t.routing_tags())).into(),
         t.next_due().into(),
     ]
@@ -205,6 +207,7 @@ pub fn task_from(r: &dyn Cells) -> Result<Task> {
         private: r.flag("private")?,
         payer_id: r.opt_text("payer_id")?,
         feedback: r.opt_text("feedback")?,
+        system_work: r.flag("system_work")?,
     })
 }
 

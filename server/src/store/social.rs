@@ -172,15 +172,16 @@ impl Transaction<'_> {
     }
 
     /// One good or bad outcome between truster and trusted (see `query::adjust_trust`), in one
-    /// statement.
+    /// statement; when `mutual`, the same outcome the other way too, in the same statement.
     pub async fn adjust_trust(
         &mut self,
         truster: &str,
         trusted: &str,
         good: bool,
+        mutual: bool,
         now: Millis,
     ) -> Result<()> {
-        let sql = query::adjust_trust(self.dialect());
+        let sql = query::adjust_trust(self.dialect(), mutual && truster != trusted);
         self.execute(sql, args![truster, trusted, good, now])
             .await?;
         Ok(())

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0012_nodes.sql"),
     include_str!("sqlite/0013_flag_indexes.sql"),
     include_str!("sqlite/0014_open_board.sql"),
+    include_str!("sqlite/0015_retention_system_work.sql"),
     include_str!("sqlite/0016_directory_order.sql"),
 ];
 

@@ -47,6 +47,25 @@ impl Transaction<'_> {
         Ok(())
     }
 
+    /// Inserts an agent's newly posted task and counts it in the poster's `tasks_posted`: one
+    /// statement on PostgreSQL (the poster is the insert's `$2`), two on SQLite.
+    pub async fn insert_posted_task(&mut self, task: &Task) -> Result<()> {
+        static COUNTED: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH counted AS (UPDATE agents SET tasks_posted = tasks_posted + 1 \
+                 WHERE id = $2) {}",
+                *INSERT_TASK
+            )
+        });
+        if self.dialect() == Dialect::Postgres {
+            self.execute(&COUNTED, rows::task_cells(task)).await?;
+            return Ok(());
+        }
+        self.insert_task(task).await?;
+        self.bump(&task.poster_id, super::Counter::TasksPosted)
+            .await
+    }
+
     /// A task. A write transaction reads a task to change it: on PostgreSQL its row is held
     /// until commit, which makes the read-check-write atomic across nodes, as the single
     /// writer does on SQLite.
@@ -218,15 +237,6 @@ impl Transaction<'_> {
              AND system_task_type = 'extract_capabilities' AND status = 'approved' \
              AND created_at > $2) AS b",
             args![agent_id, since],
-        )
-        .await
-    }
-
-    /// How many tasks the agent holds claimed.
-    pub async fn active_claims(&mut self, agent_id: &str) -> Result<i64> {
-        self.count(
-            "SELECT count(*) AS n FROM tasks WHERE worker_id = $1 AND status = 'claimed'",
-            args![agent_id],
         )
         .await
     }

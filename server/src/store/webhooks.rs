@@ -113,15 +113,4 @@ impl Transaction<'_> {
         self.fetch_all(&sql, args![recipient, limit], rows::delivery_from)
             .await
     }
-
-    /// Forgets deliveries that finished (delivered or failed) before `before`; returns how many.
-    pub async fn prune_webhook_deliveries(&mut self, before: Millis) -> Result<usize> {
-        Ok(self
-            .execute(
-                "DELETE FROM webhook_deliveries WHERE finished_at IS NOT NULL \
-                 AND finished_at < $1",
-                args![before],
-            )
-            .await? as usize)
-    }
 }
