@@ -2,13 +2,14 @@
 
 use super::{PinchworkMcp, ok, tag_list};
 use crate::args::{
-    AskArgs, DeliverArgs, Parameters, PickupArgs, PickupResult, RateArgs, ReportArgs, TaskIdArgs,
+    AskArgs, DeliverArgs, Parameters, PickupArgs, PickupBatchArgs, PickupResult, RateArgs,
+    ReportArgs, TaskIdArgs,
 };
-use pinchwork_client::client::TaskQuery;
+use pinchwork_client::client::{PickupQuery, PickupWait, TaskQuery};
 use pinchwork_client::ops;
 use pinchwork_client::types::{
-    AbandonResponse, AvailableItem, BatchPickupRequest, PickupItem, Question, QuestionList,
-    RateResponse, ReportResponse, TaskList, TaskView,
+    AbandonResponse, AvailableItem, PickupItem, Question, QuestionList, RateResponse,
+    ReportResponse, TaskList, TaskView,
 };
 use rmcp::{Json, tool, tool_router};
 
@@ -33,10 +34,12 @@ impl PinchworkMcp {
         &self,
         Parameters(a): Parameters<PickupArgs>,
     ) -> Result<Json<PickupResult>, String> {
-        let q = TaskQuery {
+        let q = PickupQuery {
             tags: tag_list(a.tags),
             search: a.search,
-            ..Default::default()
+            wait: PickupWait {
+                wait: a.wait_seconds,
+            },
         };
         ok(self
             .client()
@@ -51,9 +54,12 @@ impl PinchworkMcp {
     )]
     async fn pickup_batch(
         &self,
-        Parameters(req): Parameters<BatchPickupRequest>,
+        Parameters(a): Parameters<PickupBatchArgs>,
     ) -> Result<Json<TaskList<PickupItem>>, String> {
-        ok(self.client().pickup_batch(&req).await)
+        let wait = PickupWait {
+            wait: a.wait_seconds,
+        };
+        ok(self.client().pickup_batch(&a.body, wait).await)
     }
 
     #[tool(
