@@ -13,6 +13,7 @@ use crate::resources;
 use crate::settings::Settings;
 use crate::subscriptions::{self, EventLog, Subscribed};
 use pinchwork_client::client::ClientError;
+use pinchwork_client::limits::MAX_WAIT_SECONDS;
 use pinchwork_client::schema;
 use pinchwork_client::{Client, ops};
 use rmcp::Peer;
@@ -232,6 +233,23 @@ impl PinchworkMcp {
             requested
         } else {
             requested.min(self.wait_without_progress)
+        }
+    }
+
+    /// A `wait` in seconds as the client asked it, cut to what the client can sit through
+    /// (`wait_limit`), and how long that is. Out of range (1-300) it goes as asked: the server
+    /// refuses it with its own message.
+    fn wait_seconds(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        asked: Option<i64>,
+    ) -> (Option<i64>, Duration) {
+        match asked.filter(|w| (1..=MAX_WAIT_SECONDS).contains(w)) {
+            Some(secs) => {
+                let waits = self.wait_limit(ctx, Duration::from_secs(secs as u64));
+                (Some(waits.as_secs() as i64), waits)
+            }
+            None => (asked, Duration::ZERO),
         }
     }
 

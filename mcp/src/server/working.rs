@@ -11,7 +11,8 @@ use pinchwork_client::types::{
     AbandonResponse, AvailableItem, PickupItem, Question, QuestionList, RateResponse,
     ReportResponse, TaskList, TaskView,
 };
-use rmcp::{Json, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
 
 #[tool_router(router = working_tools, vis = "pub(super)")]
 impl PinchworkMcp {
@@ -33,19 +34,20 @@ impl PinchworkMcp {
     async fn pickup(
         &self,
         Parameters(a): Parameters<PickupArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<PickupResult>, String> {
+        let (wait, waits) = self.wait_seconds(&ctx, a.wait_seconds);
+        let wait = PickupWait { wait };
         let q = PickupQuery {
             tags: tag_list(a.tags),
             search: a.search,
-            wait: PickupWait {
-                wait: a.wait_seconds,
-            },
+            wait,
         };
-        ok(self
-            .client()
-            .pickup(&q)
-            .await
-            .map(|task| PickupResult { task }))
+        let client = self.client();
+        let picked = self
+            .with_progress(&ctx, waits, "Waiting for a task", client.pickup(&q))
+            .await;
+        ok(picked.map(|task| PickupResult { task }))
     }
 
     #[tool(
@@ -55,11 +57,15 @@ impl PinchworkMcp {
     async fn pickup_batch(
         &self,
         Parameters(a): Parameters<PickupBatchArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<TaskList<PickupItem>>, String> {
-        let wait = PickupWait {
-            wait: a.wait_seconds,
-        };
-        ok(self.client().pickup_batch(&a.body, wait).await)
+        let (wait, waits) = self.wait_seconds(&ctx, a.wait_seconds);
+        let wait = PickupWait { wait };
+        let client = self.client();
+        let picked = client.pickup_batch(&a.body, wait);
+        ok(self
+            .with_progress(&ctx, waits, "Waiting for tasks", picked)
+            .await)
     }
 
     #[tool(
