@@ -330,3 +330,36 @@ async fn a_post_on_another_node_wakes_a_parked_pickup_within_100_ms() {
     server_a.shutdown().await;
     server_b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_parked_pickup_is_one_request_for_the_rate_limit() {
+    let w = world_with(|cfg| {
+        cfg.rate_limits_enabled = true;
+        cfg.rate_limit_register = "1000/hour".into();
+        cfg.rate_limit_pickup = "2/minute".into();
+    })
+    .await;
+    let pickup = spawn_call(&w.app, "/v1/tasks/pickup?wait=1&tags=rust", &w.worker, None);
+    parked(&w.app, &w.worker_id, 1).await;
+    // Each of these wakes it, and it looks again: none of that is a request of the client's.
+    for need in ["one", "two", "three"] {
+        w.new_task(json!({"need": need, "max_credits": 5, "tags": ["python"]}))
+            .await;
+    }
+    let (r, _) = pickup.await.unwrap();
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = w
+        .app
+        .call("POST", "/v1/tasks/pickup", Some(&w.worker), None)
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "the second request of the minute: {}",
+        r.text
+    );
+    let r = w
+        .app
+        .call("POST", "/v1/tasks/pickup", Some(&w.worker), None)
+        .await;
+    assert_eq!(r.status, 429, "the third: {}", r.text);
+}
