@@ -38,15 +38,14 @@ async fn parked(app: &TestApp, agent: &str, n: usize) {
     panic!("{agent} never had {n} pickups parked");
 }
 
+/// A task's status as its poster sees it.
 async fn status_of(w: &World, id: &str) -> String {
-    w.app
-        .get(&format!("/v1/tasks/{id}"), &w.poster)
-        .await
-        .expect(200)
-        .json["status"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    status_of_as(w, &w.poster, id).await
+}
+
+async fn status_of_as(w: &World, key: &str, id: &str) -> String {
+    let r = w.app.get(&format!("/v1/tasks/{id}"), key).await.expect(200);
+    r.json["status"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -115,17 +114,6 @@ async fn a_task_it_may_not_take_leaves_it_parked_until_the_wait_ends() {
 async fn id_of_post(w: &World, key: &str, body: Value) -> String {
     let r = w.app.post("/v1/tasks", key, body).await.expect(201);
     r.json["task_id"].as_str().unwrap().to_string()
-}
-
-async fn status_of_as(w: &World, key: &str, id: &str) -> String {
-    w.app
-        .get(&format!("/v1/tasks/{id}"), key)
-        .await
-        .expect(200)
-        .json["status"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]
