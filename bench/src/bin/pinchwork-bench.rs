@@ -81,6 +81,11 @@ struct Args {
     /// loop: what a marketplace's size costs a read.
     #[arg(long, default_value_t = 0)]
     readers: usize,
+    /// Workers pick up with `?wait=S` (long poll): with nothing to claim, a pickup waits up
+    /// to S seconds for a task instead of answering 204 at once. 0: they poll, sleeping
+    /// --idle-backoff-ms after each empty pickup.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    long_poll: u64,
 }
 
 const INITIAL_CREDITS: i64 = 1_000_000_000;
@@ -290,11 +295,19 @@ async fn worker_loop(
     posters: Arc<HashMap<String, mpsc::UnboundedSender<String>>>,
     backoff: Duration,
     tagged: bool,
+    long_poll: u64,
 ) -> Stats {
     let mut stats = Stats::default();
-    let pickup = match tagged {
-        true => format!("{base}/v1/tasks/pickup?tags={BENCH_TAG}"),
-        false => format!("{base}/v1/tasks/pickup"),
+    let mut query = Vec::new();
+    if tagged {
+        query.push(format!("tags={BENCH_TAG}"));
+    }
+    if long_poll > 0 {
+        query.push(format!("wait={long_poll}"));
+    }
+    let pickup = match query.is_empty() {
+        true => format!("{base}/v1/tasks/pickup"),
+        false => format!("{base}/v1/tasks/pickup?{}", query.join("&")),
     };
     while !window.over() {
         let req = auth(client.post(&pickup), &key);
@@ -576,6 +589,7 @@ async fn run(args: Args) -> Result<(), String> {
             channels.clone(),
             Duration::from_millis(args.idle_backoff_ms),
             args.open_tasks.is_some(),
+            args.long_poll,
         )));
     }
     for i in 0..args.readers {
