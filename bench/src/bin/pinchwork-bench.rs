@@ -294,21 +294,9 @@ async fn worker_loop(
     window: Window,
     posters: Arc<HashMap<String, mpsc::UnboundedSender<String>>>,
     backoff: Duration,
-    tagged: bool,
-    long_poll: u64,
+    pickup: String,
 ) -> Stats {
     let mut stats = Stats::default();
-    let mut query = Vec::new();
-    if tagged {
-        query.push(format!("tags={BENCH_TAG}"));
-    }
-    if long_poll > 0 {
-        query.push(format!("wait={long_poll}"));
-    }
-    let pickup = match query.is_empty() {
-        true => format!("{base}/v1/tasks/pickup"),
-        false => format!("{base}/v1/tasks/pickup?{}", query.join("&")),
-    };
     while !window.over() {
         let req = auth(client.post(&pickup), &key);
         let item = match call(&mut stats, window, "pickup", req).await {
@@ -335,6 +323,22 @@ async fn worker_loop(
         }
     }
     stats
+}
+
+/// The URL a worker picks up with: only the benchmark's tasks when the marketplace is
+/// pre-filled (`tagged`), and waiting up to `long_poll` seconds for one when it is not 0.
+fn pickup_url(base: &str, tagged: bool, long_poll: u64) -> String {
+    let mut query = Vec::new();
+    if tagged {
+        query.push(format!("tags={BENCH_TAG}"));
+    }
+    if long_poll > 0 {
+        query.push(format!("wait={long_poll}"));
+    }
+    match query.is_empty() {
+        true => format!("{base}/v1/tasks/pickup"),
+        false => format!("{base}/v1/tasks/pickup?{}", query.join("&")),
+    }
 }
 
 /// Browses the first page of open tasks, unfiltered, until the window ends.
@@ -588,8 +592,7 @@ async fn run(args: Args) -> Result<(), String> {
             window,
             channels.clone(),
             Duration::from_millis(args.idle_backoff_ms),
-            args.open_tasks.is_some(),
-            args.long_poll,
+            pickup_url(base, args.open_tasks.is_some(), args.long_poll),
         )));
     }
     for i in 0..args.readers {
