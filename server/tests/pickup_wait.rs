@@ -351,3 +351,30 @@ async fn a_parked_pickup_is_one_request_for_the_rate_limit() {
         .await;
     assert_eq!(r.status, 429, "the third: {}", r.text);
 }
+
+#[tokio::test]
+async fn an_agent_at_its_cap_still_claims_what_is_open_now() {
+    let w = world_with(|cfg| cfg.max_pickup_waits_per_agent = 1).await;
+    let rust = spawn_call(
+        &w.app,
+        "/v1/tasks/pickup?wait=300&tags=rust",
+        &w.worker,
+        None,
+    );
+    parked(&w.app, &w.worker_id, 1).await;
+    let id = w
+        .new_task(json!({"need": "untagged", "max_credits": 5}))
+        .await;
+    // Only a pickup that has to wait counts toward the cap.
+    let r = w
+        .app
+        .call("POST", "/v1/tasks/pickup?wait=5", Some(&w.worker), None)
+        .await;
+    assert_eq!(r.expect(200).json["task_id"], id);
+    let r = w
+        .app
+        .call("POST", "/v1/tasks/pickup?wait=5", Some(&w.worker), None)
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    rust.abort();
+}

@@ -264,8 +264,8 @@ pub async fn pickup_batch(
 
 /// Runs a pickup; with `?wait=N` and nothing claimed, parks up to N seconds and runs it again
 /// each time a task opens (here or on another node) until it claims something. It answers
-/// what the last run did: what was claimed, or nothing once the wait is over, the server shuts
-/// down or the client leaves (the future is dropped, and the hold with it). A task opened that
+/// what the last run did: what was claimed, or nothing once the wait is over or the server
+/// shuts down; a client that leaves drops the future, and the hold with it. A task opened that
 /// this agent may not take changes nothing: the run finds nothing and it parks again.
 async fn parked<T, F>(
     s: &AppState,
@@ -278,9 +278,13 @@ where
     F: Future<Output = Result<T>>,
 {
     let secs = validate::in_range("wait", wait.wait, 0, MAX_WAIT_SECONDS)?.unwrap_or(0);
-    if secs == 0 {
-        return pickup().await;
+    // Watched before each run, so that a task opened while it runs is not missed.
+    let mut opened = s.bus.watch_opened();
+    let mut got = pickup().await?;
+    if secs == 0 || claimed(&got) {
+        return Ok(got);
     }
+    // Only a pickup that has to wait counts toward the caps (nothing was claimed if refused).
     let _holds = s.holds.take_on_node(
         agent,
         Kind::Pickup,
@@ -288,31 +292,26 @@ where
         s.cfg.max_pickup_waits,
     )?;
     let until = tokio::time::Instant::now() + Duration::from_secs(secs as u64);
-    // Watched before each run, so a task opened while it runs is not missed.
-    let mut opened = s.bus.watch_opened();
     let mut shutdown = s.shutdown.subscribe();
     // The agent's own channel only says when it is suspended (the wait then ends).
     let mut news = s.bus.subscribe(agent);
     loop {
+        tokio::select! {
+            changed = opened.changed() => if changed.is_err() {
+                return Ok(got);
+            },
+            () = tokio::time::sleep_until(until) => return Ok(got),
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(got),
+            notice = news.recv() => match notice {
+                Ok(Notice::Ended) => return Err(Error::forbidden("Agent suspended")),
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return Ok(got),
+            },
+        }
         opened.borrow_and_update();
-        let got = pickup().await?;
+        got = pickup().await?;
         if claimed(&got) {
             return Ok(got);
-        }
-        loop {
-            tokio::select! {
-                changed = opened.changed() => match changed {
-                    Ok(()) => break,
-                    Err(_) => return Ok(got),
-                },
-                () = tokio::time::sleep_until(until) => return Ok(got),
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(got),
-                notice = news.recv() => match notice {
-                    Ok(Notice::Ended) => return Err(Error::forbidden("Agent suspended")),
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return Ok(got),
-                },
-            }
         }
     }
 }
