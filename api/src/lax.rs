@@ -85,7 +85,7 @@ pub fn kind(v: &Value) -> String {
     }
 }
 
-fn int_of(v: &Value) -> Option<i64> {
+pub(crate) fn int_of(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| {
             let f = n.as_f64()?;

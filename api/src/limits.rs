@@ -37,7 +37,7 @@ pub const MAX_REASON: usize = 5_000;
 pub const MAX_CREDITS: i64 = 100_000;
 /// The budget of a task that names none.
 pub const DEFAULT_MAX_CREDITS: i64 = 50;
-/// The longest `wait` for a delivery, in seconds.
+/// The longest `wait`, in seconds: for a delivery (create) and for a task to claim (pickup).
 pub const MAX_WAIT_SECONDS: i64 = 300;
 /// The longest deadline, in minutes (a year).
 pub const MAX_DEADLINE_MINUTES: i64 = 525_600;

@@ -4,6 +4,7 @@
 //! a query string carries them).
 
 use crate::lax;
+use crate::limits::MAX_WAIT_SECONDS;
 use crate::types::TaskStatus;
 use schemars::JsonSchema;
 use serde::de::Error as _;
@@ -50,6 +51,31 @@ pub struct TaskQuery {
     /// Which page.
     #[serde(flatten)]
     pub page: Page,
+}
+
+/// How long a pickup may wait for a task to appear: `?wait=N` on `pickup` and `pickup/batch`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+pub struct PickupWait {
+    /// Seconds (0-300) to wait, when no task you may claim is open, for one to appear: the
+    /// request parks and claims it the moment it is posted (or freed). With none by then it
+    /// answers as an empty pickup does. Idle agents wait this way instead of polling.
+    #[serde(default, deserialize_with = "opt_wait")]
+    #[schemars(range(min = 0, max = 300))]
+    pub wait: Option<i64>,
+}
+
+/// The query of `pickup`: the filters of the task to claim, and how long to wait for one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+pub struct PickupQuery {
+    /// Only tasks carrying every one of these tags (in a query string: comma-separated).
+    #[serde(default, deserialize_with = "string_list")]
+    pub tags: Vec<String>,
+    /// Only tasks whose need or context contains this text (case-insensitive).
+    #[serde(default)]
+    pub search: Option<String>,
+    /// How long to wait for a task to appear.
+    #[serde(flatten)]
+    pub wait: PickupWait,
 }
 
 /// Which side of a task you are on.
@@ -129,6 +155,22 @@ fn opt_status<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TaskStatus>, D::
     opt_filter(d, "status", TaskStatus::parse)
 }
 
+/// A wait in whole seconds, or none when absent or empty (`wait=`); anything else is named
+/// (a 400, as an unknown filter value is).
+fn opt_wait<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde_json::Value;
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(v) => lax::int_of(&v).map(Some).ok_or_else(|| {
+            let shown = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            D::Error::custom(format!(
+                "{INVALID_FILTER}wait: {shown} (whole seconds, 0-{MAX_WAIT_SECONDS})"
+            ))
+        }),
+    }
+}
+
 /// A filter's value by `parse`, or none when absent or empty; an unknown value is named.
 fn opt_filter<'de, D: Deserializer<'de>, T>(
     d: D,
@@ -170,6 +212,32 @@ mod tests {
         );
         let q: TaskQuery = serde_json::from_value(serde_json::json!({"offset": "3"})).unwrap();
         assert_eq!(q.page.offset, Some(3));
+    }
+
+    #[test]
+    fn a_pickup_wait_is_whole_seconds_or_named() {
+        let q: PickupQuery = query_of(&[("wait", "30"), ("tags", "a,b")]);
+        assert_eq!((q.wait.wait, q.tags.len()), (Some(30), 2));
+        let q: PickupQuery = query_of(&[("wait", "")]);
+        assert_eq!(q.wait.wait, None);
+        for bad in ["soon", "1.5", "-"] {
+            let e = serde_json::from_value::<PickupWait>(serde_json::json!({"wait": bad}))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("Invalid wait: "), "{e}");
+        }
+        let schema = schemars::schema_for!(PickupQuery).to_value();
+        let names: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["search", "tags", "wait"], "{schema}");
+    }
+
+    /// A query string's pairs, as the server reads them (every value a string).
+    fn query_of<T: serde::de::DeserializeOwned>(pairs: &[(&str, &str)]) -> T {
+        let map: serde_json::Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect();
+        serde_json::from_value(serde_json::Value::Object(map)).unwrap()
     }
 
     #[test]

@@ -816,3 +816,49 @@ fn the_guides_credentials_shape_is_read_and_never_loses_the_key() {
         run.stderr
     );
 }
+
+#[test]
+fn pickup_wait_claims_a_task_posted_while_it_waits() {
+    let server = start_server();
+    let m = machine(&server);
+    m.register("alice");
+    m.register("bob");
+    // Bob waits for work (nothing is open yet); Alice posts some while he waits.
+    let waiting = m
+        .command(&[
+            "--profile",
+            "bob",
+            "tasks",
+            "pickup",
+            "--wait",
+            "30",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let created = m
+        .as_(
+            "alice",
+            &["tasks", "create", "Later work", "--credits", "2", "--json"],
+        )
+        .ok()
+        .json();
+    let picked = Run::from(waiting.wait_with_output().unwrap()).ok().json();
+    assert_eq!(picked["task_id"], created["task_id"]);
+    // Nothing comes: the same empty answer as without a wait.
+    let none = m
+        .as_("bob", &["tasks", "pickup", "--wait", "1", "--json"])
+        .ok();
+    assert_eq!(none.stdout, "");
+    assert_eq!(none.stderr.trim(), "No tasks available.");
+    let refused = m.as_("bob", &["tasks", "pickup", "--wait", "301"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("wait must be between 0 and 300"),
+        "{}",
+        refused.stderr
+    );
+}

@@ -26,7 +26,7 @@
 //! # }
 //! ```
 
-pub use crate::query::{AgentQuery, MyTasksQuery, Page, Role, TaskQuery};
+pub use crate::query::{AgentQuery, MyTasksQuery, Page, PickupQuery, PickupWait, Role, TaskQuery};
 use crate::types::*;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
@@ -243,7 +243,6 @@ impl Client {
     /// `POST /v1/tasks`: posts a task (its budget goes into escrow). With `wait`, the call
     /// blocks up to that many seconds for a delivery.
     pub async fn create_task(&self, req: &CreateTaskRequest) -> Result<CreateTaskOutcome> {
-        let timeout = REQUEST_TIMEOUT + Duration::from_secs(req.wait.unwrap_or(0).max(0) as u64);
         let (status, text) = self
             .send(
                 Method::POST,
@@ -251,7 +250,7 @@ impl Client {
                 Auth::Agent,
                 &[],
                 Some(req),
-                timeout,
+                waiting(req.wait),
             )
             .await?;
         if status == StatusCode::CREATED {
@@ -300,10 +299,12 @@ impl Client {
     }
 
     /// `POST /v1/tasks/pickup`: claims the next matching task; `None` when there is none.
-    pub async fn pickup(&self, q: &TaskQuery) -> Result<Option<PickupItem>> {
+    /// With `wait`, the call parks up to that many seconds for a task to appear.
+    pub async fn pickup(&self, q: &PickupQuery) -> Result<Option<PickupItem>> {
         let query = Params::default()
             .tags(&q.tags)
-            .opt("search", q.search.as_deref());
+            .opt("search", q.search.as_deref())
+            .opt("wait", q.wait.wait);
         let (status, text) = self
             .send::<()>(
                 Method::POST,
@@ -311,7 +312,7 @@ impl Client {
                 Auth::Agent,
                 &query.0,
                 None,
-                REQUEST_TIMEOUT,
+                waiting(q.wait.wait),
             )
             .await?;
         if status == StatusCode::NO_CONTENT {
@@ -320,16 +321,25 @@ impl Client {
         decode(status, &text).map(Some)
     }
 
-    /// `POST /v1/tasks/pickup/batch`: claims up to `count` (1-10) tasks at once.
-    pub async fn pickup_batch(&self, req: &BatchPickupRequest) -> Result<TaskList<PickupItem>> {
-        self.call_with(
-            Method::POST,
-            &["v1", "tasks", "pickup", "batch"],
-            Auth::Agent,
-            &[],
-            Some(req),
-        )
-        .await
+    /// `POST /v1/tasks/pickup/batch`: claims up to `count` (1-10) tasks at once. With `wait`,
+    /// the call parks up to that many seconds for a task to appear.
+    pub async fn pickup_batch(
+        &self,
+        req: &BatchPickupRequest,
+        wait: PickupWait,
+    ) -> Result<TaskList<PickupItem>> {
+        let query = Params::default().opt("wait", wait.wait);
+        let (status, text) = self
+            .send(
+                Method::POST,
+                &["v1", "tasks", "pickup", "batch"],
+                Auth::Agent,
+                &query.0,
+                Some(req),
+                waiting(wait.wait),
+            )
+            .await?;
+        decode(status, &text)
     }
 
     /// `POST /v1/tasks/{id}/pickup`: claims one named task.
@@ -616,6 +626,11 @@ impl Params {
             .join(",");
         self.opt("tags", Some(joined).filter(|j| !j.is_empty()))
     }
+}
+
+/// How long to wait for the answer of a call that may park `wait` seconds on the server.
+fn waiting(wait: Option<i64>) -> Duration {
+    REQUEST_TIMEOUT + Duration::from_secs(wait.unwrap_or(0).max(0) as u64)
 }
 
 /// An error with its causes: `error sending request: connection refused`.

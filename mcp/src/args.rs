@@ -5,9 +5,9 @@
 use pinchwork_client::events::EventEnvelope;
 use pinchwork_client::query::Page;
 use pinchwork_client::types::{
-    ApproveRequest, CapabilityResult, DeliverRequest, ExtractPayload, MatchPayload, MatchResult,
-    PickupItem, RateRequest, RejectRequest, ReportRequest, SystemTaskType, VerificationResult,
-    VerifyPayload,
+    ApproveRequest, BatchPickupRequest, CapabilityResult, DeliverRequest, ExtractPayload,
+    MatchPayload, MatchResult, PickupItem, RateRequest, RejectRequest, ReportRequest,
+    SystemTaskType, VerificationResult, VerifyPayload,
 };
 use rmcp::ErrorData;
 use rmcp::handler::server::common::FromContextPart;
@@ -47,6 +47,23 @@ pub struct PickupArgs {
     /// Only tasks whose need or context contains this text (case-insensitive).
     #[serde(default)]
     pub search: Option<String>,
+    /// Seconds (0-300) to wait for a matching task when none is open now: the call returns
+    /// as soon as one is posted (or freed) and claimed for you, or with none at the end.
+    /// Use this to wait for work instead of calling pickup again and again.
+    #[serde(default, deserialize_with = "pinchwork_client::lax::opt_int")]
+    #[schemars(range(min = 0, max = 300))]
+    pub wait_seconds: Option<i64>,
+}
+
+/// The arguments of pickup_batch: the request, and how long to wait for a task to appear.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct PickupBatchArgs {
+    #[serde(flatten)]
+    pub body: BatchPickupRequest,
+    /// Seconds (0-300) to wait for a matching task when none is open now (see pickup).
+    #[serde(default, deserialize_with = "pinchwork_client::lax::opt_int")]
+    #[schemars(range(min = 0, max = 300))]
+    pub wait_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

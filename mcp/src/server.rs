@@ -13,6 +13,7 @@ use crate::resources;
 use crate::settings::Settings;
 use crate::subscriptions::{self, EventLog, Subscribed};
 use pinchwork_client::client::ClientError;
+use pinchwork_client::limits::MAX_WAIT_SECONDS;
 use pinchwork_client::schema;
 use pinchwork_client::{Client, ops};
 use rmcp::Peer;
@@ -63,7 +64,10 @@ you the next system task with its typed payload (`pickup` also hands them out fi
 them with `submit_match`, `submit_verification` or `submit_capabilities`.
 - Events: read pinchwork://events for your recent events, or call `wait_for_events` to block \
 until something happens (a delivery, a claim, a message) instead of polling.
-- Long waits: a call that waits (`wait_for_events`, `delegate` with `wait`) reports progress every \
+- Waiting for work: `pickup` with `wait_seconds` waits for a matching task to be posted and claims \
+it for you (task null if none came); call it again while idle instead of polling.
+- Long waits: a call that waits (`wait_for_events`, `delegate` with `wait`, `pickup` with \
+`wait_seconds`) reports progress every \
 15 s when your client asks for progress; otherwise it returns after 50 s at most, so keep \
 waits at 50 s or less and call `wait_for_events` again with `after` set to last_event_id.
 Task ids look like `tk-…`, agent ids like `ag-…`. Errors from the marketplace come back as \
@@ -232,6 +236,23 @@ impl PinchworkMcp {
             requested
         } else {
             requested.min(self.wait_without_progress)
+        }
+    }
+
+    /// A `wait` in seconds as the client asked it, cut to what the client can sit through
+    /// (`wait_limit`), and how long that is. Out of range (1-300) it goes as asked: the server
+    /// refuses it with its own message.
+    fn wait_seconds(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        asked: Option<i64>,
+    ) -> (Option<i64>, Duration) {
+        match asked.filter(|w| (1..=MAX_WAIT_SECONDS).contains(w)) {
+            Some(secs) => {
+                let waits = self.wait_limit(ctx, Duration::from_secs(secs as u64));
+                (Some(waits.as_secs() as i64), waits)
+            }
+            None => (asked, Duration::ZERO),
         }
     }
 

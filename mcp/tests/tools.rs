@@ -259,6 +259,51 @@ async fn questions_rejection_cancel_and_abandon() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pickup_with_wait_seconds_waits_for_a_task_to_be_posted() {
+    let server = TestServer::start();
+    let (alice, _) = registered_agent(&server.url, "alice").await;
+    let (bob, _) = registered_agent(&server.url, "bob").await;
+    // Bob waits for work; Alice posts some a moment later.
+    let (picked, posted) = tokio::join!(ok(&bob, "pickup", json!({"wait_seconds": 30})), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        ok(
+            &alice,
+            "delegate",
+            json!({"need": "Later work", "max_credits": 2}),
+        )
+        .await
+    });
+    assert_eq!(picked["task"]["task_id"], posted["task_id"]);
+    let (batch, posted) = tokio::join!(
+        ok(
+            &bob,
+            "pickup_batch",
+            json!({"count": 2, "wait_seconds": "30"})
+        ),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            ok(
+                &alice,
+                "delegate",
+                json!({"need": "More work", "max_credits": 2}),
+            )
+            .await
+        }
+    );
+    assert_eq!(batch["tasks"][0]["task_id"], posted["task_id"]);
+    // Nothing comes: the wait ends with none, as a pickup without a wait answers.
+    let none = ok(&bob, "pickup", json!({"wait_seconds": 1})).await;
+    assert_eq!(none["task"], Value::Null);
+    let refused = call(&bob, "pickup", json!({"wait_seconds": 301})).await;
+    assert_eq!(refused.is_error, Some(true));
+    assert!(
+        text(&refused).contains("wait must be between 0 and 300"),
+        "{}",
+        text(&refused)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_are_tool_errors_with_the_servers_message() {
     let server = TestServer::start();
     let (alice, _) = registered_agent(&server.url, "alice").await;

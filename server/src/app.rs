@@ -155,7 +155,7 @@ impl AppState {
     {
         let mut ctx = Ctx::new(self.cfg.clone(), self.now(), *self.routing.lock().unwrap());
         let a2a = self.a2a.clone();
-        let (value, events, changed, webhooks_queued) = self
+        let (value, events, changed, webhooks_queued, opened) = self
             .store
             .write(move |tx| -> BoxFuture<'_, Result<_>> {
                 Box::pin(async move {
@@ -171,7 +171,11 @@ impl AppState {
                     if a2a.pushes() {
                         queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now).await?;
                     }
-                    Ok((value, ctx.events, changed, queued))
+                    // Parked pickups on the other nodes look again once this commits.
+                    if ctx.opened {
+                        tx.tell_task_opened().await?;
+                    }
+                    Ok((value, ctx.events, changed, queued, ctx.opened))
                 })
             })
             .await?;
@@ -180,6 +184,9 @@ impl AppState {
         }
         self.bus.publish(events);
         self.bus.wake_tasks(&changed);
+        if opened {
+            self.bus.task_opened();
+        }
         Ok(value)
     }
 

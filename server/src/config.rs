@@ -260,6 +260,17 @@ pub struct Config {
     /// Requests waiting for a delivery (`wait`) one agent may have at once on a node.
     #[arg(long, env = "PINCHWORK_MAX_WAITS_PER_AGENT", default_value_t = 5)]
     pub max_waits_per_agent: usize,
+    /// Pickups parked until a task appears (`?wait=`) one agent may have at once on a node.
+    #[arg(
+        long,
+        env = "PINCHWORK_MAX_PICKUP_WAITS_PER_AGENT",
+        default_value_t = 5
+    )]
+    pub max_pickup_waits_per_agent: usize,
+    /// Pickups parked on a node at once, all agents together: each one looks again whenever
+    /// a task opens, so this bounds the work one new task can cause.
+    #[arg(long, env = "PINCHWORK_MAX_PICKUP_WAITS", default_value_t = 1000)]
+    pub max_pickup_waits: usize,
     /// MCP sessions (/mcp) one agent may hold open at once on a node.
     #[arg(
         long,

@@ -5,7 +5,7 @@ pub use crate::model::{Event, EventKind};
 pub use pinchwork_api::events::EventEnvelope;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// What listeners hear on the bus.
 #[derive(Debug, Clone)]
@@ -26,6 +26,9 @@ pub enum Notice {
 #[derive(Clone, Default)]
 pub struct Bus {
     channels: Arc<Mutex<HashMap<String, broadcast::Sender<Notice>>>>,
+    /// Counts the commits that saved a task open, here or on another node: parked pickups
+    /// watch it and look again when it moves.
+    opened: Arc<watch::Sender<u64>>,
 }
 
 /// Events an agent's listeners may fall behind by before they re-read the log.
@@ -96,11 +99,22 @@ impl Bus {
         self.channels.lock().unwrap().keys().cloned().collect()
     }
 
-    /// Wakes every listener.
+    /// Wakes every listener, and every parked pickup.
     pub fn wake_all(&self) {
         for sender in self.channels.lock().unwrap().values() {
             let _ = sender.send(Notice::Wake);
         }
+        self.task_opened();
+    }
+
+    /// A task may have become claimable (its change committed): parked pickups look again.
+    pub fn task_opened(&self) {
+        self.opened.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Moves each time a task may have become claimable, from now on.
+    pub fn watch_opened(&self) -> watch::Receiver<u64> {
+        self.opened.subscribe()
     }
 }
 
@@ -124,6 +138,7 @@ pub async fn relay(
         match item {
             NodeNews::Logged { recipient } => bus.wake(&recipient),
             NodeNews::AgentChanged { agent } => agents.changed(&agent).await,
+            NodeNews::TaskOpened => bus.task_opened(),
             NodeNews::Resync => {
                 bus.wake_all();
                 agents.forget_all();

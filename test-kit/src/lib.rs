@@ -31,6 +31,8 @@ use tower::ServiceExt;
 /// 2026-01-01T00:00:00Z: tests start at a fixed instant and move time by hand.
 pub const T0: i64 = 1_767_225_600_000;
 
+/// Cloned, it is the same server (for requests sent from other tasks).
+#[derive(Clone)]
 pub struct TestApp {
     pub state: AppState,
     pub router: Router,

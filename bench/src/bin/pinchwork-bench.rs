@@ -81,6 +81,11 @@ struct Args {
     /// loop: what a marketplace's size costs a read.
     #[arg(long, default_value_t = 0)]
     readers: usize,
+    /// Workers pick up with `?wait=S` (long poll): with nothing to claim, a pickup waits up
+    /// to S seconds for a task instead of answering 204 at once. 0: they poll, sleeping
+    /// --idle-backoff-ms after each empty pickup.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    long_poll: u64,
 }
 
 const INITIAL_CREDITS: i64 = 1_000_000_000;
@@ -289,13 +294,9 @@ async fn worker_loop(
     window: Window,
     posters: Arc<HashMap<String, mpsc::UnboundedSender<String>>>,
     backoff: Duration,
-    tagged: bool,
+    pickup: String,
 ) -> Stats {
     let mut stats = Stats::default();
-    let pickup = match tagged {
-        true => format!("{base}/v1/tasks/pickup?tags={BENCH_TAG}"),
-        false => format!("{base}/v1/tasks/pickup"),
-    };
     while !window.over() {
         let req = auth(client.post(&pickup), &key);
         let item = match call(&mut stats, window, "pickup", req).await {
@@ -322,6 +323,22 @@ async fn worker_loop(
         }
     }
     stats
+}
+
+/// The URL a worker picks up with: only the benchmark's tasks when the marketplace is
+/// pre-filled (`tagged`), and waiting up to `long_poll` seconds for one when it is not 0.
+fn pickup_url(base: &str, tagged: bool, long_poll: u64) -> String {
+    let mut query = Vec::new();
+    if tagged {
+        query.push(format!("tags={BENCH_TAG}"));
+    }
+    if long_poll > 0 {
+        query.push(format!("wait={long_poll}"));
+    }
+    match query.is_empty() {
+        true => format!("{base}/v1/tasks/pickup"),
+        false => format!("{base}/v1/tasks/pickup?{}", query.join("&")),
+    }
 }
 
 /// Browses the first page of open tasks, unfiltered, until the window ends.
@@ -580,7 +597,7 @@ async fn run(args: Args) -> Result<(), String> {
             window,
             channels.clone(),
             Duration::from_millis(args.idle_backoff_ms),
-            args.open_tasks.is_some(),
+            pickup_url(base, args.open_tasks.is_some(), args.long_poll),
         )));
     }
     for i in 0..args.readers {

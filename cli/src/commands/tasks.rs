@@ -4,7 +4,7 @@ use super::Page;
 use crate::output;
 use crate::session::{Failure, Outcome, Session, emit, read_file, text_or_stdin};
 use clap::{Args, Subcommand};
-use pinchwork_api::query::{MyTasksQuery, Role, TaskQuery};
+use pinchwork_api::query::{MyTasksQuery, PickupQuery, PickupWait, Role, TaskQuery};
 use pinchwork_client::client::CreateTaskOutcome;
 use pinchwork_client::types::*;
 use pinchwork_client::{Client, ops};
@@ -126,6 +126,10 @@ pub struct PickupArgs {
     /// Claim up to N tasks at once (1-10).
     #[arg(long, value_name = "N")]
     pub batch: Option<i64>,
+    /// When no task matches now, wait up to this many seconds (0-300) for one to be posted,
+    /// and claim it then: how an idle agent waits for work, instead of polling.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "id")]
+    pub wait: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -342,7 +346,9 @@ async fn pickup(s: &Session, c: &Client, args: PickupArgs) -> Outcome {
         tags,
         search,
         batch,
+        wait,
     } = args;
+    let wait = PickupWait { wait };
     if let Some(id) = id {
         return s.show(&c.pickup_task(&id).await?, output::pickup);
     }
@@ -352,13 +358,9 @@ async fn pickup(s: &Session, c: &Client, args: PickupArgs) -> Outcome {
             tags: (!tags.is_empty()).then_some(tags),
             search,
         };
-        return s.show(&c.pickup_batch(&req).await?, output::pickups);
+        return s.show(&c.pickup_batch(&req, wait).await?, output::pickups);
     }
-    let q = TaskQuery {
-        tags,
-        search,
-        ..Default::default()
-    };
+    let q = PickupQuery { tags, search, wait };
     match c.pickup(&q).await? {
         Some(claimed) => s.show(&claimed, output::pickup),
         // As the API's 204: no body, so `--json … | jq -r .task_id` prints nothing.

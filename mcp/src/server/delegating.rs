@@ -11,7 +11,6 @@ use pinchwork_client::types::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{Json, RoleServer, tool, tool_router};
-use std::time::Duration;
 
 #[tool_router(router = delegating_tools, vis = "pub(super)")]
 impl PinchworkMcp {
@@ -25,12 +24,8 @@ impl PinchworkMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<TaskView>, String> {
         let client = self.client();
-        let mut waits = Duration::ZERO;
-        // (Out of range, the server refuses it with its own message.)
-        if let Some(secs) = req.wait.filter(|w| (1..=300).contains(w)) {
-            waits = self.wait_limit(&ctx, Duration::from_secs(secs as u64));
-            req.wait = Some(waits.as_secs() as i64);
-        }
+        let (wait, waits) = self.wait_seconds(&ctx, req.wait);
+        req.wait = wait;
         let posted = self
             .with_progress(
                 &ctx,

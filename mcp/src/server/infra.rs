@@ -5,7 +5,7 @@ use crate::args::{
     NextSystemTask, Parameters, SubmitCapabilitiesArgs, SubmitMatchArgs, SubmitVerificationArgs,
     SystemTask, SystemWork,
 };
-use pinchwork_client::client::TaskQuery;
+use pinchwork_client::client::PickupQuery;
 use pinchwork_client::types::{DeliverRequest, TaskView};
 use pinchwork_client::validate;
 use rmcp::{Json, tool, tool_router};
@@ -86,7 +86,7 @@ impl PinchworkMcp {
         }
         // System work is handed out first whatever the filters; a tag no ordinary task
         // carries keeps the later phases from claiming one.
-        let q = TaskQuery {
+        let q = PickupQuery {
             tags: vec![system_only_tag()],
             ..Default::default()
         };

@@ -2,15 +2,17 @@
 
 use super::{PinchworkMcp, ok, tag_list};
 use crate::args::{
-    AskArgs, DeliverArgs, Parameters, PickupArgs, PickupResult, RateArgs, ReportArgs, TaskIdArgs,
+    AskArgs, DeliverArgs, Parameters, PickupArgs, PickupBatchArgs, PickupResult, RateArgs,
+    ReportArgs, TaskIdArgs,
 };
-use pinchwork_client::client::TaskQuery;
+use pinchwork_client::client::{PickupQuery, PickupWait, TaskQuery};
 use pinchwork_client::ops;
 use pinchwork_client::types::{
-    AbandonResponse, AvailableItem, BatchPickupRequest, PickupItem, Question, QuestionList,
-    RateResponse, ReportResponse, TaskList, TaskView,
+    AbandonResponse, AvailableItem, PickupItem, Question, QuestionList, RateResponse,
+    ReportResponse, TaskList, TaskView,
 };
-use rmcp::{Json, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{Json, RoleServer, tool, tool_router};
 
 #[tool_router(router = working_tools, vis = "pub(super)")]
 impl PinchworkMcp {
@@ -32,17 +34,20 @@ impl PinchworkMcp {
     async fn pickup(
         &self,
         Parameters(a): Parameters<PickupArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<PickupResult>, String> {
-        let q = TaskQuery {
+        let (wait, waits) = self.wait_seconds(&ctx, a.wait_seconds);
+        let wait = PickupWait { wait };
+        let q = PickupQuery {
             tags: tag_list(a.tags),
             search: a.search,
-            ..Default::default()
+            wait,
         };
-        ok(self
-            .client()
-            .pickup(&q)
-            .await
-            .map(|task| PickupResult { task }))
+        let client = self.client();
+        let picked = self
+            .with_progress(&ctx, waits, "Waiting for a task", client.pickup(&q))
+            .await;
+        ok(picked.map(|task| PickupResult { task }))
     }
 
     #[tool(
@@ -51,9 +56,16 @@ impl PinchworkMcp {
     )]
     async fn pickup_batch(
         &self,
-        Parameters(req): Parameters<BatchPickupRequest>,
+        Parameters(a): Parameters<PickupBatchArgs>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<Json<TaskList<PickupItem>>, String> {
-        ok(self.client().pickup_batch(&req).await)
+        let (wait, waits) = self.wait_seconds(&ctx, a.wait_seconds);
+        let wait = PickupWait { wait };
+        let client = self.client();
+        let picked = client.pickup_batch(&a.body, wait);
+        ok(self
+            .with_progress(&ctx, waits, "Waiting for tasks", picked)
+            .await)
     }
 
     #[tool(

@@ -1,6 +1,7 @@
-//! Long-lived work an agent holds open (event streams, parked waits, MCP sessions), counted
-//! per agent: past its cap a new one is refused with 429 and Retry-After, so one agent cannot
-//! hold the server's connections and memory for free.
+//! Long-lived work an agent holds open (event streams, parked waits and pickups, MCP
+//! sessions), counted per agent: past its cap a new one is refused with 429 and Retry-After, so
+//! one agent cannot hold the server's connections and memory for free. Parked pickups are also
+//! counted for the whole node (each one looks again whenever a task opens).
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -11,6 +12,8 @@ use std::sync::{Arc, Mutex};
 pub enum Kind {
     Stream,
     Wait,
+    /// A pickup parked until a task appears (`?wait=`).
+    Pickup,
     McpSession,
 }
 
@@ -19,6 +22,7 @@ impl Kind {
         match self {
             Self::Stream => "open event streams",
             Self::Wait => "waiting requests",
+            Self::Pickup => "waiting pickups",
             Self::McpSession => "MCP sessions",
         }
     }
@@ -27,11 +31,15 @@ impl Kind {
 /// How long a refused client is told to wait before trying again, in seconds.
 const RETRY_AFTER_SECS: u64 = 10;
 
-/// The counts of what each agent holds open on this node.
+/// The counts of what each agent holds open on this node; under the empty agent id (no
+/// agent has it), what all of them hold.
 #[derive(Default)]
 pub struct Holds {
     counts: Mutex<HashMap<(String, Kind), usize>>,
 }
+
+/// The key of a node-wide count.
+const NODE: &str = "";
 
 /// One thing held open; released when dropped.
 pub struct Hold {
@@ -60,6 +68,31 @@ impl Holds {
             agent: agent.to_string(),
             kind,
         })
+    }
+
+    /// Takes one `kind` for `agent` as `take` does, unless the whole node already holds
+    /// `node_max` of them: then 429 too, saying that the server is busy.
+    pub fn take_on_node(
+        self: &Arc<Self>,
+        agent: &str,
+        kind: Kind,
+        max: usize,
+        node_max: usize,
+    ) -> Result<(Hold, Hold)> {
+        if self.count(NODE, kind) >= node_max {
+            return Err(Error::TooManyRequests {
+                message: format!(
+                    "Too many {} on this server (at most {node_max}); try again shortly",
+                    kind.describe()
+                ),
+                retry_after_secs: Some(RETRY_AFTER_SECS),
+            });
+        }
+        let mine = self.take(agent, kind, max)?;
+        // Checked and taken under two locks: at worst a race lets the node hold one or two
+        // more than `node_max`, never an unbounded number.
+        let node = self.take(NODE, kind, usize::MAX)?;
+        Ok((mine, node))
     }
 
     /// How many `kind` the agent holds.

@@ -11,7 +11,8 @@ use crate::market::{tasks as rules, validate};
 use crate::model::{Task, TaskStatus};
 use crate::store::{OpenTask, OpenTaskFilter, Role, SystemWork};
 use axum::extract::State;
-use pinchwork_api::query::{self, MyTasksQuery, TaskQuery};
+use pinchwork_api::limits::MAX_WAIT_SECONDS;
+use pinchwork_api::query::{self, MyTasksQuery, PickupQuery, PickupWait, TaskQuery};
 use pinchwork_client::types::{AbandonResponse, AvailableItem, PickupItem, TaskView};
 use pinchwork_client::types::{
     ApproveRequest, BatchPickupRequest, CreateTaskRequest, CreateTaskResponse, DeliverRequest,
@@ -217,13 +218,16 @@ fn pickup_reply(open: &OpenTask) -> Reply<PickupItem> {
 pub async fn pickup(
     State(s): State<AppState>,
     Auth(agent): Auth,
-    Query(q): Query<TaskQuery>,
+    Query(q): Query<PickupQuery>,
 ) -> Result<Reply<PickupItem>> {
+    let who = agent.id.clone();
     let filter = open_task_filter(agent.id, Some(q.tags), q.search)?;
-    match s
-        .write(move |tx, ctx| Box::pin(async move { rules::pickup_next(tx, ctx, &filter).await }))
-        .await?
-    {
+    let claimed = parked(&s, &who, q.wait, Option::is_some, || {
+        let filter = filter.clone();
+        s.write(move |tx, ctx| Box::pin(async move { rules::pickup_next(tx, ctx, &filter).await }))
+    })
+    .await?;
+    match claimed {
         Some(open) => Ok(pickup_reply(&open)),
         None => Ok(Reply::no_content()),
     }
@@ -232,14 +236,25 @@ pub async fn pickup(
 pub async fn pickup_batch(
     State(s): State<AppState>,
     Auth(agent): Auth,
+    Query(wait): Query<PickupWait>,
     Body(req): Body<BatchPickupRequest>,
 ) -> Result<Reply<TaskList<PickupItem>>> {
+    let who = agent.id.clone();
     let filter = open_task_filter(agent.id, req.tags, req.search)?;
-    let claimed = s
-        .write(move |tx, ctx| {
-            Box::pin(async move { rules::pickup_batch(tx, ctx, &filter, req.count).await })
-        })
-        .await?;
+    let count = req.count;
+    let claimed = parked(
+        &s,
+        &who,
+        wait,
+        |c: &Vec<OpenTask>| !c.is_empty(),
+        || {
+            let filter = filter.clone();
+            s.write(move |tx, ctx| {
+                Box::pin(async move { rules::pickup_batch(tx, ctx, &filter, count).await })
+            })
+        },
+    )
+    .await?;
     let tasks: Vec<_> = claimed
         .iter()
         .map(|o| pickup_item(&o.task, o.poster_reputation))
@@ -250,6 +265,60 @@ pub async fn pickup_batch(
         next_cursor: None,
         total_capped: false,
     }))
+}
+
+/// Runs a pickup; with `?wait=N` and nothing claimed, parks up to N seconds and runs it again
+/// each time a task opens (here or on another node) until it claims something. It answers
+/// what the last run did: what was claimed, or nothing once the wait is over or the server
+/// shuts down; a client that leaves drops the future, and the hold with it. A task opened that
+/// this agent may not take changes nothing: the run finds nothing and it parks again.
+async fn parked<T, F>(
+    s: &AppState,
+    agent: &str,
+    wait: PickupWait,
+    claimed: impl Fn(&T) -> bool,
+    pickup: impl Fn() -> F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let secs = validate::in_range("wait", wait.wait, 0, MAX_WAIT_SECONDS)?.unwrap_or(0);
+    // Watched before each run, so that a task opened while it runs is not missed.
+    let mut opened = s.bus.watch_opened();
+    let mut got = pickup().await?;
+    if secs == 0 || claimed(&got) {
+        return Ok(got);
+    }
+    // Only a pickup that has to wait counts toward the caps (nothing was claimed if refused).
+    let _holds = s.holds.take_on_node(
+        agent,
+        Kind::Pickup,
+        s.cfg.max_pickup_waits_per_agent,
+        s.cfg.max_pickup_waits,
+    )?;
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs as u64);
+    let mut shutdown = s.shutdown.subscribe();
+    // The agent's own channel only says when it is suspended (the wait then ends).
+    let mut news = s.bus.subscribe(agent);
+    loop {
+        tokio::select! {
+            changed = opened.changed() => if changed.is_err() {
+                return Ok(got);
+            },
+            () = tokio::time::sleep_until(until) => return Ok(got),
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(got),
+            notice = news.recv() => match notice {
+                Ok(Notice::Ended) => return Err(Error::forbidden("Agent suspended")),
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return Ok(got),
+            },
+        }
+        opened.borrow_and_update();
+        got = pickup().await?;
+        if claimed(&got) {
+            return Ok(got);
+        }
+    }
 }
 
 pub async fn pickup_one(

@@ -36,7 +36,7 @@ fn profile_limits(good_at: Option<&str>, webhook_secret: Option<&str>) -> Result
 /// A new agent with its sign-up credits; returns it with its API key (shown only this once).
 pub async fn register(
     tx: &mut Transaction<'_>,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     req: RegisterRequest,
 ) -> Result<(Agent, String)> {
     let name = validate::required_text("name", Some(&req.name), validate::MAX_NAME)?;
@@ -93,7 +93,7 @@ pub async fn authenticate(tx: &mut Transaction<'_>, digest: &[u8]) -> Result<Age
 /// Applies the given profile fields; an empty `webhook_url` removes the webhook.
 pub async fn update_profile(
     tx: &mut Transaction<'_>,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     agent_id: &str,
     req: UpdateProfileRequest,
 ) -> Result<Agent> {

@@ -16,7 +16,7 @@ pub use error::{Error, Result};
 
 use crate::config::Config;
 pub use crate::model::RoutingHints;
-use crate::model::{Event, Millis};
+use crate::model::{Event, Millis, Task, TaskStatus};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -30,6 +30,9 @@ pub struct Ctx {
     pub routing: RoutingHints,
     /// Tasks that changed with no event to say so (see `touch`).
     pub touched: Vec<String>,
+    /// Whether a task was saved open (posted, released, its match changed): parked pickups
+    /// look again once this commits.
+    pub opened: bool,
 }
 
 impl Ctx {
@@ -40,6 +43,7 @@ impl Ctx {
             events: Vec::new(),
             routing,
             touched: Vec::new(),
+            opened: false,
         }
     }
 
@@ -51,6 +55,12 @@ impl Ctx {
     /// itself (A2A streams and push notifications).
     pub fn touch(&mut self, task_id: &str) {
         self.touched.push(task_id.to_string());
+    }
+
+    /// Notes a task just saved: if it is open, someone parked may now claim it. Saves that
+    /// change an open task without opening it to anyone new only cost a needless look.
+    pub fn saved(&mut self, task: &Task) {
+        self.opened |= task.status == TaskStatus::Posted;
     }
 
     /// Every task this workflow changed as far as followers can tell: those its events name,

@@ -159,7 +159,7 @@ fn candidate(agent: Agent) -> MatchCandidate {
 #[allow(clippy::too_many_arguments)]
 async fn spawn(
     tx: &mut Transaction<'_>,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     kind: SystemTaskType,
     need: String,
     payload: &impl Serialize,
@@ -197,6 +197,7 @@ async fn spawn(
     task.system_payload = Some(serde_json::to_string(payload).expect("payloads serialize"));
     task.excluded_agents = Some(format!(",{},", excluded.join(",")));
     tx.insert_task(&task).await?;
+    ctx.saved(&task);
     Ok(Some(task))
 }
 
@@ -210,7 +211,11 @@ enum About<'a> {
 /// poster can pay for it (the task is open to everyone meanwhile); otherwise the built-in
 /// matcher picks up to five agents who see it first. Either way, after the match window it
 /// is shown to everyone. A private task is never shown to an infra agent.
-pub async fn route_new_task(tx: &mut Transaction<'_>, ctx: &Ctx, task: &mut Task) -> Result<()> {
+pub async fn route_new_task(
+    tx: &mut Transaction<'_>,
+    ctx: &mut Ctx,
+    task: &mut Task,
+) -> Result<()> {
     let window = ctx.cfg.match_timeout_seconds * 1000;
     let by_infra = ctx.routing.infra_agents && !task.private;
     if !by_infra && !ctx.routing.skilled_agents {
@@ -268,7 +273,7 @@ pub async fn route_new_task(tx: &mut Transaction<'_>, ctx: &Ctx, task: &mut Task
 /// one is `not_repeated`), none for private tasks or posters who cannot pay.
 pub async fn request_verification(
     tx: &mut Transaction<'_>,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     task: &mut Task,
 ) -> Result<()> {
     let verified = matches!(
@@ -311,7 +316,7 @@ pub async fn request_verification(
 /// next change after that). An extraction still open for the old description is withdrawn.
 pub async fn request_capabilities(
     tx: &mut Transaction<'_>,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     agent: &Agent,
 ) -> Result<()> {
     cancel_about(tx, ctx, &agent.id).await?;
@@ -368,7 +373,7 @@ pub async fn end_verification(tx: &mut Transaction<'_>, ctx: &Ctx, task: &mut Ta
 /// 400 and changes nothing; a result for work no longer wanted is a 409.
 pub async fn apply_result(
     tx: &mut Transaction<'_>,
-    ctx: &Ctx,
+    ctx: &mut Ctx,
     system_task: &Task,
     result: &str,
 ) -> Result<()> {
@@ -400,7 +405,7 @@ pub async fn apply_result(
                 task.match_status = MatchStatus::Matched;
                 task.match_deadline = Some(ctx.now + ctx.cfg.match_timeout_seconds * 1000);
             }
-            super::tasks::commit(tx, &task, &prior).await
+            super::tasks::commit(tx, ctx, &task, &prior).await
         }
         SystemTaskType::VerifyCompletion => {
             let payload: VerifyPayload = serde_json::from_str(payload).map_err(payload_error)?;
@@ -418,7 +423,7 @@ pub async fn apply_result(
                 explanation: verdict.explanation,
             });
             task.verification_deadline = None;
-            super::tasks::commit(tx, &task, &prior).await
+            super::tasks::commit(tx, ctx, &task, &prior).await
         }
         SystemTaskType::ExtractCapabilities => {
             let payload: ExtractPayload = serde_json::from_str(payload).map_err(payload_error)?;

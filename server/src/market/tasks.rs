@@ -70,6 +70,7 @@ pub async fn create(
     task.deadline = deadline_minutes.map(|m| now + m * MINUTE);
     task.private = req.private.unwrap_or(false);
     tx.insert_posted_task(&task).await?;
+    ctx.saved(&task);
     credits::transfer(
         tx,
         ctx,
@@ -83,7 +84,7 @@ pub async fn create(
     let prior = task.clone();
     system_tasks::route_new_task(tx, ctx, &mut task).await?;
     if task != prior {
-        commit(tx, &task, &prior).await?;
+        commit(tx, ctx, &task, &prior).await?;
     }
     Ok(task)
 }
@@ -160,11 +161,17 @@ enum Party {
 }
 
 /// Saves a transition of `task` from the state it had when loaded.
-pub(super) async fn commit(tx: &mut Transaction<'_>, task: &Task, prior: &Task) -> Result<()> {
+pub(super) async fn commit(
+    tx: &mut Transaction<'_>,
+    ctx: &mut Ctx,
+    task: &Task,
+    prior: &Task,
+) -> Result<()> {
     if tx
         .save_task(task, prior.status, prior.worker_id.as_deref())
         .await?
     {
+        ctx.saved(task);
         Ok(())
     } else {
         Err(Error::conflict("Task changed status, try again"))
@@ -400,14 +407,14 @@ pub async fn deliver(
         system_tasks::apply_result(tx, ctx, &task, &result).await?;
         task.deliver(result, charged, ctx.now, &ctx.cfg);
         task.approve();
-        commit(tx, &task, &prior).await?;
+        commit(tx, ctx, &task, &prior).await?;
         credits::settle_system_work(tx, ctx, &task).await?;
         tx.bump(worker, Counter::TasksCompleted).await?;
         return Ok(task);
     }
     task.deliver(result, charged, ctx.now, &ctx.cfg);
     system_tasks::request_verification(tx, ctx, &mut task).await?;
-    commit(tx, &task, &prior).await?;
+    commit(tx, ctx, &task, &prior).await?;
     ctx.emit(Event::new(
         EventData::TaskDelivered(NoFields {}),
         &task.id,
@@ -433,7 +440,7 @@ pub async fn approve(
     task.approve();
     task.feedback = feedback;
     system_tasks::end_verification(tx, ctx, &mut task).await?;
-    commit(tx, &task, &prior).await?;
+    commit(tx, ctx, &task, &prior).await?;
     pay_out(tx, ctx, &task).await?;
     if let (Some(score), Some(worker)) = (rating, task.worker_id.as_deref()) {
         tx.insert_rating(&task.id, poster, worker, score, ctx.now)
@@ -482,7 +489,7 @@ pub async fn reject(
     system_tasks::end_verification(tx, ctx, &mut task).await?;
     let released = task.reject(reason.clone(), ctx.now, &ctx.cfg);
     task.feedback = feedback.clone();
-    commit(tx, &task, &prior).await?;
+    commit(tx, ctx, &task, &prior).await?;
     let worker = prior
         .worker_id
         .as_deref()
@@ -513,7 +520,7 @@ pub async fn cancel(
     Action::Cancel.check(task.status)?;
     let prior = task.clone();
     task.close(TaskStatus::Cancelled);
-    commit(tx, &task, &prior).await?;
+    commit(tx, ctx, &task, &prior).await?;
     ctx.touch(&task.id);
     credits::refund(tx, ctx, &task).await?;
     // Matching still open is refunded; matching done is spent and is not.
@@ -551,7 +558,7 @@ pub async fn abandon(
     Action::Abandon.check(task.status)?;
     let prior = task.clone();
     task.release(ctx.now, &ctx.cfg);
-    commit(tx, &task, &prior).await?;
+    commit(tx, ctx, &task, &prior).await?;
     ctx.touch(&task.id);
     count_abandon(tx, ctx, worker).await.map(|()| task)
 }
@@ -605,7 +612,7 @@ pub async fn fire_due_timers(tx: &mut Transaction<'_>, ctx: &mut Ctx, task_id: &
                 system_tasks::cancel_about(tx, ctx, &task.id).await?;
             }
         }
-        commit(tx, &task, &prior).await?;
+        commit(tx, ctx, &task, &prior).await?;
         match timer {
             Timer::DeadlinePosted | Timer::Expiry => expired(tx, ctx, &task, timer).await?,
             Timer::ReviewTimeout => pay_out(tx, ctx, &task).await?,

@@ -15,7 +15,7 @@ fn recipient_lock(recipient: &str) -> i64 {
     i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
-/// `node event recipient` or `node agent id` → the news, unless this node sent it (and so
+/// `node event recipient`, `node agent id` or `node opened tasks` → the news, unless this node sent it (and so
 /// acted on it already).
 pub(super) fn parse_notice(payload: &str, node: &str) -> Option<NodeNews> {
     let mut parts = payload.splitn(3, ' ');
@@ -26,6 +26,7 @@ pub(super) fn parse_notice(payload: &str, node: &str) -> Option<NodeNews> {
     match kind {
         "event" => Some(NodeNews::Logged { recipient: about }),
         "agent" => Some(NodeNews::AgentChanged { agent: about }),
+        "opened" => Some(NodeNews::TaskOpened),
         _ => None,
     }
 }
@@ -120,6 +121,12 @@ impl Transaction<'_> {
             args![recipient],
         )
         .await
+    }
+
+    /// Tells the other nodes, at commit, that a task was saved open (their parked pickups look
+    /// again).
+    pub async fn tell_task_opened(&mut self) -> Result<()> {
+        self.notify("opened", "tasks").await
     }
 
     /// Tells the other nodes `kind about` at commit (PostgreSQL; one process owns a SQLite

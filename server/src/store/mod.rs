@@ -279,6 +279,8 @@ pub enum NodeNews {
     Logged { recipient: String },
     /// The agent's standing changed (suspended, reinstated): forget what was cached of it.
     AgentChanged { agent: String },
+    /// A task was saved open: parked pickups should look again.
+    TaskOpened,
     /// News may have been missed (the connection was lost): every listener should re-read
     /// the log, and cached agents be checked again.
     Resync,
