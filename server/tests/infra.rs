@@ -474,3 +474,56 @@ async fn capability_tags_order_broadcast_tasks_and_extraction_runs_once_per_chan
     );
     app.assert_books_balance().await;
 }
+
+/// A task's view lists its system work only when some was funded about it (the `system_work`
+/// flag on the task spares every other view the lookup): a match, then a verification, each
+/// listed as it is reserved; a task posted before any infra agent registered lists none.
+#[tokio::test]
+async fn a_tasks_view_lists_the_system_work_funded_about_it() {
+    let app = TestApp::new().await;
+    let (_, poster) = app.register("poster").await;
+    let (_, worker) = app.register("worker").await;
+    let before = app
+        .post_task(&poster, "Posted before any infra agent", 5)
+        .await;
+    app.register_with("infra", json!({"accepts_system_tasks": true}))
+        .await;
+    app.state.refresh_routing().await.unwrap();
+    let task = app.post_task(&poster, "Review this", 10).await;
+    let kinds = |view: &Value| -> Vec<String> {
+        view["system_work"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["system_task_type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let view = app
+        .get(&format!("/v1/tasks/{task}"), &poster)
+        .await
+        .expect(200);
+    assert_eq!(kinds(&view.json), ["match_agents"]);
+    let view = app
+        .get(&format!("/v1/tasks/{before}"), &poster)
+        .await
+        .expect(200);
+    assert_eq!(view.json["system_work"], json!([]));
+
+    app.post(&format!("/v1/tasks/{task}/pickup"), &worker, json!({}))
+        .await
+        .expect(200);
+    let delivered = app
+        .post(
+            &format!("/v1/tasks/{task}/deliver"),
+            &worker,
+            json!({"result": "Looks fine"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        kinds(&delivered.json),
+        ["match_agents", "verify_completion"],
+        "{}",
+        delivered.json
+    );
+}
