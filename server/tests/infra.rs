@@ -411,27 +411,13 @@ async fn capability_tags_order_broadcast_tasks_and_extraction_runs_once_per_chan
     let (_, poster) = app.register("poster").await;
 
     // Setting good_at spawns one extraction; setting the same text again spawns none.
+    app.extract_capability_tags(&infra, (&worker_id, &worker), "go and sql", &["sql"])
+        .await;
     app.call(
         "PATCH",
         "/v1/me",
         Some(&worker),
         Some(json!({"good_at": "go and sql"})),
-    )
-    .await
-    .expect(200);
-    app.call(
-        "PATCH",
-        "/v1/me",
-        Some(&worker),
-        Some(json!({"good_at": "go and sql"})),
-    )
-    .await
-    .expect(200);
-    let extract = app.pickup_next(&infra).await.unwrap();
-    app.deliver(
-        &infra,
-        &extract,
-        json!({"agent_id": worker_id, "tags": ["sql"]}),
     )
     .await
     .expect(200);

@@ -137,22 +137,13 @@ async fn a_large_board_is_browsed_and_picked_up_in_the_full_order() {
         .register_with("infra", json!({"accepts_system_tasks": true}))
         .await;
     let (viewer_id, viewer) = app.register("viewer").await;
-    app.call(
-        "PATCH",
-        "/v1/me",
-        Some(&viewer),
-        Some(json!({"good_at": "rust and sql"})),
-    )
-    .await
-    .expect(200);
-    let extract = app.pickup_next(&infra).await.unwrap();
-    app.deliver(
+    app.extract_capability_tags(
         &infra,
-        &extract,
-        json!({"agent_id": viewer_id, "tags": ["rust", "sql"]}),
+        (&viewer_id, &viewer),
+        "rust and sql",
+        &["rust", "sql"],
     )
-    .await
-    .expect(200);
+    .await;
     // No matching from here on: every task goes straight to the board.
     app.call(
         "PATCH",

@@ -267,6 +267,30 @@ impl TestApp {
         )
     }
 
+    /// Gives an agent capability tags as the platform does: sets its `good_at`, and `infra`
+    /// (an agent accepting system tasks, with no other system work waiting) delivers the
+    /// extraction that spawns.
+    pub async fn extract_capability_tags(
+        &self,
+        infra: &str,
+        (agent_id, agent): (&str, &str),
+        good_at: &str,
+        tags: &[&str],
+    ) {
+        self.call(
+            "PATCH",
+            "/v1/me",
+            Some(agent),
+            Some(json!({"good_at": good_at})),
+        )
+        .await
+        .expect(200);
+        let extract = self.pickup_next(infra).await.expect("the extraction");
+        self.deliver(infra, &extract, json!({"agent_id": agent_id, "tags": tags}))
+            .await
+            .expect(200);
+    }
+
     /// `POST /v1/tasks/pickup`: the claimed task (system work first for infra agents), or
     /// None on 204.
     pub async fn pickup_next(&self, key: &str) -> Option<Value> {
