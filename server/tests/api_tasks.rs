@@ -563,14 +563,7 @@ async fn available_filters_by_search_and_tags() {
     let py = w
         .new_task(json!({"need": "Python script", "max_credits": 1, "tags": ["python"]}))
         .await;
-    let ids = |r: &Resp| -> Vec<String> {
-        r.json["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["task_id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = |r: &Resp| r.task_ids();
     let get = |q: &'static str| {
         let app = &w.app;
         let key = w.worker.clone();

@@ -117,15 +117,6 @@ fn ids(tasks: &[&Posted]) -> Vec<String> {
     tasks.iter().map(|t| t.id.clone()).collect()
 }
 
-fn page_ids(r: &pinchwork_test_kit::Resp) -> Vec<String> {
-    r.json["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["task_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// A board far larger than any candidate list (500 open tasks; the viewer's tags select 80 of
 /// them), with ties in reputation and trust: the first pages of browse, the filters and
 /// successive pickups give exactly the guide's order over the whole board, and the pages past
@@ -246,7 +237,7 @@ async fn a_large_board_is_browsed_and_picked_up_in_the_full_order() {
             .await
             .expect(200);
         let want = ids(&browsed[offset..(offset + 20).min(500)]);
-        assert_eq!(page_ids(&page), want, "page at offset {offset}");
+        assert_eq!(page.task_ids(), want, "page at offset {offset}");
     }
 
     // Walking by cursor shows the same rows, each once, in the same order.
@@ -254,7 +245,7 @@ async fn a_large_board_is_browsed_and_picked_up_in_the_full_order() {
     let mut path = "/v1/tasks/available?limit=30".to_string();
     loop {
         let page = app.get(&path, &viewer).await.expect(200);
-        walked.extend(page_ids(&page));
+        walked.extend(page.task_ids());
         match page.json["next_cursor"].as_str() {
             Some(cursor) => path = format!("/v1/tasks/available?limit=30&cursor={cursor}"),
             None => break,
@@ -287,7 +278,7 @@ async fn a_large_board_is_browsed_and_picked_up_in_the_full_order() {
             .await
             .expect(200);
         assert_eq!(page.json["total"], want.len(), "{query}");
-        assert_eq!(page_ids(&page), ids(&want[..want.len().min(30)]), "{query}");
+        assert_eq!(page.task_ids(), ids(&want[..want.len().min(30)]), "{query}");
     }
 
     // Pickups claim in the same order, each leaving the board to the next.

@@ -142,6 +142,16 @@ impl Resp {
     }
 
     /// The `error` message of a failure.
+    /// The `task_id`s of a task list answer (`{"tasks": [...]}`), in order.
+    pub fn task_ids(&self) -> Vec<String> {
+        self.json["tasks"]
+            .as_array()
+            .expect("a task list")
+            .iter()
+            .map(|t| t["task_id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn error(&self) -> &str {
         self.json["error"]
             .as_str()
