@@ -171,10 +171,6 @@ impl AppState {
                     if a2a.pushes() {
                         queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now).await?;
                     }
-                    // Parked pickups on the other nodes look again once this commits.
-                    if ctx.opened {
-                        tx.tell_task_opened().await?;
-                    }
                     Ok((value, ctx.events, changed, queued, ctx.opened))
                 })
             })

@@ -38,12 +38,31 @@ pub async fn transfer(
     task_id: Option<&str>,
 ) -> Result<()> {
     if !try_transfer(tx, ctx, from, to, amount, reason, task_id).await? {
-        let have = tx.agent(from).await?.map_or(0, |a| a.credits);
-        return Err(Error::InsufficientCredits(format!(
-            "Insufficient credits. Have {have}, need {amount}"
-        )));
+        return Err(insufficient(tx, from, amount).await);
     }
     Ok(())
+}
+
+/// Saves a newly posted task with its `max_credits` taken from its poster into escrow, in one
+/// step: 402, and nothing saved, when the poster's balance does not cover them.
+pub async fn post_with_escrow(tx: &mut Transaction<'_>, ctx: &Ctx, task: &Task) -> Result<()> {
+    let (poster, amount) = (task.poster_id.as_str(), task.max_credits);
+    let escrow = line(ctx, poster, ESCROW_ACCOUNT, amount, reason::ESCROW, Some(&task.id));
+    if !tx.insert_posted_task(task, &escrow).await? {
+        return Err(insufficient(tx, poster, amount).await);
+    }
+    Ok(())
+}
+
+/// The refusal of a transfer of `amount` that `from`'s balance does not cover.
+async fn insufficient(tx: &mut Transaction<'_>, from: &str, amount: i64) -> Error {
+    match tx.agent(from).await {
+        Ok(agent) => Error::InsufficientCredits(format!(
+            "Insufficient credits. Have {}, need {amount}",
+            agent.map_or(0, |a| a.credits)
+        )),
+        Err(e) => e.into(),
+    }
 }
 
 /// `transfer`, answering false (and changing nothing) when the balance does not cover it.

@@ -7,7 +7,7 @@ use super::lifecycle::{Action, Timer};
 use super::{Ctx, credits, social, system_tasks, validate};
 use crate::ids::new_id;
 use crate::model::{
-    Agent, ESCROW_ACCOUNT, Event, EventData, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus,
+    Agent, Event, EventData, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus,
     VerificationState,
 };
 use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Paged, SystemWork, Transaction};
@@ -69,18 +69,8 @@ pub async fn create(
     task.claim_timeout_minutes = claim_timeout_minutes;
     task.deadline = deadline_minutes.map(|m| now + m * MINUTE);
     task.private = req.private.unwrap_or(false);
-    tx.insert_posted_task(&task).await?;
+    credits::post_with_escrow(tx, ctx, &task).await?;
     ctx.saved(&task);
-    credits::transfer(
-        tx,
-        ctx,
-        poster,
-        ESCROW_ACCOUNT,
-        max_credits,
-        credits::reason::ESCROW,
-        Some(&task.id),
-    )
-    .await?;
     let prior = task.clone();
     system_tasks::route_new_task(tx, ctx, &mut task).await?;
     if task != prior {
@@ -463,9 +453,7 @@ async fn pay_out(tx: &mut Transaction<'_>, ctx: &mut Ctx, task: &Task) -> Result
         .worker_id
         .as_deref()
         .expect("approved tasks have a worker");
-    tx.bump(worker, Counter::TasksCompleted).await?;
-    // A completed task raises the trust of both sides in each other.
-    social::adjust_trust(tx, ctx, &task.poster_id, worker, true, true).await?;
+    social::record_completion(tx, ctx, &task.poster_id, worker).await?;
     let feedback = task.feedback.clone();
     let event = EventData::TaskApproved(TaskApproved { feedback });
     ctx.emit(Event::new(event, &task.id, worker));

@@ -123,12 +123,6 @@ impl Transaction<'_> {
         .await
     }
 
-    /// Tells the other nodes, at commit, that a task was saved open (their parked pickups look
-    /// again).
-    pub async fn tell_task_opened(&mut self) -> Result<()> {
-        self.notify("opened", "tasks").await
-    }
-
     /// Tells the other nodes `kind about` at commit (PostgreSQL; one process owns a SQLite
     /// database, so there is nobody to tell).
     pub(super) async fn notify(&mut self, kind: &str, about: &str) -> Result<()> {

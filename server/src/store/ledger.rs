@@ -12,7 +12,7 @@ const ESCROWED: &str = "(is_system = FALSE OR payer_id IS NOT NULL) \
     AND status IN ('posted', 'claimed', 'delivered')";
 
 /// A transfer's values, as its ledger line's columns are listed.
-fn transfer_cells(t: &Transfer) -> Vec<Cell> {
+pub(super) fn transfer_cells(t: &Transfer) -> Vec<Cell> {
     args![
         &t.id,
         &t.from,

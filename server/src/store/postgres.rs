@@ -5,8 +5,9 @@
 //! REPEATABLE READ snapshot. Pickups lock the task they return with `FOR UPDATE SKIP LOCKED`,
 //! so concurrent pickups on any node never wait for each other nor claim a task twice.
 //!
-//! Each commit that logs events notifies the other nodes (`NOTIFY pinchwork_events`) so they
-//! can wake their listeners; the event log stays the source of truth.
+//! Each commit that logs events or saves a task open notifies the other nodes (`NOTIFY
+//! pinchwork_events`) so they can wake their listeners and parked pickups; the event log
+//! stays the source of truth.
 
 use super::events::{EVENTS_CHANNEL, parse_notice};
 use super::sql::{Conn, Transaction};
@@ -32,9 +33,13 @@ pub struct Postgres {
 
 impl Postgres {
     pub async fn open(url: &str, pool_size: usize) -> Result<Self> {
+        let node: Arc<str> = crate::ids::new_id("node").into();
+        // The node's id on each connection: the statements that open a task tell the other
+        // nodes by trigger, in the node's name (migration 0011).
         let options = PgConnectOptions::from_str(url)?
             .statement_cache_capacity(STATEMENT_CACHE)
-            .application_name("pinchwork");
+            .application_name("pinchwork")
+            .options([("pinchwork.node", &*node)]);
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1) as u32)
             .acquire_timeout(Duration::from_secs(30))
@@ -47,10 +52,7 @@ impl Postgres {
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Unavailable(format!("migrating the PostgreSQL schema: {e}"))
         })?;
-        Ok(Self {
-            pool,
-            node: crate::ids::new_id("node").into(),
-        })
+        Ok(Self { pool, node })
     }
 
     /// Runs `job` in one transaction on a pooled connection. The transaction runs to its end

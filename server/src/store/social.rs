@@ -2,11 +2,12 @@
 //! public directory.
 
 use super::cursor::{self, Key, List, seq_after};
-use super::query::{self, Args, SeqList};
+use super::query::{self, Args, Dialect, SeqList};
 use super::rows::{self, QUESTION_COLS, TRUST_COLS};
 use super::sql::{Transaction, args};
-use super::{AgentQuery, Page, Paged, Result, UnansweredQuestions};
+use super::{AgentQuery, Counter, Page, Paged, Result, UnansweredQuestions};
 use crate::model::{Agent, Message, Millis, Question, TagReputation, Trust};
+use std::sync::LazyLock;
 
 impl Transaction<'_> {
     /// Records a rating; false when the rater already rated this task.
@@ -184,6 +185,33 @@ impl Transaction<'_> {
         let sql = query::adjust_trust(self.dialect(), mutual && truster != trusted);
         self.execute(sql, args![truster, trusted, good, now])
             .await?;
+        Ok(())
+    }
+
+    /// A task `worker` completed for `poster`: it counts in the worker's `tasks_completed`, and
+    /// each side's trust in the other gains a good outcome. One statement on PostgreSQL (one
+    /// round trip fewer per approval), two on SQLite.
+    pub async fn record_completion(
+        &mut self,
+        poster: &str,
+        worker: &str,
+        now: Millis,
+    ) -> Result<()> {
+        static COUNTED_AND_TRUSTED: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "WITH counted AS (UPDATE agents SET tasks_completed = tasks_completed + 1 \
+                 WHERE id = $2) {}",
+                query::adjust_trust(Dialect::Postgres, true)
+            )
+        });
+        let trust = args![poster, worker, true, now];
+        if self.dialect() == Dialect::Postgres {
+            self.execute(&COUNTED_AND_TRUSTED, trust).await?;
+        } else {
+            self.bump(worker, Counter::TasksCompleted).await?;
+            self.execute(query::adjust_trust(Dialect::Sqlite, true), trust)
+                .await?;
+        }
         Ok(())
     }
 

@@ -4,24 +4,30 @@
 use super::cursor::{self, Key, List, seq_after};
 use super::query::{self, CANDIDATE_SLACK, Dialect, RELEVANT};
 use super::rows::{self, SYSTEM_WORK_COLS, TASK_COLS, TASK_DERIVED, TASK_MUTABLE};
+use super::ledger::transfer_cells;
 use super::sql::{Cell, Transaction, args};
 use super::{OpenTask, OpenTaskFilter, Page, Paged, Result, Role, StoreError, SystemWork};
-use crate::model::{Millis, Task, TaskStatus};
+use crate::model::{Millis, Task, TaskStatus, Transfer};
 use std::sync::LazyLock;
 
 /// `$1, $2, …, $n`.
-fn markers(n: usize) -> String {
-    (1..=n)
+/// `$first, …` for `n` values.
+fn markers(first: usize, n: usize) -> String {
+    (first..first + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// How many values `rows::task_cells` gives, in the order of `TASK_COLS, TASK_DERIVED`.
+fn task_cell_count() -> usize {
+    TASK_COLS.split(',').count() + TASK_DERIVED.split(',').count()
+}
+
 static INSERT_TASK: LazyLock<String> = LazyLock::new(|| {
-    let n = TASK_COLS.split(',').count() + TASK_DERIVED.split(',').count();
     format!(
         "INSERT INTO tasks ({TASK_COLS}, {TASK_DERIVED}) VALUES ({})",
-        markers(n)
+        markers(1, task_cell_count())
     )
 });
 
@@ -33,7 +39,7 @@ static UPDATE_TASK: LazyLock<(String, Vec<usize>)> = LazyLock::new(|| {
         "UPDATE tasks SET ({}) = ({}) WHERE id = ${} AND status = ${} \
          AND worker_id IS NOT DISTINCT FROM ${}",
         TASK_MUTABLE.join(", "),
-        markers(n),
+        markers(1, n),
         n + 1,
         n + 2,
         n + 3
@@ -47,23 +53,39 @@ impl Transaction<'_> {
         Ok(())
     }
 
-    /// Inserts an agent's newly posted task and counts it in the poster's `tasks_posted`: one
-    /// statement on PostgreSQL (the poster is the insert's `$2`), two on SQLite.
-    pub async fn insert_posted_task(&mut self, task: &Task) -> Result<()> {
-        static COUNTED: LazyLock<String> = LazyLock::new(|| {
+    /// Saves an agent's newly posted task with its escrow (`escrow`: the poster's transfer to
+    /// the escrow account), counting it in the poster's `tasks_posted`. False, and nothing
+    /// changed, when the poster's balance does not cover the escrow. One statement on
+    /// PostgreSQL (the poster is the insert's `$2`; the balance check and the row lock are the
+    /// ones `move_credits` takes), four on SQLite.
+    pub async fn insert_posted_task(&mut self, task: &Task, escrow: &Transfer) -> Result<bool> {
+        static POSTED: LazyLock<String> = LazyLock::new(|| {
+            let n = task_cell_count();
+            let (ledger, amount) = (markers(n + 1, 7), n + 4);
             format!(
-                "WITH counted AS (UPDATE agents SET tasks_posted = tasks_posted + 1 \
-                 WHERE id = $2) {}",
-                *INSERT_TASK
+                "WITH taken AS (UPDATE agents SET credits = credits - ${amount}, \
+                 tasks_posted = tasks_posted + 1 WHERE id = $2 AND credits >= ${amount} \
+                 RETURNING id), \
+                 posted AS (INSERT INTO tasks ({TASK_COLS}, {TASK_DERIVED}) SELECT {} \
+                 FROM taken RETURNING id) \
+                 INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
+                 SELECT {ledger} FROM posted",
+                markers(1, n)
             )
         });
+        debug_assert_eq!(escrow.from, task.poster_id);
         if self.dialect() == Dialect::Postgres {
-            self.execute(&COUNTED, rows::task_cells(task)).await?;
-            return Ok(());
+            let mut values = rows::task_cells(task);
+            values.extend(transfer_cells(escrow));
+            return Ok(self.execute(&POSTED, values).await? == 1);
+        }
+        if !self.move_credits(escrow, true, false).await? {
+            return Ok(false);
         }
         self.insert_task(task).await?;
         self.bump(&task.poster_id, super::Counter::TasksPosted)
-            .await
+            .await?;
+        Ok(true)
     }
 
     /// A task. A write transaction reads a task to change it: on PostgreSQL its row is held
@@ -224,7 +246,7 @@ impl Transaction<'_> {
         let sql = format!(
             "SELECT {SYSTEM_WORK_COLS} FROM tasks WHERE parent_task_id IN ({}) \
              AND payer_id IS NOT NULL ORDER BY seq",
-            markers(task_ids.len())
+            markers(1, task_ids.len())
         );
         let ids = task_ids.iter().map(|&id| Cell::from(id)).collect();
         self.fetch_all(&sql, ids, rows::system_work_from).await
