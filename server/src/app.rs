@@ -153,28 +153,56 @@ impl AppState {
         T: Send + 'static,
         E: Into<Error> + Send + 'static,
     {
+        self.run_write(|_| false, work).await
+    }
+
+    /// `write` for a workflow that, when `single` holds of the routing hints it runs with,
+    /// runs one statement and changes only tasks it creates (so no A2A push config can name
+    /// them yet): on PostgreSQL it then runs without `BEGIN` and `COMMIT` (`Store::write_one`).
+    pub async fn write_new<T, E, F>(&self, single: fn(&RoutingHints) -> bool, work: F) -> Result<T>
+    where
+        F: for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: Into<Error> + Send + 'static,
+    {
+        self.run_write(single, work).await
+    }
+
+    async fn run_write<T, E, F>(&self, single: fn(&RoutingHints) -> bool, work: F) -> Result<T>
+    where
+        F: for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: Into<Error> + Send + 'static,
+    {
         let mut ctx = Ctx::new(self.cfg.clone(), self.now(), *self.routing.lock().unwrap());
+        let single = single(&ctx.routing);
         let a2a = self.a2a.clone();
-        let (value, events, changed, webhooks_queued, opened) = self
-            .store
-            .write(move |tx| -> BoxFuture<'_, Result<_>> {
-                Box::pin(async move {
-                    let value = work(tx, &mut ctx).await.map_err(Into::<Error>::into)?;
-                    // Logged in the same transaction: an event exists if and only if its change
-                    // committed, and is published below only after that.
-                    let urls = tx.append_events(&mut ctx.events, ctx.now).await?;
-                    // Webhook deliveries too: queued if and only if their event committed.
-                    let mut queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now).await?;
-                    // And the A2A push notifications of the tasks that changed (read when the
-                    // transaction runs, after any config saved before it).
-                    let changed = ctx.changed_tasks();
-                    if a2a.pushes() {
-                        queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now).await?;
-                    }
-                    Ok((value, ctx.events, changed, queued, ctx.opened))
-                })
+        let job = as_job(move |tx| {
+            Box::pin(async move {
+                let value = work(tx, &mut ctx).await.map_err(Into::<Error>::into)?;
+                // Logged in the same transaction: an event exists if and only if its change
+                // committed, and is published below only after that.
+                let urls = tx.append_events(&mut ctx.events, ctx.now).await?;
+                // Webhook deliveries too: queued if and only if their event committed.
+                let mut queued = webhooks::enqueue(tx, &ctx.events, urls, ctx.now).await?;
+                // And the A2A push notifications of the tasks that changed (read when the
+                // transaction runs, after any config saved before it; none can name a task
+                // made by a single statement).
+                let changed = ctx.changed_tasks();
+                if !single && a2a.pushes() {
+                    queued += a2a::push::enqueue(tx, &ctx.events, &changed, ctx.now).await?;
+                }
+                Ok((value, ctx.events, changed, queued, ctx.opened))
             })
-            .await?;
+        });
+        let (value, events, changed, webhooks_queued, opened) = match single {
+            true => self.store.write_one(job).await?,
+            false => self.store.write(job).await?,
+        };
         if webhooks_queued > 0 {
             self.webhooks.notify_one();
         }
@@ -199,6 +227,14 @@ impl AppState {
             .read(move |tx| Box::pin(async move { work(tx).await.map_err(Into::<Error>::into) }))
             .await
     }
+}
+
+/// Gives a closure the signature of a store job (closures take it from a bound at the call).
+fn as_job<T, F>(job: F) -> F
+where
+    F: for<'t, 'c> FnOnce(&'t mut Transaction<'c>) -> BoxFuture<'t, Result<T>> + Send + 'static,
+{
+    job
 }
 
 impl crate::events::AgentWatch for AppState {

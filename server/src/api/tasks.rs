@@ -57,7 +57,9 @@ pub async fn create(
     let events = wait.map(|_| s.bus.subscribe(&agent.id));
     let poster = agent.id.clone();
     let task = s
-        .write(move |tx, ctx| Box::pin(async move { rules::create(tx, ctx, &poster, req).await }))
+        .write_new(rules::creates_in_one_statement, move |tx, ctx| {
+            Box::pin(async move { rules::create(tx, ctx, &poster, req).await })
+        })
         .await?;
     let mut status = task.status;
     if let (Some(secs), Some(events)) = (wait, events) {

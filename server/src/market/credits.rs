@@ -38,7 +38,8 @@ pub async fn transfer(
     task_id: Option<&str>,
 ) -> Result<()> {
     if !try_transfer(tx, ctx, from, to, amount, reason, task_id).await? {
-        return Err(insufficient(tx, from, amount).await);
+        let have = tx.agent(from).await?.map_or(0, |a| a.credits);
+        return Err(insufficient(have, amount));
     }
     Ok(())
 }
@@ -47,22 +48,23 @@ pub async fn transfer(
 /// step: 402, and nothing saved, when the poster's balance does not cover them.
 pub async fn post_with_escrow(tx: &mut Transaction<'_>, ctx: &Ctx, task: &Task) -> Result<()> {
     let (poster, amount) = (task.poster_id.as_str(), task.max_credits);
-    let escrow = line(ctx, poster, ESCROW_ACCOUNT, amount, reason::ESCROW, Some(&task.id));
-    if !tx.insert_posted_task(task, &escrow).await? {
-        return Err(insufficient(tx, poster, amount).await);
+    let escrow = line(
+        ctx,
+        poster,
+        ESCROW_ACCOUNT,
+        amount,
+        reason::ESCROW,
+        Some(&task.id),
+    );
+    match tx.insert_posted_task(task, &escrow).await? {
+        None => Ok(()),
+        Some(have) => Err(insufficient(have, amount)),
     }
-    Ok(())
 }
 
-/// The refusal of a transfer of `amount` that `from`'s balance does not cover.
-async fn insufficient(tx: &mut Transaction<'_>, from: &str, amount: i64) -> Error {
-    match tx.agent(from).await {
-        Ok(agent) => Error::InsufficientCredits(format!(
-            "Insufficient credits. Have {}, need {amount}",
-            agent.map_or(0, |a| a.credits)
-        )),
-        Err(e) => e.into(),
-    }
+/// The refusal of a transfer of `need` credits from a balance of `have`.
+fn insufficient(have: i64, need: i64) -> Error {
+    Error::InsufficientCredits(format!("Insufficient credits. Have {have}, need {need}"))
 }
 
 /// `transfer`, answering false (and changing nothing) when the balance does not cover it.
@@ -121,12 +123,16 @@ pub fn settlement(max_credits: i64, charged: i64, basis_points: i64) -> Settleme
     }
 }
 
-/// Pays out an approved task's escrow.
+/// Pays out an approved task's escrow, and records the completion with it: the worker's
+/// `tasks_completed`, and a good outcome for each side's trust in the other (see
+/// `social::adjust_trust`; the poster is an agent: system work is settled by
+/// `settle_system_work`).
 pub async fn settle(tx: &mut Transaction<'_>, ctx: &Ctx, task: &Task) -> Result<Settlement> {
     let worker = task
         .worker_id
         .as_deref()
         .expect("an approved task has a worker");
+    debug_assert_ne!(task.poster_id, PLATFORM_AGENT_ID);
     let charged = task.credits_charged.unwrap_or(task.max_credits);
     let s = settlement(task.max_credits, charged, ctx.cfg.fee_basis_points());
     // Each line out of escrow, in one statement where the backend allows.
@@ -140,7 +146,8 @@ pub async fn settle(tx: &mut Transaction<'_>, ctx: &Ctx, task: &Task) -> Result<
         .filter(|(_, amount, _)| *amount > 0)
         .map(|(to, amount, why)| line(ctx, ESCROW_ACCOUNT, to, amount, why, Some(&task.id)))
         .collect();
-    tx.pay_out_all(&transfers).await?;
+    tx.pay_out_completed(&transfers, &task.poster_id, worker, ctx.now)
+        .await?;
     Ok(s)
 }
 

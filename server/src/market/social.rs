@@ -5,7 +5,7 @@ use super::error::{Error, Result};
 use super::{Ctx, validate};
 use crate::ids::new_id;
 use crate::model::{Event, EventData, Message, PLATFORM_AGENT_ID, Question, Task, TaskStatus};
-use crate::store::{Counter, Page, Paged, Transaction};
+use crate::store::{Page, Paged, Transaction};
 use pinchwork_api::events::{MessageRef, QuestionRef};
 use pinchwork_client::types::{
     AnswerRequest, AskRequest, MessageRequest, RateRequest, ReportRequest,
@@ -251,20 +251,6 @@ pub async fn report(
     tx.insert_report(&id, &task.id, reporter, reason, ctx.now)
         .await?;
     Ok(id)
-}
-
-/// A task the worker completed for the poster: it counts for the worker, and each side's trust
-/// in the other gains a good outcome (nobody keeps trust with the platform).
-pub async fn record_completion(
-    tx: &mut Transaction<'_>,
-    ctx: &Ctx,
-    poster: &str,
-    worker: &str,
-) -> Result<()> {
-    if poster == PLATFORM_AGENT_ID {
-        return Ok(tx.bump(worker, Counter::TasksCompleted).await?);
-    }
-    Ok(tx.record_completion(poster, worker, ctx.now).await?)
 }
 
 /// Moves `truster`'s private trust in `trusted` after an outcome between them: from 0.5, up

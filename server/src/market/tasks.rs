@@ -4,11 +4,10 @@
 
 use super::error::{Error, Result};
 use super::lifecycle::{Action, Timer};
-use super::{Ctx, credits, social, system_tasks, validate};
+use super::{Ctx, RoutingHints, credits, social, system_tasks, validate};
 use crate::ids::new_id;
 use crate::model::{
-    Agent, Event, EventData, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus,
-    VerificationState,
+    Agent, Event, EventData, HOUR, MINUTE, MatchStatus, Millis, Task, TaskStatus, VerificationState,
 };
 use crate::store::{Counter, OpenTask, OpenTaskFilter, Page, Paged, SystemWork, Transaction};
 use crate::time::rfc3339;
@@ -19,6 +18,13 @@ use pinchwork_client::types::{ApproveRequest, CreateTaskRequest, DeliverRequest,
 /// writer of SQLite; `FOR UPDATE SKIP LOCKED` on PostgreSQL, which skips tasks other pickups
 /// hold). Taking more would hide them from concurrent pickups meanwhile.
 const PICKUP_CANDIDATES: i64 = 1;
+
+/// Whether `create` runs one statement with these routing hints: with nobody to route the task
+/// to (`system_tasks::route_new_task` then does nothing), it is saved with its escrow in one
+/// statement (on PostgreSQL; see `AppState::write_new`).
+pub fn creates_in_one_statement(routing: &RoutingHints) -> bool {
+    !routing.infra_agents && !routing.skilled_agents
+}
 
 /// Posts a task, holding `max_credits` of the poster's balance in escrow (402 when short).
 pub async fn create(
@@ -446,14 +452,15 @@ fn feedback(text: Option<String>) -> Result<Option<String>> {
     Ok(text.filter(|f| !f.trim().is_empty()))
 }
 
-/// What every approval does, by the poster or by the review timer.
+/// What every approval does, by the poster or by the review timer: the worker paid, the
+/// poster refunded, the completion counted and trusted (all in `credits::settle`), the worker
+/// told.
 async fn pay_out(tx: &mut Transaction<'_>, ctx: &mut Ctx, task: &Task) -> Result<()> {
     credits::settle(tx, ctx, task).await?;
     let worker = task
         .worker_id
         .as_deref()
         .expect("approved tasks have a worker");
-    social::record_completion(tx, ctx, &task.poster_id, worker).await?;
     let feedback = task.feedback.clone();
     let event = EventData::TaskApproved(TaskApproved { feedback });
     ctx.emit(Event::new(event, &task.id, worker));

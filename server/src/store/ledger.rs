@@ -53,19 +53,28 @@ impl Transaction<'_> {
         Ok(true)
     }
 
-    /// Pays the transfers out of an account that is not an agent (escrow) to agents, and
-    /// records them: one statement on PostgreSQL (a data-modifying CTE, locking the same rows
-    /// as `move_credits` one by one would), `move_credits` for each on SQLite.
-    pub async fn pay_out_all(&mut self, ts: &[Transfer]) -> Result<()> {
-        if self.dialect() != Dialect::Postgres || ts.len() < 2 {
+    /// Pays an approved task's escrow out to agents (`ts`) and records the completion with it:
+    /// `worker`'s `tasks_completed` and a good outcome for each side's trust in the other
+    /// (`query::adjust_trust`). One statement on PostgreSQL (a data-modifying CTE, locking the
+    /// same rows as the statements it replaces), the approval's only one besides the task's
+    /// own and its event; one per line and two more on SQLite.
+    pub async fn pay_out_completed(
+        &mut self,
+        ts: &[Transfer],
+        poster: &str,
+        worker: &str,
+        now: Millis,
+    ) -> Result<()> {
+        if self.dialect() != Dialect::Postgres || ts.is_empty() {
             for t in ts {
                 self.move_credits(t, false, true).await?;
             }
-            return Ok(());
+            return self.record_completion(poster, worker, now).await;
         }
+        // $1-$4 are the trust statement's (poster, worker, good, now); the lines follow.
         let rows: Vec<String> = (0..ts.len())
             .map(|i| {
-                let n = |k: usize| 7 * i + k;
+                let n = |k: usize| 4 + 7 * i + k;
                 format!(
                     "(${}, ${}, ${}, ${}::bigint, ${}, ${}, ${}::bigint)",
                     n(1),
@@ -78,17 +87,23 @@ impl Transaction<'_> {
                 )
             })
             .collect();
-        // Summed per agent, so that two lines to one agent both count.
+        // Summed per agent, so that two lines to one agent both count; the worker is among
+        // the agents updated even with no line of its own, to count the completion.
         let sql = format!(
             "WITH v (id, src, dst, amount, reason, task_id, created_at) AS (VALUES {}), \
-             given AS (UPDATE agents AS a SET credits = a.credits + s.amount \
-             FROM (SELECT dst, sum(amount)::bigint AS amount FROM v GROUP BY dst) AS s \
-             WHERE a.id = s.dst RETURNING a.id) \
+             given AS (UPDATE agents AS a SET credits = a.credits + s.amount, \
+             tasks_completed = a.tasks_completed + CASE WHEN a.id = $2 THEN 1 ELSE 0 END \
+             FROM (SELECT dst, sum(amount)::bigint AS amount \
+             FROM (SELECT dst, amount FROM v UNION ALL SELECT $2, 0) AS lines GROUP BY dst) AS s \
+             WHERE a.id = s.dst RETURNING a.id), \
+             trusted AS ({}) \
              INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
              SELECT id, src, dst, amount, reason, task_id, created_at FROM v",
-            rows.join(", ")
+            rows.join(", "),
+            query::adjust_trust(Dialect::Postgres, true),
         );
-        let values = ts.iter().flat_map(transfer_cells).collect();
+        let mut values = args![poster, worker, true, now];
+        values.extend(ts.iter().flat_map(transfer_cells));
         self.execute(&sql, values).await?;
         Ok(())
     }

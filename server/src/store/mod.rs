@@ -326,12 +326,14 @@ impl Store {
         self.run(true, job).await
     }
 
-    /// Runs a job of exactly one statement, which is atomic by itself: on PostgreSQL outside
-    /// an explicit transaction, sparing the `BEGIN` and `COMMIT` round trips; on SQLite as
-    /// `write` does. A second statement fails the job, on either backend.
+    /// Runs a job that is exactly one statement on PostgreSQL, which is atomic by itself
+    /// there: outside an explicit transaction, sparing the `BEGIN` and `COMMIT` round trips
+    /// (a second statement fails the job instead of running unprotected). On SQLite as `write`
+    /// does: a transaction there costs no round trip, and some such jobs are several
+    /// statements there.
     pub async fn write_one<T: Outcome, E: JobError>(&self, job: impl Job<T, E>) -> Result<T, E> {
         match &*self.backend {
-            Backend::Sqlite(db) => db.run(true, true, job).await,
+            Backend::Sqlite(db) => db.run(true, job).await,
             Backend::Postgres(db) => db.run_one(job).await,
         }
     }
@@ -343,7 +345,7 @@ impl Store {
 
     async fn run<T: Outcome, E: JobError>(&self, write: bool, job: impl Job<T, E>) -> Result<T, E> {
         match &*self.backend {
-            Backend::Sqlite(db) => db.run(write, false, job).await,
+            Backend::Sqlite(db) => db.run(write, job).await,
             Backend::Postgres(db) => db.run(write, job).await,
         }
     }

@@ -2,12 +2,11 @@
 //! public directory.
 
 use super::cursor::{self, Key, List, seq_after};
-use super::query::{self, Args, Dialect, SeqList};
+use super::query::{self, Args, SeqList};
 use super::rows::{self, QUESTION_COLS, TRUST_COLS};
 use super::sql::{Transaction, args};
 use super::{AgentQuery, Counter, Page, Paged, Result, UnansweredQuestions};
 use crate::model::{Agent, Message, Millis, Question, TagReputation, Trust};
-use std::sync::LazyLock;
 
 impl Transaction<'_> {
     /// Records a rating; false when the rater already rated this task.
@@ -189,30 +188,16 @@ impl Transaction<'_> {
     }
 
     /// A task `worker` completed for `poster`: it counts in the worker's `tasks_completed`, and
-    /// each side's trust in the other gains a good outcome. One statement on PostgreSQL (one
-    /// round trip fewer per approval), two on SQLite.
-    pub async fn record_completion(
+    /// each side's trust in the other gains a good outcome (PostgreSQL does it in the payout's
+    /// statement: `pay_out_completed`).
+    pub(super) async fn record_completion(
         &mut self,
         poster: &str,
         worker: &str,
         now: Millis,
     ) -> Result<()> {
-        static COUNTED_AND_TRUSTED: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "WITH counted AS (UPDATE agents SET tasks_completed = tasks_completed + 1 \
-                 WHERE id = $2) {}",
-                query::adjust_trust(Dialect::Postgres, true)
-            )
-        });
-        let trust = args![poster, worker, true, now];
-        if self.dialect() == Dialect::Postgres {
-            self.execute(&COUNTED_AND_TRUSTED, trust).await?;
-        } else {
-            self.bump(worker, Counter::TasksCompleted).await?;
-            self.execute(query::adjust_trust(Dialect::Sqlite, true), trust)
-                .await?;
-        }
-        Ok(())
+        self.bump(worker, Counter::TasksCompleted).await?;
+        self.adjust_trust(poster, worker, true, true, now).await
     }
 
     /// The truster's scores, highest first.

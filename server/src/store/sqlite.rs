@@ -52,8 +52,6 @@ type Done = tokio::sync::oneshot::Sender<Result<Box<dyn Any + Send>, Failed>>;
 struct Command {
     work: Work,
     write: bool,
-    /// A `write_one` job: one statement allowed.
-    single: bool,
     done: Done,
 }
 
@@ -117,12 +115,10 @@ impl Sqlite {
 }
 
 impl Sqlite {
-    /// Runs `job` on the writer (or, to read, a reader) in one transaction; `single`: a job
-    /// of one statement (see `Store::write_one`).
+    /// Runs `job` on the writer (or, to read, a reader) in one transaction.
     pub(super) async fn run<T: Outcome, E: JobError>(
         &self,
         write: bool,
-        single: bool,
         job: impl Job<T, E>,
     ) -> Result<T, E> {
         let work: Work = Box::new(move |tx| match poll_once(job(tx)) {
@@ -138,12 +134,7 @@ impl Sqlite {
             _ => &self.writer,
         };
         let stopped = || StoreError::Unavailable("database worker stopped".into());
-        let cmd = Command {
-            work,
-            write,
-            single,
-            done,
-        };
+        let cmd = Command { work, write, done };
         if queue.send(cmd).is_err() {
             return Err(stopped().into());
         }
@@ -173,13 +164,9 @@ fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
 fn perform(
     conn: &Mutex<Connection>,
     write: bool,
-    single: bool,
     work: Work,
 ) -> Result<Box<dyn Any + Send>, Failed> {
     let mut tx = Transaction::new(Conn::Sqlite(conn), write, "");
-    if single {
-        tx = tx.one_statement();
-    }
     catch_unwind(AssertUnwindSafe(|| work(&mut tx)))
         .unwrap_or_else(|_| Err(Failed::Store(StoreError::JobPanicked)))
 }
@@ -272,7 +259,7 @@ fn run_group(conn: &Mutex<Connection>, group: Vec<Command>) {
     for cmd in group {
         let outcome = control(conn, "SAVEPOINT job")
             .map_err(Failed::from)
-            .and_then(|()| perform(conn, cmd.write, cmd.single, cmd.work));
+            .and_then(|()| perform(conn, cmd.write, cmd.work));
         let closed = match outcome {
             Ok(_) => control(conn, "RELEASE job"),
             Err(_) => control(conn, "ROLLBACK TO job").and_then(|()| control(conn, "RELEASE job")),
@@ -340,7 +327,7 @@ fn spawn_reader(
 fn run_in_transaction(conn: &Mutex<Connection>, begin: &str, cmd: Command) {
     let outcome = control(conn, begin)
         .map_err(Failed::from)
-        .and_then(|()| perform(conn, cmd.write, cmd.single, cmd.work));
+        .and_then(|()| perform(conn, cmd.write, cmd.work));
     let outcome = match outcome {
         Ok(value) => control(conn, "COMMIT").map(|()| value).map_err(|e| {
             roll_back(conn);

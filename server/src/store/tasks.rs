@@ -2,9 +2,9 @@
 //! worker may claim or browse, system work, matches and timers.
 
 use super::cursor::{self, Key, List, seq_after};
+use super::ledger::transfer_cells;
 use super::query::{self, CANDIDATE_SLACK, Dialect, RELEVANT};
 use super::rows::{self, SYSTEM_WORK_COLS, TASK_COLS, TASK_DERIVED, TASK_MUTABLE};
-use super::ledger::transfer_cells;
 use super::sql::{Cell, Transaction, args};
 use super::{OpenTask, OpenTaskFilter, Page, Paged, Result, Role, StoreError, SystemWork};
 use crate::model::{Millis, Task, TaskStatus, Transfer};
@@ -54,22 +54,29 @@ impl Transaction<'_> {
     }
 
     /// Saves an agent's newly posted task with its escrow (`escrow`: the poster's transfer to
-    /// the escrow account), counting it in the poster's `tasks_posted`. False, and nothing
-    /// changed, when the poster's balance does not cover the escrow. One statement on
-    /// PostgreSQL (the poster is the insert's `$2`; the balance check and the row lock are the
-    /// ones `move_credits` takes), four on SQLite.
-    pub async fn insert_posted_task(&mut self, task: &Task, escrow: &Transfer) -> Result<bool> {
+    /// the escrow account), counting it in the poster's `tasks_posted`. When the poster's
+    /// balance does not cover the escrow: that balance, and nothing changed. One statement on
+    /// PostgreSQL (the poster is the insert's `$2`; the balance check and the row lock are
+    /// `move_credits`'), so that posting needs no explicit transaction there; four on SQLite.
+    pub async fn insert_posted_task(
+        &mut self,
+        task: &Task,
+        escrow: &Transfer,
+    ) -> Result<Option<i64>> {
         static POSTED: LazyLock<String> = LazyLock::new(|| {
             let n = task_cell_count();
             let (ledger, amount) = (markers(n + 1, 7), n + 4);
+            // The last SELECT reads the balance as it was before the statement.
             format!(
                 "WITH taken AS (UPDATE agents SET credits = credits - ${amount}, \
                  tasks_posted = tasks_posted + 1 WHERE id = $2 AND credits >= ${amount} \
                  RETURNING id), \
                  posted AS (INSERT INTO tasks ({TASK_COLS}, {TASK_DERIVED}) SELECT {} \
-                 FROM taken RETURNING id) \
-                 INSERT INTO ledger (id, src, dst, amount, reason, task_id, created_at) \
-                 SELECT {ledger} FROM posted",
+                 FROM taken RETURNING id), \
+                 entered AS (INSERT INTO ledger (id, src, dst, amount, reason, task_id, \
+                 created_at) SELECT {ledger} FROM posted) \
+                 SELECT (SELECT count(*) FROM taken) AS posted, \
+                 coalesce((SELECT credits FROM agents WHERE id = $2), 0) AS balance",
                 markers(1, n)
             )
         });
@@ -77,15 +84,21 @@ impl Transaction<'_> {
         if self.dialect() == Dialect::Postgres {
             let mut values = rows::task_cells(task);
             values.extend(transfer_cells(escrow));
-            return Ok(self.execute(&POSTED, values).await? == 1);
+            let (posted, balance) = self
+                .fetch_one(&POSTED, values, |r| {
+                    Ok((r.int("posted")?, r.int("balance")?))
+                })
+                .await?;
+            return Ok((posted == 0).then_some(balance));
         }
         if !self.move_credits(escrow, true, false).await? {
-            return Ok(false);
+            let balance = self.agent(&task.poster_id).await?.map_or(0, |a| a.credits);
+            return Ok(Some(balance));
         }
         self.insert_task(task).await?;
         self.bump(&task.poster_id, super::Counter::TasksPosted)
             .await?;
-        Ok(true)
+        Ok(None)
     }
 
     /// A task. A write transaction reads a task to change it: on PostgreSQL its row is held
