@@ -888,6 +888,39 @@ async fn concurrent_outcomes_are_all_counted() {
         .unwrap();
     // The count restarts after a served cooldown; none was served here, so all count.
     assert_eq!(worker.abandon_count, N as i64);
+    assert_eq!(worker.tasks_completed, N as i64);
+}
+
+/// Posts racing for one balance: exactly as many are saved as it covers, each with its escrow
+/// and its count, and the rest refused with nothing saved. On PostgreSQL a post with nobody to
+/// route it to is one statement outside an explicit transaction, and these run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_posts_spend_a_balance_once() {
+    let w = world_with(|c| c.initial_credits = 100).await;
+    let posts = (0..16).map(|i| w.create(json!({"need": format!("post {i}"), "max_credits": 30})));
+    let statuses: Vec<u16> = futures_util::future::join_all(posts)
+        .await
+        .iter()
+        .map(|r| r.status.as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 201).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 402).count(),
+        13,
+        "{statuses:?}"
+    );
+    assert_eq!(w.app.credits(&w.poster).await, 10);
+    let me = w.app.get("/v1/me", &w.poster).await.expect(200);
+    assert_eq!(me.json["tasks_posted"], 3);
+    let mine = w.app.get("/v1/tasks/mine", &w.poster).await.expect(200);
+    assert_eq!(mine.json["total"], 3);
+    let credits = w.app.get("/v1/me/credits", &w.poster).await.expect(200);
+    assert_eq!(credits.json["escrowed"], 90);
+    w.app.assert_books_balance().await;
 }
 
 /// `POST /v1/tasks/{task}/{action}` through a clone of the router; the status.
