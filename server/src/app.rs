@@ -153,24 +153,13 @@ impl AppState {
         T: Send + 'static,
         E: Into<Error> + Send + 'static,
     {
-        self.run_write(|_| false, work).await
+        self.write_new(|_| false, work).await
     }
 
     /// `write` for a workflow that, when `single` holds of the routing hints it runs with,
     /// runs one statement and changes only tasks it creates (so no A2A push config can name
     /// them yet): on PostgreSQL it then runs without `BEGIN` and `COMMIT` (`Store::write_one`).
     pub async fn write_new<T, E, F>(&self, single: fn(&RoutingHints) -> bool, work: F) -> Result<T>
-    where
-        F: for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: Into<Error> + Send + 'static,
-    {
-        self.run_write(single, work).await
-    }
-
-    async fn run_write<T, E, F>(&self, single: fn(&RoutingHints) -> bool, work: F) -> Result<T>
     where
         F: for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
             + Send
@@ -330,6 +319,7 @@ pub async fn run(cfg: Config) -> std::result::Result<(), String> {
     let state = AppState::open(cfg, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
+    let signalled = shutdown_signal();
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("binding {addr}: {e}"))?;
@@ -350,7 +340,7 @@ pub async fn run(cfg: Config) -> std::result::Result<(), String> {
     }
     let stop = server.trigger_shutdown();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signalled.await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
     });
@@ -358,20 +348,32 @@ pub async fn run(cfg: Config) -> std::result::Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// SIGINT or SIGTERM, listened for from the call on: called before serving, so that a signal
+/// sent once clients can connect always stops the server cleanly.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let [mut interrupt, mut terminate] =
+        [SignalKind::interrupt(), SignalKind::terminate()].map(|kind| signal(kind).ok());
+    async fn received(signal: &mut Option<Signal>) {
+        match signal {
+            Some(s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    }
+    async move {
+        tokio::select! {
+            _ = received(&mut interrupt) => {},
+            _ = received(&mut terminate) => {},
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
