@@ -77,6 +77,12 @@ struct Args {
     /// that runs at different sizes do the same work.
     #[arg(long)]
     open_tasks: Option<usize>,
+    /// Fills the marketplace's history with this many settled tasks before the run (approved
+    /// a month ago, posted and done by agents of their own, paid in the ledger; their events
+    /// long pruned): what a marketplace's past costs. Implies `--open-tasks 0` when that is
+    /// not given.
+    #[arg(long)]
+    settled_tasks: Option<usize>,
     /// Agents that only browse (`GET /v1/tasks/available`, first page, no filter), each in a
     /// loop: what a marketplace's size costs a read.
     #[arg(long, default_value_t = 0)]
@@ -355,14 +361,17 @@ async fn reader_loop(client: Client, base: String, key: String, window: Window) 
 const BENCH_TAG: &str = "bench";
 
 /// Writes `n` open tasks that the benchmark's workers never take (tag `elsewhere`, posted by
-/// agents of their own) straight into the database, before any server starts, with their
-/// escrow in the books: each poster was minted what its tasks hold.
-async fn prefill_open_tasks(url: &str, n: usize) -> Result<(), String> {
-    use pinchwork_server::model::{Agent, ESCROW_ACCOUNT, HOUR, MINT_ACCOUNT, Task, Transfer};
+/// agents of their own) and `settled` approved tasks between other agents of their own
+/// straight into the database, before any server starts, with their credits in the books:
+/// each poster was minted what its tasks hold, and the settled ones' workers were paid it.
+async fn prefill(url: &str, n: usize, settled: usize) -> Result<(), String> {
+    use pinchwork_server::model::{
+        Agent, DAY, ESCROW_ACCOUNT, HOUR, MINT_ACCOUNT, Task, TaskStatus, Transfer,
+    };
     use pinchwork_server::store::{Store, StoreError};
     const CREDITS: i64 = 5;
-    // Every poster posts at least one (a ledger line moves at least one credit).
-    let posters_n = n.min(100);
+    // Every poster posts at least one open task (a ledger line moves at least one credit).
+    let posters_n = n.min(100).max(settled.min(100));
     const BATCH: usize = 5_000;
     let store = Store::open(url, 0, 2).await.map_err(|e| e.to_string())?;
     let now = std::time::SystemTime::now()
@@ -377,10 +386,11 @@ async fn prefill_open_tasks(url: &str, n: usize) -> Result<(), String> {
         task_id: None,
         created_at: now - HOUR,
     };
-    let posters: Vec<(Agent, Transfer)> = (0..posters_n)
+    let posters: Vec<(Agent, Transfer, Agent)> = (0..posters_n)
         .map(|i| {
             let id = format!("ag-prefill{i:04}");
-            let posted = (n / posters_n + usize::from(i < n % posters_n)) as i64;
+            let share = |all: usize| all / posters_n + usize::from(i < all % posters_n);
+            let posted = (share(n) + share(settled)) as i64;
             let mut agent = Agent::blank(id.clone(), format!("prefill poster {i}"), now - 2 * HOUR);
             agent.key_digest = pinchwork_server::ids::key_digest(&format!("pwk-prefill-{i}"));
             agent.reputation = (i % 50) as f64 / 10.0;
@@ -392,21 +402,77 @@ async fn prefill_open_tasks(url: &str, n: usize) -> Result<(), String> {
                 posted * CREDITS,
                 "signup_bonus",
             );
-            (agent, minted)
+            // The settled tasks' workers, one per poster, hold what they were paid.
+            let mut worker = Agent::blank(
+                format!("ag-prefillw{i:04}"),
+                format!("prefill worker {i}"),
+                now - 2 * HOUR,
+            );
+            worker.tasks_completed = share(settled) as i64;
+            worker.credits = share(settled) as i64 * CREDITS;
+            (agent, minted, worker)
         })
         .collect();
     store
         .write(move |tx| {
             Box::pin(async move {
-                for (agent, minted) in &posters {
+                for (agent, minted, worker) in &posters {
                     tx.insert_agent(agent).await?;
                     tx.insert_transfer(minted).await?;
+                    tx.insert_agent(worker).await?;
                 }
                 Ok::<_, StoreError>(())
             })
         })
         .await
         .map_err(|e| e.to_string())?;
+    for start in (0..settled).step_by(BATCH) {
+        let end = (start + BATCH).min(settled);
+        store
+            .write(move |tx| {
+                Box::pin(async move {
+                    for i in start..end {
+                        let (poster, worker) = (
+                            format!("ag-prefill{:04}", i % posters_n),
+                            format!("ag-prefillw{:04}", i % posters_n),
+                        );
+                        let id = format!("tk-settled{i:08}");
+                        let at = now - 30 * DAY + i as i64;
+                        let mut task = Task::posted(
+                            id.clone(),
+                            &poster,
+                            format!("Settled task {i}: summarise report {}", i % 997),
+                            CREDITS,
+                            at,
+                            at + 72 * HOUR,
+                        );
+                        task.tags = Some(vec!["history".into(), format!("topic{}", i % 50)]);
+                        task.status = TaskStatus::Approved;
+                        task.worker_id = Some(worker.clone());
+                        task.claimed_at = Some(at + 1_000);
+                        task.delivered_at = Some(at + 2_000);
+                        task.result = Some(format!("Summary {i}"));
+                        task.credits_charged = Some(CREDITS);
+                        tx.insert_task(&task).await?;
+                        for (k, (from, to, why)) in [
+                            (poster.as_str(), ESCROW_ACCOUNT, "escrow"),
+                            (ESCROW_ACCOUNT, worker.as_str(), "payment"),
+                        ]
+                        .into_iter()
+                        .enumerate()
+                        {
+                            let mut t = line(format!("le-settled{i:08}-{k}"), from, to, CREDITS, why);
+                            t.task_id = Some(id.clone());
+                            t.created_at = at;
+                            tx.insert_transfer(&t).await?;
+                        }
+                    }
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     for start in (0..n).step_by(BATCH) {
         let end = (start + BATCH).min(n);
         store
@@ -494,7 +560,10 @@ async fn run(args: Args) -> Result<(), String> {
     // A pre-filled SQLite database lives here (the server's own is in its temporary directory).
     let prefill_dir =
         std::env::temp_dir().join(format!("pinchwork-bench-prefill-{}", std::process::id()));
-    if let Some(n) = args.open_tasks {
+    // A pre-filled run tags the benchmark's own tasks (see --open-tasks).
+    let prefilled = args.open_tasks.is_some() || args.settled_tasks.is_some();
+    if prefilled {
+        let (n, settled) = (args.open_tasks.unwrap_or(0), args.settled_tasks.unwrap_or(0));
         let url = match &database {
             Some(db) => db.url.clone(),
             None => {
@@ -505,9 +574,9 @@ async fn run(args: Args) -> Result<(), String> {
             }
         };
         let started = Instant::now();
-        prefill_open_tasks(&url, n).await?;
+        prefill(&url, n, settled).await?;
         println!(
-            "pre-filled {n} open tasks (tag elsewhere) in {:.1} s",
+            "pre-filled {n} open tasks (tag elsewhere) and {settled} settled ones in {:.1} s",
             started.elapsed().as_secs_f64()
         );
     }
@@ -576,7 +645,7 @@ async fn run(args: Args) -> Result<(), String> {
             window,
             open.clone(),
             args.max_credits,
-            args.open_tasks.is_some(),
+            prefilled,
         )));
         handles.push(tokio::spawn(poster_approve_loop(
             client.clone(),
@@ -597,7 +666,7 @@ async fn run(args: Args) -> Result<(), String> {
             window,
             channels.clone(),
             Duration::from_millis(args.idle_backoff_ms),
-            pickup_url(base, args.open_tasks.is_some(), args.long_poll),
+            pickup_url(base, prefilled, args.long_poll),
         )));
     }
     for i in 0..args.readers {

@@ -182,6 +182,7 @@ fn configure(conn: &Connection, writer: bool) -> Result<()> {
     }
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
     Ok(())
 }
 
