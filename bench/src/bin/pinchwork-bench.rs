@@ -461,7 +461,8 @@ async fn prefill(url: &str, n: usize, settled: usize) -> Result<(), String> {
                         .into_iter()
                         .enumerate()
                         {
-                            let mut t = line(format!("le-settled{i:08}-{k}"), from, to, CREDITS, why);
+                            let mut t =
+                                line(format!("le-settled{i:08}-{k}"), from, to, CREDITS, why);
                             t.task_id = Some(id.clone());
                             t.created_at = at;
                             tx.insert_transfer(&t).await?;
@@ -563,7 +564,10 @@ async fn run(args: Args) -> Result<(), String> {
     // A pre-filled run tags the benchmark's own tasks (see --open-tasks).
     let prefilled = args.open_tasks.is_some() || args.settled_tasks.is_some();
     if prefilled {
-        let (n, settled) = (args.open_tasks.unwrap_or(0), args.settled_tasks.unwrap_or(0));
+        let (n, settled) = (
+            args.open_tasks.unwrap_or(0),
+            args.settled_tasks.unwrap_or(0),
+        );
         let url = match &database {
             Some(db) => db.url.clone(),
             None => {

@@ -171,6 +171,9 @@ fn perform(
         .unwrap_or_else(|_| Err(Failed::Store(StoreError::JobPanicked)))
 }
 
+/// How much of the database file each connection maps into memory, at most.
+const MMAP_BYTES: i64 = 1 << 30;
+
 fn configure(conn: &Connection, writer: bool) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.set_prepared_statement_cache_capacity(256);
@@ -182,7 +185,11 @@ fn configure(conn: &Connection, writer: bool) -> Result<()> {
     }
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -32_000)?;
-    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    // In WAL mode a connection's page cache is dropped whenever another one has written, so a
+    // reader starts nearly every transaction cold: mapped, the database file's pages cost no
+    // read call and no copy (at 100,000 open tasks, browse p50 6.3-7.2 -> 5.2-5.4 ms). The
+    // mapping is read-only and as large as the file, up to 1 GiB.
+    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     Ok(())
 }
 
