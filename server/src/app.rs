@@ -145,28 +145,21 @@ impl AppState {
 
     /// Runs a workflow in one write transaction, then publishes the events it recorded (only
     /// once the transaction has committed).
-    pub async fn write<T, E, F>(&self, work: F) -> Result<T>
-    where
-        F: for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: Into<Error> + Send + 'static,
-    {
+    pub async fn write<T: Send + 'static, E: Into<Error> + Send + 'static>(
+        &self,
+        work: impl Workflow<T, E>,
+    ) -> Result<T> {
         self.write_new(|_| false, work).await
     }
 
     /// `write` for a workflow that, when `single` holds of the routing hints it runs with,
     /// runs one statement and changes only tasks it creates (so no A2A push config can name
     /// them yet): on PostgreSQL it then runs without `BEGIN` and `COMMIT` (`Store::write_one`).
-    pub async fn write_new<T, E, F>(&self, single: fn(&RoutingHints) -> bool, work: F) -> Result<T>
-    where
-        F: for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
-            + Send
-            + 'static,
-        T: Send + 'static,
-        E: Into<Error> + Send + 'static,
-    {
+    pub async fn write_new<T: Send + 'static, E: Into<Error> + Send + 'static>(
+        &self,
+        single: fn(&RoutingHints) -> bool,
+        work: impl Workflow<T, E>,
+    ) -> Result<T> {
         let mut ctx = Ctx::new(self.cfg.clone(), self.now(), *self.routing.lock().unwrap());
         let single = single(&ctx.routing);
         let a2a = self.a2a.clone();
@@ -216,6 +209,22 @@ impl AppState {
             .read(move |tx| Box::pin(async move { work(tx).await.map_err(Into::<Error>::into) }))
             .await
     }
+}
+
+/// A workflow `AppState::write` runs: given the transaction and the context, the future of its
+/// outcome.
+pub trait Workflow<T, E>:
+    for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
+    + Send
+    + 'static
+{
+}
+
+impl<T, E, F> Workflow<T, E> for F where
+    F: for<'a, 'c> FnOnce(&'a mut Transaction<'c>, &'a mut Ctx) -> BoxFuture<'a, Result<T, E>>
+        + Send
+        + 'static
+{
 }
 
 /// Gives a closure the signature of a store job (closures take it from a bound at the call).
