@@ -10,7 +10,6 @@ use super::{OpenTask, OpenTaskFilter, Page, Paged, Result, Role, StoreError, Sys
 use crate::model::{Millis, Task, TaskStatus, Transfer};
 use std::sync::LazyLock;
 
-/// `$1, $2, …, $n`.
 /// `$first, …` for `n` values.
 fn markers(first: usize, n: usize) -> String {
     (first..first + n)
