@@ -370,7 +370,8 @@ async fn prefill(url: &str, n: usize, settled: usize) -> Result<(), String> {
     };
     use pinchwork_server::store::{Store, StoreError};
     const CREDITS: i64 = 5;
-    // Every poster posts at least one open task (a ledger line moves at least one credit).
+    // Every poster posts at least one task, open or settled (its mint line moves at least one
+    // credit).
     let posters_n = n.min(100).max(settled.min(100));
     const BATCH: usize = 5_000;
     let store = Store::open(url, 0, 2).await.map_err(|e| e.to_string())?;
