@@ -30,6 +30,9 @@ pub struct Agent {
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
     pub created_at: Millis,
+    /// Whether the agent was ever the worker of system work about a task (so that the tasks
+    /// it may claim are each checked for it). Its database's triggers keep it.
+    pub did_system_work: bool,
 }
 
 impl Agent {
@@ -53,6 +56,7 @@ impl Agent {
             webhook_url: None,
             webhook_secret: None,
             created_at: now,
+            did_system_work: false,
         }
     }
 }

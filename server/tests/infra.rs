@@ -1,6 +1,7 @@
 //! Infra agents and system tasks: matching, verification, capability extraction, the phases
 //! of pickup, the conflict rules, timeouts, malformed results, and platform payouts.
 
+use pinchwork_server::model::{HOUR, PLATFORM_AGENT_ID, SystemTaskType, Task, TaskStatus};
 use pinchwork_test_kit::TestApp;
 use serde_json::{Value, json};
 
@@ -132,6 +133,83 @@ async fn a_full_round_with_one_infra_agent() {
         .collect();
     assert_eq!(payments, [5, 3, 2]);
     app.assert_books_balance().await;
+}
+
+/// Whether the agent is marked as having done system work about a task.
+async fn marked(app: &TestApp, id: &str) -> bool {
+    let id = id.to_string();
+    app.state
+        .read(move |tx| Box::pin(async move { tx.agent(&id).await }))
+        .await
+        .unwrap()
+        .expect("the agent")
+        .did_system_work
+}
+
+/// Browse and pickup check every task for system work the viewer did about it only when the
+/// viewer is marked: the database marks the worker of any system task about a task, however
+/// it became its worker, and nothing unmarks it.
+#[tokio::test]
+async fn the_workers_of_system_work_about_tasks_are_marked_for_good() {
+    let app = TestApp::new().await;
+    let (matcher_id, matcher) = app
+        .register_with("matcher", json!({"accepts_system_tasks": true}))
+        .await;
+    let (extractor_id, extractor) = app
+        .register_with("extractor", json!({"accepts_system_tasks": true}))
+        .await;
+    let (poster_id, poster) = app.register("poster").await;
+    assert!(
+        !marked(&app, &matcher_id).await,
+        "nobody is marked at first"
+    );
+
+    // Work about an agent (its capabilities) is not about a task.
+    app.register_with("skilled", json!({"good_at": "haiku and limericks"}))
+        .await;
+    let extraction = app.pickup_next(&extractor).await.expect("extraction task");
+    assert_eq!(extraction["system_task_type"], "extract_capabilities");
+    assert!(!marked(&app, &extractor_id).await);
+
+    // Claiming the match task of a task marks its worker, and delivering it keeps the mark.
+    let task = app.post_task(&poster, "Write a haiku", 10).await;
+    let matching = app.pickup_next(&matcher).await.expect("match task");
+    assert_eq!(matching["system_payload"]["task"]["task_id"], task.as_str());
+    assert!(marked(&app, &matcher_id).await);
+    app.deliver(
+        &matcher,
+        &matching,
+        json!({"ranked_agents": [], "extracted_tags": []}),
+    )
+    .await
+    .expect(200);
+    assert!(marked(&app, &matcher_id).await);
+    assert!(app.pickup_next(&matcher).await.is_none(), "its own match");
+
+    // A system task saved with its worker already set marks the worker too.
+    let (parent, worker) = (task.clone(), poster_id.clone());
+    app.state
+        .write(move |tx, ctx| {
+            Box::pin(async move {
+                let mut done = Task::posted(
+                    "tk-importedsystem".into(),
+                    PLATFORM_AGENT_ID,
+                    "Match agents for: imported".into(),
+                    3,
+                    ctx.now,
+                    ctx.now + 72 * HOUR,
+                );
+                done.is_system = true;
+                done.system_task_type = Some(SystemTaskType::MatchAgents);
+                done.parent_task_id = Some(parent);
+                done.worker_id = Some(worker);
+                done.status = TaskStatus::Approved;
+                Ok::<_, pinchwork_server::market::Error>(tx.insert_task(&done).await?)
+            })
+        })
+        .await
+        .unwrap();
+    assert!(marked(&app, &poster_id).await);
 }
 
 #[tokio::test]

@@ -73,6 +73,7 @@ fn agent(i: usize, now: i64) -> Agent {
         webhook_url: None,
         webhook_secret: None,
         created_at: now - 72 * HOUR,
+        did_system_work: false,
     }
 }
 

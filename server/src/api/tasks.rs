@@ -160,7 +160,7 @@ fn open_task_filter(
         viewer,
         tags: validate::filter_tags(tags.unwrap_or_default())?,
         search: validate::search(search)?,
-        capability_tags: Vec::new(),
+        ..Default::default()
     })
 }
 

@@ -263,10 +263,12 @@ async fn first_claimed(
     Ok(None)
 }
 
-/// The worker's filter with its capability tags, for relevance ordering.
-fn with_capabilities(filter: &OpenTaskFilter, worker: &Agent) -> OpenTaskFilter {
+/// The filter as the worker sees the board: its capability tags for relevance ordering, and
+/// no check for system work on every task when it never did any.
+fn seen_by(filter: &OpenTaskFilter, worker: &Agent) -> OpenTaskFilter {
     OpenTaskFilter {
         capability_tags: worker.capability_tags.clone().unwrap_or_default(),
+        check_system_work: worker.did_system_work,
         ..filter.clone()
     }
 }
@@ -282,9 +284,7 @@ pub async fn browse(
         .agent(&filter.viewer)
         .await?
         .ok_or_else(|| Error::not_found("Agent not found"))?;
-    Ok(tx
-        .available(&with_capabilities(filter, &viewer), page)
-        .await?)
+    Ok(tx.available(&seen_by(filter, &viewer), page).await?)
 }
 
 /// Claims the next task open to the worker, if there is one.
@@ -294,7 +294,7 @@ pub async fn pickup_next(
     filter: &OpenTaskFilter,
 ) -> Result<Option<OpenTask>> {
     let (worker, _) = ready_worker(tx, ctx, &filter.viewer).await?;
-    claim_next(tx, ctx, &worker, &with_capabilities(filter, &worker)).await
+    claim_next(tx, ctx, &worker, &seen_by(filter, &worker)).await
 }
 
 /// Claims up to `count` (1-10) tasks, stopping when none is left or the worker holds as many
@@ -314,7 +314,7 @@ pub async fn pickup_batch(
     .unwrap_or(5);
     let (worker, room) = ready_worker(tx, ctx, &filter.viewer).await?;
     let count = count.min(room);
-    let filter = with_capabilities(filter, &worker);
+    let filter = seen_by(filter, &worker);
     let mut claimed = Vec::new();
     while (claimed.len() as i64) < count {
         match claim_next(tx, ctx, &worker, &filter).await? {

@@ -1,6 +1,6 @@
 //! Agents: their rows, credits and counters, and who there is to route work to.
 
-use super::rows::{self, AGENT_COLS};
+use super::rows::{self, AGENT_COLS, AGENT_WRITTEN_COLS};
 use super::sql::{Cell, Transaction, args};
 use super::{Counter, Result};
 use crate::model::{Agent, Millis, RoutingHints};
@@ -28,7 +28,7 @@ impl Transaction<'_> {
             a.created_at,
         ]);
         let sql = format!(
-            "INSERT INTO agents ({AGENT_COLS}) VALUES \
+            "INSERT INTO agents ({AGENT_WRITTEN_COLS}) VALUES \
              ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) \
              ON CONFLICT (id) DO NOTHING"
         );

@@ -36,8 +36,21 @@ pub use web::{MarketFigures, Node, Report, SessionKey, TaskSearch, WebSession};
 
 pub use a2a::{A2aTask, A2aTaskFilter, ListedTask, PushConfig, StateCondition};
 
+/// Rows of a database from before the mark of system workers (for the tests of the migration
+/// that adds it): the matcher of a task, the extractor of an agent's capabilities, that agent.
+#[cfg(test)]
+const BEFORE_SYSTEM_WORKER_MARK: &str = "\
+    INSERT INTO agents (id, name, credits, created_at) VALUES \
+    ('ag-matcher', 'm', 0, 1), ('ag-extractor', 'e', 0, 1), ('ag-other', 'o', 0, 1); \
+    INSERT INTO tasks (id, poster_id, worker_id, need, status, max_credits, match_status, \
+    created_at, expires_at, is_system, parent_task_id, subject_agent_id) VALUES \
+    ('tk-match', 'ag-platform', 'ag-matcher', 'm', 'approved', 1, 'broadcast', 1, 2, TRUE, \
+     'tk-x', NULL), \
+    ('tk-extract', 'ag-platform', 'ag-extractor', 'e', 'approved', 1, 'broadcast', 1, 2, TRUE, \
+     NULL, 'ag-other')";
+
 /// Which tasks a worker may claim or browse (shared filters of pickup and browse).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OpenTaskFilter {
     /// The agent looking: their own tasks are never offered.
     pub viewer: String,
@@ -47,6 +60,21 @@ pub struct OpenTaskFilter {
     pub search: Option<String>,
     /// The viewer's capability tags: tasks sharing more of them come first.
     pub capability_tags: Vec<String>,
+    /// Whether each task is checked for system work the viewer did about it (which bars the
+    /// viewer from claiming it): always, unless the viewer is known never to have done any.
+    pub check_system_work: bool,
+}
+
+impl Default for OpenTaskFilter {
+    fn default() -> Self {
+        Self {
+            viewer: String::new(),
+            tags: Vec::new(),
+            search: None,
+            capability_tags: Vec::new(),
+            check_system_work: true,
+        }
+    }
 }
 
 /// A page of a list: `limit` rows after skipping `offset`, or after the row a cursor names

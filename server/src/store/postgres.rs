@@ -202,3 +202,35 @@ async fn adopt_old_migrations(pool: &PgPool) -> Result<()> {
     tx.commit().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::scratch::{ScratchDatabase, admin};
+
+    /// A database from before the mark of system workers marks those who did system work
+    /// about a task, and only them, when it is migrated.
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: PINCHWORK_TEST_POSTGRES_URL and --include-ignored"]
+    async fn migrating_marks_the_agents_that_did_system_work() {
+        let server = std::env::var("PINCHWORK_TEST_POSTGRES_URL")
+            .expect("PINCHWORK_TEST_POSTGRES_URL names a PostgreSQL server");
+        let db = ScratchDatabase::create(&server, "pw-migrate").unwrap();
+        let pool = PgPool::connect(&db.url).await.unwrap();
+        let marked = MIGRATOR
+            .iter()
+            .find(|m| m.sql.as_str().contains("ADD COLUMN did_system_work"))
+            .unwrap()
+            .version;
+        MIGRATOR.run_to(marked - 1, &pool).await.unwrap();
+        admin(&db.url, crate::store::BEFORE_SYSTEM_WORKER_MARK).unwrap();
+        MIGRATOR.run(&pool).await.unwrap();
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM agents WHERE did_system_work ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(ids, ["ag-matcher"]);
+        pool.close().await;
+    }
+}

@@ -115,10 +115,10 @@ impl<'a> OpenTasks<'a> {
     fn new(dialect: Dialect, filter: &'a OpenTaskFilter) -> Self {
         let mut args = Args::new(dialect);
         let viewer = args.bind(filter.viewer.clone());
-        let mut passes = format!(
-            "g.poster_id <> {viewer} AND NOT EXISTS (SELECT 1 FROM tasks s \
-             WHERE s.parent_task_id = g.task_id AND s.worker_id = {viewer})"
-        );
+        let mut passes = format!("g.poster_id <> {viewer}");
+        if filter.check_system_work {
+            passes.push_str(&no_system_work_by(&viewer, "g.task_id"));
+        }
         let tags: Vec<String> = filter
             .tags
             .iter()
@@ -152,10 +152,11 @@ impl<'a> OpenTasks<'a> {
         let mut conds = format!(
             "t.status = 'posted' AND t.is_system = FALSE AND t.poster_id <> {viewer} \
              AND (t.match_status IN ('broadcast', 'pending') \
-                  OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL)) \
-             AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = t.id \
-                             AND s.worker_id = {viewer})"
+                  OR (t.match_status = 'matched' AND m.agent_id IS NOT NULL))"
         );
+        if filter.check_system_work {
+            conds.push_str(&no_system_work_by(&viewer, "t.id"));
+        }
         let dialect = args.dialect;
         for tag in &tags {
             let found =
@@ -215,6 +216,14 @@ impl<'a> OpenTasks<'a> {
         order.push_str("coalesce(a.reputation, 0.0) DESC, coalesce(tr.score, 0.5) DESC, t.seq");
         (candidates.join(" UNION "), order)
     }
+}
+
+/// The condition that the viewer did no system work about the task whose id is `task`.
+fn no_system_work_by(viewer: &str, task: &str) -> String {
+    format!(
+        " AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.parent_task_id = {task} \
+         AND s.worker_id = {viewer})"
+    )
 }
 
 /// The task columns, the poster's reputation and the viewer's match rank.
@@ -617,6 +626,7 @@ mod tests {
             tags: vec!["Rust".into()],
             search: Some("Über".into()),
             capability_tags: vec!["sql".into()],
+            check_system_work: true,
         };
         let page = Page {
             limit: 5,
@@ -666,6 +676,7 @@ mod tests {
                 tags: vec![],
                 search: Some(search.into()),
                 capability_tags: vec![],
+                check_system_work: true,
             };
             let tasks = open_tasks(Dialect::Sqlite, &filter, 1, 0, 51);
             assert_eq!(
@@ -704,6 +715,7 @@ mod tests {
                 tags: tags.iter().map(|t| t.to_string()).collect(),
                 search: search.map(String::from),
                 capability_tags: capability_tags.iter().map(|t| t.to_string()).collect(),
+                check_system_work: true,
             };
         let mut queries = vec![("system work", system_tasks(Dialect::Sqlite, "ag-1", 1))];
         for (what, f) in [
@@ -712,6 +724,13 @@ mod tests {
             ("tags", filter(&["rust", "go"], None, &["sql"])),
             ("search", filter(&[], Some("needle"), &["sql"])),
             ("short search", filter(&["go"], Some("ab"), &[])),
+            (
+                "no system work done",
+                OpenTaskFilter {
+                    check_system_work: false,
+                    ..filter(&["go"], None, &["sql"])
+                },
+            ),
         ] {
             queries.push((what, open_tasks(Dialect::Sqlite, &f, 20, 0, 150)));
             queries.push((what, count_open_tasks(Dialect::Sqlite, &f)));

@@ -10,9 +10,20 @@ use crate::model::{
 };
 use std::collections::BTreeMap;
 
-pub const AGENT_COLS: &str = "id, name, key_digest, credits, reputation, rating_count, \
-    tasks_posted, tasks_completed, accepts_system_tasks, good_at, capability_tags, suspended, \
-    abandon_count, last_abandon_at, webhook_url, webhook_secret, created_at";
+macro_rules! agent_written_cols {
+    () => {
+        "id, name, key_digest, credits, reputation, rating_count, tasks_posted, \
+         tasks_completed, accepts_system_tasks, good_at, capability_tags, suspended, \
+         abandon_count, last_abandon_at, webhook_url, webhook_secret, created_at"
+    };
+}
+
+/// The columns an agent is inserted with.
+pub const AGENT_WRITTEN_COLS: &str = agent_written_cols!();
+
+/// The columns an agent is read with: those it is inserted with, and the one its database's
+/// triggers keep (`did_system_work`), which the server never writes.
+pub const AGENT_COLS: &str = concat!(agent_written_cols!(), ", did_system_work");
 
 pub const TASK_COLS: &str = "id, poster_id, worker_id, need, context, result, status, \
     max_credits, credits_charged, tags, is_system, match_status, match_deadline, \
@@ -160,6 +171,7 @@ pub fn agent_from(r: &dyn Cells) -> Result<Agent> {
         webhook_url: r.opt_text("webhook_url")?,
         webhook_secret: r.opt_text("webhook_secret")?,
         created_at: r.int("created_at")?,
+        did_system_work: r.flag("did_system_work")?,
     })
 }
 

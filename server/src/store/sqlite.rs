@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0014_open_board.sql"),
     include_str!("sqlite/0015_retention_system_work.sql"),
     include_str!("sqlite/0016_directory_order.sql"),
+    include_str!("sqlite/0017_system_workers.sql"),
 ];
 
 /// A job as the worker threads run it, its value and its own error erased.
@@ -391,6 +392,33 @@ mod tests {
     use super::*;
     use crate::store::sql::Cell;
     use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A database from before the mark of system workers marks those who did system work
+    /// about a task, and only them, when it is migrated.
+    #[test]
+    fn migrating_marks_the_agents_that_did_system_work() {
+        let conn = Connection::open_in_memory().unwrap();
+        let marked = MIGRATIONS
+            .iter()
+            .position(|m| m.contains("ADD COLUMN did_system_work"))
+            .unwrap();
+        for sql in &MIGRATIONS[..marked] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", marked).unwrap();
+        conn.execute_batch(crate::store::BEFORE_SYSTEM_WORKER_MARK)
+            .unwrap();
+        migrate(&conn).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id FROM agents WHERE did_system_work ORDER BY id")
+            .unwrap();
+        let ids: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, ["ag-matcher"]);
+    }
 
     /// A statement whose LIMIT is a parameter runs as prepared, whatever value is bound:
     /// planned for each value, it was parsed and planned again on every run.
