@@ -1,8 +1,9 @@
 //! Pickup order among broadcast tasks: better posters first, then posters who trust the
 //! worker more, then the oldest.
 
+use pinchwork_server::model::{HOUR, Task};
 use pinchwork_test_kit::TestApp;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn complete(app: &TestApp, poster: &str, worker: &str, rating: Option<i64>) {
     let task = app.post_task(poster, "warm-up", 5).await;
@@ -284,5 +285,108 @@ async fn a_large_board_is_browsed_and_picked_up_in_the_full_order() {
     // Pickups claim in the same order, each leaving the board to the next.
     for want in ids(&expected[..5]) {
         assert_eq!(next_pickup(&app, &viewer).await, want);
+    }
+}
+
+/// A browse's `total` is what its pages list, under every filter a total may be read by the
+/// tag (the board's count, less the viewer's own) and for the viewer who posted, as tasks
+/// are posted, claimed, cancelled and abandoned; past 1,000 it stops there and says so.
+#[tokio::test]
+async fn browse_totals_are_what_the_pages_list_as_tasks_come_and_go() {
+    let app = TestApp::new().await;
+    let (a_id, a) = app.register("a").await;
+    let (_, b) = app.register("b").await;
+    let (_, w) = app.register("w").await;
+    let post = |key: String, tags: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .post(
+                    "/v1/tasks",
+                    &key,
+                    json!({"need": "n", "max_credits": 1, "tags": tags}),
+                )
+                .await
+                .expect(201);
+            r.json["task_id"].as_str().unwrap().to_string()
+        }
+    };
+    let x = [
+        post(a.clone(), json!(["x"])).await,
+        post(a.clone(), json!(["x"])).await,
+        post(a.clone(), json!(["x"])).await,
+    ];
+    let xy = [
+        post(b.clone(), json!(["x", "y"])).await,
+        post(b.clone(), json!(["y", "x"])).await,
+    ];
+    post(b.clone(), json!([])).await;
+    let check = |when: &'static str| {
+        let app = &app;
+        let keys = [a.clone(), b.clone(), w.clone()];
+        async move {
+            for key in &keys {
+                for filter in ["", "?tags=x", "?tags=y", "?tags=z", "?tags=x,y"] {
+                    let sep = if filter.is_empty() { "?" } else { "&" };
+                    let page = app
+                        .get(&format!("/v1/tasks/available{filter}{sep}limit=100"), key)
+                        .await
+                        .expect(200)
+                        .json;
+                    let listed = page["tasks"].as_array().unwrap().len();
+                    assert_eq!(page["total"], json!(listed), "{when}, {filter}: {page}");
+                    assert_eq!(page["total_capped"], json!(false), "{when}, {filter}");
+                }
+            }
+        }
+    };
+    check("posted").await;
+    app.post(&format!("/v1/tasks/{}/pickup", xy[0]), &w, json!({}))
+        .await
+        .expect(200);
+    app.post(&format!("/v1/tasks/{}/cancel", x[0]), &a, json!({}))
+        .await
+        .expect(200);
+    check("one claimed, one cancelled").await;
+    app.post(&format!("/v1/tasks/{}/abandon", xy[0]), &w, json!({}))
+        .await
+        .expect(200);
+    check("abandoned").await;
+
+    // Past 1,000 open tasks a total stops at 1,000 and says so; the poster's own stay out.
+    app.state
+        .write(move |tx, ctx| {
+            Box::pin(async move {
+                for i in 0..1_000 {
+                    let mut t = Task::posted(
+                        format!("tk-many{i:04}"),
+                        &a_id,
+                        "many".into(),
+                        1,
+                        ctx.now,
+                        ctx.now + HOUR,
+                    );
+                    t.tags = Some(vec!["x".into()]);
+                    tx.insert_task(&t).await?;
+                }
+                Ok::<_, pinchwork_server::store::StoreError>(())
+            })
+        })
+        .await
+        .unwrap();
+    for (key, filter, total, capped) in [
+        (&w, "", 1_000, true),
+        (&w, "?tags=x", 1_000, true),
+        (&w, "?tags=y", 2, false),
+        (&a, "", 3, false),
+        (&a, "?tags=x", 2, false),
+    ] {
+        let page = app
+            .get(&format!("/v1/tasks/available{filter}"), key)
+            .await
+            .expect(200)
+            .json;
+        assert_eq!(page["total"], json!(total), "{filter}: {page}");
+        assert_eq!(page["total_capped"], json!(capped), "{filter}");
     }
 }

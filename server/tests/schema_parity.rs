@@ -207,6 +207,12 @@ const DELIBERATE: &[(&str, &str)] = &[
         "index \"open_task_context_trgm\" only on PostgreSQL",
         "as open_task_need_trgm",
     ),
+    (
+        "table \"open_board_sizes\" only on SQLite",
+        "the open board's counts by tag, kept by triggers for browse totals: SQLite's single \
+         writer takes their updates in turn, where on PostgreSQL every post and claim on every \
+         node would queue for the empty tag's row (PostgreSQL counts up to 1,001 board rows)",
+    ),
 ];
 
 /// What differs between two maps, keyed, for a readable failure.

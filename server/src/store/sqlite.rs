@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/0015_retention_system_work.sql"),
     include_str!("sqlite/0016_directory_order.sql"),
     include_str!("sqlite/0017_system_workers.sql"),
+    include_str!("sqlite/0018_open_board_sizes.sql"),
 ];
 
 /// A job as the worker threads run it, its value and its own error erased.
@@ -397,27 +398,56 @@ mod tests {
     /// about a task, and only them, when it is migrated.
     #[test]
     fn migrating_marks_the_agents_that_did_system_work() {
-        let conn = Connection::open_in_memory().unwrap();
-        let marked = MIGRATIONS
-            .iter()
-            .position(|m| m.contains("ADD COLUMN did_system_work"))
-            .unwrap();
-        for sql in &MIGRATIONS[..marked] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", marked).unwrap();
+        let conn = migrated_before("ADD COLUMN did_system_work");
         conn.execute_batch(crate::store::BEFORE_SYSTEM_WORKER_MARK)
             .unwrap();
         migrate(&conn).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT id FROM agents WHERE did_system_work ORDER BY id")
-            .unwrap();
-        let ids: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
+        let ids: Vec<String> = rows(
+            &conn,
+            "SELECT id FROM agents WHERE did_system_work ORDER BY id",
+        );
+        assert_eq!(ids, ["ag-matcher"]);
+    }
+
+    /// The board's counts by tag start from the tasks open when they are added.
+    #[test]
+    fn migrating_counts_the_open_board_by_tag() {
+        let conn = migrated_before("CREATE TABLE open_board_sizes");
+        conn.execute_batch(
+            "INSERT INTO tasks (id, poster_id, need, status, max_credits, match_status, \
+             created_at, expires_at, tags_key) VALUES \
+             ('tk-1', 'ag-p', 'n', 'posted', 1, 'broadcast', 1, 2, ',x,y,'), \
+             ('tk-2', 'ag-p', 'n', 'posted', 1, 'pending', 1, 2, ',x,'), \
+             ('tk-3', 'ag-p', 'n', 'posted', 1, 'broadcast', 1, 2, NULL), \
+             ('tk-4', 'ag-p', 'n', 'approved', 1, 'broadcast', 1, 2, ',x,');",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let sizes: Vec<String> = rows(
+            &conn,
+            "SELECT tag || '=' || n FROM open_board_sizes ORDER BY tag",
+        );
+        assert_eq!(sizes, ["=3", "x=2", "y=1"]);
+    }
+
+    /// A database migrated up to the migration that contains `marker`, not including it.
+    fn migrated_before(marker: &str) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        let at = MIGRATIONS.iter().position(|m| m.contains(marker)).unwrap();
+        for sql in &MIGRATIONS[..at] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", at).unwrap();
+        conn
+    }
+
+    /// The first column of each row `sql` reads.
+    fn rows(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get(0))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(ids, ["ag-matcher"]);
+            .unwrap()
     }
 
     /// A statement whose LIMIT is a parameter runs as prepared, whatever value is bound:
