@@ -4,11 +4,9 @@
 //! The economics simulation (`economics.rs`) shows they hold together.
 
 use pinchwork_server::market::credits;
-use pinchwork_server::model::{
-    DAY, HOUR, MINT_ACCOUNT, MINUTE, PLATFORM_AGENT_ID, SystemTaskType, Task,
-};
+use pinchwork_server::model::{DAY, MINT_ACCOUNT, MINUTE, PLATFORM_AGENT_ID};
 use pinchwork_server::store::{Page, StoreError};
-use pinchwork_test_kit::{Resp, TestApp, test_config, world_with};
+use pinchwork_test_kit::{Resp, TestApp, match_task, test_config, world_with};
 use serde_json::{Value, json};
 
 const SECOND: i64 = 1_000;
@@ -163,17 +161,7 @@ async fn an_existing_platform_reserve_is_retired_on_upgrade() {
                 )
                 .await?;
                 // An open system task of the old kind: nothing escrowed for it.
-                let mut legacy = Task::posted(
-                    "tk-legacysystem".into(),
-                    PLATFORM_AGENT_ID,
-                    "Match agents for: old".into(),
-                    3,
-                    ctx.now,
-                    ctx.now + 72 * HOUR,
-                );
-                legacy.is_system = true;
-                legacy.system_task_type = Some(SystemTaskType::MatchAgents);
-                legacy.parent_task_id = Some(parent);
+                let legacy = match_task("tk-legacysystem", &parent, ctx.now);
                 Ok::<_, pinchwork_server::market::Error>(tx.insert_task(&legacy).await?)
             })
         })

@@ -1,8 +1,8 @@
 //! Infra agents and system tasks: matching, verification, capability extraction, the phases
 //! of pickup, the conflict rules, timeouts, malformed results, and platform payouts.
 
-use pinchwork_server::model::{HOUR, PLATFORM_AGENT_ID, SystemTaskType, Task, TaskStatus};
-use pinchwork_test_kit::TestApp;
+use pinchwork_server::model::TaskStatus;
+use pinchwork_test_kit::{TestApp, match_task};
 use serde_json::{Value, json};
 
 const SECOND: i64 = 1_000;
@@ -135,6 +135,26 @@ async fn a_full_round_with_one_infra_agent() {
     app.assert_books_balance().await;
 }
 
+/// The matcher picks up the match task of `task`, runs `meanwhile` while it holds it, and
+/// delivers a ranking of nobody.
+async fn match_to_nobody<F: std::future::Future<Output = ()>>(
+    app: &TestApp,
+    matcher: &str,
+    task: &str,
+    meanwhile: impl FnOnce() -> F,
+) {
+    let matching = app.pickup_next(matcher).await.expect("match task");
+    assert_eq!(matching["system_payload"]["task"]["task_id"], task);
+    meanwhile().await;
+    app.deliver(
+        matcher,
+        &matching,
+        json!({"ranked_agents": [], "extracted_tags": []}),
+    )
+    .await
+    .expect(200);
+}
+
 /// Whether the agent is marked as having done system work about a task.
 async fn marked(app: &TestApp, id: &str) -> bool {
     let id = id.to_string();
@@ -173,16 +193,10 @@ async fn the_workers_of_system_work_about_tasks_are_marked_for_good() {
 
     // Claiming the match task of a task marks its worker, and delivering it keeps the mark.
     let task = app.post_task(&poster, "Write a haiku", 10).await;
-    let matching = app.pickup_next(&matcher).await.expect("match task");
-    assert_eq!(matching["system_payload"]["task"]["task_id"], task.as_str());
-    assert!(marked(&app, &matcher_id).await);
-    app.deliver(
-        &matcher,
-        &matching,
-        json!({"ranked_agents": [], "extracted_tags": []}),
-    )
-    .await
-    .expect(200);
+    match_to_nobody(&app, &matcher, &task, || async {
+        assert!(marked(&app, &matcher_id).await)
+    })
+    .await;
     assert!(marked(&app, &matcher_id).await);
     assert!(app.pickup_next(&matcher).await.is_none(), "its own match");
 
@@ -191,17 +205,7 @@ async fn the_workers_of_system_work_about_tasks_are_marked_for_good() {
     app.state
         .write(move |tx, ctx| {
             Box::pin(async move {
-                let mut done = Task::posted(
-                    "tk-importedsystem".into(),
-                    PLATFORM_AGENT_ID,
-                    "Match agents for: imported".into(),
-                    3,
-                    ctx.now,
-                    ctx.now + 72 * HOUR,
-                );
-                done.is_system = true;
-                done.system_task_type = Some(SystemTaskType::MatchAgents);
-                done.parent_task_id = Some(parent);
+                let mut done = match_task("tk-importedsystem", &parent, ctx.now);
                 done.worker_id = Some(worker);
                 done.status = TaskStatus::Approved;
                 Ok::<_, pinchwork_server::market::Error>(tx.insert_task(&done).await?)
@@ -234,15 +238,7 @@ async fn conflict_rules() {
         app.pickup_next(&poster_infra).await.is_none(),
         "own task's match task is not offered"
     );
-    let matching = app.pickup_next(&matcher).await.expect("match task");
-    assert_eq!(matching["system_payload"]["task"]["task_id"], task.as_str());
-    app.deliver(
-        &matcher,
-        &matching,
-        json!({"ranked_agents": [], "extracted_tags": []}),
-    )
-    .await
-    .expect(200);
+    match_to_nobody(&app, &matcher, &task, || async {}).await;
 
     // Whoever matched a task may not work on it, by any pickup form.
     let r = app

@@ -19,6 +19,7 @@ use http_body_util::BodyExt;
 use pinchwork_server::app::{AppState, Server};
 use pinchwork_server::config::Config;
 use pinchwork_server::error::Error;
+use pinchwork_server::model::{HOUR, Millis, PLATFORM_AGENT_ID, SystemTaskType, Task};
 use pinchwork_server::scheduler;
 use pinchwork_server::store::Books;
 use pinchwork_server::store::scratch::{self, ScratchDatabase};
@@ -111,6 +112,23 @@ impl TestDir {
         }
         Some(dir)
     }
+}
+
+/// A match task about `parent`, as the platform posts one (3 credits, 72 hours from `now`), to
+/// be saved straight into a store.
+pub fn match_task(id: &str, parent: &str, now: Millis) -> Task {
+    let mut task = Task::posted(
+        id.into(),
+        PLATFORM_AGENT_ID,
+        format!("Match agents for: {parent}"),
+        3,
+        now,
+        now + 72 * HOUR,
+    );
+    task.is_system = true;
+    task.system_task_type = Some(SystemTaskType::MatchAgents);
+    task.parent_task_id = Some(parent.into());
+    task
 }
 
 /// Runs statements on the PostgreSQL database `url` names.
