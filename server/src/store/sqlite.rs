@@ -345,8 +345,10 @@ fn spawn_checkpointer(path: String, alive: std::sync::Weak<()>, limit: u64) -> R
     Ok(())
 }
 
+/// How often the checkpointer runs.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Runs one checkpoint of the WAL in `mode` (PASSIVE, FULL, RESTART or TRUNCATE).
 fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<()> {
     conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
 }
