@@ -277,27 +277,32 @@ pub fn open_tasks(
 }
 
 /// How many open tasks the viewer may claim: those matched to the viewer, and those on the
-/// board that pass the filters, either the board's count for its tag less the viewer's own
-/// (two index reads, on SQLite), or counted up to `MAX_COUNTED + 1` (its order index holds
-/// the poster and the task, so the count reads it alone).
+/// board that pass the filters, counted up to `MAX_COUNTED + 1` (its order index holds the
+/// poster and the task, so the count reads it alone) or, on SQLite, read from the board's
+/// count for its tag less the viewer's own.
 pub fn count_open_tasks(dialect: Dialect, filter: &OpenTaskFilter) -> Query {
     let mut q = OpenTasks::new(dialect, filter);
+    let cap = q.args.bind(MAX_COUNTED + 1);
     let (board, viewer) = (&q.board, &q.viewer);
+    let counted = format!(
+        "(SELECT count(*) FROM (SELECT 1 FROM open_task_tags g WHERE g.tag = {board} AND {} \
+          LIMIT {cap}) AS board_n)",
+        q.passes
+    );
     let on_board = if q.board_is_counted_by_tag() {
-        // Through the poster's rows: by the tag's, SQLite would read the whole board.
+        // The viewer's own are an index range of the poster's rows (by the tag's, SQLite
+        // would read the whole board), read up to the cap: past it, the board is counted.
         format!(
-            "coalesce((SELECT n FROM open_board_sizes WHERE tag = {board}), 0) \
-             - (SELECT count(*) FROM open_task_tags o{} WHERE o.poster_id = {viewer} \
-                AND o.tag = {board})",
-            q.args.dialect.index_hint("open_task_tags_by_poster")
+            "(SELECT CASE WHEN own.n < {cap} \
+                 THEN coalesce((SELECT n FROM open_board_sizes WHERE tag = {board}), 0) - own.n \
+                 ELSE {counted} END \
+              FROM (SELECT count(*) AS n FROM (SELECT 1 FROM open_task_tags o{} \
+                    WHERE o.poster_id = {viewer} AND o.tag = {board} LIMIT {cap}) AS own_n) \
+                   AS own)",
+            dialect.index_hint("open_task_tags_by_poster")
         )
     } else {
-        let cap = q.args.bind(MAX_COUNTED + 1);
-        format!(
-            "(SELECT count(*) FROM (SELECT 1 FROM open_task_tags g WHERE g.tag = {} AND {} \
-              LIMIT {cap}) AS board_n)",
-            q.board, q.passes
-        )
+        counted
     };
     q.args.query(format!(
         "SELECT (SELECT count(*) FROM (SELECT t.id FROM tasks t {} WHERE {} \
@@ -776,13 +781,15 @@ mod tests {
                     let bounded = step.starts_with("SCAN w")
                         || *step == "SCAN matched_n"
                         || *step == "SCAN board_n"
+                        || *step == "SCAN own_n"
+                        || *step == "SCAN own"
                         || *step == "SCAN CONSTANT ROW"
                         // a full-text MATCH (FTS5's index)
                         || (step.starts_with("SCAN open_task_text VIRTUAL TABLE INDEX")
                             && step.contains(":M"))
                         || step.ends_with("USING INDEX tasks_open_system");
-                    // The viewer's own board rows are read by poster: by tag (an index range
-                    // bounded by no limit there), the whole board.
+                    // The viewer's own board rows are read by poster: by tag, SQLite would
+                    // walk the other posters' rows under it too.
                     let whole_board =
                         step.starts_with("SEARCH o ") && !step.contains("open_task_tags_by_poster");
                     (step.starts_with("SCAN") && !bounded)
