@@ -87,6 +87,11 @@ struct Args {
     /// loop: what a marketplace's size costs a read.
     #[arg(long, default_value_t = 0)]
     readers: usize,
+    /// The readers browse only tasks with this tag (`?tags=`), such as `bench`, the board the
+    /// workers pick up from: the same page at every --open-tasks, where the unfiltered first
+    /// page is nearly empty at 0 and full of pre-filled tasks above it.
+    #[arg(long, value_name = "TAG")]
+    reader_tag: Option<String>,
     /// Workers pick up with `?wait=S` (long poll): with nothing to claim, a pickup waits up
     /// to S seconds for a task instead of answering 204 at once. 0: they poll, sleeping
     /// --idle-backoff-ms after each empty pickup.
@@ -347,11 +352,21 @@ fn pickup_url(base: &str, tagged: bool, long_poll: u64) -> String {
     }
 }
 
-/// Browses the first page of open tasks, unfiltered, until the window ends.
-async fn reader_loop(client: Client, base: String, key: String, window: Window) -> Stats {
+/// Browses the first page of open tasks (with `tag` only, if given) until the window ends.
+async fn reader_loop(
+    client: Client,
+    base: String,
+    key: String,
+    window: Window,
+    tag: Option<String>,
+) -> Stats {
+    let url = match tag {
+        Some(tag) => format!("{base}/v1/tasks/available?tags={tag}"),
+        None => format!("{base}/v1/tasks/available"),
+    };
     let mut stats = Stats::default();
     while !window.over() {
-        let req = auth(client.get(format!("{base}/v1/tasks/available")), &key);
+        let req = auth(client.get(&url), &key);
         call(&mut stats, window, "browse", req).await;
     }
     stats
@@ -616,7 +631,7 @@ async fn run(args: Args) -> Result<(), String> {
 
     println!(
         "pinchwork-bench: server {} on {} ({} node(s) {bases:?}, pids {pids:?}); {} posters \
-         (window {}), {} workers, {} s warm-up + {} s measured",
+         (window {}), {} workers, {} readers{}, {} s warm-up + {} s measured",
         bin.display(),
         if database.is_some() {
             "PostgreSQL"
@@ -627,6 +642,11 @@ async fn run(args: Args) -> Result<(), String> {
         args.posters,
         args.window,
         args.workers,
+        args.readers,
+        match &args.reader_tag {
+            Some(tag) => format!(" (tag {tag})"),
+            None => String::new(),
+        },
         args.warmup,
         args.seconds
     );
@@ -682,6 +702,7 @@ async fn run(args: Args) -> Result<(), String> {
             base.clone(),
             key,
             window,
+            args.reader_tag.clone(),
         )));
     }
 
