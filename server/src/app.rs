@@ -51,6 +51,7 @@ impl AppState {
             &cfg.database_url,
             cfg.sqlite_readers,
             cfg.database_pool_size,
+            cfg.database_read_pool_size,
         )
         .await?;
         // Nodes sharing a database share its rate-limit windows too.

@@ -187,6 +187,10 @@ pub struct Config {
     /// Past the database's cores, more connections mostly add contention (BENCHMARKS.md).
     #[arg(long, env = "PINCHWORK_DATABASE_POOL_SIZE", default_value_t = 8)]
     pub database_pool_size: usize,
+    /// Connections this node keeps to PostgreSQL for read-only transactions (browse, lists,
+    /// lookups), beside the pool above: reads never wait behind writes for a connection.
+    #[arg(long, env = "PINCHWORK_DATABASE_READ_POOL_SIZE", default_value_t = 4)]
+    pub database_read_pool_size: usize,
     /// Longest time a graceful shutdown waits for open requests, in seconds.
     #[arg(long, env = "PINCHWORK_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 10)]
     pub shutdown_timeout_seconds: u64,

@@ -245,12 +245,12 @@ async fn both_backends_migrate_to_the_same_schema() {
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("parity.db");
     drop(
-        Store::open(&format!("sqlite://{}", path.display()), 0, 1)
+        Store::open(&format!("sqlite://{}", path.display()), 0, 1, 1)
             .await
             .unwrap(),
     );
     let pg = ScratchDatabase::create(&server, "pwschema").unwrap();
-    drop(Store::open(&pg.url, 0, 1).await.unwrap());
+    drop(Store::open(&pg.url, 0, 1, 1).await.unwrap());
 
     let (sqlite, postgres) = (sqlite_schema(&path), postgres_schema(&pg.url).await);
     assert!(sqlite.columns.contains_key("tasks") && sqlite.indexes.len() > 5);

@@ -389,7 +389,7 @@ async fn prefill(url: &str, n: usize, settled: usize) -> Result<(), String> {
     // credit).
     let posters_n = n.min(100).max(settled.min(100));
     const BATCH: usize = 5_000;
-    let store = Store::open(url, 0, 2).await.map_err(|e| e.to_string())?;
+    let store = Store::open(url, 0, 2, 1).await.map_err(|e| e.to_string())?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);

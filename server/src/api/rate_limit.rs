@@ -587,7 +587,7 @@ mod tests {
     /// The same windows counted in the database (as nodes sharing PostgreSQL count them).
     #[tokio::test]
     async fn a_shared_window_allows_max_then_refuses_until_it_ends() {
-        let store = Store::open("sqlite::memory:", 0, 1).await.unwrap();
+        let store = Store::open("sqlite::memory:", 0, 1, 1).await.unwrap();
         allows_max_then_refuses(RateLimiter::from_config(&two_per_minute(), Some(store)).unwrap())
             .await;
     }

@@ -317,12 +317,17 @@ pub enum NodeNews {
 impl Store {
     /// Opens the database named by `url` and brings its schema up to date.
     /// `sqlite_readers`: reader threads beside SQLite's writer; `pool_size`: connections to
-    /// PostgreSQL.
-    pub async fn open(url: &str, sqlite_readers: usize, pool_size: usize) -> Result<Self> {
+    /// PostgreSQL for writes, `read_pool_size` for read-only transactions.
+    pub async fn open(
+        url: &str,
+        sqlite_readers: usize,
+        pool_size: usize,
+        read_pool_size: usize,
+    ) -> Result<Self> {
         let backend = if let Some(rest) = url.strip_prefix("sqlite:") {
             Backend::Sqlite(sqlite::Sqlite::open(rest, sqlite_readers)?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres(postgres::Postgres::open(url, pool_size).await?)
+            Backend::Postgres(postgres::Postgres::open(url, pool_size, read_pool_size).await?)
         } else {
             return Err(StoreError::Unavailable(format!(
                 "unsupported database URL {url:?}: use sqlite://path, sqlite::memory: or \

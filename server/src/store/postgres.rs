@@ -27,12 +27,15 @@ const STATEMENT_CACHE: usize = 512;
 
 pub struct Postgres {
     pool: PgPool,
+    /// Read-only transactions run on connections of their own, as SQLite's run on reader
+    /// threads beside its writer: a browse never queues behind the writes for a connection.
+    readers: PgPool,
     /// Tells this node's own notifications apart from other nodes'.
     node: Arc<str>,
 }
 
 impl Postgres {
-    pub async fn open(url: &str, pool_size: usize) -> Result<Self> {
+    pub async fn open(url: &str, pool_size: usize, read_pool_size: usize) -> Result<Self> {
         let node: Arc<str> = crate::ids::new_id("node").into();
         // The node's id on each connection: the statements that open a task tell the other
         // nodes by trigger, in the node's name (migration 0011).
@@ -40,19 +43,25 @@ impl Postgres {
             .statement_cache_capacity(STATEMENT_CACHE)
             .application_name("pinchwork")
             .options([("pinchwork.node", &*node)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(pool_size.max(1) as u32)
-            .acquire_timeout(Duration::from_secs(30))
-            // A ping before each transaction would cost a round trip every time; a connection
-            // that died fails its one transaction instead, and is dropped.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        let pool_of = |size: usize| {
+            PgPoolOptions::new()
+                .max_connections(size.max(1) as u32)
+                .acquire_timeout(Duration::from_secs(30))
+                // A ping before each transaction would cost a round trip every time; a
+                // connection that died fails its one transaction instead, and is dropped.
+                .test_before_acquire(false)
+        };
+        let pool = pool_of(pool_size).connect_with(options.clone()).await?;
+        let readers = pool_of(read_pool_size).connect_lazy_with(options);
         adopt_old_migrations(&pool).await?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             StoreError::Unavailable(format!("migrating the PostgreSQL schema: {e}"))
         })?;
-        Ok(Self { pool, node })
+        Ok(Self {
+            pool,
+            readers,
+            node,
+        })
     }
 
     /// Runs `job` in one transaction on a pooled connection. The transaction runs to its end
@@ -63,7 +72,11 @@ impl Postgres {
         write: bool,
         job: impl Job<T, E>,
     ) -> Result<T, E> {
-        let (pool, node) = (self.pool.clone(), self.node.clone());
+        let pool = match write {
+            true => self.pool.clone(),
+            false => self.readers.clone(),
+        };
+        let node = self.node.clone();
         let begin = if write {
             "BEGIN"
         } else {

@@ -762,7 +762,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("plans.db");
         let url = format!("sqlite://{}", path.display());
-        drop(super::super::Store::open(&url, 0, 1).await.unwrap());
+        drop(super::super::Store::open(&url, 0, 1, 1).await.unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
         let filter =
             |tags: &[&str], search: Option<&str>, capability_tags: &[&str]| OpenTaskFilter {
