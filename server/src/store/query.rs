@@ -107,13 +107,13 @@ struct OpenTasks<'a> {
     board: String,
     /// The seqs of the open tasks matched to the viewer.
     matched: String,
-    /// The viewer's match rank, the poster's reputation and the poster's trust in the viewer
-    /// of a task `t`. Each is one index lookup, written as a subquery rather than a join:
-    /// PostgreSQL plans these statements again on each run when the board is large (the
-    /// plan for their values is then far cheaper than the generic one), and with one table
-    /// to join instead of four, planning costs a fraction of what it did.
+    /// The viewer's match rank and the poster's trust in the viewer of a task `t` (and
+    /// `POSTER_REPUTATION`, the same for every viewer). Each is one index lookup, written as
+    /// a subquery rather than a join: PostgreSQL plans these statements again on each run
+    /// when the board is large (the plan for their values is then far cheaper than the
+    /// generic one), and with one table to join instead of four, planning costs a fraction
+    /// of what it did.
     rank: String,
-    reputation: String,
     trust: String,
     /// The conditions on a task `t` (the filters as they always were: the lists bound the
     /// rows read, and the result on them is what it always was).
@@ -156,8 +156,6 @@ impl<'a> OpenTasks<'a> {
         let rank = format!(
             "(SELECT m.rank FROM task_matches m WHERE m.task_id = t.id AND m.agent_id = {viewer})"
         );
-        let reputation =
-            "coalesce((SELECT a.reputation FROM agents a WHERE a.id = t.poster_id), 0.0)".into();
         let trust = format!(
             "coalesce((SELECT tr.score FROM trust tr WHERE tr.truster_id = t.poster_id \
              AND tr.trusted_id = {viewer}), 0.5)"
@@ -191,7 +189,6 @@ impl<'a> OpenTasks<'a> {
             board,
             matched,
             rank,
-            reputation,
             trust,
             conds,
         }
@@ -240,8 +237,8 @@ impl<'a> OpenTasks<'a> {
             order.push_str(&format!("{} DESC, ", overlap.join(" + ")));
         }
         order.push_str(&format!(
-            "{} DESC, {} DESC, t.seq",
-            self.reputation, self.trust
+            "{POSTER_REPUTATION} DESC, {} DESC, t.seq",
+            self.trust
         ));
         (candidates.join(" UNION "), order)
     }
@@ -257,13 +254,16 @@ impl<'a> OpenTasks<'a> {
     /// The task columns, the poster's reputation and the viewer's match rank.
     fn cols(&self) -> String {
         format!(
-            "{}, {} AS poster_reputation, {} AS match_rank",
+            "{}, {POSTER_REPUTATION} AS poster_reputation, {} AS match_rank",
             T_TASK_COLS.as_str(),
-            self.reputation,
             self.match_rank()
         )
     }
 }
+
+/// The reputation of the poster of a task `t` (a lookup, as `OpenTasks::rank` says why).
+const POSTER_REPUTATION: &str =
+    "coalesce((SELECT a.reputation FROM agents a WHERE a.id = t.poster_id), 0.0)";
 
 /// The condition that the viewer did no system work about the task whose id is `task`.
 fn no_system_work_by(viewer: &str, task: &str) -> String {
